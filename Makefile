@@ -1,0 +1,42 @@
+# sharebus: `make run` sets up and runs the whole bus; `make test` runs the whole test suite.
+# Both work on a fresh machine: they create .venv, install what is missing and start the stack.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test lint unit integration bench down clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "sharebus needs Python 3.11, found " + sys.version' \
+	  || (echo "install Python 3.11 (or run: make PYTHON=/path/to/python3.11)"; exit 1)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+## The main job: local stack + sample departments + capture + change generator (Ctrl-C stops it).
+run: setup
+	$(BIN)/sharebus run
+
+## The whole test suite: lint, types, unit and integration tests (the stack starts and stops itself).
+test: setup lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup
+	$(BIN)/pytest tests/integration
+
+down: setup
+	$(BIN)/sharebus stack down
+
+clean: down
+	rm -rf .runtime

@@ -1,0 +1,1 @@
+"""Capture: Debezium connector templates and the client that registers them with Kafka Connect."""

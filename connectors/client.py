@@ -1,0 +1,177 @@
+"""A small client for Kafka Connect's REST API (with `requests`): errors name the connector and fix."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from sharebus.errors import ConnectorError, UnreachableError
+
+_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class TaskState:
+    id: int
+    state: str
+    trace: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorState:
+    """A connector's state and its tasks' states, as Connect's /status reports them."""
+
+    name: str
+    state: str
+    tasks: tuple[TaskState, ...] = field(default_factory=tuple)
+    trace: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "RUNNING" and bool(self.tasks) and all(t.state == "RUNNING" for t in self.tasks)
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "FAILED" or any(t.state == "FAILED" for t in self.tasks)
+
+    def error_summary(self) -> str | None:
+        """The cause of a failure in a few lines, not a 200-line Java trace."""
+        traces = [self.trace] + [t.trace for t in self.tasks]
+        return next((summarise_trace(t) for t in traces if t), None)
+
+
+def summarise_trace(trace: str) -> str:
+    """First line of a Java stack trace plus its `Caused by:` lines."""
+    lines = trace.strip().splitlines()
+    keep = [lines[0]] + [ln.strip() for ln in lines[1:] if ln.strip().startswith("Caused by:")]
+    return "\n".join(dict.fromkeys(keep))  # de-duplicated, order kept
+
+
+class ConnectClient:
+    """Kafka Connect REST calls used by sharebus; one instance per Connect cluster URL."""
+
+    def __init__(self, url: str, *, session: requests.Session | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.session = session or requests.Session()
+
+    def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
+        try:
+            resp = self.session.request(method, f"{self.url}{path}", timeout=_TIMEOUT, **kw)
+        except requests.ConnectionError:
+            raise UnreachableError(
+                f"Kafka Connect at {self.url}",
+                "does not answer",
+                expected="Connect's REST API answering",
+                actual="connection refused or timed out",
+                fix="start the stack (`sharebus stack up`) or set SHAREBUS_CONNECT_URL",
+            ) from None
+        except requests.Timeout:
+            raise UnreachableError(f"Kafka Connect at {self.url}", f"{method} {path} timed out",
+                                   fix="check `sharebus stack logs connect`") from None  # fmt: skip
+        if resp.status_code not in ok:
+            try:
+                message = resp.json().get("message", resp.text)
+            except ValueError:
+                message = resp.text
+            raise ConnectorError(
+                f"Kafka Connect {method} {path}",
+                f"answered {resp.status_code}",
+                actual=str(message)[:500],
+                fix="correct the request named above; `sharebus stack logs connect` has details",
+            )
+        if resp.status_code == 204 or not resp.content:
+            return None
+        return resp.json()
+
+    # --- cluster -------------------------------------------------------------------------------
+    def plugins(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/connector-plugins")
+        return result
+
+    def validate(self, connector_class: str, config: dict[str, str]) -> dict[str, list[str]]:
+        """Field → error messages from Connect's validator (empty when the config is valid)."""
+        short = connector_class.rsplit(".", 1)[-1]
+        body = self._call("PUT", f"/connector-plugins/{short}/config/validate", json=config)
+        errors: dict[str, list[str]] = {}
+        for item in body.get("configs", []):
+            value = item.get("value", {})
+            if value.get("errors"):
+                errors[value["name"]] = list(value["errors"])
+        return errors
+
+    # --- connectors ----------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        result: list[str] = self._call("GET", "/connectors")
+        return sorted(result)
+
+    def config(self, name: str) -> dict[str, str] | None:
+        """The stored config of `name`, or None if no such connector."""
+        result: dict[str, str] | None = self._call("GET", f"/connectors/{name}/config", ok=(200, 404))
+        if isinstance(result, dict) and "error_code" in result:
+            return None
+        return result
+
+    def put_config(self, name: str, config: dict[str, str]) -> bool:
+        """Create or update `name`; True if it was created."""
+        self._call("PUT", f"/connectors/{name}/config", ok=(200, 201), json=config)
+        return True
+
+    def status(self, name: str) -> ConnectorState | None:
+        body = self._call("GET", f"/connectors/{name}/status", ok=(200, 404))
+        if body is None or "error_code" in body:
+            return None
+        conn = body.get("connector", {})
+        tasks = tuple(TaskState(int(t["id"]), t["state"], t.get("trace")) for t in body.get("tasks", []))
+        return ConnectorState(name, conn.get("state", "UNKNOWN"), tasks, conn.get("trace"))
+
+    def delete(self, name: str) -> bool:
+        body = self._call("DELETE", f"/connectors/{name}", ok=(204, 404, 200))
+        return not (isinstance(body, dict) and body.get("error_code") == 404)
+
+    def pause(self, name: str) -> None:
+        self._call("PUT", f"/connectors/{name}/pause", ok=(202,))
+
+    def resume(self, name: str) -> None:
+        self._call("PUT", f"/connectors/{name}/resume", ok=(202,))
+
+    def restart(self, name: str, *, failed_only: bool = True) -> None:
+        query = f"?includeTasks=true&onlyFailed={'true' if failed_only else 'false'}"
+        self._call("POST", f"/connectors/{name}/restart{query}", ok=(200, 202, 204))
+
+    def wait_running(
+        self,
+        name: str,
+        *,
+        timeout: float = 60.0,
+        on_wait: Callable[[ConnectorState | None], None] | None = None,
+    ) -> ConnectorState:
+        """Wait until the connector and all its tasks are RUNNING; raise on FAILED or timeout."""
+        deadline = time.monotonic() + timeout
+        state: ConnectorState | None = None
+        while time.monotonic() < deadline:
+            state = self.status(name)
+            if state is not None and state.running:
+                return state
+            if state is not None and state.failed:
+                raise ConnectorError(
+                    f"connector {name}",
+                    "failed",
+                    expected="connector and tasks RUNNING",
+                    actual=f"connector {state.state}, tasks "
+                    + ", ".join(f"{t.id}:{t.state}" for t in state.tasks),
+                    fix=f"fix the cause, then `sharebus connectors restart {name}`",
+                    details=state.error_summary(),
+                )
+            if on_wait is not None:
+                on_wait(state)
+            time.sleep(0.3)
+        raise ConnectorError(
+            f"connector {name}",
+            f"not RUNNING after {timeout:.0f}s",
+            actual=state.state if state else "not registered",
+            fix="check `sharebus stack logs connect`",
+        )

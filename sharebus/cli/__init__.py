@@ -1,0 +1,1 @@
+"""The `sharebus` command line: one small module per command group."""

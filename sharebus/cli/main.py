@@ -1,0 +1,25 @@
+"""The `sharebus` entry point: registers each command group."""
+
+from __future__ import annotations
+
+import click
+
+from sharebus import __version__
+from sharebus.cli.connectors import connectors
+from sharebus.cli.run import run
+from sharebus.cli.samples import samples
+from sharebus.cli.stack import stack
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sharebus")
+def cli() -> None:
+    """sharebus: capture → route → deliver → measure government data changes."""
+
+
+for group in (run, stack, samples, connectors):
+    cli.add_command(group)
+
+
+def main() -> None:
+    cli()

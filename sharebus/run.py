@@ -1,0 +1,123 @@
+"""The main job: the whole bus with sample departments — stack, databases, capture, change stream."""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.samples import apply_sample_connectors
+from sharebus.errors import UnreachableError
+from sharebus.progress import Echo
+from sharebus.samples.database import apply_schema
+from sharebus.samples.departments import DEPARTMENTS
+from sharebus.samples.generator import ChangeCounts, ChangeGenerator, seed
+from sharebus.settings import Settings
+from sharebus.stack.kafka import admin_client
+from sharebus.stack.manager import LocalStack
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    external: bool = False  # components run elsewhere (docker-compose): wait for them, start nothing
+    rows: int = 2000  # sample rows per table when a department's tables are empty
+    rate: float = 20.0  # generated changes per second
+    duration: float | None = None  # seconds; None = until interrupted
+
+
+def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts:
+    """Bring everything up, then stream changes until interrupted (or `duration`)."""
+    stack = LocalStack(settings)
+    if options.external:
+        wait_for_components(stack, echo)
+    else:
+        echo("starting the local stack…")
+        stack.up(echo)
+    echo("preparing the sample department databases…")
+    for dept in DEPARTMENTS:
+        apply_schema(settings, dept)
+        if _row_count(settings, dept.database, dept.tables[0]) == 0 and options.rows:
+            seed(settings, dept.id, options.rows)
+            echo(f"  {dept.id}: seeded {options.rows} rows per table")
+    echo("registering the Debezium connectors…")
+    for reg in apply_sample_connectors(settings, [d.id for d in DEPARTMENTS], echo):
+        echo(f"  {reg.name}: {reg.action}, {reg.state.state}")
+    echo(
+        f"streaming changes at {options.rate:g}/s into {', '.join(d.id for d in DEPARTMENTS)}"
+        " (Ctrl-C stops; the stack keeps running — `sharebus stack down` stops it)"
+    )
+    generator = ChangeGenerator(settings, [d.id for d in DEPARTMENTS], rate=options.rate)
+    watcher = _CaptureWatcher(settings)
+
+    def report(counts: ChangeCounts, elapsed: float) -> None:
+        echo(
+            f"  {elapsed:7.0f}s  committed {counts.total:>8,} changes"
+            f" ({counts.count('insert')} ins, {counts.count('update')} upd, {counts.count('delete')} del,"
+            f" {counts.count('move')} moves)  captured events on cdc.* topics: {watcher.events():,}"
+        )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        generator.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        counts = generator.run(duration=options.duration, progress=report, progress_interval=5.0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        watcher.close()
+    echo(f"stopped after {counts.total:,} changes ({counts.rate:.1f}/s)")
+    return counts
+
+
+def wait_for_components(stack: LocalStack, echo: Echo, timeout: float = 300.0) -> None:
+    """Wait until every component (run by someone else) answers its health probe."""
+    deadline = time.monotonic() + timeout
+    for comp in stack.components:
+        echo(f"waiting for {comp.name} at {comp.endpoint}…")
+        while (problem := comp.probe()) is not None:
+            if time.monotonic() > deadline:
+                raise UnreachableError(
+                    f"{comp.name} at {comp.endpoint}",
+                    f"not answering after {timeout:.0f}s",
+                    actual=problem,
+                    fix=f"start it, or correct the endpoint setting ({comp.port_setting})",
+                )
+            time.sleep(1.0)
+
+
+def _row_count(settings: Settings, database: str, table: str) -> int:
+    with psycopg.connect(settings.pg_dsn(database)) as conn:
+        schema, _, name = table.partition(".")
+        row = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM " + f'"{schema}"."{name}"' + " LIMIT 1) t"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+class _CaptureWatcher:
+    """Counts the events on the departments' raw `cdc.*` topics (sum of end offsets)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.admin = admin_client(settings.kafka_bootstrap)
+        self.consumer = Consumer(
+            {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "sharebus-run-watch"}
+        )
+
+    def events(self) -> int:
+        topics = self.admin.list_topics(timeout=5).topics
+        total = 0
+        for name, meta in topics.items():
+            if not name.startswith("cdc.") or ".sharebus." in name:
+                continue
+            for p in meta.partitions:
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)
+                total += max(0, high - low)
+        return total
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -1,0 +1,1 @@
+"""Sample department databases (DDL, seeding) and the change generator that drives CDC load."""

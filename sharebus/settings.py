@@ -1,0 +1,161 @@
+"""The one settings model: every knob of sharebus, read from `SHAREBUS_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SHAREBUS_"
+
+
+class Settings(BaseSettings):
+    """All settings; each field's env name is `SHAREBUS_<FIELD NAME UPPER-CASED>`.
+
+    The local stack (`sharebus stack up`), docker-compose.yml and every client read these same
+    names, so one environment describes one deployment.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- deployment --------------------------------------------------------------------------
+    city: str = Field(
+        "chongqing",
+        description="SHAREBUS_CITY: the city this deployment serves; selects catalog/<city>/.",
+    )
+    catalog_dir: Path = Field(
+        Path("catalog"),
+        description="SHAREBUS_CATALOG_DIR: folder holding one sub-folder of catalog files per city.",
+    )
+    runtime_dir: Path = Field(
+        Path(".runtime"),
+        description=(
+            "SHAREBUS_RUNTIME_DIR: git-ignored folder for fetched jars, data dirs, pid files and"
+            " logs of the local stack."
+        ),
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description=(
+            "SHAREBUS_KAFKA_BOOTSTRAP: host:port of the Kafka broker; the local stack listens on this port."
+        ),
+    )
+    kafka_controller_port: int = Field(
+        9093, description="SHAREBUS_KAFKA_CONTROLLER_PORT: KRaft controller port of the local stack."
+    )
+    kafka_heap: str = Field(
+        "768m", description="SHAREBUS_KAFKA_HEAP: -Xmx/-Xms of the local Kafka broker JVM."
+    )
+    kafka_partitions: int = Field(
+        3,
+        description="SHAREBUS_KAFKA_PARTITIONS: default partition count of topics the bus creates.",
+    )
+
+    # --- Kafka Connect -----------------------------------------------------------------------
+    connect_url: str = Field(
+        "http://127.0.0.1:8083",
+        description=(
+            "SHAREBUS_CONNECT_URL: Kafka Connect REST endpoint; the local stack's worker listens on"
+            " this port."
+        ),
+    )
+    connect_heap: str = Field(
+        "768m", description="SHAREBUS_CONNECT_HEAP: -Xmx/-Xms of the local Kafka Connect JVM."
+    )
+    connect_group_id: str = Field(
+        "sharebus-connect",
+        description="SHAREBUS_CONNECT_GROUP_ID: group.id of the Kafka Connect distributed worker.",
+    )
+    connect_secrets_dir: Path | None = Field(
+        None,
+        description=(
+            "SHAREBUS_CONNECT_SECRETS_DIR: directory, as the Connect worker sees it, of one file per"
+            " secret, read through Kafka's DirectoryConfigProvider (`${dir:<dir>:<name>}`)."
+            " Default: <runtime_dir>/secrets."
+        ),
+    )
+    debezium_poll_interval_ms: int = Field(
+        50,
+        description=(
+            "SHAREBUS_DEBEZIUM_POLL_INTERVAL_MS: Debezium poll.interval.ms (50 gives ~55 ms"
+            " commit→topic; Debezium's default 500 gives ~300 ms)."
+        ),
+    )
+
+    # --- PostgreSQL (department databases of the local stack) --------------------------------
+    pg_host: str = Field("127.0.0.1", description="SHAREBUS_PG_HOST: department PostgreSQL host.")
+    pg_port: int = Field(
+        55432,
+        description=(
+            "SHAREBUS_PG_PORT: port of the private PostgreSQL cluster (not 5432, so a system cluster"
+            " is never touched)."
+        ),
+    )
+    pg_user: str = Field("sharebus", description="SHAREBUS_PG_USER: superuser of the private cluster.")
+    pg_password: SecretStr = Field(
+        SecretStr("sharebus-local"),
+        description="SHAREBUS_PG_PASSWORD: password of SHAREBUS_PG_USER (never logged).",
+    )
+    pg_cdc_user: str = Field(
+        "sharebus_cdc",
+        description="SHAREBUS_PG_CDC_USER: replication role Debezium connects as.",
+    )
+    pg_cdc_password: SecretStr = Field(
+        SecretStr("sharebus-cdc-local"),
+        description=(
+            "SHAREBUS_PG_CDC_PASSWORD: password of the CDC role; handed to Connect through the"
+            " secrets dir, never in a connector config."
+        ),
+    )
+
+    # --- metrics -----------------------------------------------------------------------------
+    metrics_url: str = Field(
+        "chdb:///.runtime/metrics",
+        description=(
+            "SHAREBUS_METRICS_URL: `chdb:///path` (embedded, default) or"
+            " `clickhouse://user:pass@host:8123/db` (a ClickHouse server)."
+        ),
+    )
+
+    # --- derived -----------------------------------------------------------------------------
+    @property
+    def kafka_port(self) -> int:
+        return _port_of(self.kafka_bootstrap.split(",")[0], default=9092)
+
+    @property
+    def connect_port(self) -> int:
+        return urlsplit(self.connect_url).port or 8083
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.connect_secrets_dir or (self.runtime_dir / "secrets").resolve()
+
+    def pg_dsn(self, dbname: str = "postgres") -> str:
+        """A libpq connection string for the superuser; the password stays out of logs."""
+        return (
+            f"host={self.pg_host} port={self.pg_port} user={self.pg_user}"
+            f" password={self.pg_password.get_secret_value()} dbname={dbname}"
+        )
+
+
+def _port_of(hostport: str, *, default: int) -> int:
+    host, _, port = hostport.rpartition(":")
+    return int(port) if host and port.isdigit() else default
+
+
+def setting_env_names() -> dict[str, str]:
+    """Map each settings field to its environment variable name."""
+    return {name: f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The local stack: real Kafka, Kafka Connect + Debezium and PostgreSQL, fetched and run as processes."""
