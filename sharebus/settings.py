@@ -115,6 +115,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- policy ------------------------------------------------------------------------------
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description=(
+            "SHAREBUS_PSEUDONYM_KEY: HMAC key (>= 16 bytes) of keyed pseudonyms; required when a"
+            " catalog field uses the `pseudonym` mask. Changing it changes every pseudonym."
+        ),
+    )
+
     # --- metrics -----------------------------------------------------------------------------
     metrics_url: str = Field(
         "chdb:///.runtime/metrics",
@@ -123,6 +132,24 @@ class Settings(BaseSettings):
             " `clickhouse://user:pass@host:8123/db` (a ClickHouse server)."
         ),
     )
+
+    metrics_user: str = Field(
+        "default", description="SHAREBUS_METRICS_USER: ClickHouse server user (clickhouse:// URLs)."
+    )
+    metrics_password: SecretStr = Field(
+        SecretStr(""),
+        description="SHAREBUS_METRICS_PASSWORD: ClickHouse server password (never logged).",
+    )
+
+    # --- worker web server ---------------------------------------------------------------------
+    web_host: str = Field(
+        "127.0.0.1",
+        description=(
+            "SHAREBUS_WEB_HOST: address the worker's web server (dashboard, /metrics, query API)"
+            " binds; 0.0.0.0 only inside a container."
+        ),
+    )
+    web_port: int = Field(6066, description="SHAREBUS_WEB_PORT: port of the worker's web server.")
 
     # --- derived -----------------------------------------------------------------------------
     @property

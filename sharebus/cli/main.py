@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sharebus import __version__
+from sharebus.cli.catalog import catalog
 from sharebus.cli.connectors import connectors
 from sharebus.cli.run import run
 from sharebus.cli.samples import samples
@@ -17,7 +18,7 @@ def cli() -> None:
     """sharebus: capture → route → deliver → measure government data changes."""
 
 
-for group in (run, stack, samples, connectors):
+for group in (run, stack, samples, connectors, catalog):
     cli.add_command(group)
 
 

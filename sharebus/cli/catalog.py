@@ -1,0 +1,280 @@
+"""`sharebus catalog validate | show | diff`: check, display and compare a city's catalog."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from sharebus.catalog.diff import diff_catalogs
+from sharebus.catalog.issues import CatalogError
+from sharebus.catalog.load import CATALOG_FILES, check_catalog_dir, city_dir, load_catalog
+from sharebus.catalog.models import Catalog, Grade, Resource
+from sharebus.cli.output import emit_json, handle_errors, json_option, table
+from sharebus.errors import ConfigError, SharebusError
+from sharebus.settings import get_settings
+
+
+def _fail(err: SharebusError, as_json: bool) -> NoReturn:
+    """Report `err`: as JSON on stdout with --json (issues included), else as an error."""
+    if not as_json:
+        raise err
+    emit_json({"ok": False, **err.to_dict()})
+    sys.exit(err.exit_code)
+
+
+def _folder(city: str | None, directory: Path | None) -> Path:
+    if directory is not None:
+        return directory
+    settings = get_settings()
+    return city_dir(settings.catalog_dir, city or settings.city)
+
+
+_city_option = click.option(
+    "--city", help="City of the catalog: <SHAREBUS_CATALOG_DIR>/<city> (default SHAREBUS_CITY)."
+)
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A city catalog folder (overrides --city).",
+)
+
+
+@click.group("catalog")
+def catalog() -> None:
+    """The city catalog: region, catalog list, demand list, responsibility list."""
+
+
+@catalog.command("validate")
+@_city_option
+@_dir_option
+@json_option
+@handle_errors
+def validate(city: str | None, directory: Path | None, as_json: bool) -> None:
+    """Validate a city's catalog files and report every problem found."""
+    folder = _folder(city, directory)
+    try:
+        loaded, issues = check_catalog_dir(folder)
+    except ConfigError as err:
+        _fail(err, as_json)
+    if loaded is None:
+        _fail(CatalogError(str(folder), issues), as_json)
+    counts = _counts(loaded)
+    if as_json:
+        emit_json({"ok": True, "dir": str(folder), "version": loaded.version, "counts": counts})
+        return
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+    click.echo(f"catalog {folder} is valid: version {loaded.version} ({summary})")
+
+
+def _counts(c: Catalog) -> dict[str, int]:
+    return {
+        "districts": len(c.districts),
+        "subscribers": len(c.subscribers),
+        "departments": len(c.departments),
+        "resources": len(c.resources),
+        "demands": len(c.demands),
+        "responsibilities": len(c.responsibilities),
+    }
+
+
+def _load(folder: Path, as_json: bool) -> Catalog:
+    try:
+        return load_catalog(folder)
+    except ConfigError as err:
+        _fail(err, as_json)
+
+
+@catalog.command("show")
+@_city_option
+@_dir_option
+@click.option("--resource", "resource_id", help="Show one resource with its fields.")
+@json_option
+@handle_errors
+def show(city: str | None, directory: Path | None, resource_id: str | None, as_json: bool) -> None:
+    """Show a city's catalog (or one resource) with its content version."""
+    folder = _folder(city, directory)
+    cat = _load(folder, as_json)
+    if resource_id is not None:
+        res = cat.resource(resource_id)
+        if res is None:
+            known = ", ".join(r.id for r in cat.resources)
+            _fail(
+                ConfigError(
+                    f"resource {resource_id}",
+                    "is not in the catalog",
+                    expected=f"one of {known}",
+                    actual=resource_id,
+                    fix="pass --resource with a resource id from `sharebus catalog show`",
+                ),
+                as_json,
+            )
+        if as_json:
+            emit_json({"version": cat.version, "resource": res.model_dump(mode="json")})
+        else:
+            _show_resource(cat, res)
+        return
+    if as_json:
+        emit_json({"version": cat.version, "catalog": cat.canonical()})
+        return
+    _show_catalog(cat)
+
+
+def _show_catalog(cat: Catalog) -> None:
+    echo = click.echo
+    echo(f"city {cat.city.name} ({cat.city.id}, {cat.city.code})  catalog version {cat.version}")
+    echo(", ".join(f"{n} {k}" for k, n in _counts(cat).items()))
+    echo("\nsubscribers besides the districts")
+    echo(
+        table(
+            [
+                (
+                    s.id,
+                    s.kind.value,
+                    s.name,
+                    "city-wide" if s.city_wide else ",".join(s.districts or ()),
+                )
+                for s in cat.subscribers
+            ],
+            ("id", "kind", "name", "rows of"),
+        )
+    )
+    owners = {r.resource: r.unit for r in cat.responsibilities}
+    echo("\nresources")
+    echo(
+        table(
+            [
+                (
+                    r.id,
+                    r.sharing.value,
+                    r.region_field or "city-wide",
+                    r.update_frequency.value,
+                    f"{len(r.fields)} ({sum(f.grade is Grade.SENSITIVE for f in r.fields)})",
+                    r.title,
+                    owners.get(r.id, "?"),
+                )
+                for r in cat.resources
+            ],
+            ("id", "sharing", "region", "frequency", "fields (sens.)", "title", "responsible"),
+        )
+    )
+    echo("\ndemands")
+    echo(
+        table(
+            [
+                (
+                    d.id,
+                    d.subscriber,
+                    d.resource,
+                    d.status.value,
+                    d.valid_from.isoformat(),
+                    d.valid_until.isoformat() if d.valid_until else "open",
+                    "all" if d.fields is None else len(d.fields),
+                    ",".join(d.clear),
+                )
+                for d in cat.demands
+            ],
+            ("id", "subscriber", "resource", "status", "from", "until", "fields", "clear"),
+        )
+    )
+
+
+def _show_resource(cat: Catalog, r: Resource) -> None:
+    echo = click.echo
+    echo(f"{r.id}  {r.title}  (catalog version {cat.version})")
+    echo(f"  department   {r.department}")
+    echo(f"  source       {r.source.raw_topic}")
+    echo(f"  key          {', '.join(r.primary_key)}")
+    echo(f"  sharing      {r.sharing.value}" + (f" — {r.legal_basis}" if r.legal_basis else ""))
+    echo(f"  region       {r.region_field or 'city-wide'}")
+    echo(f"  frequency    {r.update_frequency.value}\n")
+    rows: list[tuple[str, ...]] = []
+    for f in r.fields:
+        extra = [f"mask {f.mask.value}"] if f.mask else []
+        extra += [f"code {f.code.value}"] if f.code else []
+        extra += ["required"] if f.required else []
+        rows.append((f.name, f.type.value, f.grade.value, ", ".join(extra), f.description))
+    echo(table(rows, ("field", "type", "grade", "checks", "description")))
+
+
+def _git_snapshot(ref: str, folder: Path, into: Path) -> Path:
+    """Write the files of `folder` as of git `ref` into `into/<folder name>`; return that."""
+    folder = folder.resolve()
+
+    def git(*args: str) -> bytes:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, check=False, timeout=60
+        )
+        if done.returncode != 0:
+            raise ConfigError(
+                f"git ref {ref}",
+                "cannot be read",
+                expected=f"a commit of the repository holding {folder}",
+                actual=done.stderr.decode(errors="replace").strip(),
+                fix="pass an existing ref (e.g. HEAD, main, a tag), or compare two folders",
+            )
+        return done.stdout
+
+    prefix = git("rev-parse", "--show-prefix").decode().strip()
+    target = into / folder.name
+    target.mkdir(parents=True)
+    for name in CATALOG_FILES:
+        listed = git("ls-tree", "--name-only", ref, "--", name).strip()  # relative to folder
+        if listed:
+            (target / name).write_bytes(git("show", f"{ref}:{prefix}{name}"))
+    return target
+
+
+@catalog.command("diff")
+@click.argument("old", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.argument("new", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.option("--ref", help="Compare the catalog as of this git ref with the working copy.")
+@_city_option
+@json_option
+@handle_errors
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the catalogs differ.")
+def diff(
+    old: Path | None,
+    new: Path | None,
+    ref: str | None,
+    city: str | None,
+    as_json: bool,
+    exit_code: bool,
+) -> None:
+    """Compare two catalog versions: OLD and NEW folders, or --ref REF [FOLDER]."""
+    if ref is not None:
+        if new is not None:
+            raise click.UsageError("with --ref, give at most one folder (the working copy)")
+        current = old or _folder(city, None)
+        with tempfile.TemporaryDirectory(prefix="sharebus-catalog-") as tmp:
+            try:
+                snapshot = _git_snapshot(ref, current, Path(tmp))
+            except ConfigError as err:
+                _fail(err, as_json)
+            before = _load(snapshot, as_json)
+        after = _load(current, as_json)
+    else:
+        if old is None or new is None:
+            raise click.UsageError("give two catalog folders OLD NEW, or --ref REF [FOLDER]")
+        before, after = _load(old, as_json), _load(new, as_json)
+    result = diff_catalogs(before, after)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(f"catalog {result.old_version} → {result.new_version}")
+        if result.empty:
+            click.echo("  no changes")
+        for c in result.changes:
+            mark = "  !" if c.widens else "   "
+            click.echo(f"{mark} {c.change:<8} {c.kind:<14} {c.id}")
+            for a in c.attributes:
+                click.echo(f"        {a.name}: {a.old!r} → {a.new!r}")
+        if any(c.widens for c in result.changes):
+            click.echo("  (! widens what a subscriber may receive: review before publishing)")
+    if exit_code and not result.empty:
+        sys.exit(1)

@@ -1,0 +1,221 @@
+"""Compile a validated catalog into the immutable `Policy` the router calls for every record;
+its `version` is the catalog's content hash."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from sharebus.catalog.models import (
+    Catalog,
+    DemandStatus,
+    Grade,
+    MaskKind,
+    Resource,
+    Responsibility,
+    Sharing,
+    SubscriberDemand,
+    SubscriberKind,
+)
+from sharebus.errors import SharebusError
+from streams.policy.envelope import OP_TRUNCATE, ROW_OPS, SourceKey, source_key
+from streams.policy.masks import MaskFn, make_pseudonym, mask_function
+from streams.policy.reasons import Reason
+from streams.policy.results import RouteResult, Withheld
+from streams.policy.route import route_row
+from streams.policy.tables import Candidate, CompiledResource, Target
+
+TOPIC_PREFIX = "share"
+
+
+def subscriber_topic(subscriber: str, resource: str) -> str:
+    """The topic a subscriber reads a resource from: `share.<subscriber>.<resource>`."""
+    return f"{TOPIC_PREFIX}.{subscriber}.{resource}"
+
+
+class PolicyError(SharebusError):
+    """The policy was called against its contract (e.g. a naive `now`)."""
+
+
+class Entitlement(NamedTuple):
+    """A subscriber's projection of a resource in force at some time: for creating topics and
+    per-subscriber record schemas."""
+
+    subscriber: str
+    resource: str
+    topic: str
+    demand_id: str
+    fields: tuple[str, ...]
+    masked: tuple[str, ...]
+
+
+def _target(res: Resource, binding: SubscriberDemand) -> Target:
+    demand = binding.demand
+    requested = set(demand.fields) if demand.fields is not None else None
+    clear = set(demand.clear) if demand.status is DemandStatus.APPROVED else set()
+    fields: list[str] = []
+    masked: list[str] = []
+    overrides: list[str] = []
+    for spec in res.fields:
+        wanted = requested is None or spec.name in requested or spec.name in res.primary_key
+        if not wanted or spec.grade is Grade.SECRET:
+            continue
+        if spec.grade is Grade.SENSITIVE and spec.name not in clear:
+            if spec.mask is MaskKind.REDACT:
+                continue
+            masked.append(spec.name)
+        elif spec.grade is Grade.SENSITIVE and spec.mask is not MaskKind.REDACT:
+            overrides.append(spec.name)
+        fields.append(spec.name)
+    reason = Reason.SHARED_UNCONDITIONAL if res.sharing is Sharing.UNCONDITIONAL else Reason.SHARED_APPROVED
+    return Target(
+        subscriber=binding.subscriber,
+        topic=subscriber_topic(binding.subscriber, res.id),
+        demand_id=binding.id,
+        reason=reason,
+        fields=tuple(fields),
+        clear=tuple(overrides) if masked else (),
+        masked=bool(masked),
+    )
+
+
+def _precedence(c: Candidate) -> tuple[int, int, float, str]:
+    """Approved before pending, explicit before `all-districts`, newest first, then by id."""
+    demand = c.binding.demand
+    return (
+        0 if demand.status is DemandStatus.APPROVED else 1,
+        1 if c.binding.expanded else 0,
+        -demand.valid_from.timestamp(),
+        c.binding.id,
+    )
+
+
+def _compile_resource(
+    catalog: Catalog,
+    res: Resource,
+    rows_of: Mapping[str, frozenset[str] | None],
+    bindings: list[SubscriberDemand],
+    pseudonym: MaskFn | None,
+) -> CompiledResource:
+    masks: list[tuple[str, MaskFn]] = []
+    for spec in res.fields:
+        if spec.grade is Grade.SENSITIVE and spec.mask is not None:
+            fn = mask_function(spec.mask, pseudonym=pseudonym)
+            if fn is not None:
+                masks.append((spec.name, fn))
+    grouped: dict[str, list[Candidate]] = defaultdict(list)
+    if res.sharing is not Sharing.NOT_SHARED:
+        for b in bindings:
+            grouped[b.subscriber].append(Candidate(b, _target(res, b), rows_of[b.subscriber]))
+    boundaries = sorted(
+        {b.demand.valid_from for b in bindings}
+        | {b.demand.valid_until for b in bindings if b.demand.valid_until is not None}
+    )
+    return CompiledResource(
+        id=res.id,
+        sharing=res.sharing,
+        region_field=res.region_field,
+        primary_key=res.primary_key,
+        known_fields=frozenset(f.name for f in res.fields),
+        masks=tuple(masks),
+        districts=tuple(d.code for d in catalog.districts),
+        candidates={s: tuple(sorted(cs, key=_precedence)) for s, cs in grouped.items()},
+        boundaries=tuple(boundaries),
+    )
+
+
+def _rows_of(catalog: Catalog) -> dict[str, frozenset[str] | None]:
+    """Each subscriber's row filter: its own code, a zone's districts, a department's districts
+    or None (city-wide)."""
+    rows: dict[str, frozenset[str] | None] = {d.code: frozenset({d.code}) for d in catalog.districts}
+    for s in catalog.subscribers:
+        city_wide = s.kind is SubscriberKind.DEPARTMENT and s.city_wide
+        rows[s.id] = None if city_wide else frozenset(s.districts or ())
+    return rows
+
+
+class Policy:
+    """The compiled sharing policy of one catalog version. Pure: `route` depends only on the
+    event, `now` and the catalog (plus the pseudonym key)."""
+
+    __slots__ = ("_by_source", "catalog", "resources", "version")
+
+    def __init__(self, catalog: Catalog, resources: Mapping[str, CompiledResource]) -> None:
+        self.catalog = catalog
+        self.version = catalog.version
+        self.resources: Mapping[str, CompiledResource] = MappingProxyType(dict(resources))
+        self._by_source: dict[SourceKey, CompiledResource] = {}
+        for res in catalog.resources:
+            schema, _, table = res.source.table.partition(".")
+            self._by_source[(res.source.connector, schema, table)] = self.resources[res.id]
+
+    def resource_for(self, event: Mapping[str, Any]) -> CompiledResource | None:
+        """The resource an event belongs to, by its source (connector, schema, table)."""
+        key = source_key(event)
+        return self._by_source.get(key) if key is not None else None
+
+    def responsibility(self, resource_id: str) -> Responsibility | None:
+        """Who answers for a resource (the responsibility list entry)."""
+        for r in self.catalog.responsibilities:
+            if r.resource == resource_id:
+                return r
+        return None
+
+    def route(self, event: Mapping[str, Any], now: datetime) -> RouteResult:
+        """Decide who receives this change event at `now` (timezone-aware), and how."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise PolicyError(
+                "Policy.route",
+                "needs a timezone-aware `now`",
+                expected="a datetime with tzinfo, e.g. datetime.now(UTC)",
+                actual=repr(now),
+                fix="pass datetime.now(UTC)",
+            )
+        key = source_key(event)
+        res = self._by_source.get(key) if key is not None else None
+        op = event.get("op")
+        if res is None:
+            where = ".".join(key) if key is not None else "no source block"
+            held = (Withheld(None, Reason.UNKNOWN_SOURCE, f"source {where}"),)
+            return RouteResult(None, op if isinstance(op, str) else None, (), held, (), self.version)
+        if op == OP_TRUNCATE:
+            held = (Withheld(None, Reason.TRUNCATE, "truncate is not routed"),)
+            return RouteResult(res.id, op, (), held, (), self.version)
+        if not isinstance(op, str) or op not in ROW_OPS:
+            held = (Withheld(None, Reason.MALFORMED_EVENT, f"unknown op {op!r}"),)
+            return RouteResult(res.id, None, (), held, (), self.version)
+        if res.sharing is Sharing.NOT_SHARED:
+            held = (Withheld(None, Reason.NOT_SHARED, f"{res.id} is not shared"),)
+            return RouteResult(res.id, op, (), held, (), self.version)
+        return route_row(res, res.table_at(now), op, event, self.version)
+
+    def entitlements(self, now: datetime) -> tuple[Entitlement, ...]:
+        """Every (subscriber, resource) projection in force at `now`, sorted by topic."""
+        seen: dict[str, Entitlement] = {}
+        for res in self.resources.values():
+            table = res.table_at(now)
+            targets = [t for ts in table.by_district.values() for t in ts] + list(table.everyone)
+            maskable = {name for name, _ in res.masks}
+            for t in targets:
+                hidden = tuple(f for f in t.fields if t.masked and f in maskable and f not in t.clear)
+                seen[t.topic] = Entitlement(t.subscriber, res.id, t.topic, t.demand_id, t.fields, hidden)
+        return tuple(seen[k] for k in sorted(seen))
+
+
+def compile_policy(catalog: Catalog, *, pseudonym_key: bytes | None = None) -> Policy:
+    """Compile a validated catalog. `pseudonym_key` (SHAREBUS_PSEUDONYM_KEY) is required when a
+    field uses the pseudonym mask; ConfigError otherwise."""
+    uses_pseudonym = any(f.mask is MaskKind.PSEUDONYM for r in catalog.resources for f in r.fields)
+    pseudonym = make_pseudonym(pseudonym_key) if uses_pseudonym else None
+    rows_of = _rows_of(catalog)
+    bindings: dict[str, list[SubscriberDemand]] = defaultdict(list)
+    for b in catalog.subscriber_demands():
+        bindings[b.demand.resource].append(b)
+    compiled = {
+        res.id: _compile_resource(catalog, res, rows_of, bindings[res.id], pseudonym)
+        for res in catalog.resources
+    }
+    return Policy(catalog, compiled)

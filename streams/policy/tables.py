@@ -1,0 +1,162 @@
+"""Per-resource routing tables: each subscriber's compiled projection (`Target`) indexed by
+district code, recomputed only when `now` crosses a demand's validity boundary."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sharebus.catalog.models import DemandStatus, Sharing, SubscriberDemand
+from streams.policy.masks import MaskFn
+from streams.policy.reasons import Reason
+from streams.policy.results import Withheld
+
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
+_END = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One subscriber's projection of a resource under one demand.
+
+    `fields` is the output layout (resource order, key fields included, secret and redacted
+    fields left out). When `masked`, values come from the masked row and the fields in `clear`
+    are taken from the original row; otherwise every value comes from the original row.
+    """
+
+    subscriber: str
+    topic: str
+    demand_id: str
+    reason: Reason
+    fields: tuple[str, ...]
+    clear: tuple[str, ...]
+    masked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A demand of one subscriber, with its compiled target and its row filter
+    (None: every district's rows)."""
+
+    binding: SubscriberDemand
+    target: Target
+    rows: frozenset[str] | None
+
+    def reason_withheld(self, sharing: Sharing, now: datetime) -> Reason | None:
+        """Why this demand is not in force at `now`; None when it is."""
+        demand = self.binding.demand
+        if demand.status is DemandStatus.REJECTED:
+            return Reason.DEMAND_REJECTED
+        if demand.status is DemandStatus.REVOKED:
+            return Reason.DEMAND_REVOKED
+        if sharing is not Sharing.UNCONDITIONAL and demand.status is not DemandStatus.APPROVED:
+            return Reason.DEMAND_PENDING
+        if now < demand.valid_from:
+            return Reason.DEMAND_NOT_YET_VALID
+        if demand.valid_until is not None and now >= demand.valid_until:
+            return Reason.DEMAND_EXPIRED
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Who receives a resource's rows during one validity segment.
+
+    Region-partitioned resources use `by_district` (every district code is a key, possibly
+    with no targets) and `withheld_by_district`; city-wide resources use `everyone` and
+    `withheld_all`.
+    """
+
+    by_district: Mapping[str, tuple[Target, ...]]
+    withheld_by_district: Mapping[str, tuple[Withheld, ...]]
+    everyone: tuple[Target, ...]
+    withheld_all: tuple[Withheld, ...]
+
+
+def build_table(
+    sharing: Sharing,
+    regional: bool,
+    districts: tuple[str, ...],
+    candidates: Mapping[str, tuple[Candidate, ...]],
+    now: datetime,
+) -> Table:
+    """The table in force at `now`: per subscriber, the first candidate in force (candidates
+    come in precedence order), else one withheld entry from its latest demand."""
+    by_district: dict[str, list[Target]] = {code: [] for code in districts}
+    held_by_district: dict[str, list[Withheld]] = {code: [] for code in districts}
+    everyone: list[Target] = []
+    held_all: list[Withheld] = []
+    for subscriber, options in candidates.items():
+        chosen = next((c for c in options if c.reason_withheld(sharing, now) is None), None)
+        if chosen is None:
+            latest = max(options, key=lambda c: (c.binding.demand.valid_from, c.binding.id))
+            reason = latest.reason_withheld(sharing, now)
+            assert reason is not None
+            held = Withheld(subscriber, reason, f"demand {latest.binding.id}", latest.binding.id)
+            rows = latest.rows
+        else:
+            rows = chosen.rows
+        codes = districts if rows is None else tuple(c for c in districts if c in rows)
+        if chosen is not None:
+            if regional:
+                for code in codes:
+                    by_district[code].append(chosen.target)
+            else:
+                everyone.append(chosen.target)
+        elif regional:
+            for code in codes:
+                held_by_district[code].append(held)
+        else:
+            held_all.append(held)
+    return Table(
+        by_district={code: tuple(ts) for code, ts in by_district.items()},
+        withheld_by_district={code: tuple(hs) for code, hs in held_by_district.items()},
+        everyone=tuple(everyone),
+        withheld_all=tuple(held_all),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledResource:
+    """Everything `route` needs about one resource, precomputed.
+
+    Immutable in what it decides; `_current` memoises the table of the validity segment last
+    asked for, and `_segments` every table built so far (both derived, never authoritative).
+    """
+
+    id: str
+    sharing: Sharing
+    region_field: str | None
+    primary_key: tuple[str, ...]
+    known_fields: frozenset[str]
+    masks: tuple[tuple[str, MaskFn], ...]
+    districts: tuple[str, ...]
+    candidates: Mapping[str, tuple[Candidate, ...]]
+    boundaries: tuple[datetime, ...]
+    _segments: dict[int, Table] = field(default_factory=dict, compare=False, repr=False)
+    _current: list[tuple[datetime, datetime, Table | None]] = field(
+        default_factory=lambda: [(_END, _BEGINNING, None)], compare=False, repr=False
+    )
+
+    def table_at(self, now: datetime) -> Table:
+        """The routing table in force at `now` (timezone-aware)."""
+        low, high, table = self._current[0]
+        if table is not None and low <= now < high:
+            return table
+        index = bisect_right(self.boundaries, now)
+        table = self._segments.get(index)
+        if table is None:
+            table = build_table(
+                self.sharing,
+                self.region_field is not None,
+                self.districts,
+                self.candidates,
+                now,
+            )
+            self._segments[index] = table
+        low = self.boundaries[index - 1] if index > 0 else _BEGINNING
+        high = self.boundaries[index] if index < len(self.boundaries) else _END
+        self._current[0] = (low, high, table)
+        return table
