@@ -115,6 +115,33 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- MariaDB (department databases of the local stack) -----------------------------------
+    mariadb_host: str = Field("127.0.0.1", description="SHAREBUS_MARIADB_HOST: department MariaDB host.")
+    mariadb_port: int = Field(
+        53306, description="SHAREBUS_MARIADB_PORT: port of the private MariaDB instance (not 3306)."
+    )
+    mariadb_user: str = Field("root", description="SHAREBUS_MARIADB_USER: admin user of the private MariaDB.")
+    mariadb_password: SecretStr = Field(
+        SecretStr("sharebus-local"),
+        description="SHAREBUS_MARIADB_PASSWORD: password of SHAREBUS_MARIADB_USER (never logged).",
+    )
+    mariadb_cdc_user: str = Field(
+        "sharebus_cdc", description="SHAREBUS_MARIADB_CDC_USER: MariaDB user Debezium connects as."
+    )
+    mariadb_cdc_password: SecretStr = Field(
+        SecretStr("sharebus-cdc-local"),
+        description="SHAREBUS_MARIADB_CDC_PASSWORD: password of the MariaDB CDC user (via the secrets dir).",
+    )
+
+    # --- schema registry ---------------------------------------------------------------------
+    registry_url: str = Field(
+        "http://127.0.0.1:8081",
+        description=(
+            "SHAREBUS_REGISTRY_URL: schema registry speaking the Confluent REST API; subscriber"
+            " topics carry its schema ids."
+        ),
+    )
+
     # --- policy ------------------------------------------------------------------------------
     pseudonym_key: SecretStr | None = Field(
         None,
@@ -122,6 +149,26 @@ class Settings(BaseSettings):
             "SHAREBUS_PSEUDONYM_KEY: HMAC key (>= 16 bytes) of keyed pseudonyms; required when a"
             " catalog field uses the `pseudonym` mask. Changing it changes every pseudonym."
         ),
+    )
+
+    # --- router ------------------------------------------------------------------------------
+    router_id: str = Field(
+        "sharebus-router",
+        description=(
+            "SHAREBUS_ROUTER_ID: the router's Faust app id = its consumer group; workers sharing it"
+            " split the raw topics' partitions."
+        ),
+    )
+    catalog_topic: str = Field(
+        "sharebus.catalog",
+        description="SHAREBUS_CATALOG_TOPIC: compacted topic holding the live catalog (the policy).",
+    )
+    router_batch_size: int = Field(
+        2000, description="SHAREBUS_ROUTER_BATCH_SIZE: records routed per batch (at most)."
+    )
+    router_batch_window: float = Field(
+        0.1,
+        description="SHAREBUS_ROUTER_BATCH_WINDOW: seconds a partial batch waits before it is routed.",
     )
 
     # --- metrics -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sharebus.cli.connectors import connectors
 from sharebus.cli.run import run
 from sharebus.cli.samples import samples
 from sharebus.cli.stack import stack
+from sharebus.cli.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +19,7 @@ def cli() -> None:
     """sharebus: capture → route → deliver → measure government data changes."""
 
 
-for group in (run, stack, samples, connectors, catalog):
+for group in (run, worker, stack, samples, connectors, catalog):
     cli.add_command(group)
 
 

@@ -1,0 +1,1 @@
+"""Services the CLI calls: each wires routing, delivery and measurement for one job."""

@@ -1,0 +1,91 @@
+"""The metric rows the router and the position sampler hand to the sink: cheap NamedTuples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from streams.metrics.errors import MetricRowError
+
+OUTCOMES = ("delivered", "withheld", "dead_letter")
+"""Every value of `CallRow.outcome`; the DDL's Enum8 holds exactly these."""
+
+OPS = ("c", "u", "d", "r")
+"""Debezium ops: create, update, delete, read (snapshot)."""
+
+CALL_COLUMNS = (
+    "minute", "department", "resource", "subscriber", "op", "outcome", "reason",
+    "records", "bytes", "latencies_ms",
+)  # fmt: skip
+"""Insert column list of `calls`, in `CallRow` field order."""
+
+POSITION_COLUMNS = ("ts", "subscriber", "group_id", "topic", "partition_id", "committed", "end_offset")
+"""Insert column list of `positions`, in `PositionRow` field order."""
+
+
+class CallRow(NamedTuple):
+    """One routed batch's figures for one (minute, department, resource, subscriber, op, outcome,
+    reason): the router aggregates a batch into one row per distinct key before calling the sink.
+
+    `minute` is UTC, tz-aware and truncated to the minute; `subscriber` is '' when the row is about
+    no subscriber (dead letters, record-level withholding); `latencies_ms` are source commit →
+    delivered samples (the router caps them at ~200 per row; each sample then stands for
+    `records / len(latencies_ms)` records in the percentiles).
+    """
+
+    minute: datetime
+    department: str
+    resource: str
+    subscriber: str
+    op: str
+    outcome: str
+    reason: str
+    records: int
+    bytes: int
+    latencies_ms: tuple[float, ...] = ()
+
+
+class PositionRow(NamedTuple):
+    """One sampled consumer position: `committed` is -1 when the group has no offset on the
+    partition yet (then the whole partition counts as lag); lag = end − max(committed, 0)."""
+
+    ts: datetime
+    subscriber: str
+    topic: str
+    partition: int
+    committed: int
+    end: int
+    group: str = ""
+
+
+def check_call_row(row: CallRow) -> None:
+    """Raise `MetricRowError` unless `row` can be stored: a known outcome and an aware minute."""
+    if row.outcome not in OUTCOMES:
+        raise MetricRowError(
+            f"CallRow for {row.department}/{row.resource}/{row.subscriber or '-'}",
+            "unknown outcome",
+            expected=" | ".join(OUTCOMES),
+            actual=repr(row.outcome),
+            fix="build CallRows with one of the OUTCOMES of streams.metrics.rows",
+        )
+    if row.minute.tzinfo is None or row.minute.utcoffset() is None:
+        raise MetricRowError(
+            f"CallRow for {row.department}/{row.resource}/{row.subscriber or '-'}",
+            "minute is a naive datetime",
+            expected="a tz-aware UTC datetime truncated to the minute",
+            actual=row.minute.isoformat(),
+            fix="use datetime.now(UTC).replace(second=0, microsecond=0)",
+        )
+    if row.records < 0 or row.bytes < 0:
+        raise MetricRowError(
+            f"CallRow for {row.department}/{row.resource}/{row.subscriber or '-'}",
+            "negative count",
+            expected="records >= 0 and bytes >= 0",
+            actual=f"records={row.records} bytes={row.bytes}",
+        )
+
+
+def epoch_minute(moment: datetime) -> int:
+    """Unix seconds of `moment` truncated to its minute (what the `minute` column stores)."""
+    seconds = int(moment.timestamp())
+    return seconds - seconds % 60

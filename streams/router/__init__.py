@@ -1,0 +1,1 @@
+"""The router: Faust agents that deliver each change to the subscribers entitled to it."""

@@ -1,0 +1,73 @@
+"""Lineage and dead-letter headers: where a delivered record came from and under which policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.router.batch import RawRecord
+
+# Header names: a contract with subscribers (documented in the README).
+H_CONNECTOR = "sharebus.source.connector"
+H_TOPIC = "sharebus.source.topic"
+H_PARTITION = "sharebus.source.partition"
+H_OFFSET = "sharebus.source.offset"
+H_LSN = "sharebus.source.lsn"
+H_COMMIT_TS = "sharebus.source.commit_ts"
+H_POLICY = "sharebus.policy.version"
+H_OP = "sharebus.op"
+H_DEMAND = "sharebus.demand.id"
+H_REASON = "sharebus.dlq.reason"
+H_CHECK = "sharebus.dlq.check"
+H_RESOURCE = "sharebus.dlq.resource"
+H_UNIT = "sharebus.dlq.responsible_unit"
+H_FAILED_AT = "sharebus.dlq.failed_at"
+
+
+def connector_of(source_name: str) -> str:
+    """Debezium logical name `cdc.<dept>` → connector name `cdc-<dept>`."""
+    return source_name.replace(".", "-", 1) if source_name.startswith("cdc.") else source_name
+
+
+def _iso_ms(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+Headers = list[tuple[str, bytes]]
+
+
+def source_headers(rec: RawRecord, source: dict[str, Any], policy_version: str, op: str) -> Headers:
+    """Headers shared by every delivery of one source record."""
+    headers = [
+        (H_CONNECTOR, connector_of(str(source.get("name", ""))).encode()),
+        (H_TOPIC, rec.topic.encode()),
+        (H_PARTITION, str(rec.partition).encode()),
+        (H_OFFSET, str(rec.offset).encode()),
+        (H_POLICY, policy_version.encode()),
+        (H_OP, op.encode()),
+    ]
+    lsn = source.get("lsn")
+    if lsn is not None:
+        headers.append((H_LSN, str(lsn).encode()))
+    ts_ms = source.get("ts_ms")
+    if isinstance(ts_ms, int):
+        headers.append((H_COMMIT_TS, _iso_ms(ts_ms).encode()))
+    return headers
+
+
+def delivery_headers(common: Headers, demand_id: str) -> Headers:
+    return [*common, (H_DEMAND, demand_id.encode())]
+
+
+def dead_letter_headers(rec: RawRecord, *, reason: str, check: str, resource: str, unit: str) -> Headers:
+    return [
+        (H_REASON, reason.encode()),
+        (H_CHECK, check.encode()),
+        (H_RESOURCE, resource.encode()),
+        (H_UNIT, unit.encode()),
+        (H_TOPIC, rec.topic.encode()),
+        (H_PARTITION, str(rec.partition).encode()),
+        (H_OFFSET, str(rec.offset).encode()),
+        (H_FAILED_AT, datetime.now(UTC).isoformat(timespec="milliseconds").encode()),
+    ]

@@ -1,0 +1,131 @@
+"""The live catalog: its files published to a compacted topic, read back and validated by workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
+
+from sharebus.catalog.issues import CatalogError
+from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
+from sharebus.catalog.models import Catalog
+from sharebus.errors import UnreachableError
+from sharebus.settings import Settings
+from sharebus.stack.kafka import admin_client
+
+
+@dataclass(frozen=True)
+class Published:
+    city: str
+    version: str
+    offset: int
+
+
+def encode_texts(texts: CatalogTexts) -> bytes:
+    return orjson.dumps(dataclasses.asdict(texts))
+
+
+def decode_texts(raw: bytes) -> CatalogTexts:
+    data = orjson.loads(raw)
+    data["unknown_files"] = tuple(data.get("unknown_files") or ())
+    return CatalogTexts(**data)
+
+
+def catalog_from(texts: CatalogTexts, source: str) -> Catalog:
+    """Validate catalog texts; CatalogError lists every problem, naming `source`."""
+    catalog, issues = parse_catalog(texts)
+    if catalog is None:
+        raise CatalogError(source, issues)
+    return catalog
+
+
+def ensure_catalog_topic(settings: Settings) -> None:
+    admin = admin_client(settings.kafka_bootstrap)
+    topics = admin.list_topics(timeout=10).topics
+    if settings.catalog_topic in topics:
+        return
+    config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+    futures = admin.create_topics([NewTopic(settings.catalog_topic, 1, 1, config=config)])
+    try:
+        futures[settings.catalog_topic].result(timeout=30)
+    except KafkaException as exc:
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise
+
+
+def publish_catalog(settings: Settings, city: str | None = None) -> Published:
+    """Validate the city's catalog folder and publish it as the live policy (key = city)."""
+    city = city or settings.city
+    folder = city_dir(settings.catalog_dir, city)
+    texts = read_catalog_dir(folder)
+    catalog = catalog_from(texts, str(folder))
+    ensure_catalog_topic(settings)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
+    offsets: list[int] = []
+    errors: list[str] = []
+
+    def delivered(err: object, msg: object) -> None:
+        if err is not None:
+            errors.append(str(err))
+        else:
+            offsets.append(msg.offset())  # type: ignore[attr-defined]
+
+    producer.produce(settings.catalog_topic, encode_texts(texts), city.encode(), on_delivery=delivered)
+    if producer.flush(30) or errors:
+        raise UnreachableError(
+            f"catalog topic {settings.catalog_topic}",
+            "publishing the catalog failed",
+            actual="; ".join(errors) or "not delivered within 30 s",
+            fix="check Kafka (`sharebus stack status`) and retry",
+        )
+    return Published(city, catalog.version, offsets[0])
+
+
+def latest_catalog(settings: Settings, city: str | None = None, timeout: float = 15.0) -> CatalogTexts | None:
+    """The last published catalog texts of `city`, or None when none was ever published."""
+    city = city or settings.city
+    ensure_catalog_topic(settings)
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": "sharebus-catalog-reader",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    })  # fmt: skip
+    try:
+        tp = TopicPartition(settings.catalog_topic, 0)
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout) or (0, 0)
+        if high is None or low is None or high <= low:
+            return None
+        consumer.assign([TopicPartition(settings.catalog_topic, 0, low)])
+        latest: bytes | None = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    break
+                continue
+            if msg.key() == city.encode():
+                latest = msg.value()
+            if (msg.offset() or 0) >= high - 1:
+                break
+        return decode_texts(latest) if latest is not None else None
+    finally:
+        consumer.close()
+
+
+def startup_catalog(settings: Settings) -> Catalog:
+    """The catalog a worker starts with: the live one, or the local folder published first."""
+    texts = latest_catalog(settings)
+    if texts is None:
+        publish_catalog(settings)
+        texts = latest_catalog(settings)
+    assert texts is not None
+    return catalog_from(texts, f"topic {settings.catalog_topic}")

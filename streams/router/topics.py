@@ -1,0 +1,74 @@
+"""The topics the router reads and writes exist before it runs: raw sources, subscriber topics
+(compacted, one per subscriber and resource) and dead letters (one per department)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from sharebus.catalog.models import Catalog, DemandStatus, Sharing
+from sharebus.settings import Settings
+from sharebus.stack.kafka import admin_client
+from streams.policy.compiled import Policy, subscriber_topic
+from streams.router.batch import dlq_topic
+
+SUBSCRIBER_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+DLQ_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+TopicSpecs = dict[str, tuple[int, dict[str, str]]]
+"""Topic name → (partitions, config)."""
+
+_CLOSED = (DemandStatus.REJECTED, DemandStatus.REVOKED)
+RAW_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
+
+
+def raw_topics(catalog: Catalog) -> list[str]:
+    """The raw topics of the catalog's resources: `<connector>.<schema>.<table>`."""
+    return sorted({f"{r.source.connector}.{r.source.table}" for r in catalog.resources})
+
+
+def ensure_topics(admin: AdminClient, wanted: TopicSpecs) -> list[str]:
+    """Create the missing topics of `wanted` (name → (partitions, config)); returns those created."""
+    existing = set(admin.list_topics(timeout=10).topics)
+    missing = [NewTopic(n, p, 1, config=c) for n, (p, c) in sorted(wanted.items()) if n not in existing]
+    if not missing:
+        return []
+    created: list[str] = []
+    for name, future in admin.create_topics(missing).items():
+        try:
+            future.result(timeout=30)
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return created
+
+
+def router_topics(settings: Settings, policy: Policy, departments: Iterable[str] | None = None) -> TopicSpecs:
+    catalog = policy.catalog
+    wanted: TopicSpecs = {}
+    for name in raw_topics(catalog):
+        wanted[name] = (settings.kafka_partitions, RAW_TOPIC_CONFIG)
+    for dept in departments or [d.id for d in catalog.departments]:
+        wanted[dlq_topic(dept)] = (1, DLQ_TOPIC_CONFIG)
+    for res in catalog.resources:
+        wanted[dlq_topic(res.department)] = (1, DLQ_TOPIC_CONFIG)
+    for ent in _all_entitlements(policy):
+        wanted[ent] = (1, SUBSCRIBER_TOPIC_CONFIG)
+    return wanted
+
+
+def _all_entitlements(policy: Policy) -> set[str]:
+    """Subscriber topics of every demand that is or may become effective (all statuses but
+    rejected/revoked): creating them early keeps a later approval from waiting on topic creation."""
+    topics: set[str] = set()
+    shared = {r.id for r in policy.catalog.resources if r.sharing is not Sharing.NOT_SHARED}
+    for binding in policy.catalog.subscriber_demands():
+        if binding.demand.resource in shared and binding.demand.status not in _CLOSED:
+            topics.add(subscriber_topic(binding.subscriber, binding.demand.resource))
+    return topics
+
+
+def prepare_topics(settings: Settings, policy: Policy) -> list[str]:
+    return ensure_topics(admin_client(settings.kafka_bootstrap), router_topics(settings, policy))

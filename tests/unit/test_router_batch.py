@@ -1,0 +1,127 @@
+"""The router's batch step without Kafka: decode, checks, policy, dead letters, lineage, counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from sharebus.catalog.load import load_catalog
+from sharebus.samples.generator import RowFactory
+from sharebus.settings import Settings
+from streams.policy.compiled import compile_policy
+from streams.quality import compile_checks
+from streams.router.batch import BatchRouter, RawRecord
+from streams.router.calls import call_rows
+from streams.router.lineage import H_CHECK, H_COMMIT_TS, H_DEMAND, H_LSN, H_OFFSET, H_POLICY, H_REASON, H_UNIT
+
+CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+class JsonEncoder:
+    def encode(self, value: dict[str, Any]) -> bytes:
+        return orjson.dumps(value)
+
+
+@pytest.fixture(scope="module")
+def router() -> BatchRouter:
+    catalog = load_catalog(CATALOG)
+    policy = compile_policy(catalog, pseudonym_key=b"k" * 32)
+    return BatchRouter(policy, compile_checks(catalog), lambda topic: JsonEncoder())
+
+
+def enterprise() -> dict[str, Any]:
+    factory = RowFactory.for_settings(_settings(), seed=7)
+    r = factory.enterprise()
+    return {
+        **r,
+        "reg_capital": str(r["reg_capital"]),
+        "established_on": (r["established_on"] - datetime(1970, 1, 1).date()).days,
+        "created_at": r["created_at"].isoformat().replace("+00:00", "Z"),
+        "updated_at": r["updated_at"].isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _settings() -> Settings:
+    return Settings(catalog_dir=CATALOG.parent, city="chongqing")
+
+
+def event(op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, table: str = "enterprise") -> bytes:
+    source = {"name": "cdc.market", "db": "dept_market", "schema": "public", "table": table,
+              "lsn": 4242, "ts_ms": int(NOW.timestamp() * 1000) - 150, "txId": 9, "snapshot": "false"}  # fmt: skip
+    return orjson.dumps({"before": before, "after": after, "source": source, "op": op})
+
+
+def raw(value: bytes | None, offset: int = 10, topic: str = "cdc.market.public.enterprise") -> RawRecord:
+    return RawRecord(topic, 0, offset, b'{"uscc":"x"}', value, 0)
+
+
+def test_an_insert_reaches_its_district_with_lineage_headers(router: BatchRouter) -> None:
+    row = enterprise()
+    out = router.route_batch([raw(event("c", None, row))], NOW)
+    topics = {m.topic for m in out.messages}
+    assert f"share.{row['district_code']}.market.enterprise" in topics
+    assert not any(t.startswith("dlq.") for t in topics)
+    msg = next(m for m in out.messages if m.topic == f"share.{row['district_code']}.market.enterprise")
+    headers = dict(msg.headers)
+    assert headers[H_OFFSET] == b"10" and headers[H_LSN] == b"4242"
+    assert headers[H_POLICY] == router.policy.version.encode()
+    assert headers[H_DEMAND] and headers[H_COMMIT_TS].startswith(b"2026-05-31T23:59:59")
+    value = orjson.loads(msg.value or b"{}")
+    assert value["legal_rep_id"] != row["legal_rep_id"]  # masked
+    assert value["uscc"] == row["uscc"]
+
+
+def test_malformed_json_goes_to_the_departments_dead_letters_with_its_bytes(router: BatchRouter) -> None:
+    out = router.route_batch([raw(b"{not json")], NOW)
+    (msg,) = out.messages
+    assert msg.topic == "dlq.market" and msg.value == b"{not json"
+    assert dict(msg.headers)[H_CHECK] == b"decode"
+    ((key, agg),) = out.calls.items()
+    assert key.outcome == "dead_letter" and key.reason == "decode" and agg.records == 1
+
+
+def test_a_bad_check_character_is_dead_lettered_never_delivered(router: BatchRouter) -> None:
+    row = enterprise()
+    row["uscc"] = row["uscc"][:17] + ("0" if row["uscc"][17] != "0" else "1")
+    out = router.route_batch([raw(event("c", None, row))], NOW)
+    assert [m.topic for m in out.messages] == ["dlq.market"]
+    headers = dict(out.messages[0].headers)
+    assert headers[H_CHECK] == b"code" and b"uscc" in headers[H_REASON]
+    assert headers[H_UNIT]  # attributed to the responsible unit
+
+
+def test_not_shared_is_withheld_and_counted(router: BatchRouter) -> None:
+    row = {"id": 1, "uscc": enterprise()["uscc"], "district_code": "500101", "finding": "ok",
+           "inspector": "张三", "inspected_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    out = router.route_batch([raw(event("c", None, row, table="inspection"), topic="cdc.market.public.inspection")], NOW)
+    assert out.messages == []
+    assert [(k.outcome, k.reason) for k in out.calls] == [("withheld", "not_shared")]
+
+
+def test_debezium_tombstones_are_skipped(router: BatchRouter) -> None:
+    out = router.route_batch([raw(None)], NOW)
+    assert out.messages == [] and out.skipped == 1
+
+
+def test_a_move_tombstones_the_old_district_and_delivers_to_the_new(router: BatchRouter) -> None:
+    before = enterprise()
+    after = {**before, "district_code": "500102" if before["district_code"] != "500102" else "500103"}
+    out = router.route_batch([raw(event("u", before, after))], NOW)
+    by_topic = {m.topic: m for m in out.messages}
+    old = by_topic[f"share.{before['district_code']}.market.enterprise"]
+    new = by_topic[f"share.{after['district_code']}.market.enterprise"]
+    assert old.value is None and new.value is not None
+
+
+def test_call_rows_carry_latency_from_source_commit(router: BatchRouter) -> None:
+    out = router.route_batch([raw(event("c", None, enterprise()))], NOW)
+    rows = call_rows(out, NOW.timestamp() + 0.05)
+    delivered = [r for r in rows if r.outcome == "delivered"]
+    assert delivered and all(r.minute == NOW.replace(second=0) for r in rows)
+    assert all(r.latencies_ms and 150 <= r.latencies_ms[0] <= 250 for r in delivered)
+    assert sum(r.records for r in delivered) == sum(1 for m in out.messages if m.topic.startswith("share."))
