@@ -50,9 +50,19 @@ def _settings() -> Settings:
     return Settings(catalog_dir=CATALOG.parent, city="chongqing")
 
 
-def event(op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, table: str = "enterprise") -> bytes:
-    source = {"name": "cdc.market", "db": "dept_market", "schema": "public", "table": table,
-              "lsn": 4242, "ts_ms": int(NOW.timestamp() * 1000) - 150, "txId": 9, "snapshot": "false"}  # fmt: skip
+def event(
+    op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, table: str = "enterprise"
+) -> bytes:
+    source = {
+        "name": "cdc.market",
+        "db": "dept_market",
+        "schema": "public",
+        "table": table,
+        "lsn": 4242,
+        "ts_ms": int(NOW.timestamp() * 1000) - 150,
+        "txId": 9,
+        "snapshot": "false",
+    }
     return orjson.dumps({"before": before, "after": after, "source": source, "op": op})
 
 
@@ -96,9 +106,17 @@ def test_a_bad_check_character_is_dead_lettered_never_delivered(router: BatchRou
 
 
 def test_not_shared_is_withheld_and_counted(router: BatchRouter) -> None:
-    row = {"id": 1, "uscc": enterprise()["uscc"], "district_code": "500101", "finding": "ok",
-           "inspector": "张三", "inspected_at": "2026-01-01T00:00:00Z"}  # fmt: skip
-    out = router.route_batch([raw(event("c", None, row, table="inspection"), topic="cdc.market.public.inspection")], NOW)
+    row = {
+        "id": 1,
+        "uscc": enterprise()["uscc"],
+        "district_code": "500101",
+        "finding": "ok",
+        "inspector": "张三",
+        "inspected_at": "2026-01-01T00:00:00Z",
+    }
+    out = router.route_batch(
+        [raw(event("c", None, row, table="inspection"), topic="cdc.market.public.inspection")], NOW
+    )
     assert out.messages == []
     assert [(k.outcome, k.reason) for k in out.calls] == [("withheld", "not_shared")]
 
