@@ -9,6 +9,7 @@ from sharebus.cli.catalog import catalog
 from sharebus.cli.connectors import connectors
 from sharebus.cli.run import run
 from sharebus.cli.samples import samples
+from sharebus.cli.schemas import schemas
 from sharebus.cli.stack import stack
 from sharebus.cli.worker import worker
 
@@ -19,7 +20,7 @@ def cli() -> None:
     """sharebus: capture → route → deliver → measure government data changes."""
 
 
-for group in (run, worker, stack, samples, connectors, catalog):
+for group in (run, worker, stack, samples, connectors, catalog, schemas):
     cli.add_command(group)
 
 

@@ -1,31 +1,29 @@
-"""Wire the worker: Avro encoders from the registry, the metrics sink and its query API."""
+"""Wire the worker: Avro encoders from the schema registry, then run the router."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-import orjson
-
+from schemas.encoder import SchemaBook
+from schemas.registry_client import RegistryClient
 from sharebus.settings import Settings
 from streams.policy.compiled import Policy
-from streams.router.batch import EncoderFor, ValueEncoder
+from streams.router.batch import EncoderFor
 from streams.router.worker import run_worker
 
 
-class _JsonEncoder:
-    def encode(self, value: dict[str, Any]) -> bytes:
-        return orjson.dumps(value)
+def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
+    """For each policy version: its subscriber topics' schemas registered up front, then the
+    encoder per (topic, demand) — the Confluent wire format districts read."""
+    client = RegistryClient(settings.registry_url)
 
+    def for_policy(policy: Policy) -> EncoderFor:
+        book = SchemaBook(client, policy)
+        book.prepare()
+        return book.encoder_for
 
-_JSON = _JsonEncoder()
-
-
-def json_encoders(policy: Policy) -> EncoderFor:
-    def encoder_for(topic: str) -> ValueEncoder:
-        return _JSON
-
-    return encoder_for
+    return for_policy
 
 
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
-    run_worker(settings, encoder_for=json_encoders, log_level=log_level)
+    run_worker(settings, encoder_for=avro_encoders(settings), log_level=log_level)

@@ -14,7 +14,10 @@ from sharebus.stack.process import PidRecord, spawn
 from sharebus.stack.system import ensure_java
 
 # Connect must list these plugins before the stack calls it healthy.
-REQUIRED_PLUGINS = ("io.debezium.connector.postgresql.PostgresConnector",)
+REQUIRED_PLUGINS = (
+    "io.debezium.connector.postgresql.PostgresConnector",
+    "io.debezium.connector.mariadb.MariaDbConnector",
+)
 
 
 class Connect(Component):

@@ -13,7 +13,9 @@ from sharebus.stack.connect import Connect
 from sharebus.stack.fetch import fetch_all
 from sharebus.stack.kafka import Kafka
 from sharebus.stack.layout import Layout
+from sharebus.stack.mariadb import MariaDB
 from sharebus.stack.postgres import Postgres
+from sharebus.stack.registry import Registry
 from sharebus.stack.system import ensure_java, ensure_maven, ensure_postgres
 
 
@@ -35,7 +37,9 @@ class LocalStack:
         # Dependency order: Connect needs Kafka; Debezium needs PostgreSQL only once connectors run.
         self.components: tuple[Component, ...] = (
             Postgres(settings, self.layout),
+            MariaDB(settings, self.layout),
             Kafka(settings, self.layout),
+            Registry(settings, self.layout),  # stores schemas in Kafka
             Connect(settings, self.layout),
         )
 

@@ -41,8 +41,9 @@ class ValueEncoder(Protocol):
     def encode(self, value: dict[str, Any]) -> bytes: ...
 
 
-EncoderFor = Callable[[str], ValueEncoder]
-"""Topic → encoder of its values (the Avro contract, with the registry's schema id)."""
+EncoderFor = Callable[[str, str], ValueEncoder]
+"""(topic, demand id) → encoder of the values of that projection (the Avro contract, with the
+registry's schema id)."""
 
 
 class CallKey(NamedTuple):
@@ -144,7 +145,7 @@ class BatchRouter:
                 continue
             common = source_headers(rec, source, policy.version, op)
             for d in result.deliveries:
-                value = None if d.value is None else self.encoder_for(d.topic).encode(d.value)
+                value = None if d.value is None else self.encoder_for(d.topic, d.demand_id).encode(d.value)
                 out.messages.append(Outgoing(d.topic, rec.key, value, delivery_headers(common, d.demand_id)))
                 nbytes = len(value) if value is not None else 0
                 out.count(

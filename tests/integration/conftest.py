@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,6 +24,7 @@ from sharebus.samples.departments import DEPARTMENTS, get_department
 from sharebus.settings import Settings
 from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
+from tests.integration.router_harness import RouterProcess, free_port
 
 
 def _echo(line: str) -> None:
@@ -50,17 +52,19 @@ def stack_settings() -> Iterator[Settings]:
             containers.stop()
         return
     local = LocalStack(settings)
-    was_up = local.healthy()
-    if not was_up:
-        t0 = time.monotonic()
-        report = local.up(_echo)
-        _echo(f"stack up in {report.seconds:.1f}s (setup {time.monotonic() - t0:.1f}s)")
+    report = local.up(_echo)
+    started = [name for name, action in report.actions.items() if action == "started"]
+    _echo(f"stack ready in {report.seconds:.1f}s (started here: {', '.join(started) or 'none'})")
     _prepare_departments(settings)
     try:
         yield settings
     finally:
-        if not was_up and os.environ.get("SHAREBUS_TEST_KEEP_STACK") != "1":
-            local.down(_echo)
+        # Stop only what this session started: a stack someone else runs stays as it was.
+        if os.environ.get("SHAREBUS_TEST_KEEP_STACK") != "1":
+            for comp in reversed(local.components):
+                if comp.name in started:
+                    comp.stop()
+                    _echo(f"  {comp.name} stopped")
 
 
 def _prepare_departments(settings: Settings) -> None:
@@ -172,3 +176,37 @@ def _wait_slot_inactive(admin_dsn: str, slot: str, timeout: float = 30.0) -> Non
             if row is None or not row[0]:
                 return
             time.sleep(0.2)
+
+
+@pytest.fixture
+def router_factory(
+    stack_settings: Settings, unique: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[Path], RouterProcess]]:
+    """`sharebus worker` processes on a test's own catalog dir, group, catalog topic and web port;
+    stopped afterwards (their log is printed when the test fails)."""
+    routers: list[RouterProcess] = []
+
+    def make(catalog_dir: Path) -> RouterProcess:
+        work = tmp_path_factory.mktemp("router")
+        env = {
+            **os.environ,
+            "SHAREBUS_KAFKA_BOOTSTRAP": stack_settings.kafka_bootstrap,
+            "SHAREBUS_CONNECT_URL": stack_settings.connect_url,
+            "SHAREBUS_REGISTRY_URL": stack_settings.registry_url,
+            "SHAREBUS_CATALOG_DIR": str(catalog_dir),
+            "SHAREBUS_CITY": "chongqing",
+            "SHAREBUS_ROUTER_ID": unique("router"),
+            "SHAREBUS_CATALOG_TOPIC": unique("catalog"),
+            "SHAREBUS_WEB_PORT": str(free_port()),
+            "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}",
+            "SHAREBUS_ROUTER_BATCH_WINDOW": "0.05",
+        }
+        router = RouterProcess(env, work / "worker.log")
+        routers.append(router)
+        router.start()
+        return router
+
+    yield make
+    for router in routers:
+        code = router.stop()
+        print(f"--- worker log ({router.env['SHAREBUS_ROUTER_ID']}, exit {code}) ---\n{router.log()[-4000:]}")

@@ -29,7 +29,7 @@ def test_status_json_reports_every_component_healthy_with_endpoint(stack_setting
     report = json.loads(proc.stdout)
     assert report["healthy"] is True
     by_name = {c["name"]: c for c in report["components"]}
-    assert set(by_name) == {"postgres", "kafka", "connect"}
+    assert set(by_name) == {"postgres", "mariadb", "kafka", "registry", "connect"}
     assert by_name["kafka"]["endpoint"] == f"127.0.0.1:{stack_settings.kafka_port}"
     assert by_name["connect"]["endpoint"] == stack_settings.connect_url
     assert by_name["postgres"]["port"] == stack_settings.pg_port

@@ -31,7 +31,7 @@ class JsonEncoder:
 def router() -> BatchRouter:
     catalog = load_catalog(CATALOG)
     policy = compile_policy(catalog, pseudonym_key=b"k" * 32)
-    return BatchRouter(policy, compile_checks(catalog), lambda topic: JsonEncoder())
+    return BatchRouter(policy, compile_checks(catalog), lambda topic, demand_id: JsonEncoder())
 
 
 def enterprise() -> dict[str, Any]:

@@ -1,0 +1,186 @@
+"""The hot path of delivery: per subscriber topic, a registered schema and a precompiled encoder
+producing the Confluent wire format (magic 0, schema id, Avro body)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.derive import value_schema, value_subject
+from schemas.errors import EncodeError, SchemaBookError
+from schemas.registry_client import RegistryClient
+from schemas.wire import header
+from schemas.writers import RecordWriters, compile_record, write_record
+from sharebus.catalog.models import Resource
+from streams.policy.compiled import Entitlement, Policy
+
+_VALUE_ERRORS = (TypeError, ValueError, OverflowError, AttributeError)
+
+
+class Encoder:
+    """Encodes records of one registered schema: `encode(value) -> bytes` in the wire format.
+
+    `value` is a delivery's dict (field → Debezium JSON value); fields absent from the dict are
+    null, keys beyond the schema are not written (the policy's projection decides the fields).
+    """
+
+    __slots__ = ("_header", "_writers", "schema", "schema_id", "subject", "topic")
+
+    def __init__(self, topic: str, subject: str, schema_id: int, schema: Mapping[str, Any]) -> None:
+        self.topic = topic
+        self.subject = subject
+        self.schema_id = schema_id
+        self.schema = schema
+        self._header = header(schema_id)
+        self._writers: RecordWriters = compile_record(schema)
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        out = bytearray(self._header)
+        try:
+            write_record(out, self._writers, value)
+        except _VALUE_ERRORS as exc:
+            raise self._error(value, exc) from exc
+        return bytes(out)
+
+    def encode_many(self, values: Iterable[Mapping[str, Any]]) -> list[bytes]:
+        """`encode` of each value, in order (one call per batch on the router's hot path)."""
+        head, writers = self._header, self._writers
+        out: list[bytes] = []
+        for value in values:
+            buf = bytearray(head)
+            try:
+                write_record(buf, writers, value)
+            except _VALUE_ERRORS as exc:
+                raise self._error(value, exc) from exc
+            out.append(bytes(buf))
+        return out
+
+    def _error(self, value: Mapping[str, Any], exc: Exception) -> EncodeError:
+        """Name the first field that does not fit (slow path: only after a failure)."""
+        for spec, (name, nullable, write) in zip(self.schema["fields"], self._writers, strict=True):
+            x = value.get(name)
+            if nullable and x is None:
+                continue
+            try:
+                write(bytearray(), x)
+            except _VALUE_ERRORS as field_exc:
+                return EncodeError(
+                    f"{self.topic} field {name}",
+                    "does not fit the topic's Avro schema",
+                    expected=f"{spec['type']} ({spec.get('sharebus.type', '')})",
+                    actual=f"{value.get(name)!r}: {field_exc}",
+                    fix="the catalog's field type must match what the source database sends",
+                )
+        return EncodeError(f"{self.topic}", f"record not encodable: {exc}")
+
+
+def _projections(policy: Policy) -> dict[tuple[str, str], Entitlement]:
+    """Every projection the policy can deliver, by (topic, demand id), whatever the time.
+
+    Must agree with `Policy.entitlements`: a target's fields in resource order, and the fields
+    delivered masked (maskable, and not granted in clear by the demand).
+    """
+    out: dict[tuple[str, str], Entitlement] = {}
+    for res in policy.resources.values():
+        maskable = {name for name, _ in res.masks}
+        for options in res.candidates.values():
+            for c in options:
+                t = c.target
+                hidden = tuple(f for f in t.fields if t.masked and f in maskable and f not in t.clear)
+                out[(t.topic, t.demand_id)] = Entitlement(
+                    t.subscriber, res.id, t.topic, t.demand_id, t.fields, hidden
+                )
+    return out
+
+
+class SchemaBook:
+    """The schemas of one policy version's subscriber topics, registered once and cached.
+
+    `encoder_for(topic, demand_id)` is the hot path (a dict lookup after the first call); the
+    first call per (topic, projection) registers the schema with the registry (blocking HTTP,
+    idempotent). `prepare()` does all registrations up front, e.g. when the worker starts.
+    Message keys are not Avro: see `schemas.keys`.
+    """
+
+    def __init__(self, registry: RegistryClient, policy: Policy) -> None:
+        self.registry = registry
+        self.policy = policy
+        self.city = policy.catalog.city.id
+        self._projections = _projections(policy)
+        self._values: dict[tuple[str, str], Encoder] = {}
+        self._current: dict[str, Encoder] = {}  # topic → projection in force until _current_until
+        self._current_until = -math.inf
+        self._lock = threading.Lock()
+
+    def encoder_for(self, topic: str, demand_id: str | None = None) -> Encoder:
+        """The value encoder of `topic` under `demand_id` (the delivery's: exact), or, with None,
+        of the projection in force now (cached until the next demand validity boundary)."""
+        if demand_id is not None:
+            encoder = self._values.get((topic, demand_id))
+            return encoder if encoder is not None else self._make_value(topic, demand_id)
+        if time.time() >= self._current_until:
+            self._next_segment()
+        encoder = self._current.get(topic)
+        if encoder is None:
+            encoder = self.encoder_for(topic, self.entitlement(topic).demand_id)
+            self._current[topic] = encoder
+        return encoder
+
+    def _next_segment(self) -> None:
+        """Forget the projections in force: a demand became valid or expired."""
+        now = time.time()
+        later = [b.timestamp() for r in self.policy.resources.values() for b in r.boundaries]
+        self._current = {}
+        self._current_until = min((b for b in later if b > now), default=math.inf)
+
+    def entitlement(self, topic: str, now: datetime | None = None) -> Entitlement:
+        """The projection of `topic` in force at `now` (default: now)."""
+        for ent in self.policy.entitlements(now or datetime.now(UTC)):
+            if ent.topic == topic:
+                return ent
+        raise SchemaBookError(
+            f"topic {topic}",
+            "has no projection in force",
+            expected="a topic of an entitlement in force (`Policy.entitlements(now)`)",
+            fix="pass the delivery's demand_id, or check the demand's status and validity",
+        )
+
+    def schema_for(self, topic: str, demand_id: str) -> dict[str, Any]:
+        """The value schema of a projection (derived from the catalog, not registered)."""
+        ent = self._projection(topic, demand_id)
+        return value_schema(self.city, self._resource(ent.resource), ent.fields, ent.masked)
+
+    def prepare(self, now: datetime | None = None) -> int:
+        """Register the value schema of every projection in force; the number of topics."""
+        entitlements = self.policy.entitlements(now or datetime.now(UTC))
+        for ent in entitlements:
+            self.encoder_for(ent.topic, ent.demand_id)
+        return len(entitlements)
+
+    def _make_value(self, topic: str, demand_id: str) -> Encoder:
+        schema = self.schema_for(topic, demand_id)
+        subject = value_subject(topic)
+        with self._lock:
+            encoder = Encoder(topic, subject, self.registry.register(subject, schema), schema)
+            self._values[(topic, demand_id)] = encoder
+        return encoder
+
+    def _projection(self, topic: str, demand_id: str) -> Entitlement:
+        ent = self._projections.get((topic, demand_id))
+        if ent is None:
+            raise SchemaBookError(
+                f"topic {topic}",
+                f"has no projection under demand {demand_id}",
+                expected="a (topic, demand id) pair of this policy version's deliveries",
+                fix="use the SchemaBook built from the same Policy that routed the delivery",
+            )
+        return ent
+
+    def _resource(self, resource_id: str) -> Resource:
+        resource = self.policy.catalog.resource(resource_id)
+        assert resource is not None, f"{resource_id} is a resource of the policy's catalog"
+        return resource

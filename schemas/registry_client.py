@@ -1,0 +1,151 @@
+"""A small client of the Confluent schema registry REST API: register, look up, fetch, check."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+import requests
+
+from schemas.canonical import canonical_json, canonical_text
+from schemas.errors import REGISTRY_FIX, RegistryError, RegistryUnreachableError, SchemaIncompatibleError
+
+CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+SUBJECT_NOT_FOUND = 40401
+VERSION_NOT_FOUND = 40402
+SCHEMA_NOT_FOUND = 40403
+
+Schema = Mapping[str, Any] | str
+
+
+class RegisteredVersion(NamedTuple):
+    """One version of a subject."""
+
+    subject: str
+    version: int
+    id: int
+    schema: str
+
+
+def _text(schema: Schema) -> str:
+    return canonical_text(schema) if isinstance(schema, str) else canonical_json(schema)
+
+
+def _path(*parts: str | int) -> str:
+    return "/".join(quote(str(p), safe="") for p in parts)
+
+
+class RegistryClient:
+    """Talks to the registry at `url`; ids are cached, so each (subject, schema) is registered
+    over the network once per client. Thread-safe."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.headers.update({"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE})
+        self._ids: dict[tuple[str, str], int] = {}
+        self._schemas: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    # --- writes ---------------------------------------------------------------------------------
+    def register(self, subject: str, schema: Schema) -> int:
+        """The schema's id, registering it under `subject` if it is new there. Idempotent: the
+        same schema gets the same id. SchemaIncompatibleError when the subject's compatibility
+        rule (BACKWARD) refuses it."""
+        text = _text(schema)
+        cached = self._ids.get((subject, text))
+        if cached is not None:
+            return cached
+        body = self._call("POST", _path("subjects", subject, "versions"), {"schema": text}, subject)
+        schema_id = int(body["id"])
+        with self._lock:
+            self._ids[(subject, text)] = schema_id
+            self._schemas[schema_id] = text
+        return schema_id
+
+    # --- reads ----------------------------------------------------------------------------------
+    def lookup(self, subject: str, schema: Schema) -> RegisteredVersion | None:
+        """The version of `subject` holding this schema, or None."""
+        try:
+            body = self._call("POST", _path("subjects", subject), {"schema": _text(schema)}, subject)
+        except RegistryError as err:
+            if err.error_code in (SUBJECT_NOT_FOUND, SCHEMA_NOT_FOUND):
+                return None
+            raise
+        return RegisteredVersion(subject, int(body["version"]), int(body["id"]), body["schema"])
+
+    def schema(self, schema_id: int) -> str:
+        """The schema text of an id (cached: an id's schema never changes)."""
+        cached = self._schemas.get(schema_id)
+        if cached is not None:
+            return cached
+        body = self._call("GET", _path("schemas", "ids", schema_id), None, f"schema id {schema_id}")
+        text = str(body["schema"])
+        with self._lock:
+            self._schemas[schema_id] = text
+        return text
+
+    def subjects(self) -> list[str]:
+        return [str(s) for s in self._call("GET", "subjects", None, "subjects")]
+
+    def versions(self, subject: str) -> list[int]:
+        return [int(v) for v in self._call("GET", _path("subjects", subject, "versions"), None, subject)]
+
+    def version(self, subject: str, version: int | str = "latest") -> RegisteredVersion:
+        body = self._call("GET", _path("subjects", subject, "versions", version), None, subject)
+        return RegisteredVersion(subject, int(body["version"]), int(body["id"]), str(body["schema"]))
+
+    def is_compatible(self, subject: str, schema: Schema, version: int | str = "latest") -> bool:
+        """Whether `schema` may follow `version` of `subject` under its compatibility rule."""
+        path = _path("compatibility", "subjects", subject, "versions", version)
+        body = self._call("POST", path, {"schema": _text(schema)}, subject)
+        return bool(body["is_compatible"])
+
+    def compatibility_level(self) -> str:
+        return str(self._call("GET", "config", None, "config")["compatibilityLevel"])
+
+    # --- transport ------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: Any, what: str) -> Any:
+        url = f"{self.url}/{path}"
+        try:
+            resp = self._session.request(
+                method, url, data=None if body is None else json.dumps(body), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise RegistryUnreachableError(
+                f"schema registry at {self.url}",
+                "does not answer",
+                expected="a registry speaking the Confluent REST API",
+                actual=f"{type(exc).__name__}: {exc}",
+                fix=REGISTRY_FIX,
+            ) from exc
+        if resp.status_code < 400:
+            return resp.json()
+        try:
+            error = resp.json()
+            code, message = int(error.get("error_code", resp.status_code)), str(error.get("message", ""))
+        except ValueError:
+            code, message = resp.status_code, resp.text[:300]
+        if resp.status_code == 409:
+            raise SchemaIncompatibleError(
+                f"registry subject {what}",
+                "refuses the new schema version: it would break existing consumers",
+                expected="a BACKWARD compatible change (new fields nullable with default null)",
+                actual=message,
+                fix=(
+                    "keep the change backward compatible (derive makes added fields nullable);"
+                    " a changed field type needs a new field name"
+                ),
+                error_code=code,
+            )
+        raise RegistryError(
+            f"schema registry at {self.url}",
+            f"{method} /{path} answered {resp.status_code}",
+            actual=message,
+            fix="check the schema and the registry log (`sharebus stack logs registry`)",
+            error_code=code,
+        )

@@ -1,0 +1,182 @@
+"""The schema registry on the real stack: reachable where SHAREBUS_REGISTRY_URL says, idempotent
+registration, ids kept in Kafka across restarts, one writer at a time, and records encoded by
+the schema book read back from Kafka through the registry."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from confluent_kafka import Consumer, Producer
+from fastavro import parse_schema, schemaless_reader
+
+from schemas.encoder import SchemaBook
+from schemas.errors import RegistryError
+from schemas.keys import key_bytes, key_from_bytes
+from schemas.registry_client import RegistryClient
+from schemas.wire import split
+from sharebus.catalog.load import load_catalog
+from sharebus.settings import Settings
+from sharebus.stack.kafka import admin_client
+from sharebus.stack.manager import LocalStack
+from streams.policy import compile_policy
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = b"test-pseudonym-key-32-bytes-long"
+
+
+def _schema(name: str, *extra: str) -> dict[str, Any]:
+    fields: list[dict[str, Any]] = [{"name": "id", "type": "long"}]
+    fields += [{"name": f, "type": ["null", "string"], "default": None} for f in extra]
+    return {"type": "record", "name": name, "namespace": "sharebus.test", "fields": fields}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Server:
+    """A registry process of this test, on its own port and topic."""
+
+    def __init__(self, bootstrap: str, topic: str, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "schemas.registry_server", "--host", "127.0.0.1", "--prefix", "",
+                "--port", str(self.port), "--bootstrap", bootstrap, "--topic", topic]  # fmt: skip
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, log.read_text()[-2000:]
+            try:
+                if requests.get(f"{self.url}/subjects", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"registry on {self.url} not up in 60s: {log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+
+@pytest.fixture
+def own_registry(stack_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], _Server]]:
+    """Start registry processes on one fresh schema topic; stopped and the topic deleted after."""
+    topic = f"_test_schemas_{uuid.uuid4().hex[:8]}"
+    servers: list[_Server] = []
+
+    def start() -> _Server:
+        server = _Server(stack_settings.kafka_bootstrap, topic, tmp_path / f"registry-{len(servers)}.log")
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.stop()
+    admin = admin_client(stack_settings.kafka_bootstrap)  # kept alive until the future resolves
+    admin.delete_topics([topic])[topic].result(timeout=30)
+
+
+def test_stack_runs_the_registry_at_the_configured_url(stack_settings: Settings) -> None:
+    status = LocalStack(stack_settings).component("registry").status()
+    assert status.healthy, status.detail
+    assert status.endpoint == stack_settings.registry_url.rstrip("/")
+    assert requests.get(f"{stack_settings.registry_url}/config", timeout=5).json() == {
+        "compatibilityLevel": "BACKWARD"
+    }
+
+
+def test_registration_on_the_stack_is_idempotent(
+    stack_settings: Settings, unique: Callable[[str], str]
+) -> None:
+    subject = f"{unique('test.registry')}-value"
+    first = RegistryClient(stack_settings.registry_url).register(subject, _schema("A"))
+    again = RegistryClient(stack_settings.registry_url).register(subject, _schema("A"))
+    assert again == first
+    client = RegistryClient(stack_settings.registry_url)
+    assert client.versions(subject) == [1]
+    assert json.loads(client.schema(first)) == _schema("A")
+
+
+def test_ids_survive_a_registry_restart(own_registry: Callable[[], _Server]) -> None:
+    server = own_registry()
+    client = RegistryClient(server.url)
+    ids = {name: client.register(f"{name}-value", _schema(name)) for name in ("A", "B", "C")}
+    evolved = client.register("A-value", _schema("A", "extra"))
+    server.stop()
+
+    restarted = own_registry()
+    again = RegistryClient(restarted.url)
+    assert {name: again.register(f"{name}-value", _schema(name)) for name in ids} == ids
+    assert again.versions("A-value") == [1, 2]
+    assert again.version("A-value", "latest").id == evolved
+    assert again.register("D-value", _schema("D")) == max([*ids.values(), evolved]) + 1  # never reused
+
+
+def test_a_newer_registry_fences_the_older_writer(own_registry: Callable[[], _Server]) -> None:
+    older = own_registry()
+    RegistryClient(older.url).register("A-value", _schema("A"))
+    newer = own_registry()
+    schema_id = RegistryClient(newer.url).register("B-value", _schema("B"))
+    with pytest.raises(RegistryError) as info:
+        RegistryClient(older.url).register("C-value", _schema("C"))
+    assert info.value.error_code == 50301
+    # The older one still tails the log: it serves what the newer one wrote.
+    deadline = time.monotonic() + 10
+    while requests.get(f"{older.url}/schemas/ids/{schema_id}", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "older registry did not read the newer one's write"
+        time.sleep(0.2)
+
+
+def test_records_read_back_from_kafka_through_the_registry(
+    stack_settings: Settings,
+    topic_factory: Callable[..., str],
+    consumer_factory: Callable[..., Consumer],
+    unique: Callable[[str], str],
+) -> None:
+    policy = compile_policy(load_catalog(REPO / "catalog" / "chongqing"), pseudonym_key=KEY)
+    book = SchemaBook(RegistryClient(stack_settings.registry_url), policy)
+    share_topic = "share.500101.market.enterprise"
+    ent = book.entitlement(share_topic, datetime(2026, 1, 1, tzinfo=UTC))
+    row: dict[str, Any] = {f: None for f in ent.fields}
+    row |= {"uscc": "91500101MA5U7X8Y9Z", "name": "某某公司", "updated_at": "2024-03-01T08:15:30Z"}
+    topic = topic_factory(unique("test.avro"), config={"cleanup.policy": "compact"})
+    producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+    producer.produce(topic, book.encoder_for(share_topic, ent.demand_id).encode(row),
+                     key_bytes({"uscc": row["uscc"]}))  # fmt: skip
+    assert producer.flush(10) == 0
+    consumer = consumer_factory()
+    consumer.subscribe([topic])
+    msg = None
+    deadline = time.monotonic() + 30
+    while msg is None and time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+    assert msg is not None and msg.error() is None
+    raw_key, raw_value = msg.key(), msg.value()
+    assert raw_key is not None and raw_value is not None
+    assert key_from_bytes(raw_key) == {"uscc": row["uscc"]}
+    schema_id, body = split(raw_value)
+    schema = requests.get(f"{stack_settings.registry_url}/schemas/ids/{schema_id}", timeout=5).json()
+    decoded = schemaless_reader(io.BytesIO(body), parse_schema(json.loads(schema["schema"])))
+    assert isinstance(decoded, dict)
+    assert decoded["name"] == "某某公司"
+    assert decoded["updated_at"] == datetime(2024, 3, 1, 8, 15, 30, tzinfo=UTC)

@@ -1,0 +1,216 @@
+"""The router through the real stack: Debezium → raw topics → `sharebus worker` → subscriber topics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Producer
+from psycopg import sql
+
+from connectors.render import CaptureSpec
+from sharebus.samples.generator import RowFactory
+from sharebus.settings import Settings
+from streams.router.lineage import H_CHECK, H_DEMAND, H_LSN, H_POLICY, H_REASON
+from streams.router.live_catalog import publish_catalog
+from tests.integration.router_harness import (
+    Read,
+    RouterProcess,
+    keys_of,
+    read_topic,
+    set_demands,
+    topic_sizes,
+    write_catalog,
+)
+
+pytestmark = pytest.mark.integration
+
+Insert = Callable[[str, dict[str, Any]], None]
+
+
+@pytest.fixture
+def factory(stack_settings: Settings) -> RowFactory:
+    return RowFactory.for_settings(stack_settings, seed=time.time_ns() % 1_000_000)
+
+
+def db_writer(settings: Settings, database: str) -> Callable[[str, str, dict[str, Any]], None]:
+    def write(kind: str, table: str, row: dict[str, Any]) -> None:
+        ident = sql.Identifier("public", table)
+        with psycopg.connect(settings.pg_dsn(database), autocommit=True) as conn:
+            if kind == "insert":
+                conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                    ident, sql.SQL(", ").join(map(sql.Identifier, row)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(row))), list(row.values()))  # fmt: skip
+            else:
+                (pk, pkv), *sets = row.items()
+                conn.execute(sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
+                    ident, sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k, _ in sets),
+                    sql.Identifier(pk)), [v for _, v in sets] + [pkv])  # fmt: skip
+
+    return write
+
+
+def enterprise_topic(dept: str, subscriber: str) -> str:
+    return f"share.{subscriber}.{dept}.enterprise"
+
+
+def test_districts_get_only_their_own_rows_masked_and_moves_leave_and_arrive(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    factory: RowFactory,
+    tmp_path: Path,
+) -> None:
+    market = capture_factory("market")
+    realestate = capture_factory("realestate")
+    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": realestate.department})
+    router_factory(catalog)
+    write = db_writer(stack_settings, "dept_market")
+    a, b, c = "500101", "500102", "500103"
+    rows = {}
+    for code in (a, a, b, c):
+        row = factory.enterprise()
+        row["district_code"] = code
+        write("insert", "enterprise", row)
+        rows[row["uscc"]] = row
+    mover = next(r for r in rows.values() if r["district_code"] == a)
+    write("update", "enterprise", {"uscc": mover["uscc"], "district_code": b})
+
+    dept = market.department
+    in_a = read_topic(stack_settings, enterprise_topic(dept, a),
+                      until=lambda rs: any(r.value is None for r in rs))  # fmt: skip
+    in_b = read_topic(stack_settings, enterprise_topic(dept, b),
+                      until=lambda rs: keys_of(rs, "uscc") >= {mover["uscc"]} and len(rs) >= 2)  # fmt: skip
+    in_c = read_topic(stack_settings, enterprise_topic(dept, c), until=lambda rs: len(rs) >= 1)
+    # Each district sees only rows of its own district.
+    for reads, code in ((in_a, a), (in_b, b), (in_c, c)):
+        assert all(r.value["district_code"] == code for r in reads if r.value is not None), code
+    assert len([r for r in in_a if r.value is not None]) == 2
+    # The mover: full row in A, then a tombstone in A, and the full row in B.
+    assert [r.value is None for r in in_a if r.key["uscc"] == mover["uscc"]] == [False, True]
+    moved = [r for r in in_b if r.key["uscc"] == mover["uscc"]]
+    assert len(moved) == 1 and moved[0].value["district_code"] == b
+    # Masks: sensitive fields never in clear for districts.
+    for r in in_a + in_b + in_c:
+        if r.value is None:
+            continue
+        original = rows[r.key["uscc"]]
+        assert r.value["legal_rep_id"] != original["legal_rep_id"]
+        assert r.value["legal_rep_id"][:6] == original["legal_rep_id"][:6] and "*" in r.value["legal_rep_id"]
+        assert "*" in r.value["phone"]
+        assert r.headers[H_POLICY] and r.headers[H_DEMAND] and r.headers[H_LSN]
+
+
+def test_not_shared_resource_reaches_no_subscriber_topic(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    factory: RowFactory,
+    tmp_path: Path,
+) -> None:
+    market = capture_factory("market")
+    realestate = capture_factory("realestate")
+    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": realestate.department})
+    router_factory(catalog)
+    write = db_writer(stack_settings, "dept_market")
+    ent = factory.enterprise()
+    write("insert", "enterprise", ent)
+    for _ in range(5):
+        write("insert", "inspection", factory.inspection(ent["uscc"], ent["district_code"]) | {"id": time.time_ns() % 10**12})
+    # The enterprise arrives (so the router has run past the inspections' offsets)…
+    read_topic(stack_settings, enterprise_topic(market.department, ent["district_code"]),
+               until=lambda rs: keys_of(rs, "uscc") >= {ent["uscc"]})  # fmt: skip
+    time.sleep(1.0)
+    # …and no subscriber topic of the inspection resource exists or holds anything.
+    sizes = topic_sizes(stack_settings, "share.")
+    assert not [t for t, n in sizes.items() if t.endswith(f".{market.department}.inspection") and n > 0]
+
+
+def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revocation(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    factory: RowFactory,
+    tmp_path: Path,
+) -> None:
+    market = capture_factory("market")
+    realestate = capture_factory("realestate")
+    dept = realestate.department
+    district = "500107"
+    now = datetime.now(UTC)
+    demand = {"id": "T-1", "subscriber": district, "resource": f"{dept}.certificate", "purpose": "test",
+              "status": "pending", "fields": ["cert_no", "area_m2", "use", "district_code"],
+              "valid_from": (now - timedelta(days=1)).isoformat(), "valid_until": (now + timedelta(days=30)).isoformat()}  # fmt: skip
+    everyone = {"id": "T-0", "subscriber": "all-districts", "resource": f"{market.department}.enterprise",
+                "purpose": "test", "status": "approved", "approver": "test",
+                "valid_from": (now - timedelta(days=1)).isoformat()}  # fmt: skip
+    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": dept}, [everyone, demand])
+    router = router_factory(catalog)
+    write = db_writer(stack_settings, "dept_realestate")
+    topic = f"share.{district}.{dept}.certificate"
+
+    def certificate() -> dict[str, Any]:
+        row = factory.certificate(time.time_ns() % 10**7)
+        row["district_code"] = district
+        write("insert", "certificate", row)
+        return row
+
+    pending_row = certificate()
+    time.sleep(3.0)
+    assert topic_sizes(stack_settings, topic).get(topic, 0) == 0, "delivered while the demand was pending"
+
+    set_demands(catalog, [everyone, {**demand, "status": "approved", "approver": "test"}])
+    publish_catalog(router.settings)
+    time.sleep(2.0)  # live policy: no restart
+    approved_row = certificate()
+    reads = read_topic(stack_settings, topic, until=lambda rs: keys_of(rs, "cert_no") >= {approved_row["cert_no"]})
+    assert pending_row["cert_no"] not in keys_of(reads, "cert_no")
+    value = next(r.value for r in reads if r.key["cert_no"] == approved_row["cert_no"])
+    assert set(value) == {"cert_no", "area_m2", "use", "district_code"}  # only the approved fields
+
+    set_demands(catalog, [everyone, {**demand, "status": "revoked", "approver": "test"}])
+    publish_catalog(router.settings)
+    time.sleep(2.0)
+    revoked_row = certificate()
+    marker = factory.enterprise()
+    db_writer(stack_settings, "dept_market")("insert", "enterprise", marker)
+    read_topic(stack_settings, enterprise_topic(market.department, marker["district_code"]),
+               until=lambda rs: keys_of(rs, "uscc") >= {marker["uscc"]})  # fmt: skip
+    time.sleep(1.0)
+    final = read_topic(stack_settings, topic, until=lambda rs: len(rs) >= len(reads))
+    assert revoked_row["cert_no"] not in keys_of(final, "cert_no")
+
+
+def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    factory: RowFactory,
+    tmp_path: Path,
+) -> None:
+    market = capture_factory("market")
+    realestate = capture_factory("realestate")
+    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": realestate.department})
+    router_factory(catalog)
+    raw_topic = market.topic("public.enterprise")
+    producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+    producer.produce(raw_topic, b'{"op": "c", "after": {broken', b'{"uscc":"BROKEN"}')
+    bad = factory.enterprise()
+    bad["uscc"] = bad["uscc"][:17] + ("0" if bad["uscc"][17] != "0" else "1")  # wrong check character
+    db_writer(stack_settings, "dept_market")("insert", "enterprise", bad)
+    assert producer.flush(10) == 0
+    dlq = f"dlq.{market.department}"
+    reads: list[Read] = read_topic(stack_settings, dlq, decode=lambda b: b, until=lambda rs: len(rs) >= 2)
+    by_check = {r.headers[H_CHECK].decode(): r for r in reads}
+    assert by_check["decode"].value == b'{"op": "c", "after": {broken'
+    assert b"uscc" in by_check["code"].headers[H_REASON]
+    # Never delivered half-checked.
+    sizes = topic_sizes(stack_settings, f"share.{bad['district_code']}.{market.department}")
+    read_back = read_topic(stack_settings, enterprise_topic(market.department, bad["district_code"]),
+                           until=lambda rs: True) if sum(sizes.values()) else []  # fmt: skip
+    assert bad["uscc"] not in keys_of(read_back, "uscc")

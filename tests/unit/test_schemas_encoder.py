@@ -1,0 +1,230 @@
+"""The encoder: Confluent wire format, byte-identical Avro bodies to fastavro, conversions from
+Debezium JSON, errors naming the field, and the schema book registering each schema once."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+
+from schemas.derive import value_schema
+from schemas.encoder import Encoder, SchemaBook
+from schemas.errors import EncodeError, SchemaBookError
+from schemas.keys import key_bytes, key_from_bytes
+from schemas.registry_client import RegistryClient
+from schemas.registry_server import BackgroundServer, memory_registry
+from schemas.wire import header, split
+from schemas.writers import zigzag_varint
+from sharebus.catalog.load import load_catalog
+from sharebus.catalog.models import Resource
+from streams.policy import Policy, compile_policy
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = b"test-pseudonym-key-32-bytes-long"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+ENTERPRISE = "share.500101.market.enterprise"
+ROW = {
+    "uscc": "91500101MA5U7X8Y9Z",
+    "name": "重庆某某科技有限公司",
+    "legal_rep_name": "张*",
+    "legal_rep_id": "500101********123X",
+    "phone": "138****5678",
+    "address": "重庆市渝中区****",
+    "district_code": "500101",
+    "reg_capital": "1000000.00",
+    "status": "active",
+    "established_on": 19000,
+    "created_at": "2024-03-01T08:15:30.123456Z",
+    "updated_at": "2024-03-01T16:15:30+08:00",
+}
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return compile_policy(load_catalog(REPO / "catalog" / "chongqing"), pseudonym_key=KEY)
+
+
+@pytest.fixture
+def registry() -> Iterator[BackgroundServer]:
+    server = BackgroundServer(memory_registry())
+    yield server
+    server.stop()
+
+
+def _resource() -> Resource:
+    return Resource.model_validate(
+        {
+            "id": "dept.thing",
+            "title": "t",
+            "department": "dept",
+            "source": {"connector": "cdc.dept", "table": "public.thing"},
+            "primary_key": ["id"],
+            "sharing": "unconditional",
+            "update_frequency": "daily",
+            "fields": [
+                {"name": "id", "type": "integer", "grade": "internal"},
+                {"name": "s", "type": "string", "grade": "public"},
+                {"name": "n", "type": "integer", "grade": "public"},
+                {"name": "x", "type": "float", "grade": "public"},
+                {"name": "b", "type": "boolean", "grade": "public"},
+                {"name": "d", "type": "date", "grade": "public"},
+                {"name": "t", "type": "timestamp", "grade": "public"},
+                {"name": "m", "type": "decimal", "grade": "public"},
+                {"name": "p", "type": "integer", "grade": "sensitive", "mask": "phone"},
+            ],
+        }
+    )
+
+
+def _fastavro(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    schemaless_writer(buf, parse_schema(schema), record)
+    return buf.getvalue()
+
+
+def _read(schema: dict[str, Any], body: bytes) -> Any:
+    return schemaless_reader(io.BytesIO(body), parse_schema(schema))
+
+
+def test_wire_header_is_magic_zero_and_big_endian_id() -> None:
+    assert header(1) == b"\x00\x00\x00\x00\x01"
+    assert header(0x01020304) == b"\x00\x01\x02\x03\x04"
+    assert split(b"\x00\x00\x00\x01\x00rest") == (256, b"rest")
+    with pytest.raises(ValueError, match="magic"):
+        split(b"\x01\x00\x00\x00\x01")
+    with pytest.raises(ValueError, match="shorter"):
+        split(b"\x00\x00")
+
+
+def test_varints_match_the_avro_specification() -> None:
+    encoded = [zigzag_varint(n) for n in (0, -1, 1, -64, 64)]
+    assert encoded == [b"\x00", b"\x01", b"\x02", b"\x7f", b"\x80\x01"]
+    assert zigzag_varint(2**63 - 1) == b"\xfe" + b"\xff" * 8 + b"\x01"
+    with pytest.raises(OverflowError):
+        zigzag_varint(2**63)
+
+
+def test_bodies_are_byte_identical_to_fastavro() -> None:
+    schema = value_schema("c", _resource())
+    encoder = Encoder("topic", "topic-value", 42, schema)
+    rng = random.Random(7)
+    for _ in range(500):
+        record = {
+            "id": rng.randint(-(2**63), 2**63 - 1),
+            "s": rng.choice([None, "", "重庆", "x" * rng.randint(0, 20000)]),
+            "n": rng.choice([None, rng.randint(-(2**40), 2**40)]),
+            "x": rng.choice([None, rng.uniform(-1e9, 1e9)]),
+            "b": rng.choice([None, True, False]),
+            "d": rng.choice([None, rng.randint(-30000, 30000)]),
+            "t": rng.choice([None, rng.randint(-(2**62), 2**62)]),
+            "m": rng.choice([None, "-12345.678"]),
+            "p": rng.choice([None, "138****5678"]),
+        }
+        message = encoder.encode(record)
+        assert message[:5] == header(42)
+        assert message[5:] == _fastavro(schema, record)
+
+
+def test_debezium_values_are_converted() -> None:
+    schema = value_schema("c", _resource())
+    encoder = Encoder("topic", "topic-value", 1, schema)
+    record = {"id": 1, "d": "2024-03-01", "t": "2024-03-01T16:15:30.5+08:00", "m": Decimal("1.50")}
+    record["p"] = 13800  # a sensitive number in clear: delivered as text
+    decoded = _read(schema, split(encoder.encode(record))[1])
+    assert decoded["d"] == date(2024, 3, 1)
+    assert decoded["t"] == datetime(2024, 3, 1, 8, 15, 30, 500000, tzinfo=UTC)
+    assert decoded["m"] == "1.50" and decoded["p"] == "13800"
+    aware = datetime(2024, 3, 1, 8, tzinfo=timezone(timedelta(hours=8)))
+    again = _read(schema, split(encoder.encode({"id": 1, "t": aware, "d": date(1969, 12, 31)}))[1])
+    assert again["t"] == aware and again["d"] == date(1969, 12, 31)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("id", None, "integer"),
+        ("n", "12", "integer"),
+        ("b", 1, "boolean"),
+        ("t", "2024-03-01T08:15:30", "zone"),
+        ("t", "yesterday", "isoformat"),
+        ("s", ["a"], "text"),
+    ],
+)
+def test_a_value_that_does_not_fit_names_its_field(field: str, value: Any, needle: str) -> None:
+    encoder = Encoder("share.a.dept.thing", "s", 1, value_schema("c", _resource()))
+    with pytest.raises(EncodeError) as info:
+        encoder.encode({"id": 1, field: value})
+    assert f"share.a.dept.thing field {field}" in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_encode_many_equals_encode_each() -> None:
+    encoder = Encoder("t", "t-value", 3, value_schema("c", _resource()))
+    values = [{"id": i, "s": str(i)} for i in range(10)]
+    assert encoder.encode_many(values) == [encoder.encode(v) for v in values]
+
+
+def test_schema_book_registers_once_and_shares_identical_projections(
+    policy: Policy, registry: BackgroundServer
+) -> None:
+    client = RegistryClient(registry.url)
+    book = SchemaBook(client, policy)
+    ent = book.entitlement(ENTERPRISE, NOW)
+    first = book.encoder_for(ENTERPRISE, ent.demand_id)
+    assert book.encoder_for(ENTERPRISE, ent.demand_id) is first
+    neighbour = book.encoder_for("share.500102.market.enterprise", "CQ-2025-0001/500102")
+    assert neighbour.schema_id == first.schema_id  # same projection → same schema, same id
+    assert neighbour.subject == "share.500102.market.enterprise-value"
+    assert requests.get(f"{registry.url}/subjects/{first.subject}/versions").json() == [1]
+    message = first.encode({f: ROW[f] for f in ent.fields})
+    schema_id, body = split(message)
+    served = json.loads(requests.get(f"{registry.url}/schemas/ids/{schema_id}").json()["schema"])
+    decoded = _read(served, body)
+    assert decoded["uscc"] == ROW["uscc"]
+    assert decoded["updated_at"] == datetime(2024, 3, 1, 8, 15, 30, tzinfo=UTC)
+
+
+def test_schema_book_without_demand_uses_the_projection_in_force(
+    policy: Policy, registry: BackgroundServer
+) -> None:
+    book = SchemaBook(RegistryClient(registry.url), policy)
+    current = book.encoder_for(ENTERPRISE)
+    assert current is book.encoder_for(ENTERPRISE)  # cached until the next validity boundary
+    assert current is book.encoder_for(ENTERPRISE, book.entitlement(ENTERPRISE).demand_id)
+    with pytest.raises(SchemaBookError, match="no projection under demand"):
+        book.encoder_for(ENTERPRISE, "no-such-demand")
+    with pytest.raises(SchemaBookError, match="no projection in force"):
+        book.encoder_for("share.nobody.market.enterprise")
+    assert book.prepare(NOW) == len(policy.entitlements(NOW))
+
+
+def test_keys_are_the_primary_key_as_debezium_json() -> None:
+    assert key_bytes({"uscc": "91500101MA5U7X8Y9Z"}) == b'{"uscc":"91500101MA5U7X8Y9Z"}'
+    assert key_bytes({"a": 1, "b": "重庆"}) == '{"a":1,"b":"重庆"}'.encode()
+    assert key_from_bytes(b'{"a":1}') == {"a": 1}
+    with pytest.raises(ValueError, match="JSON object"):
+        key_from_bytes(b"[1]")
+
+
+def test_confluent_avro_deserializer_reads_the_topics(policy: Policy, registry: BackgroundServer) -> None:
+    """What districts run: confluent-kafka's SchemaRegistryClient + AvroDeserializer."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    book = SchemaBook(RegistryClient(registry.url), policy)
+    ent = book.entitlement(ENTERPRISE, NOW)
+    value = book.encoder_for(ENTERPRISE, ent.demand_id).encode({f: ROW[f] for f in ent.fields})
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry.url}))
+    decoded = deserialize(value, SerializationContext(ENTERPRISE, MessageField.VALUE))
+    assert decoded is not None and decoded["name"] == ROW["name"]
+    assert decoded["created_at"] == datetime(2024, 3, 1, 8, 15, 30, 123456, tzinfo=UTC)
