@@ -139,8 +139,14 @@ def capture_factory(
         spec = CaptureSpec(**{**base.__dict__, "department": unique(f"t{dept_id}")})
         admin_dsn = stack_settings.pg_dsn(dept.database)
         made.append((spec, admin_dsn))
-        register_postgres(client, spec, stack_settings, admin_dsn=admin_dsn, echo=_echo,
-                          password=stack_settings.pg_cdc_password.get_secret_value())  # fmt: skip
+        register_postgres(
+            client,
+            spec,
+            stack_settings,
+            admin_dsn=admin_dsn,
+            echo=_echo,
+            password=stack_settings.pg_cdc_password.get_secret_value(),
+        )
         wait_slot_streaming(admin_dsn, spec.slot_name)
         return spec
 

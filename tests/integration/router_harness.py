@@ -51,7 +51,9 @@ def write_catalog(
 
 def set_demands(root: Path, demands: list[dict[str, Any]]) -> None:
     """Replace the demand list (JSON is YAML)."""
-    (root / "chongqing" / "demands.yaml").write_text(json.dumps({"format": 1, "demands": demands}, ensure_ascii=False))
+    (root / "chongqing" / "demands.yaml").write_text(
+        json.dumps({"format": 1, "demands": demands}, ensure_ascii=False)
+    )
 
 
 @dataclass
@@ -65,14 +67,21 @@ class RouterProcess:
 
     @property
     def settings(self) -> Settings:
-        return Settings(**{k[len("SHAREBUS_") :].lower(): v for k, v in self.env.items() if k.startswith("SHAREBUS_")})  # type: ignore[arg-type]
+        return Settings(
+            **{k[len("SHAREBUS_") :].lower(): v for k, v in self.env.items() if k.startswith("SHAREBUS_")}
+        )  # type: ignore[arg-type]
 
     def start(self, timeout: float = 90.0) -> None:
         self.starts += 1
         log = self.log_path.open("ab")
         log.write(f"\n--- start {self.starts}\n".encode())
-        self.proc = subprocess.Popen([sys.executable, "-m", "sharebus", "worker"], env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sharebus", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         marker = "[^Worker]: Ready"
         while time.monotonic() < deadline:
@@ -125,8 +134,13 @@ def read_topic(
     registry), other topics' values stay bytes unless `decode` says otherwise."""
     if decode is None:
         decode = avro_decoder(settings, topic) if topic.startswith("share.") else (lambda b: b)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "test-reader",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "test-reader",
+            "enable.auto.commit": False,
+        }
+    )
     reads: list[Read] = []
     try:
         deadline = time.monotonic() + timeout
@@ -145,8 +159,13 @@ def read_topic(
             if msg is None or msg.error():
                 continue
             value = msg.value()
-            reads.append(Read(json.loads(msg.key() or b"null"), decode(value) if value is not None else None,
-                              dict(msg.headers() or [])))  # fmt: skip
+            reads.append(
+                Read(
+                    json.loads(msg.key() or b"null"),
+                    decode(value) if value is not None else None,
+                    dict(msg.headers() or []),
+                )
+            )
         return reads
     finally:
         consumer.close()
@@ -170,8 +189,10 @@ def topic_sizes(settings: Settings, prefix: str) -> dict[str, int]:
         sizes = {}
         for name, meta in admin.list_topics(timeout=10).topics.items():
             if name.startswith(prefix):
-                sizes[name] = sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)[1]
-                                  for p in meta.partitions)  # fmt: skip
+                sizes[name] = sum(
+                    consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)[1]
+                    for p in meta.partitions
+                )
         return sizes
     finally:
         consumer.close()

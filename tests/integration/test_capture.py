@@ -22,8 +22,15 @@ from sharebus.stack.kafka import admin_client
 pytestmark = pytest.mark.integration
 
 
-def read_events(consumer: Consumer, settings: Settings, topic: str, count: int, *,
-                key: dict[str, Any], timeout: float = 60.0) -> list[tuple[Any, Any]]:  # fmt: skip
+def read_events(
+    consumer: Consumer,
+    settings: Settings,
+    topic: str,
+    count: int,
+    *,
+    key: dict[str, Any],
+    timeout: float = 60.0,
+) -> list[tuple[Any, Any]]:
     """Wait for `topic` to exist, then read `count` (key, value) pairs with key `key`, decoded from
     JSON (other writers may change other rows of the same table meanwhile)."""
     admin = admin_client(settings.kafka_bootstrap)
@@ -81,8 +88,12 @@ def test_insert_update_delete_arrive_as_change_events(
             ),
             list(row.values()),
         )
-        conn.execute(sql.SQL("UPDATE {} SET {} = %s WHERE {} = %s").format(
-            ident, sql.Identifier(column), sql.Identifier(pk)), (new_value, row[pk]))  # fmt: skip
+        conn.execute(
+            sql.SQL("UPDATE {} SET {} = %s WHERE {} = %s").format(
+                ident, sql.Identifier(column), sql.Identifier(pk)
+            ),
+            (new_value, row[pk]),
+        )
         conn.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(ident, sql.Identifier(pk)), (row[pk],))
 
     # insert, update, delete, then the delete's tombstone: all on one partition, in order.

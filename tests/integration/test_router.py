@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +24,7 @@ from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import (
     Read,
     RouterProcess,
+    free_port,
     keys_of,
     read_topic,
     set_demands,
@@ -43,16 +47,33 @@ def db_writer(settings: Settings, database: str) -> Callable[[str, str, dict[str
         ident = sql.Identifier("public", table)
         with psycopg.connect(settings.pg_dsn(database), autocommit=True) as conn:
             if kind == "insert":
-                conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                    ident, sql.SQL(", ").join(map(sql.Identifier, row)),
-                    sql.SQL(", ").join(sql.Placeholder() * len(row))), list(row.values()))  # fmt: skip
+                conn.execute(
+                    sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                        ident,
+                        sql.SQL(", ").join(map(sql.Identifier, row)),
+                        sql.SQL(", ").join(sql.Placeholder() * len(row)),
+                    ),
+                    list(row.values()),
+                )
             else:
                 (pk, pkv), *sets = row.items()
-                conn.execute(sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
-                    ident, sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k, _ in sets),
-                    sql.Identifier(pk)), [v for _, v in sets] + [pkv])  # fmt: skip
+                conn.execute(
+                    sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
+                        ident,
+                        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k, _ in sets),
+                        sql.Identifier(pk),
+                    ),
+                    [v for _, v in sets] + [pkv],
+                )
 
     return write
+
+
+def sample_catalog(tmp_path: Path, market: CaptureSpec, realestate: CaptureSpec) -> Path:
+    """The sample catalog with the departments renamed to the test's own capture connectors."""
+    return write_catalog(
+        tmp_path / "catalog", {"market": market.department, "realestate": realestate.department}
+    )
 
 
 def enterprise_topic(dept: str, subscriber: str) -> str:
@@ -66,9 +87,8 @@ def test_districts_get_only_their_own_rows_masked_and_moves_leave_and_arrive(
     factory: RowFactory,
     tmp_path: Path,
 ) -> None:
-    market = capture_factory("market")
-    realestate = capture_factory("realestate")
-    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": realestate.department})
+    market, realestate = capture_factory("market"), capture_factory("realestate")
+    catalog = sample_catalog(tmp_path, market, realestate)
     router_factory(catalog)
     write = db_writer(stack_settings, "dept_market")
     a, b, c = "500101", "500102", "500103"
@@ -82,10 +102,14 @@ def test_districts_get_only_their_own_rows_masked_and_moves_leave_and_arrive(
     write("update", "enterprise", {"uscc": mover["uscc"], "district_code": b})
 
     dept = market.department
-    in_a = read_topic(stack_settings, enterprise_topic(dept, a),
-                      until=lambda rs: any(r.value is None for r in rs))  # fmt: skip
-    in_b = read_topic(stack_settings, enterprise_topic(dept, b),
-                      until=lambda rs: keys_of(rs, "uscc") >= {mover["uscc"]} and len(rs) >= 2)  # fmt: skip
+    in_a = read_topic(
+        stack_settings, enterprise_topic(dept, a), until=lambda rs: any(r.value is None for r in rs)
+    )
+    in_b = read_topic(
+        stack_settings,
+        enterprise_topic(dept, b),
+        until=lambda rs: keys_of(rs, "uscc") >= {mover["uscc"]} and len(rs) >= 2,
+    )
     in_c = read_topic(stack_settings, enterprise_topic(dept, c), until=lambda rs: len(rs) >= 1)
     # Each district sees only rows of its own district.
     for reads, code in ((in_a, a), (in_b, b), (in_c, c)):
@@ -113,18 +137,24 @@ def test_not_shared_resource_reaches_no_subscriber_topic(
     factory: RowFactory,
     tmp_path: Path,
 ) -> None:
-    market = capture_factory("market")
-    realestate = capture_factory("realestate")
-    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": realestate.department})
+    market, realestate = capture_factory("market"), capture_factory("realestate")
+    catalog = sample_catalog(tmp_path, market, realestate)
     router_factory(catalog)
     write = db_writer(stack_settings, "dept_market")
     ent = factory.enterprise()
     write("insert", "enterprise", ent)
     for _ in range(5):
-        write("insert", "inspection", factory.inspection(ent["uscc"], ent["district_code"]) | {"id": time.time_ns() % 10**12})
+        write(
+            "insert",
+            "inspection",
+            factory.inspection(ent["uscc"], ent["district_code"]) | {"id": time.time_ns() % 10**12},
+        )
     # The enterprise arrives (so the router has run past the inspections' offsets)…
-    read_topic(stack_settings, enterprise_topic(market.department, ent["district_code"]),
-               until=lambda rs: keys_of(rs, "uscc") >= {ent["uscc"]})  # fmt: skip
+    read_topic(
+        stack_settings,
+        enterprise_topic(market.department, ent["district_code"]),
+        until=lambda rs: keys_of(rs, "uscc") >= {ent["uscc"]},
+    )
     time.sleep(1.0)
     # …and no subscriber topic of the inspection resource exists or holds anything.
     sizes = topic_sizes(stack_settings, "share.")
@@ -143,13 +173,28 @@ def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revo
     dept = realestate.department
     district = "500107"
     now = datetime.now(UTC)
-    demand = {"id": "T-1", "subscriber": district, "resource": f"{dept}.certificate", "purpose": "test",
-              "status": "pending", "fields": ["cert_no", "area_m2", "use", "district_code"],
-              "valid_from": (now - timedelta(days=1)).isoformat(), "valid_until": (now + timedelta(days=30)).isoformat()}  # fmt: skip
-    everyone = {"id": "T-0", "subscriber": "all-districts", "resource": f"{market.department}.enterprise",
-                "purpose": "test", "status": "approved", "approver": "test",
-                "valid_from": (now - timedelta(days=1)).isoformat()}  # fmt: skip
-    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": dept}, [everyone, demand])
+    demand = {
+        "id": "T-1",
+        "subscriber": district,
+        "resource": f"{dept}.certificate",
+        "purpose": "test",
+        "status": "pending",
+        "fields": ["cert_no", "area_m2", "use", "district_code"],
+        "valid_from": (now - timedelta(days=1)).isoformat(),
+        "valid_until": (now + timedelta(days=30)).isoformat(),
+    }
+    everyone = {
+        "id": "T-0",
+        "subscriber": "all-districts",
+        "resource": f"{market.department}.enterprise",
+        "purpose": "test",
+        "status": "approved",
+        "approver": "test",
+        "valid_from": (now - timedelta(days=1)).isoformat(),
+    }
+    catalog = write_catalog(
+        tmp_path / "catalog", {"market": market.department, "realestate": dept}, [everyone, demand]
+    )
     router = router_factory(catalog)
     write = db_writer(stack_settings, "dept_realestate")
     topic = f"share.{district}.{dept}.certificate"
@@ -168,7 +213,9 @@ def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revo
     publish_catalog(router.settings)
     time.sleep(2.0)  # live policy: no restart
     approved_row = certificate()
-    reads = read_topic(stack_settings, topic, until=lambda rs: keys_of(rs, "cert_no") >= {approved_row["cert_no"]})
+    reads = read_topic(
+        stack_settings, topic, until=lambda rs: keys_of(rs, "cert_no") >= {approved_row["cert_no"]}
+    )
     assert pending_row["cert_no"] not in keys_of(reads, "cert_no")
     value = next(r.value for r in reads if r.key["cert_no"] == approved_row["cert_no"])
     assert set(value) == {"cert_no", "area_m2", "use", "district_code"}  # only the approved fields
@@ -179,8 +226,11 @@ def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revo
     revoked_row = certificate()
     marker = factory.enterprise()
     db_writer(stack_settings, "dept_market")("insert", "enterprise", marker)
-    read_topic(stack_settings, enterprise_topic(market.department, marker["district_code"]),
-               until=lambda rs: keys_of(rs, "uscc") >= {marker["uscc"]})  # fmt: skip
+    read_topic(
+        stack_settings,
+        enterprise_topic(market.department, marker["district_code"]),
+        until=lambda rs: keys_of(rs, "uscc") >= {marker["uscc"]},
+    )
     time.sleep(1.0)
     final = read_topic(stack_settings, topic, until=lambda rs: len(rs) >= len(reads))
     assert revoked_row["cert_no"] not in keys_of(final, "cert_no")
@@ -193,9 +243,8 @@ def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
     factory: RowFactory,
     tmp_path: Path,
 ) -> None:
-    market = capture_factory("market")
-    realestate = capture_factory("realestate")
-    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": realestate.department})
+    market, realestate = capture_factory("market"), capture_factory("realestate")
+    catalog = sample_catalog(tmp_path, market, realestate)
     router_factory(catalog)
     raw_topic = market.topic("public.enterprise")
     producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
@@ -211,6 +260,74 @@ def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
     assert b"uscc" in by_check["code"].headers[H_REASON]
     # Never delivered half-checked.
     sizes = topic_sizes(stack_settings, f"share.{bad['district_code']}.{market.department}")
-    read_back = read_topic(stack_settings, enterprise_topic(market.department, bad["district_code"]),
-                           until=lambda rs: True) if sum(sizes.values()) else []  # fmt: skip
+    read_back = (
+        read_topic(
+            stack_settings, enterprise_topic(market.department, bad["district_code"]), until=lambda rs: True
+        )
+        if sum(sizes.values())
+        else []
+    )
     assert bad["uscc"] not in keys_of(read_back, "uscc")
+
+
+def test_killing_the_worker_mid_stream_loses_nothing(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    factory: RowFactory,
+    tmp_path: Path,
+) -> None:
+    """At-least-once: a SIGKILLed worker restarts from its last committed offsets, and every
+    change committed at the source arrives (re-deliveries are idempotent keyed upserts)."""
+    market, realestate = capture_factory("market"), capture_factory("realestate")
+    catalog = sample_catalog(tmp_path, market, realestate)
+    router = router_factory(catalog)
+    districts = ("500101", "500102")
+    inserted: dict[str, set[str]] = {d: set() for d in districts}
+    with psycopg.connect(stack_settings.pg_dsn("dept_market"), autocommit=True) as conn:
+        for i in range(1200):
+            row = factory.enterprise()
+            row["district_code"] = districts[i % 2]
+            conn.execute(
+                sql.SQL("INSERT INTO public.enterprise ({}) VALUES ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, row)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(row)),
+                ),
+                list(row.values()),
+            )
+            inserted[row["district_code"]].add(row["uscc"])
+            if i == 400:
+                router.kill()  # mid-stream, no flush, no commit
+            if i == 700:
+                router.start()
+    for code in districts:
+        reads = read_topic(
+            stack_settings,
+            enterprise_topic(market.department, code),
+            until=lambda rs, c=code: keys_of(rs, "uscc") >= inserted[c],
+            timeout=60,
+        )
+        assert keys_of(reads, "uscc") >= inserted[code]
+
+
+def test_a_worker_that_cannot_reach_the_registry_exits_non_zero_naming_it(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    tmp_path: Path,
+) -> None:
+    market = capture_factory("market")
+    catalog = write_catalog(tmp_path / "catalog", {"market": market.department})
+    env = {
+        **os.environ,
+        "SHAREBUS_CATALOG_DIR": str(catalog),
+        "SHAREBUS_ROUTER_ID": f"r-{market.department}",
+        "SHAREBUS_CATALOG_TOPIC": f"catalog-{market.department}",
+        "SHAREBUS_WEB_PORT": str(free_port()),
+        "SHAREBUS_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
+        "SHAREBUS_METRICS_URL": f"chdb://{tmp_path / 'metrics'}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharebus", "worker"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0
+    assert "registry" in (proc.stdout + proc.stderr).lower()
