@@ -1,25 +1,27 @@
-"""The router as a Faust app: batches of raw change events routed under the live policy,
-delivered by an app-owned producer, acknowledged only once delivered (at-least-once)."""
+"""The router as a Faust app: batches of raw change events routed under the live policy by
+app-owned confluent-kafka clients; a batch's offsets are committed only once delivered."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.types import EventT
 
 from sharebus.catalog.models import Catalog
+from sharebus.errors import SharebusError
 from sharebus.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchOutput, BatchRouter, EncoderFor, RawRecord
 from streams.router.delivery import DeliveryError, DeliveryTracker
 from streams.router.live_catalog import catalog_from, decode_texts
+from streams.router.loops import CatalogWatcher, RawLoop
+from streams.router.monitor import QuietMonitor
 from streams.router.topics import prepare_topics, raw_topics
 
 log = logging.getLogger("sharebus.router")
@@ -29,7 +31,7 @@ BatchDone = Callable[[BatchOutput, float], None]
 
 
 class RouterService:
-    """State shared by the agents: the policy in force, the encoders, the producer."""
+    """State shared by the router's loops: the policy in force, the encoders, the producer."""
 
     def __init__(
         self,
@@ -49,22 +51,41 @@ class RouterService:
         self.router = BatchRouter(policy, compile_checks(catalog), encoder_for(policy))
         self.source_topics = raw_topics(catalog)
         self.tracker: DeliveryTracker | None = None
+        self.loops: list[RawLoop | CatalogWatcher] = []
         self.routed = 0
         self.policy_changes = 0
+        self._window = _Window()
 
     @property
     def policy(self) -> Policy:
         return self.router.policy
 
-    def start(self, loop: asyncio.AbstractEventLoop, crash: Callable[[BaseException], Any]) -> None:
-        def schedule(fn: Callable[[], None]) -> None:
-            loop.call_soon_threadsafe(fn)
+    def start(self, fatal: Callable[[BaseException], None]) -> None:
+        """Start the producer, the raw-topic loop and the catalog watcher."""
 
         def on_error(err: DeliveryError) -> None:
             log.error("%s", err.render())
-            crash(err)
+            fatal(err)
 
-        self.tracker = DeliveryTracker(self.settings.kafka_bootstrap, schedule=schedule, on_error=on_error)
+        # Delivery callbacks run in the producer's poll thread; they only mark batches done.
+        self.tracker = DeliveryTracker(
+            self.settings.kafka_bootstrap, schedule=lambda fn: fn(), on_error=on_error
+        )
+        tracker = self.tracker
+        self.loops = [
+            RawLoop(self.settings, self.source_topics, self.route, lambda: tracker.close_batches(), fatal),
+            CatalogWatcher(self.settings, self.apply_published, fatal),
+        ]
+        for loop in self.loops:
+            loop.start()
+
+    def apply_published(self, raw: bytes, offset: int) -> None:
+        try:
+            catalog = catalog_from(decode_texts(raw), f"topic {self.settings.catalog_topic} offset {offset}")
+        except SharebusError as exc:  # a bad version is refused; the one in force stays
+            log.error("catalog version refused:\n%s", exc)
+            return
+        self.apply_catalog(catalog)
 
     def apply_catalog(self, catalog: Catalog) -> bool:
         """Swap in a new catalog version (live policy); False if it is the one in force."""
@@ -85,34 +106,64 @@ class RouterService:
         log.info("policy %s in force", policy.version)
         return True
 
-    def route(self, events: Sequence[EventT[Any]]) -> None:
-        records = [
-            RawRecord(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
-            for m in (e.message for e in events)
-        ]
+    def route(self, records: list[RawRecord], delivered: Callable[[], None]) -> None:
+        started = time.perf_counter()
         out = self.router.route_batch(records, datetime.now(UTC))
         assert self.tracker is not None
 
         def done() -> None:
-            for event in events:
-                event.ack()
-            self.routed += len(events)
+            delivered()
+            self.routed += len(records)
             if self.on_batch_done is not None:
                 self.on_batch_done(out, time.time())
 
         self.tracker.send(out.messages, done)
+        self._window.add(len(records), len(out.messages), time.perf_counter() - started)
 
     def stop(self) -> None:
+        for loop in self.loops:
+            loop.stop()
         if self.tracker is not None:
             undelivered = self.tracker.close()
             if undelivered:
-                log.error("%d routed records undelivered at stop; their sources stay unacked", undelivered)
+                log.error(
+                    "%d routed records undelivered at stop; their sources stay uncommitted", undelivered
+                )
 
 
-def create_app(settings: Settings, service: RouterService) -> faust.App:
-    """The Faust app: one agent over the raw topics, one over the live catalog."""
+class _Window:
+    """Throughput of the last interval, logged every `every` seconds (batches, sizes, time)."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.start = time.monotonic()
+        self.batches = self.records = self.messages = 0
+        self.busy = 0.0
+
+    def add(self, records: int, messages: int, seconds: float) -> None:
+        self.batches += 1
+        self.records += records
+        self.messages += messages
+        self.busy += seconds
+        elapsed = time.monotonic() - self.start
+        if elapsed >= self.every:
+            log.info(
+                "routed %d records (%.0f/s) in %d batches (avg %.0f), %d messages out, routing %.0f%%",
+                self.records, self.records / elapsed, self.batches, self.records / self.batches,
+                self.messages, 100 * self.busy / elapsed,
+            )  # fmt: skip
+            self.start = time.monotonic()
+            self.batches = self.records = self.messages = 0
+            self.busy = 0.0
+
+
+def create_app(
+    settings: Settings, service: RouterService, fatal: Callable[[BaseException], None]
+) -> faust.App:
+    """The Faust app hosting the router: lifecycle, web server (metrics API, dashboard), timers.
+    The routing itself runs in the service's loops (see streams/router/loops.py)."""
     app = faust.App(
-        settings.router_id,
+        settings.router_id + ".app",
         broker=f"kafka://{settings.kafka_bootstrap}",
         value_serializer="raw",
         key_serializer="raw",
@@ -120,40 +171,17 @@ def create_app(settings: Settings, service: RouterService) -> faust.App:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host=settings.web_host,
-        stream_buffer_maxsize=32768,
-        consumer_max_fetch_size=4 * 1024 * 1024,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=10_000,
-        broker_commit_interval=1.0,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
         topic_allow_declare=True,
-        topic_disable_leader=False,
         store="memory://",
+        monitor=QuietMonitor(),
     )
-    sources = app.topic(*service.source_topics, key_type=bytes, value_type=bytes)
-    catalog_topic = app.topic(settings.catalog_topic, key_type=bytes, value_type=bytes)
 
-    @app.agent(sources, name="route")
-    async def route(stream: faust.StreamT) -> None:  # type: ignore[type-arg]
-        take = stream.noack_take  # type: ignore[attr-defined]  # faust's stub lacks it
-        async for events in take(settings.router_batch_size, within=settings.router_batch_window):
-            service.route(events)
-
-    @app.agent(catalog_topic, name="live-catalog")
-    async def live_catalog(stream: faust.StreamT) -> None:  # type: ignore[type-arg]
-        async for event in stream.events():
-            if event.message.key != settings.city.encode() or event.message.value is None:
-                continue
-            try:
-                catalog = catalog_from(decode_texts(event.message.value), f"topic {settings.catalog_topic}")
-            except Exception as exc:
-                log.error("catalog version at offset %s refused:\n%s", event.message.offset, exc)
-                continue
-            await asyncio.get_running_loop().run_in_executor(None, service.apply_catalog, catalog)
+    @app.task  # type: ignore[untyped-decorator]
+    async def _start() -> None:
+        service.start(fatal)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _stop(app_: faust.App, **_: Any) -> None:
-        service.stop()
+        await asyncio.get_running_loop().run_in_executor(None, service.stop)
 
     return app

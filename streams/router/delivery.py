@@ -92,6 +92,14 @@ class DeliveryTracker:
             )
             self.schedule(lambda: self.on_error(self.error))  # type: ignore[arg-type]
 
+    def close_batches(self, timeout: float = 30.0) -> int:
+        """Deliver everything produced so far (the poll thread keeps serving reports); returns
+        how many messages remain undelivered."""
+        deadline = time.monotonic() + timeout
+        while len(self.producer) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(self.producer)
+
     def close(self, timeout: float = 30.0) -> int:
         """Flush outstanding messages; returns how many remain undelivered."""
         self._stop.set()

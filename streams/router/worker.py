@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+import uvloop
 
 from sharebus.keys import pseudonym_key
 from sharebus.settings import Settings
@@ -38,17 +39,17 @@ def run_worker(
         encoder_for=encoder_for,
         on_batch_done=on_batch_done,
     )
-    app = create_app(settings, service)
+    crashing: list[asyncio.Future[None]] = []
+
+    def fatal(exc: BaseException) -> None:
+        """From any thread: stop the worker; it exits with code 1."""
+        loop.call_soon_threadsafe(lambda: crashing.append(asyncio.ensure_future(worker.crash(exc))))
+
+    app = create_app(settings, service, fatal)
     if extra_routes is not None:
         extra_routes(app.web.web_app)  # type: ignore[attr-defined]  # the aiohttp driver's Application
+    uvloop.install()  # before the worker creates its event loop
     # -l info: Faust's default `warn` starts a spinner that sets the root logger to DEBUG.
     worker = faust.Worker(app, loglevel=log_level, quiet=True, redirect_stdouts=False)
     loop = worker.loop
-
-    crashing: list[asyncio.Future[None]] = []
-
-    def crash(exc: BaseException) -> None:
-        crashing.append(asyncio.ensure_future(worker.crash(exc), loop=loop))
-
-    service.start(loop, crash)
     worker.execute_from_commandline()

@@ -216,3 +216,131 @@ def router_factory(
     for router in routers:
         code = router.stop()
         print(f"--- worker log ({router.env['SHAREBUS_ROUTER_ID']}, exit {code}) ---\n{router.log()[-4000:]}")
+
+
+# --- onboarding (`sharebus connectors add`) ---------------------------------------------------
+@pytest.fixture
+def sharebus_cli(
+    stack_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Callable[..., object]:
+    """Run `sharebus …` in-process against the stack, with its own copy of the catalog (drafts
+    land there) and optional env overrides; returns click's Result (exit_code, stdout, stderr)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from sharebus.cli.main import cli
+    from sharebus.settings import get_settings
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(stack_settings.catalog_dir, catalog)
+
+    def run(*args: str, env: dict[str, str] | None = None) -> object:
+        with monkeypatch.context() as patch:
+            patch.setenv("SHAREBUS_CATALOG_DIR", str(catalog))
+            for key, value in (env or {}).items():
+                patch.setenv(key, value)
+            get_settings.cache_clear()
+            try:
+                result = CliRunner(mix_stderr=False).invoke(cli, list(args), catch_exceptions=False)
+            finally:
+                get_settings.cache_clear()
+        print(f"$ sharebus {' '.join(args)}  -> exit {result.exit_code}\n{result.stderr}{result.stdout}")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def onboard_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterator[dict[str, str]]:
+    """What a department brings to `connectors add`: its own database in the stack's cluster,
+    owned by its own role (LOGIN REPLICATION, not superuser), with `public.person` (primary key,
+    REPLICA IDENTITY FULL) and no bus tables yet. Afterwards everything of it goes: connector,
+    offsets, slot, topics, secret, database and role."""
+    import secrets
+
+    from psycopg import sql
+
+    from connectors.slots import drop_slot as drop_pg_slot
+
+    token = unique("x").split("_")[1]
+    dept, role, db, password = f"onb{token}", f"onbowner_{token}", f"onb_{token}", secrets.token_hex(12)
+    with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)))  # fmt: skip
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(role)))
+    owner_dsn = (f"host={stack_settings.pg_host} port={stack_settings.pg_port} user={role}"
+                 f" password={password} dbname={db}")  # fmt: skip
+    with psycopg.connect(owner_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.person (id bigint PRIMARY KEY, name text NOT NULL,"
+                     " district_code char(6) NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute("ALTER TABLE public.person REPLICA IDENTITY FULL")
+    yield {
+        "dept": dept, "db": db, "role": role, "password": password, "owner_dsn": owner_dsn,
+        "url": f"postgresql://{role}:{password}@{stack_settings.pg_host}:{stack_settings.pg_port}/{db}",
+        "admin_dsn": stack_settings.pg_dsn(db),
+    }  # fmt: skip
+    client = ConnectClient(stack_settings.connect_url)
+    if client.status(f"cdc-{dept}") is not None:
+        client.purge(f"cdc-{dept}")
+    with psycopg.connect(stack_settings.pg_dsn(db), autocommit=True) as conn:
+        drop_pg_slot(conn, f"sharebus_{dept}")
+    with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    admin = admin_client(stack_settings.kafka_bootstrap)
+    leftovers = [t for t in admin.list_topics(timeout=10).topics if f".{dept}" in t or t.endswith(dept)]
+    if leftovers:
+        for future in admin.delete_topics(leftovers).values():
+            future.result(timeout=30)
+    (stack_settings.secrets_dir / f"cdc-{dept}.db-password").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """A second, private PostgreSQL cluster with wal_level=replica on a free port (the stack's
+    cluster must stay logical); stopped and removed after the test."""
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+
+    from sharebus.stack.system import postgres_bin_dir
+
+    bin_dir = postgres_bin_dir()
+    assert bin_dir is not None, "PostgreSQL binaries are installed by the stack"
+    user = "postgres" if os.geteuid() == 0 else None
+    data = Path(tempfile.mkdtemp(prefix="sharebus-pg-replica-"))
+    pwfile = data / "pw"
+    password = uuid.uuid4().hex
+    pwfile.write_text(password)
+    if user is not None:
+        shutil.chown(data, user, user)
+        shutil.chown(pwfile, user, user)
+    cluster = data / "cluster"
+    subprocess.run([str(bin_dir / "initdb"), "-D", str(cluster), "-U", "sharebus", f"--pwfile={pwfile}",
+                    "-A", "scram-sha-256", "--no-locale", "-E", "UTF8"],
+                   check=True, capture_output=True, user=user, group=user)  # fmt: skip
+    port = free_port()
+    log = (data / "postgres.log").open("wb")
+    proc = subprocess.Popen([str(bin_dir / "postgres"), "-D", str(cluster), "-p", str(port),
+                             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+                             "-c", "wal_level=replica"],
+                            stdout=log, stderr=subprocess.STDOUT, user=user, group=user,
+                            start_new_session=True)  # fmt: skip
+    dsn = f"host=127.0.0.1 port={port} user=sharebus password={password} dbname=postgres"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            psycopg.connect(dsn, connect_timeout=1).close()
+            break
+        except psycopg.OperationalError:
+            assert proc.poll() is None and time.monotonic() < deadline, (data / "postgres.log").read_text()
+            time.sleep(0.2)
+    try:
+        yield {"port": port, "password": password, "dsn": dsn}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)

@@ -4,12 +4,7 @@ readers of subscriber topics."""
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +13,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from sharebus.catalog.rename import rename_departments
+from sharebus.services.worker_process import WorkerProcess
 from sharebus.settings import Settings
 from sharebus.stack.kafka import admin_client
 
@@ -37,13 +34,7 @@ def write_catalog(
     """A copy of the Chongqing sample catalog under `root/chongqing`, department ids renamed per
     `departments` (old → new) so sources and topics are the test's own; `demands` replaces the
     demand list when given. Returns the catalog dir (SHAREBUS_CATALOG_DIR)."""
-    city = root / "chongqing"
-    city.mkdir(parents=True, exist_ok=True)
-    for path in SAMPLE_CATALOG.iterdir():
-        text = path.read_text()
-        for old, new in departments.items():
-            text = re.sub(rf"(?<![\w-]){re.escape(old)}(?=[.\s,\]}}]|$)", new, text, flags=re.M)
-        (city / path.name).write_text(text)
+    rename_departments(SAMPLE_CATALOG, root / "chongqing", departments)
     if demands is not None:
         set_demands(root, demands)
     return root
@@ -56,62 +47,7 @@ def set_demands(root: Path, demands: list[dict[str, Any]]) -> None:
     )
 
 
-@dataclass
-class RouterProcess:
-    """A `sharebus worker` subprocess with its own group, catalog topic and web port."""
-
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def settings(self) -> Settings:
-        return Settings(
-            **{k[len("SHAREBUS_") :].lower(): v for k, v in self.env.items() if k.startswith("SHAREBUS_")}
-        )  # type: ignore[arg-type]
-
-    def start(self, timeout: float = 90.0) -> None:
-        self.starts += 1
-        log = self.log_path.open("ab")
-        log.write(f"\n--- start {self.starts}\n".encode())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sharebus", "worker"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        marker = "[^Worker]: Ready"
-        while time.monotonic() < deadline:
-            text = self.log_path.read_text(errors="replace")
-            if text.count(marker) >= self.starts:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{text[-3000:]}")
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no flush, no commit — what a crash looks like."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+RouterProcess = WorkerProcess
 
 
 @dataclass

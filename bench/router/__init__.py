@@ -1,0 +1,1 @@
+"""Router throughput and latency benchmark."""

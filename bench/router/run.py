@@ -1,0 +1,238 @@
+"""Router benchmark: records/s through `sharebus worker` (full policy, 40 subscribers, Avro)
+against a raw confluent-kafka consume→produce copy of the same records in the same run, and
+end-to-end latency (source commit → subscriber topic) at a steady change rate through Debezium.
+
+    python -m bench.router.run [--records 200000] [--rate 2000] [--seconds 20] [--quick]
+
+Prints figures and ratios; asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from connectors.client import ConnectClient
+from connectors.publication import drop_publication, drop_slot
+from connectors.register import register_postgres
+from connectors.render import CaptureSpec
+from connectors.samples import sample_spec
+from sharebus.catalog.rename import rename_departments
+from sharebus.samples.departments import get_department
+from sharebus.samples.generator import ChangeGenerator, RowFactory
+from sharebus.services.worker_process import WorkerProcess
+from sharebus.settings import Settings
+from sharebus.stack.kafka import admin_client
+from sharebus.stack.manager import LocalStack
+from streams.router.lineage import H_COMMIT_TS
+from streams.router.topics import RAW_TOPIC_CONFIG, ensure_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "catalog" / "chongqing"
+EPOCH = date(1970, 1, 1)
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def debezium_event(row: dict[str, Any], dept: str, lsn: int) -> bytes:
+    after = {
+        **row,
+        "reg_capital": str(row["reg_capital"]),
+        "established_on": (row["established_on"] - EPOCH).days,
+        "created_at": row["created_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "updated_at": row["updated_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    source = {"version": "3.7.0.Final", "connector": "postgresql", "name": f"cdc.{dept}", "db": "dept_market",
+              "schema": "public", "table": "enterprise", "lsn": lsn, "txId": lsn, "snapshot": "false",
+              "ts_ms": int(time.time() * 1000)}  # fmt: skip
+    return orjson.dumps({"before": None, "after": after, "source": source, "op": "c", "ts_ms": source["ts_ms"]})
+
+
+def preload(settings: Settings, topic: str, dept: str, n: int) -> None:
+    """Fill the raw topic with `n` Debezium-like enterprise inserts spread over every district."""
+    factory = RowFactory.for_settings(settings, seed=1)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20, "compression.type": "lz4",
+                         "queue.buffering.max.messages": 1_000_000})  # fmt: skip
+    for i in range(n):
+        row = factory.enterprise()
+        producer.produce(topic, debezium_event(row, dept, 1000 + i), orjson.dumps({"uscc": row["uscc"]}))
+        if i % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+
+
+def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
+    """Baseline: consume `n` records and produce each unchanged; records/s."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-copy-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.max.bytes": 8 * 1024 * 1024})  # fmt: skip
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5, "compression.type": "lz4",
+                         "enable.idempotence": True, "queue.buffering.max.messages": 1_000_000})  # fmt: skip
+    consumer.subscribe([source])
+    done, started = 0, 0.0
+    while done < n:
+        msgs = consumer.consume(1000, 1.0)
+        if msgs and not started:
+            started = time.perf_counter()
+        for m in msgs:
+            if m.error():
+                continue
+            producer.produce(target, m.value(), m.key())
+            done += 1
+        producer.poll(0)
+    producer.flush(60)
+    consumer.commit(asynchronous=False)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return n / elapsed
+
+
+def committed(settings: Settings, group: str, topic: str, partitions: int) -> int:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return sum(max(0, tp.offset) for tp in tps)
+    finally:
+        consumer.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_env(settings: Settings, catalog_dir: Path, work: Path, tag: str) -> dict[str, str]:
+    return {**os.environ, "SHAREBUS_CATALOG_DIR": str(catalog_dir), "SHAREBUS_CITY": "chongqing",
+            "SHAREBUS_ROUTER_ID": f"bench-router-{tag}", "SHAREBUS_CATALOG_TOPIC": f"bench-catalog-{tag}",
+            "SHAREBUS_WEB_PORT": str(_free_port()), "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}"}  # fmt: skip
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
+    tag = uuid.uuid4().hex[:8]
+    dept = f"bench_{tag}"
+    catalog = rename_departments(SAMPLE, work / "catalog" / "chongqing", {"market": dept})
+    topic = f"cdc.{dept}.public.enterprise"
+    ensure_topics(admin_client(settings.kafka_bootstrap), {topic: (settings.kafka_partitions, RAW_TOPIC_CONFIG),
+                                                           f"bench.copy.{tag}": (settings.kafka_partitions, RAW_TOPIC_CONFIG)})  # fmt: skip
+    log(f"preloading {n:,} Debezium-like enterprise events into {topic}…")
+    preload(settings, topic, dept, n)
+    log("baseline: raw confluent-kafka consume → produce copy…")
+    baseline = raw_copy(settings, topic, f"bench.copy.{tag}", n)
+    log(f"  {baseline:,.0f} records/s")
+    log("router: sharebus worker, full policy (40 subscribers, masks, Avro, lineage headers)…")
+    worker = WorkerProcess(worker_env(settings, catalog.parent, work, tag), work / "worker.log")
+    worker.start()
+    assert worker.pid is not None
+    cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
+    group = f"bench-router-{tag}"
+    while (done := committed(settings, group, topic, settings.kafka_partitions)) < n:
+        if not worker.alive():
+            raise worker.died()
+        time.sleep(0.2)
+    elapsed, cpu = time.perf_counter() - t0, cpu_seconds(worker.pid) - cpu0
+    worker.stop()
+    rate = n / elapsed
+    log(f"  {rate:,.0f} records/s, {cpu / n * 1e6:.0f} µs CPU per record (worker), {done:,} committed")
+    return {"baseline": baseline, "router": rate, "cpu_us": cpu / n * 1e6}
+
+
+def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict[str, float]:
+    """Commit at `rate` changes/s into the sample market database through a Debezium connector and
+    the router; latency = arrival at a subscriber topic − source commit time."""
+    tag = uuid.uuid4().hex[:8]
+    dept = f"lat_{tag}"
+    base = sample_spec(get_department("market"), settings, snapshot_mode="no_data")
+    spec = CaptureSpec(**{**base.__dict__, "department": dept})
+    admin_dsn = settings.pg_dsn("dept_market")
+    client = ConnectClient(settings.connect_url)
+    register_postgres(client, spec, settings, password=settings.pg_cdc_password.get_secret_value(),
+                      admin_dsn=admin_dsn, echo=log)  # fmt: skip
+    catalog = rename_departments(SAMPLE, work / "lat-catalog" / "chongqing", {"market": dept})
+    worker = WorkerProcess(worker_env(settings, catalog.parent, work, f"lat{tag}"), work / "lat-worker.log")
+    samples: list[float] = []
+    stop = threading.Event()
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-lat-{tag}",
+                         "auto.offset.reset": "latest", "topic.metadata.refresh.interval.ms": 2000})  # fmt: skip
+
+    def read() -> None:
+        consumer.subscribe([f"^share\\..*\\.{re.escape(dept)}\\.enterprise$"])
+        while not stop.is_set():
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() or msg.value() is None:
+                continue
+            now = time.time()
+            commit = dict(msg.headers() or []).get(H_COMMIT_TS)
+            if commit:
+                samples.append((now - datetime.fromisoformat(commit.decode()).timestamp()) * 1000)
+
+    try:
+        worker.start()
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(5)  # group join of the reader
+        log(f"generating {rate:g} changes/s for {seconds:g}s into dept_market (captured as {dept})…")
+        counts = ChangeGenerator(settings, ["market"], rate=rate, mix={"insert": 0.5, "update": 0.5}).run(duration=seconds)
+        time.sleep(3)
+        stop.set()
+        reader.join(10)
+        log(f"  committed {counts.total:,} changes at {counts.rate:,.0f}/s; {len(samples):,} deliveries timed")
+    finally:
+        worker.stop()
+        consumer.close()
+        client.delete(spec.connector_name)
+        time.sleep(2)
+        drop_slot(admin_dsn, spec.slot_name)
+        drop_publication(admin_dsn, spec.publication_name)
+    qs = statistics.quantiles(samples, n=100) if len(samples) > 100 else [float("nan")] * 99
+    return {"p50_ms": qs[49], "p99_ms": qs[98], "deliveries": float(len(samples))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true", help="50k records, 10 s of latency")
+    args = parser.parse_args()
+    if args.quick:
+        args.records, args.seconds = 50_000, 10.0
+    settings = Settings()
+    LocalStack(settings).up(log)
+    work = Path(tempfile.mkdtemp(prefix="sharebus-bench-"))  # kept: worker logs for a post-mortem
+    log(f"work dir (worker logs): {work}")
+    tp = throughput(settings, args.records, work)
+    lat = latency(settings, args.rate, args.seconds, work)
+    log("")
+    log("router benchmark (2 cores; broker, Connect and PostgreSQL on the same machine)")
+    log(f"  raw copy baseline        {tp['baseline']:>10,.0f} records/s")
+    log(f"  router, full policy      {tp['router']:>10,.0f} records/s   ratio {tp['router'] / tp['baseline']:.2f}"
+        f"   target 20,000/s: {tp['router'] / 20_000:.2f}×")  # fmt: skip
+    log(f"  router CPU per record    {tp['cpu_us']:>10,.0f} µs")
+    log(f"  end-to-end at {args.rate:g}/s   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms"
+        f"   ({lat['deliveries']:,.0f} deliveries)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
