@@ -3,6 +3,8 @@ GB 11643 resident identity numbers."""
 
 from __future__ import annotations
 
+from operator import mul
+
 # GB 32100-2015: 31 characters, I O S V Z excluded.
 USCI_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCI_VALUE = {c: i for i, c in enumerate(USCI_ALPHABET)}
@@ -11,6 +13,7 @@ _USCI_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 # GB 11643-1999: weights 2^(17-i) mod 11, check digit table for sum mod 11.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_DIGIT = {str(d): d for d in range(10)}
 
 
 def usci_check_char(first17: str) -> str:
@@ -18,7 +21,7 @@ def usci_check_char(first17: str) -> str:
     if len(first17) != 17:
         raise ValueError(f"USCI body must be 17 characters, got {len(first17)}")
     try:
-        total = sum(_USCI_VALUE[c] * w for c, w in zip(first17, _USCI_WEIGHTS, strict=True))
+        total = sum(map(mul, map(_USCI_VALUE.__getitem__, first17), _USCI_WEIGHTS))
     except KeyError as exc:
         raise ValueError(f"USCI body has a character outside GB 32100's alphabet: {exc}") from None
     return USCI_ALPHABET[(31 - total % 31) % 31]
@@ -26,16 +29,20 @@ def usci_check_char(first17: str) -> str:
 
 def is_valid_usci(code: str) -> bool:
     """True when `code` is 18 characters of GB 32100's alphabet with a correct check character."""
-    if len(code) != 18 or any(c not in _USCI_VALUE for c in code):
+    if len(code) != 18:
         return False
-    return usci_check_char(code[:17]) == code[17]
+    try:
+        total = sum(map(mul, map(_USCI_VALUE.__getitem__, code[:17]), _USCI_WEIGHTS))
+    except KeyError:
+        return False
+    return code[17] in _USCI_VALUE and USCI_ALPHABET[(31 - total % 31) % 31] == code[17]
 
 
 def resident_id_check_char(first17: str) -> str:
     """The 18th character of a resident ID number whose first 17 digits are `first17`."""
     if len(first17) != 17 or not first17.isdigit():
         raise ValueError("resident ID body must be 17 digits")
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    total = sum(map(mul, map(_DIGIT.__getitem__, first17), _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
 

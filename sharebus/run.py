@@ -1,7 +1,9 @@
-"""The main job: the whole bus with sample departments — stack, databases, capture, change stream."""
+"""The main job: the whole bus with sample departments — stack, databases, capture, router,
+change stream."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -11,11 +13,12 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.samples import apply_sample_connectors
-from sharebus.errors import UnreachableError
+from sharebus.errors import ComponentError, UnreachableError
 from sharebus.progress import Echo
 from sharebus.samples.database import apply_schema
 from sharebus.samples.departments import DEPARTMENTS
 from sharebus.samples.generator import ChangeCounts, ChangeGenerator, seed
+from sharebus.services.worker_process import WorkerProcess
 from sharebus.settings import Settings
 from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
@@ -46,18 +49,33 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     echo("registering the Debezium connectors…")
     for reg in apply_sample_connectors(settings, [d.id for d in DEPARTMENTS], echo):
         echo(f"  {reg.name}: {reg.action}, {reg.state.state}")
+    echo("starting the router (sharebus worker)…")
+    worker = WorkerProcess(dict(os.environ), settings.runtime_dir.resolve() / "logs" / "worker.log")
+    worker.start()
+    web = f"{settings.web_host}:{settings.web_port}"
+    echo(f"  router running (pid {worker.pid}), web {web}, log {worker.log_path}")
     echo(
         f"streaming changes at {options.rate:g}/s into {', '.join(d.id for d in DEPARTMENTS)}"
-        " (Ctrl-C stops; the stack keeps running — `sharebus stack down` stops it)"
+        " (Ctrl-C stops the stream and the router; `sharebus stack down` stops the stack)"
     )
     generator = ChangeGenerator(settings, [d.id for d in DEPARTMENTS], rate=options.rate)
-    watcher = _CaptureWatcher(settings)
+    watcher = _TopicWatcher(settings)
+    ids = tuple(d.id for d in DEPARTMENTS)
+    captured = tuple(f"cdc.{d}." for d in ids)
+    delivered = tuple(f".{d}." for d in ids)
+    dead = tuple(f"dlq.{d}" for d in ids)
+    died: list[ComponentError] = []
 
     def report(counts: ChangeCounts, elapsed: float) -> None:
+        if not worker.alive():
+            died.append(worker.died())
+            generator.stop()
+            return
         echo(
             f"  {elapsed:7.0f}s  committed {counts.total:>8,} changes"
             f" ({counts.count('insert')} ins, {counts.count('update')} upd, {counts.count('delete')} del,"
-            f" {counts.count('move')} moves)  captured events on cdc.* topics: {watcher.events():,}"
+            f" {counts.count('move')} moves)  captured {watcher.events(captured):,}"
+            f"  delivered {watcher.events(delivered):,}  dead letters {watcher.events(dead):,}"
         )
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -70,7 +88,10 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         watcher.close()
-    echo(f"stopped after {counts.total:,} changes ({counts.rate:.1f}/s)")
+        code = worker.stop()
+    if died:
+        raise died[0]
+    echo(f"stopped after {counts.total:,} changes ({counts.rate:.1f}/s); router exited with {code}")
     return counts
 
 
@@ -99,8 +120,8 @@ def _row_count(settings: Settings, database: str, table: str) -> int:
         return int(row[0]) if row else 0
 
 
-class _CaptureWatcher:
-    """Counts the events on the departments' raw `cdc.*` topics (sum of end offsets)."""
+class _TopicWatcher:
+    """Counts messages on topics by name prefix (sum of end offsets): captured, delivered."""
 
     def __init__(self, settings: Settings) -> None:
         self.admin = admin_client(settings.kafka_bootstrap)
@@ -108,11 +129,15 @@ class _CaptureWatcher:
             {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "sharebus-run-watch"}
         )
 
-    def events(self) -> int:
+    def events(self, parts: tuple[str, ...]) -> int:
+        """Messages on topics whose name starts with (or, for `.x.` parts, contains) a part."""
         topics = self.admin.list_topics(timeout=5).topics
         total = 0
         for name, meta in topics.items():
-            if not name.startswith("cdc.") or ".sharebus." in name:
+            if ".sharebus." in name or not any(
+                (name.startswith("share.") and p in name) if p.startswith(".") else name.startswith(p)
+                for p in parts
+            ):
                 continue
             for p in meta.partitions:
                 low, high = self.consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)

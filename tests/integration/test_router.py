@@ -271,6 +271,8 @@ def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
         else []
     )
     assert bad["uscc"] not in keys_of(read_back, "uscc")
+    with psycopg.connect(stack_settings.pg_dsn("dept_market"), autocommit=True) as conn:
+        conn.execute("DELETE FROM public.enterprise WHERE uscc = %s", (bad["uscc"],))  # keep the sample clean
 
 
 def test_killing_the_worker_mid_stream_loses_nothing(
