@@ -17,6 +17,7 @@ from sharebus.catalog.models import Catalog, Grade, Resource
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
 from sharebus.errors import ConfigError, SharebusError
 from sharebus.settings import get_settings
+from streams.router.live_catalog import publish_catalog
 
 
 def _fail(err: SharebusError, as_json: bool) -> NoReturn:
@@ -70,6 +71,24 @@ def validate(city: str | None, directory: Path | None, as_json: bool) -> None:
         return
     summary = ", ".join(f"{n} {k}" for k, n in counts.items())
     click.echo(f"catalog {folder} is valid: version {loaded.version} ({summary})")
+
+
+@catalog.command("publish")
+@click.option("--city", default=None, help="City folder to publish (default: SHAREBUS_CITY).")
+@json_option
+@handle_errors
+def publish(city: str | None, as_json: bool) -> None:
+    """Validate the city's catalog folder and make it the live policy of every router worker.
+
+    Approving, revoking or expiring a demand takes effect within seconds, without a restart."""
+    settings = get_settings()
+    published = publish_catalog(settings, city)
+    if as_json:
+        emit_json({"city": published.city, "version": published.version, "topic": settings.catalog_topic,
+                   "offset": published.offset})  # fmt: skip
+        return
+    click.echo(f"catalog {published.city} version {published.version} is live"
+               f" ({settings.catalog_topic} offset {published.offset})")  # fmt: skip
 
 
 def _counts(c: Catalog) -> dict[str, int]:
