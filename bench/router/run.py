@@ -56,17 +56,34 @@ def debezium_event(row: dict[str, Any], dept: str, lsn: int) -> bytes:
         "created_at": row["created_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "updated_at": row["updated_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
-    source = {"version": "3.7.0.Final", "connector": "postgresql", "name": f"cdc.{dept}", "db": "dept_market",
-              "schema": "public", "table": "enterprise", "lsn": lsn, "txId": lsn, "snapshot": "false",
-              "ts_ms": int(time.time() * 1000)}  # fmt: skip
-    return orjson.dumps({"before": None, "after": after, "source": source, "op": "c", "ts_ms": source["ts_ms"]})
+    source = {
+        "version": "3.7.0.Final",
+        "connector": "postgresql",
+        "name": f"cdc.{dept}",
+        "db": "dept_market",
+        "schema": "public",
+        "table": "enterprise",
+        "lsn": lsn,
+        "txId": lsn,
+        "snapshot": "false",
+        "ts_ms": int(time.time() * 1000),
+    }
+    return orjson.dumps(
+        {"before": None, "after": after, "source": source, "op": "c", "ts_ms": source["ts_ms"]}
+    )
 
 
 def preload(settings: Settings, topic: str, dept: str, n: int) -> None:
     """Fill the raw topic with `n` Debezium-like enterprise inserts spread over every district."""
     factory = RowFactory.for_settings(settings, seed=1)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20, "compression.type": "lz4",
-                         "queue.buffering.max.messages": 1_000_000})  # fmt: skip
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
     for i in range(n):
         row = factory.enterprise()
         producer.produce(topic, debezium_event(row, dept, 1000 + i), orjson.dumps({"uscc": row["uscc"]}))
@@ -77,11 +94,24 @@ def preload(settings: Settings, topic: str, dept: str, n: int) -> None:
 
 def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
     """Baseline: consume `n` records and produce each unchanged; records/s."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-copy-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "fetch.max.bytes": 8 * 1024 * 1024})  # fmt: skip
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5, "compression.type": "lz4",
-                         "enable.idempotence": True, "queue.buffering.max.messages": 1_000_000})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-copy-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 8 * 1024 * 1024,
+        }
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "enable.idempotence": True,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
     consumer.subscribe([source])
     done, started = 0, 0.0
     while done < n:
@@ -116,9 +146,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def worker_env(settings: Settings, catalog_dir: Path, work: Path, tag: str) -> dict[str, str]:
-    return {**os.environ, "SHAREBUS_CATALOG_DIR": str(catalog_dir), "SHAREBUS_CITY": "chongqing",
-            "SHAREBUS_ROUTER_ID": f"bench-router-{tag}", "SHAREBUS_CATALOG_TOPIC": f"bench-catalog-{tag}",
-            "SHAREBUS_WEB_PORT": str(_free_port()), "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}"}  # fmt: skip
+    return {
+        **os.environ,
+        "SHAREBUS_CATALOG_DIR": str(catalog_dir),
+        "SHAREBUS_CITY": "chongqing",
+        "SHAREBUS_ROUTER_ID": f"bench-router-{tag}",
+        "SHAREBUS_CATALOG_TOPIC": f"bench-catalog-{tag}",
+        "SHAREBUS_WEB_PORT": str(_free_port()),
+        "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}",
+    }
 
 
 def _free_port() -> int:
@@ -134,8 +170,13 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
     dept = f"bench_{tag}"
     catalog = rename_departments(SAMPLE, work / "catalog" / "chongqing", {"market": dept})
     topic = f"cdc.{dept}.public.enterprise"
-    ensure_topics(admin_client(settings.kafka_bootstrap), {topic: (settings.kafka_partitions, RAW_TOPIC_CONFIG),
-                                                           f"bench.copy.{tag}": (settings.kafka_partitions, RAW_TOPIC_CONFIG)})  # fmt: skip
+    ensure_topics(
+        admin_client(settings.kafka_bootstrap),
+        {
+            topic: (settings.kafka_partitions, RAW_TOPIC_CONFIG),
+            f"bench.copy.{tag}": (settings.kafka_partitions, RAW_TOPIC_CONFIG),
+        },
+    )
     log(f"preloading {n:,} Debezium-like enterprise events into {topic}…")
     preload(settings, topic, dept, n)
     log("baseline: raw confluent-kafka consume → produce copy…")
@@ -167,14 +208,26 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
     spec = CaptureSpec(**{**base.__dict__, "department": dept})
     admin_dsn = settings.pg_dsn("dept_market")
     client = ConnectClient(settings.connect_url)
-    register_postgres(client, spec, settings, password=settings.pg_cdc_password.get_secret_value(),
-                      admin_dsn=admin_dsn, echo=log)  # fmt: skip
+    register_postgres(
+        client,
+        spec,
+        settings,
+        password=settings.pg_cdc_password.get_secret_value(),
+        admin_dsn=admin_dsn,
+        echo=log,
+    )
     catalog = rename_departments(SAMPLE, work / "lat-catalog" / "chongqing", {"market": dept})
     worker = WorkerProcess(worker_env(settings, catalog.parent, work, f"lat{tag}"), work / "lat-worker.log")
     samples: list[float] = []
     stop = threading.Event()
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-lat-{tag}",
-                         "auto.offset.reset": "latest", "topic.metadata.refresh.interval.ms": 2000})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-lat-{tag}",
+            "auto.offset.reset": "latest",
+            "topic.metadata.refresh.interval.ms": 2000,
+        }
+    )
 
     def read() -> None:
         consumer.subscribe([f"^share\\..*\\.{re.escape(dept)}\\.enterprise$"])
@@ -193,11 +246,15 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
         reader.start()
         time.sleep(5)  # group join of the reader
         log(f"generating {rate:g} changes/s for {seconds:g}s into dept_market (captured as {dept})…")
-        counts = ChangeGenerator(settings, ["market"], rate=rate, mix={"insert": 0.5, "update": 0.5}).run(duration=seconds)
+        counts = ChangeGenerator(settings, ["market"], rate=rate, mix={"insert": 0.5, "update": 0.5}).run(
+            duration=seconds
+        )
         time.sleep(3)
         stop.set()
         reader.join(10)
-        log(f"  committed {counts.total:,} changes at {counts.rate:,.0f}/s; {len(samples):,} deliveries timed")
+        log(
+            f"  committed {counts.total:,} changes at {counts.rate:,.0f}/s; {len(samples):,} deliveries timed"
+        )
     finally:
         worker.stop()
         consumer.close()
@@ -210,7 +267,9 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -227,11 +286,16 @@ def main() -> None:
     log("")
     log("router benchmark (2 cores; broker, Connect and PostgreSQL on the same machine)")
     log(f"  raw copy baseline        {tp['baseline']:>10,.0f} records/s")
-    log(f"  router, full policy      {tp['router']:>10,.0f} records/s   ratio {tp['router'] / tp['baseline']:.2f}"
-        f"   target 20,000/s: {tp['router'] / 20_000:.2f}×")  # fmt: skip
+    log(
+        f"  router, full policy      {tp['router']:>10,.0f} records/s"
+        f"   ratio to baseline {tp['router'] / tp['baseline']:.2f}"
+        f"   target 20,000/s: {tp['router'] / 20_000:.2f}×"
+    )
     log(f"  router CPU per record    {tp['cpu_us']:>10,.0f} µs")
-    log(f"  end-to-end at {args.rate:g}/s   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms"
-        f"   ({lat['deliveries']:,.0f} deliveries)")  # fmt: skip
+    log(
+        f"  end-to-end at {args.rate:g}/s   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms"
+        f"   ({lat['deliveries']:,.0f} deliveries)"
+    )
 
 
 if __name__ == "__main__":

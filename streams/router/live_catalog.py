@@ -97,7 +97,7 @@ def latest_catalog(settings: Settings, city: str | None = None, timeout: float =
     })  # fmt: skip
     try:
         tp = TopicPartition(settings.catalog_topic, 0)
-        low, high = consumer.get_watermark_offsets(tp, timeout=timeout) or (0, 0)
+        low, high = _watermarks(consumer, tp, timeout)
         if high is None or low is None or high <= low:
             return None
         consumer.assign([TopicPartition(settings.catalog_topic, 0, low)])
@@ -119,6 +119,18 @@ def latest_catalog(settings: Settings, city: str | None = None, timeout: float =
         return decode_texts(latest) if latest is not None else None
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[int | None, int | None]:
+    """Watermarks of a topic that may have just been created (its metadata can lag a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=5) or (0, 0)
+        except KafkaException as exc:
+            if time.monotonic() > deadline or exc.args[0].code() != KafkaError._UNKNOWN_PARTITION:
+                raise
+            time.sleep(0.2)
 
 
 def startup_catalog(settings: Settings) -> Catalog:

@@ -109,7 +109,12 @@ def test_districts_get_only_their_own_rows_masked_and_moves_leave_and_arrive(
 
     in_a = ours(
         read_topic(
-            stack_settings, enterprise_topic(dept, a), until=lambda rs: any(r.value is None for r in ours(rs))
+            stack_settings,
+            enterprise_topic(dept, a),
+            until=lambda rs: (
+                len([r for r in ours(rs) if r.value is not None]) >= 2
+                and any(r.value is None for r in ours(rs))
+            ),
         )
     )
     in_b = ours(read_topic(stack_settings, enterprise_topic(dept, b), until=lambda rs: len(ours(rs)) >= 2))
