@@ -142,6 +142,40 @@ class ConnectClient:
         query = f"?includeTasks=true&onlyFailed={'true' if failed_only else 'false'}"
         self._call("POST", f"/connectors/{name}/restart{query}", ok=(200, 202, 204))
 
+    def stop(self, name: str) -> None:
+        """Stop the connector and its tasks (kept registered, offsets kept)."""
+        self._call("PUT", f"/connectors/{name}/stop", ok=(202, 204))
+
+    def reset_offsets(self, name: str) -> None:
+        """Forget a STOPPED connector's source offsets (a re-created one starts afresh)."""
+        self._call("DELETE", f"/connectors/{name}/offsets", ok=(200, 202))
+
+    def purge(self, name: str, *, timeout: float = 30.0) -> bool:
+        """Stop `name`, forget its offsets and delete it: nothing of it stays in Connect.
+        False if no such connector."""
+        if self.config(name) is None:  # (a just-created connector may have no status yet)
+            return False
+        self.stop(name)
+        self.wait_state(name, "STOPPED", timeout=timeout)
+        self.reset_offsets(name)
+        self.delete(name)
+        return True
+
+    def wait_state(self, name: str, state: str, *, timeout: float = 30.0) -> ConnectorState:
+        """Wait until the connector reports `state` (PAUSED, STOPPED, …); ConnectorError on timeout."""
+        deadline = time.monotonic() + timeout
+        current: ConnectorState | None = None
+        while time.monotonic() < deadline:
+            current = self.status(name)
+            if current is not None and current.state == state and (
+                state == "STOPPED" or all(t.state == state for t in current.tasks)
+            ):
+                return current
+            time.sleep(0.2)
+        raise ConnectorError(f"connector {name}", f"not {state} after {timeout:.0f}s",
+                             expected=state, actual=current.state if current else "not registered",
+                             fix="check `sharebus stack logs connect`")  # fmt: skip
+
     def wait_running(
         self,
         name: str,

@@ -4,19 +4,54 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 
 from sharebus.errors import ConfigError
 from sharebus.settings import Settings
 
+POSTGRES = "postgres"
+MARIADB = "mariadb"
+KINDS = (POSTGRES, MARIADB)
+CONNECTOR_CLASSES = {
+    POSTGRES: "io.debezium.connector.postgresql.PostgresConnector",
+    MARIADB: "io.debezium.connector.mariadb.MariaDbConnector",
+}
+
 # Department ids become topic prefixes, replication slot and publication names: keep them to
 # what PostgreSQL slot names allow (lower-case letters, digits, underscore).
 _DEPARTMENT_ID = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
-# Captured with every department's tables: Debezium's signal channel and the heartbeat target.
+# Captured with every PostgreSQL department's tables: Debezium's signal channel and the heartbeat
+# target, in the department database's `sharebus` schema.
 BUS_TABLES = ("sharebus.debezium_signal", "sharebus.heartbeat")
+# MariaDB has no schemas: the same two tables live in the department's own database (a shared
+# `sharebus` database would make every connector on the server act on every signal).
+MARIADB_SIGNAL_TABLE = "sharebus_signal"
+MARIADB_HEARTBEAT_TABLE = "sharebus_heartbeat"
+# Keys `--set` may not override: they carry the connector's identity, names and secrets.
+PROTECTED_KEYS = frozenset(
+    {
+        "name",
+        "connector.class",
+        "topic.prefix",
+        "slot.name",
+        "publication.name",
+        "table.include.list",
+        "database.include.list",
+        "database.user",
+        "database.hostname",
+        "database.port",
+        "database.dbname",
+        "signal.data.collection",
+        "notification.sink.topic.name",
+        "schema.history.internal.kafka.topic",
+    }
+)
+MASK_LENGTH = 12
 
 
 @dataclass(frozen=True)
@@ -25,11 +60,15 @@ class CaptureSpec:
 
     department: str
     db_name: str
-    tables: tuple[str, ...]  # schema.table
+    tables: tuple[str, ...]  # schema.table (PostgreSQL) or database.table (MariaDB)
     db_host: str
     db_port: int
     db_user: str
     snapshot_mode: str = "initial"
+    kind: str = POSTGRES
+    exclude_columns: tuple[str, ...] = ()  # schema.table.column, never read from the source
+    mask_columns: tuple[str, ...] = ()  # schema.table.column, replaced by asterisks at the source
+    overrides: tuple[tuple[str, str], ...] = ()  # extra Debezium properties (`--set key=value`)
 
     def __post_init__(self) -> None:
         if not _DEPARTMENT_ID.match(self.department):
@@ -40,6 +79,13 @@ class CaptureSpec:
                 actual=self.department,
                 fix="choose an id like `market` or `real_estate`",
             )
+        if self.kind not in KINDS:
+            raise ConfigError(
+                f"capture of {self.department}",
+                f"unknown database kind {self.kind!r}",
+                expected=" or ".join(KINDS),
+                fix="use a postgresql:// or mariadb:// URL",
+            )
         bad = [t for t in self.tables if not _TABLE.match(t)]
         if bad or not self.tables:
             raise ConfigError(
@@ -49,6 +95,36 @@ class CaptureSpec:
                 actual=", ".join(bad) or "(none)",
                 fix="list tables as --tables public.t1,public.t2",
             )
+        self._check_columns()
+        for key, _ in self.overrides:
+            if key in PROTECTED_KEYS or "password" in key.lower():
+                raise ConfigError(
+                    f"--set {key}",
+                    "may not be overridden",
+                    expected="a Debezium property other than " + ", ".join(sorted(PROTECTED_KEYS)),
+                    actual=key,
+                    fix="use the dedicated option (--tables, --db) or drop it",
+                )
+
+    def _check_columns(self) -> None:
+        for option, columns in (
+            ("--exclude-column", self.exclude_columns),
+            ("--mask-column", self.mask_columns),
+        ):
+            for column in columns:
+                table = column.rpartition(".")[0]
+                if not _COLUMN.match(column) or table not in self.tables:
+                    raise ConfigError(
+                        f"{option} {column}",
+                        "does not name a column of a captured table",
+                        expected="schema.table.column of a table in --tables",
+                        actual=column,
+                        fix="qualify the column with one of: " + ", ".join(self.tables),
+                    )
+
+    @property
+    def connector_class(self) -> str:
+        return CONNECTOR_CLASSES[self.kind]
 
     @property
     def connector_name(self) -> str:
@@ -74,6 +150,33 @@ class CaptureSpec:
     def topic(self, table: str) -> str:
         return f"{self.topic_prefix}.{table}"
 
+    @property
+    def notification_topic(self) -> str:
+        """Debezium's notifications (snapshot progress), outside the `cdc.` raw-topic namespace."""
+        return f"sharebus.notifications.{self.department}"
+
+    @property
+    def schema_history_topic(self) -> str:
+        """MariaDB only: the connector's own record of the captured tables' DDL."""
+        return f"sharebus.schema-history.{self.department}"
+
+    @property
+    def signal_table(self) -> str:
+        return BUS_TABLES[0] if self.kind == POSTGRES else f"{self.db_name}.{MARIADB_SIGNAL_TABLE}"
+
+    @property
+    def heartbeat_table(self) -> str:
+        return BUS_TABLES[1] if self.kind == POSTGRES else f"{self.db_name}.{MARIADB_HEARTBEAT_TABLE}"
+
+    @property
+    def bus_tables(self) -> tuple[str, str]:
+        return (self.signal_table, self.heartbeat_table)
+
+    @property
+    def server_id(self) -> int:
+        """MariaDB only: the binlog client id, stable per department and far from usual server ids."""
+        return 1_000_000 + zlib.crc32(self.department.encode()) % 1_000_000_000
+
 
 def _template(kind: str) -> dict[str, str]:
     text = (resources.files("connectors") / "templates" / f"{kind}.json").read_text()
@@ -81,10 +184,13 @@ def _template(kind: str) -> dict[str, str]:
     return result
 
 
-def render_postgres(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
-    """The Debezium PostgreSQL connector config for `spec`; the password is a config-provider
-    reference to the secrets dir, never the password itself."""
-    values = {
+def render(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
+    """The Debezium connector config of `spec`, for its database kind."""
+    return render_postgres(spec, settings) if spec.kind == POSTGRES else render_mariadb(spec, settings)
+
+
+def _common_values(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
+    return {
         "db_host": spec.db_host,
         "db_port": str(spec.db_port),
         "db_user": spec.db_user,
@@ -92,16 +198,48 @@ def render_postgres(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
         "secrets_dir": str(settings.secrets_dir),
         "password_secret": spec.password_secret,
         "department": spec.department,
-        "slot_name": spec.slot_name,
-        "publication_name": spec.publication_name,
-        "table_include_list": ",".join(_include_list(spec.tables)),
+        "table_include_list": ",".join(_include_list((*spec.tables, *spec.bus_tables))),
         "snapshot_mode": spec.snapshot_mode,
         "poll_interval_ms": str(settings.debezium_poll_interval_ms),
         "partitions": str(settings.kafka_partitions),
+        "notification_topic": spec.notification_topic,
+        "signal_table": spec.signal_table,
+        "heartbeat_table": spec.heartbeat_table,
     }
-    return {key: value.format(**values) for key, value in _template("postgres").items()}
 
 
-def _include_list(tables: tuple[str, ...]) -> list[str]:
-    # Debezium's include list is a list of regexes: escape the dots.
-    return [re.escape(t) for t in dict.fromkeys((*tables, *BUS_TABLES))]
+def render_postgres(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
+    """The Debezium PostgreSQL connector config for `spec`; the password is a config-provider
+    reference to the secrets dir, never the password itself."""
+    values = {
+        **_common_values(spec, settings),
+        "slot_name": spec.slot_name,
+        "publication_name": spec.publication_name,
+    }
+    return _finish(spec, {key: value.format(**values) for key, value in _template(POSTGRES).items()})
+
+
+def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
+    """The Debezium MariaDB connector config for `spec` (binlog, schema history in Kafka)."""
+    values = {
+        **_common_values(spec, settings),
+        "server_id": str(spec.server_id),
+        "schema_history_topic": spec.schema_history_topic,
+        "kafka_bootstrap": settings.kafka_bootstrap,
+    }
+    return _finish(spec, {key: value.format(**values) for key, value in _template(MARIADB).items()})
+
+
+def _finish(spec: CaptureSpec, config: dict[str, str]) -> dict[str, str]:
+    """Columns excluded or masked at the source, then the `--set` overrides."""
+    if spec.exclude_columns:
+        config["column.exclude.list"] = ",".join(_include_list(spec.exclude_columns))
+    if spec.mask_columns:
+        config[f"column.mask.with.{MASK_LENGTH}.chars"] = ",".join(_include_list(spec.mask_columns))
+    config.update(dict(spec.overrides))
+    return config
+
+
+def _include_list(names: tuple[str, ...]) -> list[str]:
+    # Debezium's include/exclude lists are lists of regexes: escape the dots.
+    return [re.escape(n) for n in dict.fromkeys(names)]

@@ -344,3 +344,180 @@ def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         proc.wait(timeout=30)
         log.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+# --- the district side (`sharebus district …`, `sharebus reconcile`) ---------------------------
+@pytest.fixture
+def district_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterator[dict[str, str]]:
+    """A district's own database `district_<token>` in the stack's cluster, owned by its own
+    login role (the district's credentials, no superuser); dropped afterwards."""
+    from psycopg import sql
+
+    token = unique("x").split("_")[1]
+    db, role, password = f"district_{token}", f"district_{token}", uuid.uuid4().hex
+    with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(role)))
+    url = f"postgresql://{role}:{password}@{stack_settings.pg_host}:{stack_settings.pg_port}/{db}"
+    yield {"db": db, "role": role, "url": url, "admin_dsn": stack_settings.pg_dsn(db)}
+    with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
+def source_db_factory(
+    stack_settings: Settings, unique: Callable[[str], str]
+) -> Iterator[Callable[..., CaptureSpec]]:
+    """A department database of a test's own (`src_<token>_<dept>`, the sample DDL of `dept`, or
+    of the up-flow sample with dept="upflow"), seeded by `seed(conn)` if given, captured by its own
+    connector (initial snapshot, department id `<dept>_<token>`); all of it removed afterwards."""
+    from psycopg import sql
+
+    from sharebus.samples.departments import SampleDepartment
+    from sharebus.samples.upflow import SQL_FILE, TABLE
+
+    client = ConnectClient(stack_settings.connect_url)
+    made: list[CaptureSpec] = []
+
+    def make(dept_id: str, seed: Callable[[psycopg.Connection], None] | None = None) -> CaptureSpec:
+        token = unique("x").split("_")[1]
+        if dept_id == "upflow":
+            sample = SampleDepartment("upflow", "区县数据上报", "", SQL_FILE, (TABLE,))
+        else:
+            sample = get_department(dept_id)
+        own = SampleDepartment(f"{dept_id}_{token}", sample.name_zh, f"src_{token}_{dept_id}",
+                               sample.sql_file, sample.tables)  # fmt: skip
+        apply_schema(stack_settings, own)
+        if seed is not None:
+            with psycopg.connect(stack_settings.pg_dsn(own.database), autocommit=True) as conn:
+                seed(conn)
+        spec = sample_spec(own, stack_settings, snapshot_mode="initial")
+        made.append(spec)
+        register_postgres(client, spec, stack_settings, admin_dsn=stack_settings.pg_dsn(own.database),
+                          echo=_echo, password=stack_settings.pg_cdc_password.get_secret_value())  # fmt: skip
+        wait_slot_streaming(stack_settings.pg_dsn(own.database), spec.slot_name)
+        return spec
+
+    yield make
+    admin = admin_client(stack_settings.kafka_bootstrap)
+    for spec in made:
+        client.delete(spec.connector_name)
+        admin_dsn = stack_settings.pg_dsn(spec.db_name)
+        _wait_slot_inactive(admin_dsn, spec.slot_name)
+        drop_slot(admin_dsn, spec.slot_name)
+        drop_publication(admin_dsn, spec.publication_name)
+        with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(spec.db_name)))
+        dept = spec.department
+        leftovers = [
+            t
+            for t in admin.list_topics(timeout=10).topics
+            if t.startswith(f"cdc.{dept}.") or f".{dept}." in t or t.endswith(f".{dept}")
+        ]
+        if leftovers:
+            for future in admin.delete_topics(leftovers).values():
+                future.result(timeout=30)
+
+
+class SyncProcess:
+    """`sharebus district sync` as a child process (killable like a crash)."""
+
+    def __init__(self, env: dict[str, str], args: list[str], log_path: Path) -> None:
+        import subprocess
+        import sys
+
+        self.env, self.args, self.log_path = env, args, log_path
+        self.command = [sys.executable, "-m", "sharebus.cli.district", "sync", *args]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._subprocess = subprocess
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = self._subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                stdin=self._subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        import signal
+
+        if self.proc is not None and self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        import signal
+
+        if self.proc is None:
+            return None
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except self._subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def sync_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SyncProcess]]:
+    """District sync processes with a worker's environment (same Kafka, registry, catalog topic);
+    stopped afterwards, their logs printed."""
+    procs: list[SyncProcess] = []
+
+    def make(router: RouterProcess, subscriber: str, target_url: str, *extra: str) -> SyncProcess:
+        work = tmp_path_factory.mktemp("sync")
+        args = [subscriber, "--target", target_url, "--progress-every", "2", *extra]
+        proc = SyncProcess(dict(router.env), args, work / f"sync-{subscriber}.log")
+        procs.append(proc)
+        proc.start()
+        return proc
+
+    yield make
+    for proc in procs:
+        code = proc.stop()
+        print(f"--- sync log ({' '.join(proc.args[:1])}, exit {code}) ---\n{proc.log()[-3000:]}")
+
+
+@pytest.fixture
+def catalog_factory(
+    stack_settings: Settings, tmp_path: Path, unique: Callable[[str], str]
+) -> Iterator[Callable[..., Path]]:
+    """The sample catalog with every department renamed: those given (`market=spec`) to their test
+    capture's department, the others to ids of this test alone, so the router reads no shared raw
+    topic. Topics made for the unused ones are deleted afterwards."""
+    from sharebus.catalog.load import load_catalog
+    from tests.integration.router_harness import SAMPLE_CATALOG, write_catalog
+
+    unused: list[str] = []
+
+    def make(**specs: CaptureSpec) -> Path:
+        token = unique("x").split("_")[1]
+        mapping = {}
+        for dept in load_catalog(SAMPLE_CATALOG).departments:
+            spec = specs.get(dept.id)
+            mapping[dept.id] = spec.department if spec is not None else f"{dept.id}_n{token}"
+            if spec is None:
+                unused.append(mapping[dept.id])
+        return write_catalog(tmp_path / f"catalog_{token}", mapping)
+
+    yield make
+    admin = admin_client(stack_settings.kafka_bootstrap)
+    leftovers = [t for t in admin.list_topics(timeout=10).topics if any(f".{d}" in t for d in unused)]
+    if leftovers:
+        for future in admin.delete_topics(leftovers).values():
+            future.result(timeout=30)

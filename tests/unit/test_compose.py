@@ -22,7 +22,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 MAVEN = ROOT / "sharebus" / "stack" / "maven"
 
-SERVICES = {"kafka", "postgres", "connect", "clickhouse", "sharebus"}
+SERVICES = {"kafka", "postgres", "mariadb", "connect", "clickhouse", "sharebus"}
 # Compose-only interpolation variables: no setting exists for the ClickHouse server's account.
 NON_SETTING_VARIABLES = {"CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD"}
 # `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `$NAME`; `$$` is Compose's literal `$`.
@@ -111,7 +111,7 @@ def exec_form(args: str) -> list[str]:
 # --- services and versions -----------------------------------------------------------------------
 
 
-def test_the_five_services_exist(services: dict[str, dict[str, Any]]) -> None:
+def test_the_six_services_exist(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == SERVICES
 
 
@@ -204,6 +204,7 @@ def test_published_ports_match_the_settings_defaults(
     assert defaults.kafka_port in [host for host, _ in port_pairs(services["kafka"])]
     assert (defaults.connect_port, 8083) in port_pairs(services["connect"])
     assert (defaults.pg_port, 5432) in port_pairs(services["postgres"])
+    assert (defaults.mariadb_port, 3306) in port_pairs(services["mariadb"])
     assert (8123, 8123) in port_pairs(services["clickhouse"])
     assert (6066, 6066) in port_pairs(services["sharebus"])
 
@@ -257,6 +258,18 @@ def test_secrets_volume_is_shared_by_connect_and_sharebus(
     for name in ("connect", "sharebus"):
         mounts = [str(v).split(":") for v in services[name]["volumes"]]
         assert ["secrets", names.CONTAINER_SECRETS_DIR] in [m[:2] for m in mounts], name
+
+
+def test_mariadb_has_a_row_binlog_and_the_settings_password(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    command = shlex.split(services["mariadb"]["command"])
+    assert {"--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=1"} <= set(command)
+    assert any(arg.startswith("--log-bin") for arg in command)
+    env = {key: resolve(value) for key, value in environment(services["sharebus"]).items()}
+    assert env["SHAREBUS_MARIADB_HOST"] == "mariadb" and env["SHAREBUS_MARIADB_PORT"] == "3306"
+    root_password = resolve(environment(services["mariadb"])["MARIADB_ROOT_PASSWORD"])
+    assert env["SHAREBUS_MARIADB_PASSWORD"] == root_password
 
 
 def test_postgres_has_logical_decoding(services: dict[str, dict[str, Any]]) -> None:

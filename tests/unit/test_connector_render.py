@@ -6,7 +6,7 @@ import pytest
 
 from connectors.client import ConnectorState, TaskState, summarise_trace
 from connectors.register import config_diff
-from connectors.render import CaptureSpec, render_postgres
+from connectors.render import CaptureSpec, render, render_postgres
 from sharebus.errors import ConfigError
 from sharebus.settings import Settings
 
@@ -57,3 +57,43 @@ def test_trace_summary_keeps_first_line_and_causes() -> None:
     state = ConnectorState("c", "RUNNING", (TaskState(0, "FAILED", trace),))
     assert state.failed and not state.running
     assert state.error_summary() == summarise_trace(trace)
+
+
+def test_mariadb_render_has_history_server_id_and_bus_tables_in_its_database() -> None:
+    settings = Settings(kafka_bootstrap="k:9092")  # type: ignore[call-arg]
+    config = render(spec(kind="mariadb", db_name="hr", tables=("hr.person",), db_port=3306), settings)
+    assert config["connector.class"] == "io.debezium.connector.mariadb.MariaDbConnector"
+    assert config["database.include.list"] == "hr"
+    assert config["table.include.list"] == r"hr\.person,hr\.sharebus_signal,hr\.sharebus_heartbeat"
+    assert config["signal.data.collection"] == "hr.sharebus_signal"
+    assert config["schema.history.internal.kafka.topic"] == "sharebus.schema-history.market"
+    assert config["schema.history.internal.kafka.bootstrap.servers"] == "k:9092"
+    assert int(config["database.server.id"]) == spec(kind="mariadb").server_id > 1000
+    assert config["database.password"].startswith("${dir:") and "{" not in config["topic.prefix"]
+
+
+def test_notifications_go_to_a_topic_outside_the_raw_namespace() -> None:
+    config = render(spec(), Settings())
+    assert config["notification.enabled.channels"] == "sink,log"
+    assert config["notification.sink.topic.name"] == "sharebus.notifications.market"
+
+
+def test_columns_excluded_and_masked_at_the_source_and_overrides() -> None:
+    captured = spec(exclude_columns=("public.enterprise.phone",), mask_columns=("public.enterprise.address",),
+                    overrides=(("snapshot.fetch.size", "2000"),))  # fmt: skip
+    config = render(captured, Settings())
+    assert config["column.exclude.list"] == r"public\.enterprise\.phone"
+    assert config["column.mask.with.12.chars"] == r"public\.enterprise\.address"
+    assert config["snapshot.fetch.size"] == "2000"
+    assert "column.exclude.list" not in render(spec(), Settings())
+
+
+@pytest.mark.parametrize("key", ["database.password", "slot.name", "topic.prefix", "my.password.x"])
+def test_overrides_may_not_touch_identity_or_secrets(key: str) -> None:
+    with pytest.raises(ConfigError, match="may not be overridden"):
+        spec(overrides=((key, "x"),))
+
+
+def test_excluded_columns_must_belong_to_captured_tables() -> None:
+    with pytest.raises(ConfigError, match="does not name a column of a captured table"):
+        spec(exclude_columns=("public.other.phone",))

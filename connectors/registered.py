@@ -1,0 +1,97 @@
+"""A registered connector read back from Kafka Connect: its capture spec (department, database,
+tables) and the database target, with the password from the secrets dir Connect reads."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from connectors.client import ConnectClient
+from connectors.dburl import DbTarget
+from connectors.render import CONNECTOR_CLASSES, MARIADB, CaptureSpec
+from sharebus.errors import ConfigError, ConnectorError
+
+_PROVIDER_REF = re.compile(r"^\$\{dir:(?P<dir>[^:}]+):(?P<name>[^}]+)\}$")
+_KIND_OF = {cls: kind for kind, cls in CONNECTOR_CLASSES.items()}
+
+
+def connector_config(client: ConnectClient, name: str) -> dict[str, str]:
+    config = client.config(name)
+    if config is None:
+        raise ConnectorError(
+            f"connector {name}",
+            "is not registered",
+            expected="a registered connector",
+            actual="no such connector in Kafka Connect",
+            fix="see `sharebus connectors list`",
+        )
+    return config
+
+
+def kind_of(config: Mapping[str, str]) -> str | None:
+    """postgres | mariadb for the Debezium connectors sharebus renders, else None."""
+    return _KIND_OF.get(config.get("connector.class", ""))
+
+
+def spec_of(name: str, config: Mapping[str, str]) -> CaptureSpec:
+    """The CaptureSpec a sharebus-rendered connector config came from."""
+    kind = kind_of(config)
+    prefix = config.get("topic.prefix", "")
+    if kind is None or not prefix.startswith("cdc."):
+        raise ConfigError(
+            f"connector {name}",
+            "was not onboarded by sharebus",
+            expected="a Debezium PostgreSQL or MariaDB connector with topic.prefix cdc.<department>",
+            actual=f"{config.get('connector.class')} with topic.prefix {prefix or '(none)'}",
+            fix="manage it with Kafka Connect's REST API directly",
+        )
+    db = config.get("database.include.list", "") if kind == MARIADB else config.get("database.dbname", "")
+    listed = tuple(t.replace("\\", "") for t in config.get("table.include.list", "").split(",") if t)
+    spec = CaptureSpec(
+        department=prefix[len("cdc.") :],
+        db_name=db,
+        kind=kind,
+        tables=listed,
+        db_host=config.get("database.hostname", ""),
+        db_port=int(config.get("database.port", "0")),
+        db_user=config.get("database.user", ""),
+        snapshot_mode=config.get("snapshot.mode", "initial"),
+    )
+    own = tuple(t for t in listed if t not in spec.bus_tables)
+    return replace(spec, tables=own) if own else spec
+
+
+def secret_file(config: Mapping[str, str]) -> Path | None:
+    """Where the connector's password is, when it is a DirectoryConfigProvider reference."""
+    match = _PROVIDER_REF.match(config.get("database.password", ""))
+    return Path(match["dir"]) / match["name"] if match else None
+
+
+def target_of(
+    spec: CaptureSpec,
+    config: Mapping[str, str],
+    *,
+    env: Mapping[str, str] | None = None,
+    password_env: str = "SHAREBUS_DB_PASSWORD",
+) -> DbTarget:
+    """The database the connector captures, logged in as its user; the password comes from the
+    secrets file Connect reads (when this host can read it), else from `password_env`."""
+    password: str | None = None
+    path = secret_file(config)
+    if path is not None and path.is_file() and os.access(path, os.R_OK):
+        password = path.read_text()
+    env = os.environ if env is None else env
+    if password is None and env.get(password_env):
+        password = env[password_env]
+    if password is None:
+        raise ConfigError(
+            f"connector {spec.connector_name}",
+            "its database password is not readable here",
+            expected=f"the secrets file {path} or ${password_env}",
+            actual="neither is available on this host",
+            fix=f"export {password_env}=<the password of {spec.db_user}> and re-run",
+        )
+    return DbTarget(spec.kind, spec.db_host, spec.db_port, spec.db_user, spec.db_name, password)
