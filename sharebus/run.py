@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -15,6 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from connectors.samples import apply_sample_connectors
 from sharebus.errors import ComponentError, UnreachableError
 from sharebus.progress import Echo
+from sharebus.samples import hrss
 from sharebus.samples.database import apply_schema
 from sharebus.samples.departments import DEPARTMENTS
 from sharebus.samples.generator import ChangeCounts, ChangeGenerator, seed
@@ -46,8 +49,12 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
         if _row_count(settings, dept.database, dept.tables[0]) == 0 and options.rows:
             seed(settings, dept.id, options.rows)
             echo(f"  {dept.id}: seeded {options.rows} rows per table")
+    hrss.apply_schema(settings)  # the MariaDB department
+    if options.rows and _hrss_empty(settings):
+        hrss.seed(settings, options.rows)
+        echo(f"  {hrss.HRSS.id}: seeded {options.rows} rows")
     echo("registering the Debezium connectors…")
-    for reg in apply_sample_connectors(settings, [d.id for d in DEPARTMENTS], echo):
+    for reg in apply_sample_connectors(settings, [*(d.id for d in DEPARTMENTS), hrss.HRSS.id], echo):
         echo(f"  {reg.name}: {reg.action}, {reg.state.state}")
     echo("starting the router (sharebus worker)…")
     worker = WorkerProcess(dict(os.environ), settings.runtime_dir.resolve() / "logs" / "worker.log")
@@ -56,11 +63,12 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     echo(f"  router running (pid {worker.pid}), web {web}, log {worker.log_path}")
     echo(
         f"streaming changes at {options.rate:g}/s into {', '.join(d.id for d in DEPARTMENTS)}"
+        f" (and {max(1, int(options.rate / 10))}/s into {hrss.HRSS.id} on MariaDB)"
         " (Ctrl-C stops the stream and the router; `sharebus stack down` stops the stack)"
     )
     generator = ChangeGenerator(settings, [d.id for d in DEPARTMENTS], rate=options.rate)
     watcher = _TopicWatcher(settings)
-    ids = tuple(d.id for d in DEPARTMENTS)
+    ids = (*(d.id for d in DEPARTMENTS), hrss.HRSS.id)
     captured = tuple(f"cdc.{d}." for d in ids)
     delivered = tuple(f".{d}." for d in ids)
     dead = tuple(f"dlq.{d}" for d in ids)
@@ -82,9 +90,12 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
         generator.stop()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    mariadb_stream = _Paced(lambda: hrss.generate_changes(settings, max(1, int(options.rate / 10))))
+    mariadb_stream.start()
     try:
         counts = generator.run(duration=options.duration, progress=report, progress_interval=5.0)
     finally:
+        mariadb_stream.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         watcher.close()
@@ -109,6 +120,39 @@ def wait_for_components(stack: LocalStack, echo: Echo, timeout: float = 300.0) -
                     fix=f"start it, or correct the endpoint setting ({comp.port_setting})",
                 )
             time.sleep(1.0)
+
+
+def _hrss_empty(settings: Settings) -> bool:
+    with hrss.admin(settings, hrss.HRSS.database) as cur:
+        cur.execute("SELECT 1 FROM social_insurance LIMIT 1")
+        return cur.fetchone() is None
+
+
+class _Paced:
+    """Calls `step` once a second in a thread until stopped; a failing step stops it loudly."""
+
+    def __init__(self, step: Callable[[], object]) -> None:
+        self.step = step
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.step()
+            except Exception as exc:
+                self.error = exc
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        if self.error is not None:
+            raise self.error
 
 
 def _row_count(settings: Settings, database: str, table: str) -> int:

@@ -21,7 +21,8 @@ def source_key(event: Mapping[str, Any]) -> SourceKey | None:
     source = event.get("source")
     if not isinstance(source, dict):
         return None
-    name, schema, table = source.get("name"), source.get("schema"), source.get("table")
+    # MySQL/MariaDB have no schemas: their events name the database where PostgreSQL's name the schema.
+    name, schema, table = source.get("name"), source.get("schema") or source.get("db"), source.get("table")
     if isinstance(name, str) and isinstance(schema, str) and isinstance(table, str):
         return name, schema, table
     return None

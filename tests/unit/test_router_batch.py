@@ -143,3 +143,10 @@ def test_call_rows_carry_latency_from_source_commit(router: BatchRouter) -> None
     assert delivered and all(r.minute == NOW.replace(second=0) for r in rows)
     assert all(r.latencies_ms and 150 <= r.latencies_ms[0] <= 250 for r in delivered)
     assert sum(r.records for r in delivered) == sum(1 for m in out.messages if m.topic.startswith("share."))
+
+
+def test_mariadb_events_name_the_database_where_postgres_names_the_schema() -> None:
+    from streams.policy.envelope import source_key
+
+    event = {"source": {"name": "cdc.hrss", "db": "dept_hrss", "schema": None, "table": "social_insurance"}}
+    assert source_key(event) == ("cdc.hrss", "dept_hrss", "social_insurance")
