@@ -1,15 +1,30 @@
-"""Wire the worker: Avro encoders from the schema registry, then run the router."""
+"""Wire the worker: Avro encoders from the schema registry, the metrics sink and its query API,
+then run the router."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
+
+import faust
 
 from schemas.encoder import SchemaBook
 from schemas.registry_client import RegistryClient
 from sharebus.settings import Settings
+from streams.metrics.api import add_routes
+from streams.metrics.positions import sample_positions
+from streams.metrics.sink import MetricsSink
+from streams.metrics.store import MetricsStore, open_store
 from streams.policy.compiled import Policy
-from streams.router.batch import EncoderFor
-from streams.router.worker import run_worker
+from streams.router.app import RouterService
+from streams.router.batch import BatchOutput, EncoderFor
+from streams.router.calls import call_rows
+from streams.router.worker import Fatal, run_worker
+
+log = logging.getLogger("sharebus.router")
+
+POSITIONS_EVERY = 30.0  # seconds between samples of the subscribers' consumer positions
 
 
 def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
@@ -25,5 +40,38 @@ def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
     return for_policy
 
 
+class Metrics:
+    """The worker owns the metrics store: every delivered batch becomes call rows, consumer
+    positions are sampled, and the store's queries are served over the worker's web port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: MetricsStore = open_store(settings)
+        self.sink: MetricsSink | None = None
+
+    def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
+        self.sink = MetricsSink(self.store, on_error=fatal)
+        add_routes(app.web.web_app, self.store)  # type: ignore[attr-defined]  # aiohttp driver
+        sink = self.sink
+
+        @app.timer(POSITIONS_EVERY)  # type: ignore[untyped-decorator]
+        async def _sample_positions() -> None:
+            subscribers = sorted(service.policy.catalog.subscriber_ids())
+            rows = await asyncio.get_running_loop().run_in_executor(
+                None, sample_positions, self.settings.kafka_bootstrap, subscribers
+            )
+            sink.add_positions(rows)
+
+    def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
+        if self.sink is not None and out.calls:
+            self.sink.add(call_rows(out, delivered_at))
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+        self.store.close()
+
+
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
-    run_worker(settings, encoder_for=avro_encoders(settings), log_level=log_level)
+    extensions = [Metrics(settings)]
+    run_worker(settings, encoder_for=avro_encoders(settings), extensions=extensions, log_level=log_level)

@@ -187,8 +187,13 @@ class CatalogWatcher:
             }
         )
         city = self.settings.city.encode()
+        tp = TopicPartition(self.settings.catalog_topic, 0, 0)
         try:
-            consumer.assign([TopicPartition(self.settings.catalog_topic, 0, 0)])
+            # Versions already in the topic are history: only the newest may apply (never an
+            # older policy, not even for a moment); from there on every new version applies.
+            catch_up = (consumer.get_watermark_offsets(tp, timeout=10) or (0, 0))[1] or 0
+            pending: tuple[bytes, int] | None = None
+            consumer.assign([tp])
             while not self._stop.is_set():
                 msg = consumer.poll(0.5)
                 if msg is None:
@@ -198,9 +203,12 @@ class CatalogWatcher:
                     if err.code() != KafkaError._PARTITION_EOF:
                         raise KafkaException(err)
                     continue
-                value = msg.value()
+                value, offset = msg.value(), msg.offset() or 0
                 if msg.key() == city and value is not None:
-                    self.apply(value, msg.offset() or 0)
+                    pending = (value, offset)
+                if pending is not None and offset + 1 >= catch_up:
+                    self.apply(*pending)
+                    pending = None
         except BaseException as exc:
             log.error("catalog watcher failed: %s", exc)
             self.fatal(exc)

@@ -1,12 +1,12 @@
-"""Run the router worker: live catalog, policy, encoders, metrics sink, Faust worker; exit non-zero
-when it cannot do its job."""
+"""Run the router worker: live catalog, policy, encoders, extensions (metrics), Faust worker; exit
+non-zero when it cannot do its job."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import faust
 import uvloop
@@ -14,30 +14,49 @@ import uvloop
 from sharebus.keys import pseudonym_key
 from sharebus.settings import Settings
 from streams.policy.compiled import Policy
-from streams.router.app import BatchDone, RouterService, create_app
-from streams.router.batch import EncoderFor
+from streams.router.app import RouterService, create_app
+from streams.router.batch import BatchOutput, EncoderFor
 from streams.router.live_catalog import startup_catalog
 
 log = logging.getLogger("sharebus.router")
+
+Fatal = Callable[[BaseException], None]
+
+
+class WorkerExtension(Protocol):
+    """Something the worker hosts beside routing (the metrics sink and its API, the dashboard)."""
+
+    def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
+        """Before the worker starts: add web routes and timers; `fatal` stops the worker."""
+
+    def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
+        """From the producer's delivery thread, once a batch is fully delivered; must not block."""
+
+    def close(self) -> None:
+        """At shutdown, after routing stopped."""
 
 
 def run_worker(
     settings: Settings,
     *,
     encoder_for: Callable[[Policy], EncoderFor],
-    on_batch_done: BatchDone | None = None,
-    extra_routes: Callable[[Any], None] | None = None,
+    extensions: Sequence[WorkerExtension] = (),
     log_level: str = "info",
 ) -> None:
     """Start the router and block until it stops; a crash ends the process with exit code 1."""
     catalog = startup_catalog(settings)
     log.info("starting with catalog %s (%s)", catalog.version, settings.city)
+
+    def batch_done(out: BatchOutput, delivered_at: float) -> None:
+        for ext in extensions:
+            ext.on_batch_done(out, delivered_at)
+
     service = RouterService(
         settings,
         catalog,
         pseudonym_key=pseudonym_key(settings),
         encoder_for=encoder_for,
-        on_batch_done=on_batch_done,
+        on_batch_done=batch_done,
     )
     crashing: list[asyncio.Future[None]] = []
 
@@ -46,8 +65,14 @@ def run_worker(
         loop.call_soon_threadsafe(lambda: crashing.append(asyncio.ensure_future(worker.crash(exc))))
 
     app = create_app(settings, service, fatal)
-    if extra_routes is not None:
-        extra_routes(app.web.web_app)  # type: ignore[attr-defined]  # the aiohttp driver's Application
+    for ext in extensions:
+        ext.attach(app, service, fatal)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def _close_extensions(app_: faust.App, **_: object) -> None:
+        for ext in extensions:
+            await asyncio.get_running_loop().run_in_executor(None, ext.close)
+
     uvloop.install()  # before the worker creates its event loop
     # -l info: Faust's default `warn` starts a spinner that sets the root logger to DEBUG.
     worker = faust.Worker(app, loglevel=log_level, quiet=True, redirect_stdouts=False)

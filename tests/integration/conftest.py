@@ -3,6 +3,7 @@ topics, consumer groups and capture connectors."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -126,15 +127,21 @@ def consumer_factory(
 @pytest.fixture
 def capture_factory(
     stack_settings: Settings, unique: Callable[[str], str]
-) -> Iterator[Callable[[str], CaptureSpec]]:
+) -> Iterator[Callable[..., CaptureSpec]]:
     """Per-test Debezium connectors on a sample department's database, with their own slot,
     publication and topic prefix (`cdc.<unique>`), streaming only (no snapshot). Removed after,
-    slot and publication dropped."""
+    slot and publication dropped. `own_database=True` gives the test a private copy of the
+    department's database (no other writer can touch it; dropped after)."""
     client = ConnectClient(stack_settings.connect_url)
     made: list[tuple[CaptureSpec, str]] = []
+    databases: list[str] = []
 
-    def make(dept_id: str) -> CaptureSpec:
+    def make(dept_id: str, *, own_database: bool = False) -> CaptureSpec:
         dept = get_department(dept_id)
+        if own_database:
+            dept = dataclasses.replace(dept, database=unique(f"db_{dept_id}"))
+            apply_schema(stack_settings, dept)
+            databases.append(dept.database)
         base = sample_spec(dept, stack_settings, snapshot_mode="no_data")
         spec = CaptureSpec(**{**base.__dict__, "department": unique(f"t{dept_id}")})
         admin_dsn = stack_settings.pg_dsn(dept.database)
@@ -156,6 +163,9 @@ def capture_factory(
         _wait_slot_inactive(admin_dsn, spec.slot_name)
         drop_slot(admin_dsn, spec.slot_name)
         drop_publication(admin_dsn, spec.publication_name)
+    with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
+        for name in databases:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_slot_streaming(admin_dsn: str, slot: str, timeout: float = 60.0) -> None:
@@ -272,8 +282,10 @@ def onboard_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterat
     owner_dsn = (f"host={stack_settings.pg_host} port={stack_settings.pg_port} user={role}"
                  f" password={password} dbname={db}")  # fmt: skip
     with psycopg.connect(owner_dsn, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.person (id bigint PRIMARY KEY, name text NOT NULL,"
-                     " district_code char(6) NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE public.person (id bigint PRIMARY KEY, name text NOT NULL,"
+            " district_code char(6) NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
+        )
         conn.execute("ALTER TABLE public.person REPLICA IDENTITY FULL")
     yield {
         "dept": dept, "db": db, "role": role, "password": password, "owner_dsn": owner_dsn,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from sharebus.catalog.rename import rename_departments
@@ -32,9 +34,14 @@ def write_catalog(
     root: Path, departments: dict[str, str], demands: list[dict[str, Any]] | None = None
 ) -> Path:
     """A copy of the Chongqing sample catalog under `root/chongqing`, department ids renamed per
-    `departments` (old → new) so sources and topics are the test's own; `demands` replaces the
-    demand list when given. Returns the catalog dir (SHAREBUS_CATALOG_DIR)."""
-    rename_departments(SAMPLE_CATALOG, root / "chongqing", departments)
+    `departments` (old → new) so sources and topics are the test's own; every other department is
+    renamed to an unused id too (its raw topic stays empty), so data captured by the sample bus
+    never reaches the test's router. `demands` replaces the demand list when given. Returns the
+    catalog dir (SHAREBUS_CATALOG_DIR)."""
+    sample = yaml.safe_load((SAMPLE_CATALOG / "catalog.yaml").read_text())
+    token = uuid.uuid4().hex[:6]
+    mapping = {d["id"]: f"x{token}_{d['id']}"[:40] for d in sample["departments"]}
+    rename_departments(SAMPLE_CATALOG, root / "chongqing", {**mapping, **departments})
     if demands is not None:
         set_demands(root, demands)
     return root

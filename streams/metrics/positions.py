@@ -1,0 +1,105 @@
+"""Sample what subscribers consumed: their consumer groups' committed offsets against the end
+offsets of their `share.<subscriber>.*` topics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
+
+from sharebus.errors import UnreachableError
+from sharebus.stack.kafka import admin_client
+from streams.metrics.rows import PositionRow
+
+NO_GROUP = ""
+"""The group of rows for a subscriber topic that no consumer group of the subscriber has read."""
+
+
+def sample_positions(
+    bootstrap: str,
+    subscribers: Iterable[str],
+    *,
+    admin: Any = None,
+    now: datetime | None = None,
+    timeout: float = 10.0,
+) -> list[PositionRow]:
+    """One `PositionRow` per (subscriber, consumer group, topic, partition).
+
+    A subscriber's consumer groups are those whose id starts with `<subscriber>.` (the naming
+    rule districts' consumers follow); its topics are `share.<subscriber>.*`. Every group gets a
+    row for every partition of every such topic, with committed = -1 where the group has no
+    offset yet; a subscriber with topics but no group gets rows with group '' (nobody reads
+    them: all of it is lag). `admin` is a confluent-kafka AdminClient (made from `bootstrap`
+    when not given). Blocking (a few admin round trips): from asyncio, run it in an executor and
+    hand the rows to `MetricsSink.add_positions`.
+    """
+    admin = admin if admin is not None else admin_client(bootstrap)
+    ts = now or datetime.now(UTC)
+    wanted = sorted(set(subscribers))
+    try:
+        return _sample(admin, wanted, ts, timeout)
+    except KafkaException as exc:
+        raise UnreachableError(
+            f"Kafka at {bootstrap}",
+            "did not answer the consumer-position sample",
+            actual=str(exc)[:500],
+            fix="check that Kafka runs (`sharebus stack status`) and SHAREBUS_KAFKA_BOOTSTRAP",
+        ) from None
+
+
+def _sample(admin: Any, subscribers: list[str], ts: datetime, timeout: float) -> list[PositionRow]:
+    metadata = admin.list_topics(timeout=timeout)
+    partitions: dict[str, list[tuple[str, int]]] = {}
+    for sub in subscribers:
+        prefix = f"share.{sub}."
+        partitions[sub] = sorted(
+            (name, pid)
+            for name, topic in metadata.topics.items()
+            if name.startswith(prefix)
+            for pid in topic.partitions
+        )
+    every = [tp for tps in partitions.values() for tp in tps]
+    if not every:
+        return []
+    ends = _end_offsets(admin, every, timeout)
+    listing = admin.list_consumer_groups(request_timeout=timeout).result()
+    group_ids = sorted(g.group_id for g in (listing.valid or []))
+    groups = {
+        sub: [g for g in group_ids if g.startswith(f"{sub}.")] for sub in subscribers if partitions[sub]
+    }
+    # All groups' requests first, then their answers: one round trip's wait, not one per group.
+    pending = {
+        (sub, g): _ask_committed(admin, g, partitions[sub], timeout) for sub, gs in groups.items() for g in gs
+    }
+    rows: list[PositionRow] = []
+    for sub, subscriber_groups in groups.items():
+        if not subscriber_groups:
+            rows.extend(PositionRow(ts, sub, t, p, -1, ends[(t, p)], NO_GROUP) for t, p in partitions[sub])
+        for group in subscriber_groups:
+            committed = _committed(pending[(sub, group)].result())
+            rows.extend(
+                PositionRow(ts, sub, t, p, committed.get((t, p), -1), ends[(t, p)], group)
+                for t, p in partitions[sub]
+            )
+    return rows
+
+
+def _end_offsets(admin: Any, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    request = {TopicPartition(t, p): latest for t, p in partitions}
+    futures = admin.list_offsets(request, request_timeout=timeout)
+    return {(tp.topic, tp.partition): int(f.result().offset) for tp, f in futures.items()}
+
+
+def _ask_committed(admin: Any, group: str, partitions: list[tuple[str, int]], timeout: float) -> Any:
+    # One group per request: confluent-kafka's list_consumer_group_offsets takes a single group.
+    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in partitions])]
+    return admin.list_consumer_group_offsets(request, request_timeout=timeout)[group]
+
+
+def _committed(result: Any) -> dict[tuple[str, int], int]:
+    # A partition without a committed offset comes back as OFFSET_INVALID (-1001): store -1.
+    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else -1) for tp in result.topic_partitions}
