@@ -22,7 +22,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 MAVEN = ROOT / "sharebus" / "stack" / "maven"
 
-SERVICES = {"kafka", "postgres", "mariadb", "connect", "clickhouse", "sharebus"}
+SERVICES = {"kafka", "postgres", "mariadb", "registry", "connect", "clickhouse", "sharebus"}
 # Compose-only interpolation variables: no setting exists for the ClickHouse server's account.
 NON_SETTING_VARIABLES = {"CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD"}
 # `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `$NAME`; `$$` is Compose's literal `$`.
@@ -111,8 +111,11 @@ def exec_form(args: str) -> list[str]:
 # --- services and versions -----------------------------------------------------------------------
 
 
-def test_the_six_services_exist(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == SERVICES
+def test_every_local_stack_component_is_a_service(services: dict[str, dict[str, Any]]) -> None:
+    from sharebus.stack.manager import LocalStack
+
+    local = {c.name for c in LocalStack(Settings()).components}
+    assert set(services) == SERVICES == local | {"clickhouse", "sharebus"}
 
 
 def test_images_pin_the_pom_versions(services: dict[str, dict[str, Any]]) -> None:
