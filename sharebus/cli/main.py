@@ -7,7 +7,9 @@ import click
 from sharebus import __version__
 from sharebus.cli.catalog import catalog
 from sharebus.cli.connectors import connectors
+from sharebus.cli.district import district
 from sharebus.cli.metrics import metrics
+from sharebus.cli.reconcile import reconcile
 from sharebus.cli.run import run
 from sharebus.cli.samples import samples
 from sharebus.cli.schemas import schemas
@@ -21,7 +23,7 @@ def cli() -> None:
     """sharebus: capture → route → deliver → measure government data changes."""
 
 
-for group in (run, worker, stack, samples, connectors, catalog, schemas, metrics):
+for group in (run, worker, stack, samples, connectors, catalog, schemas, metrics, district, reconcile):
     cli.add_command(group)
 
 

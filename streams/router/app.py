@@ -172,6 +172,9 @@ def create_app(
         web_port=settings.web_port,
         web_host=settings.web_host,
         topic_allow_declare=True,
+        # A restarted worker (e.g. after a crash) rejoins in seconds, not after Faust's 60 s default.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         store="memory://",
         monitor=QuietMonitor(),
     )

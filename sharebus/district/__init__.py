@@ -1,0 +1,1 @@
+"""The district side of the bus: sync into a district database, reconcile, backfill."""
