@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import psycopg
@@ -26,6 +29,8 @@ from sharebus.settings import Settings
 from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
 
+SAMPLE_DISTRICTS = ("500103", "500105")  # 渝中区, 江北区: each syncs into its own database
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -33,6 +38,7 @@ class RunOptions:
     rows: int = 2000  # sample rows per table when a department's tables are empty
     rate: float = 20.0  # generated changes per second
     duration: float | None = None  # seconds; None = until interrupted
+    districts: tuple[str, ...] = SAMPLE_DISTRICTS  # districts whose copy `run` keeps in sync
 
 
 def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts:
@@ -61,6 +67,7 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     worker.start()
     web = f"{settings.web_host}:{settings.web_port}"
     echo(f"  router running (pid {worker.pid}), web {web}, log {worker.log_path}")
+    children = _district_side(settings, options.districts, echo)
     echo(
         f"streaming changes at {options.rate:g}/s into {', '.join(d.id for d in DEPARTMENTS)}"
         f" (and {max(1, int(options.rate / 10))}/s into {hrss.HRSS.id} on MariaDB)"
@@ -95,6 +102,8 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     try:
         counts = generator.run(duration=options.duration, progress=report, progress_interval=5.0)
     finally:
+        for child in children:
+            child.stop()
         mariadb_stream.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -120,6 +129,56 @@ def wait_for_components(stack: LocalStack, echo: Echo, timeout: float = 300.0) -
                     fix=f"start it, or correct the endpoint setting ({comp.port_setting})",
                 )
             time.sleep(1.0)
+
+
+def _district_side(settings: Settings, districts: tuple[str, ...], echo: Echo) -> list[ChildProcess]:
+    """Districts keeping their copies (`district sync` into database `pool_<code>` of the local
+    cluster) and backfills following the policy, as child processes."""
+    logs = settings.runtime_dir.resolve() / "logs"
+    env = {**os.environ, "SHAREBUS_DISTRICT_DB_PASSWORD": settings.pg_password.get_secret_value()}
+    children = [ChildProcess(["district", "backfill", "--follow"], env, logs / "backfill.log")]
+    with psycopg.connect(settings.pg_dsn(), autocommit=True) as conn:
+        for code in districts:
+            database = f"pool_{code}"
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            target = f"postgresql://{settings.pg_user}@{settings.pg_host}:{settings.pg_port}/{database}"
+            children.append(
+                ChildProcess(
+                    ["district", "sync", code, "--target", target], env, logs / f"district-{code}.log"
+                )
+            )
+    for child in children:
+        child.start()
+    echo(f"districts {', '.join(districts)} syncing into pool_<code>; backfills following (logs: {logs})")
+    return children
+
+
+class ChildProcess:
+    """A `sharebus …` child whose output goes to a log file; stopped with SIGTERM."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log = args, env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sharebus", *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 def _hrss_empty(settings: Settings) -> bool:
