@@ -88,7 +88,7 @@ def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> lis
     if spec is None or target is None:
         return done
     for what in open_source(target).drop_capture_state(spec):
-        echo(f"  dropped {what}")
+        echo(f"  {what}" if what.startswith("(") else f"  dropped {what}")
         done.append(what)
     if spec.kind == MARIADB:
         history = department_topics(settings.kafka_bootstrap, spec) & {spec.schema_history_topic}

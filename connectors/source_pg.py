@@ -131,12 +131,19 @@ class PgSource:
         with pg_connect(self.target) as conn:
             if slots.drop_slot(conn, spec.slot_name):
                 dropped.append(f"replication slot {spec.slot_name}")
-            exists = conn.execute(
-                "SELECT 1 FROM pg_publication WHERE pubname = %s", (spec.publication_name,)
+            row = conn.execute(
+                "SELECT pg_has_role(current_user, pubowner, 'USAGE'), pg_get_userbyid(pubowner)"
+                " FROM pg_publication WHERE pubname = %s",
+                (spec.publication_name,),
             ).fetchone()
-            if exists:
+            if row is not None and row[0]:
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(spec.publication_name)))
                 dropped.append(f"publication {spec.publication_name}")
+            elif row is not None:  # the table owner created it: only it (or a superuser) may drop it
+                dropped.append(
+                    f"(publication {spec.publication_name} kept: owned by {row[1]}, who drops it with"
+                    f" DROP PUBLICATION {spec.publication_name})"
+                )
         return dropped
 
     def send_signal(self, spec: CaptureSpec, signal_id: str, signal_type: str, data: str) -> None:
