@@ -12,9 +12,10 @@ import orjson
 from streams.policy.compiled import Policy
 from streams.policy.reasons import Reason
 from streams.quality import QualityChecks
-from streams.router.lineage import dead_letter_headers, delivery_headers, source_headers
+from streams.router.lineage import dead_letter_headers, demand_header, source_headers
 
 DLQ_PREFIX = "dlq"
+DELIVERED = "delivered"
 
 
 class RawRecord(NamedTuple):
@@ -103,12 +104,14 @@ class BatchRouter:
     def route_batch(self, records: Sequence[RawRecord], now: datetime | None = None) -> BatchOutput:
         now = now or datetime.now(UTC)
         out = BatchOutput()
-        policy, checks = self.policy, self.checks
+        policy, checks, encoder_for = self.policy, self.checks, self.encoder_for
+        append, calls = out.messages.append, out.calls
+        departments: dict[str, str] = {}
         for rec in records:
             if rec.value is None:
                 out.skipped += 1  # Debezium's tombstone after a delete: the delete was routed
                 continue
-            dept = department_of(rec.topic)
+            dept = departments.get(rec.topic) or departments.setdefault(rec.topic, department_of(rec.topic))
             try:
                 event = orjson.loads(rec.value)
                 if not isinstance(event, dict):
@@ -144,13 +147,20 @@ class BatchRouter:
             if not result.deliveries:
                 continue
             common = source_headers(rec, source, policy.version, op)
+            key_bytes = rec.key
             for d in result.deliveries:
-                value = None if d.value is None else self.encoder_for(d.topic, d.demand_id).encode(d.value)
-                out.messages.append(Outgoing(d.topic, rec.key, value, delivery_headers(common, d.demand_id)))
-                nbytes = len(value) if value is not None else 0
-                out.count(
-                    CallKey(dept, resource, d.subscriber, d.op, "delivered", d.reason.value), nbytes, ts_ms
-                )
+                value = d.value
+                data = None if value is None else encoder_for(d.topic, d.demand_id).encode(value)
+                append(Outgoing(d.topic, key_bytes, data, [*common, demand_header(d.demand_id)]))
+                call = tuple.__new__(CallKey, (dept, resource, d.subscriber, d.op, DELIVERED, d.reason.value))
+                agg = calls.get(call)
+                if agg is None:
+                    agg = calls[call] = CallAggregate()
+                agg.records += 1
+                if data is not None:
+                    agg.bytes += len(data)
+                if ts_ms is not None and len(agg.source_ts_ms) < 200:
+                    agg.source_ts_ms.append(ts_ms)
         return out
 
     def _dead_letter(

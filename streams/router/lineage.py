@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,8 +31,10 @@ def connector_of(source_name: str) -> str:
     return source_name.replace(".", "-", 1) if source_name.startswith("cdc.") else source_name
 
 
-def _iso_ms(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds")
+@lru_cache(maxsize=4096)
+def _iso_ms(ts_ms: int) -> bytes:
+    """Records of one transaction share their commit time: formatted once."""
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds").encode()
 
 
 Headers = list[tuple[str, bytes]]
@@ -52,12 +55,14 @@ def source_headers(rec: RawRecord, source: dict[str, Any], policy_version: str, 
         headers.append((H_LSN, str(lsn).encode()))
     ts_ms = source.get("ts_ms")
     if isinstance(ts_ms, int):
-        headers.append((H_COMMIT_TS, _iso_ms(ts_ms).encode()))
+        headers.append((H_COMMIT_TS, _iso_ms(ts_ms)))
     return headers
 
 
-def delivery_headers(common: Headers, demand_id: str) -> Headers:
-    return [*common, (H_DEMAND, demand_id.encode())]
+@lru_cache(maxsize=65536)
+def demand_header(demand_id: str) -> tuple[str, bytes]:
+    """The `sharebus.demand.id` header of a delivery (one object per demand, reused)."""
+    return (H_DEMAND, demand_id.encode())
 
 
 def dead_letter_headers(rec: RawRecord, *, reason: str, check: str, resource: str, unit: str) -> Headers:
