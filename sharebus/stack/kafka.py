@@ -93,8 +93,9 @@ class Kafka(Component):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         java = ensure_java(echo)
+        # `--cluster-id=<id>`: a random id may start with "-", which argparse would take for an option.
         argv = java_argv(java, self.layout, "256m", "kafka.tools.StorageTool", "format",
-                         "-t", cluster_id, "-c", str(self.config_file))  # fmt: skip
+                         f"--cluster-id={cluster_id}", "-c", str(self.config_file))  # fmt: skip
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode != 0:
             raise ComponentError(
