@@ -53,7 +53,14 @@ def stack_settings() -> Iterator[Settings]:
             containers.stop()
         return
     local = LocalStack(settings)
-    report = local.up(_echo)
+    running = {s.name for s in local.status() if s.healthy}
+    try:
+        report = local.up(_echo)
+    except BaseException:
+        for comp in reversed(local.components):  # leave the machine as it was
+            if comp.name not in running:
+                comp.stop()
+        raise
     started = [name for name, action in report.actions.items() if action == "started"]
     _echo(f"stack ready in {report.seconds:.1f}s (started here: {', '.join(started) or 'none'})")
     _prepare_departments(settings)
