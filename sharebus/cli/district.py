@@ -327,6 +327,3 @@ def upflow_sample(rows: int, as_json: bool) -> None:
             f" connector {reg.name} {reg.action}"
         )
 
-
-if __name__ == "__main__":  # `python -m sharebus.cli.district …` before it is registered in main
-    district()

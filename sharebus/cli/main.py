@@ -9,6 +9,7 @@ from sharebus.cli.catalog import catalog
 from sharebus.cli.connectors import connectors
 from sharebus.cli.district import district
 from sharebus.cli.metrics import metrics
+from sharebus.cli.ops import ops
 from sharebus.cli.reconcile import reconcile
 from sharebus.cli.run import run
 from sharebus.cli.samples import samples
@@ -23,7 +24,7 @@ def cli() -> None:
     """sharebus: capture → route → deliver → measure government data changes."""
 
 
-for group in (run, worker, stack, samples, connectors, catalog, schemas, metrics, district, reconcile):
+for group in (run, worker, stack, samples, connectors, catalog, schemas, metrics, ops, district, reconcile):
     cli.add_command(group)
 
 

@@ -16,11 +16,12 @@ from streams.metrics.api import add_routes
 from streams.metrics.positions import sample_positions
 from streams.metrics.sink import MetricsSink
 from streams.metrics.store import MetricsStore, open_store
+from streams.ops.extension import Ops
 from streams.policy.compiled import Policy
 from streams.router.app import RouterService
-from streams.router.batch import BatchOutput, EncoderFor
+from streams.router.batch import BatchOutput, EncoderFor, RawRecord
 from streams.router.calls import call_rows
-from streams.router.worker import Fatal, run_worker
+from streams.router.worker import Fatal, WorkerExtension, run_worker
 
 log = logging.getLogger("sharebus.router")
 
@@ -62,6 +63,9 @@ class Metrics:
             )
             sink.add_positions(rows)
 
+    def on_records_read(self, records: list[RawRecord]) -> None:
+        pass  # calls are counted once delivered
+
     def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
         if self.sink is not None and out.calls:
             self.sink.add(call_rows(out, delivered_at))
@@ -73,5 +77,5 @@ class Metrics:
 
 
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
-    extensions = [Metrics(settings)]
+    extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings)]
     run_worker(settings, encoder_for=avro_encoders(settings), extensions=extensions, log_level=log_level)

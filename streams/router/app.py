@@ -41,8 +41,10 @@ class RouterService:
         pseudonym_key: bytes | None,
         encoder_for: Callable[[Policy], EncoderFor],
         on_batch_done: BatchDone | None = None,
+        on_read: Callable[[list[RawRecord]], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_read = on_read
         self.pseudonym_key = pseudonym_key
         self.make_encoder_for = encoder_for
         self.on_batch_done = on_batch_done
@@ -108,6 +110,8 @@ class RouterService:
 
     def route(self, records: list[RawRecord], delivered: Callable[[], None]) -> None:
         started = time.perf_counter()
+        if self.on_read is not None:
+            self.on_read(records)
         out = self.router.route_batch(records, datetime.now(UTC))
         assert self.tracker is not None
 

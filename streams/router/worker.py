@@ -15,7 +15,7 @@ from sharebus.keys import pseudonym_key
 from sharebus.settings import Settings
 from streams.policy.compiled import Policy
 from streams.router.app import RouterService, create_app
-from streams.router.batch import BatchOutput, EncoderFor
+from streams.router.batch import BatchOutput, EncoderFor, RawRecord
 from streams.router.live_catalog import startup_catalog
 
 log = logging.getLogger("sharebus.router")
@@ -28,6 +28,9 @@ class WorkerExtension(Protocol):
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
         """Before the worker starts: add web routes and timers; `fatal` stops the worker."""
+
+    def on_records_read(self, records: list[RawRecord]) -> None:
+        """From the raw-topic loop, for each batch read, before it is routed; must not block."""
 
     def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
         """From the producer's delivery thread, once a batch is fully delivered; must not block."""
@@ -51,12 +54,17 @@ def run_worker(
         for ext in extensions:
             ext.on_batch_done(out, delivered_at)
 
+    def records_read(records: list[RawRecord]) -> None:
+        for ext in extensions:
+            ext.on_records_read(records)
+
     service = RouterService(
         settings,
         catalog,
         pseudonym_key=pseudonym_key(settings),
         encoder_for=encoder_for,
         on_batch_done=batch_done,
+        on_read=records_read,
     )
     crashing: list[asyncio.Future[None]] = []
 

@@ -450,7 +450,7 @@ class SyncProcess:
         import sys
 
         self.env, self.args, self.log_path = env, args, log_path
-        self.command = [sys.executable, "-m", "sharebus.cli.district", "sync", *args]
+        self.command = [sys.executable, "-m", "sharebus", "district", "sync", *args]
         self.proc: subprocess.Popen[bytes] | None = None
         self._subprocess = subprocess
 

@@ -1,0 +1,140 @@
+"""The ops monitor's memory: the sliding window of samples the status rules judge, five minutes of
+end offsets for throughput, the router meter and the last connector sample; sampling never raises
+(a failed sample is reported, the previous figures stay)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from sharebus.errors import SharebusError
+from streams.ops.connector_states import ConnectorSampler, ConnectorsSample
+from streams.ops.meter import RouterMeter
+from streams.ops.model import TP, DeadLetter, Snapshot
+from streams.ops.report import SamplerInfo, build_report
+from streams.ops.sampler import KafkaSampler
+from streams.ops.throughput import WINDOWS, EndSample
+from streams.ops.topology import Topology
+
+log = logging.getLogger("sharebus.ops")
+
+DEFAULT_INTERVAL = 5.0
+DEFAULT_WINDOW = 10
+DEFAULT_MIN_SAMPLES = 5
+
+
+class OpsMonitor:
+    """Thread-safe: `sample` (blocking, one thread at a time) and `report` (any thread)."""
+
+    def __init__(
+        self,
+        sampler: KafkaSampler,
+        topology: Callable[[], Topology],
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        window: int = DEFAULT_WINDOW,
+        min_samples: int = DEFAULT_MIN_SAMPLES,
+        meter: RouterMeter | None = None,
+        connectors: ConnectorSampler | None = None,
+        source: str = "worker",
+        note: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sampler = sampler
+        self.topology = topology
+        self.interval = interval
+        self.min_samples = min_samples
+        self.meter = meter
+        self.connector_sampler = connectors
+        self.source = source
+        self.note = note
+        self.clock = clock
+        self.window: deque[Snapshot] = deque(maxlen=window)
+        self.history: deque[EndSample] = deque(maxlen=int(WINDOWS["5m"] / interval) + 2)
+        self.connectors: ConnectorsSample | None = None
+        self.dead_letters: dict[TP, list[DeadLetter]] = {}
+        self.error: str | None = None
+        self.samples = 0
+        self.cpu_seconds = 0.0
+        self._lock = threading.Lock()
+        self._last_topology: Topology | None = None
+
+    def sample(self) -> Snapshot | None:
+        """Take one sample; on failure keep the figures and remember the error."""
+        try:
+            topology = self.topology()
+            snap = self.sampler.sample(topology)
+        except SharebusError as exc:
+            self._failed(f"{exc.subject}: {exc.problem}")
+            return None
+        except Exception as exc:  # the monitor must never take the router down
+            log.exception("ops sample failed")
+            self._failed(f"{type(exc).__name__}: {exc}")
+            return None
+        ends: dict[str, int] = {}
+        for (topic, _), end in snap.ends.items():
+            ends[topic] = ends.get(topic, 0) + end
+        dead = self.sampler.dead_letters()
+        with self._lock:
+            if self._last_topology is not None and self._last_topology.version != topology.version:
+                self.window.clear()  # another catalog: other topics, other groups
+            self._last_topology = topology
+            self.window.append(snap)
+            self.history.append(EndSample(snap.at, ends))
+            self.dead_letters = dead
+            self.samples += 1
+            self.cpu_seconds += self.sampler.last_cpu
+            self.error = None
+        return snap
+
+    @property
+    def current_topology(self) -> Topology | None:
+        """The topology of the newest sample (None before the first)."""
+        return self._last_topology
+
+    def sample_connectors(self) -> None:
+        if self.connector_sampler is None:
+            return
+        try:
+            result = self.connector_sampler.sample()
+        except Exception as exc:  # never take the router down
+            log.exception("connector sample failed")
+            result = ConnectorsSample(self.clock(), (), f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            self.connectors = result
+
+    def _failed(self, message: str) -> None:
+        if message != self.error:
+            log.warning("ops sample failed: %s", message)
+        with self._lock:
+            self.error = message
+
+    def report(self, now: float | None = None) -> dict[str, Any]:
+        now = self.clock() if now is None else now
+        with self._lock:
+            window = list(self.window)
+            history = list(self.history)
+            topology = self._last_topology
+            connectors = self.connectors
+            dead = self.dead_letters
+            info = SamplerInfo(
+                self.source, self.interval, self.window.maxlen or 0, self.min_samples, self.samples,
+                self.error, self.note, round(self.sampler.last_cpu * 1000, 2) if self.samples else None,
+            )  # fmt: skip
+        if topology is None:
+            try:
+                topology = self.topology()
+            except Exception as exc:
+                raise SharebusError("ops monitor", f"has no catalog to report on: {exc}",
+                                    fix="wait for the worker to load its catalog") from None  # fmt: skip
+        return build_report(
+            topology=topology, window=window, history=history, info=info,
+            dead_letters=dead, meter=self.meter, connectors=connectors, now=now,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self.sampler.close()

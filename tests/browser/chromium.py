@@ -1,0 +1,63 @@
+"""A real headless browser for tests: Debian's chromium (installed from Debian when missing, with a
+CJK font so district names render), driven by playwright without its own browser download."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sharebus.errors import PrerequisiteError
+from sharebus.stack.system import apt_install
+
+PACKAGES = ["chromium", "fonts-wqy-microhei"]
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+"""Besides --headless (playwright's `headless=True`) and a fresh --user-data-dir (its persistent
+context on a new directory)."""
+
+
+def ensure_chromium(echo: Any = print) -> str:
+    """The chromium executable, installing chromium and a CJK font from Debian when missing
+    (idempotent; root only). Raises a SharebusError naming the fix when it cannot be had."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None or not CJK_FONT.exists():
+        apt_install(PACKAGES, echo)
+        path = shutil.which("chromium")
+    if path is None:
+        raise PrerequisiteError("chromium", "not installed after apt-get install",
+                                fix="apt-get install chromium")  # fmt: skip
+    probe = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0 or "Chromium" not in probe.stdout:
+        raise PrerequisiteError(
+            "chromium", "does not run", expected="`chromium --version` prints its version",
+            actual=(probe.stdout + probe.stderr)[-300:], fix="apt-get install --reinstall chromium",
+        )  # fmt: skip
+    return path
+
+
+@contextmanager
+def chromium_page(profile: Path, *, width: int = 1500, height: int = 1400) -> Iterator[Any]:
+    """A page of a fresh headless chromium (profile in `profile`, which must be new)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise PrerequisiteError(
+            "playwright", "the Python package is missing", fix="pip install -e '.[dev]' (dev extra)"
+        ) from None
+    executable = ensure_chromium()
+    with sync_playwright() as driver:
+        context = driver.chromium.launch_persistent_context(
+            str(profile), executable_path=executable, headless=True, args=FLAGS,
+            viewport={"width": width, "height": height},
+        )  # fmt: skip
+        try:
+            yield context.new_page()
+        finally:
+            context.close()

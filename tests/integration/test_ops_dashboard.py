@@ -1,0 +1,153 @@
+"""The ops dashboard in a real headless browser (Debian's chromium) against a real `sharebus worker`
+on the stack: a district whose consumer stopped shows STOP with its lag, one keeping up shows OK,
+and every figure the page shows — status and lag per subscriber, dead letters, connectors, calls per
+district from ClickHouse — matches `sharebus ops status --json` of the same sample. The screenshot
+is saved to test-artifacts/dashboard.png."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from connectors.render import CaptureSpec
+from sharebus.settings import Settings
+from tests.browser.chromium import chromium_page, ensure_chromium
+from tests.browser.ops_scenario import (
+    DistrictConsumer,
+    Inserter,
+    delete_groups,
+    ops_status_json,
+    subscriber,
+    wait_for_end,
+    worker_get,
+)
+from tests.integration.router_harness import RouterProcess, write_catalog
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+STOPPED, KEEPING_UP, SLOW = "500101", "500103", "500105"
+
+PAGE_STATE = """() => ({
+  sampledAt: document.body.dataset.sampledAt,
+  tiles: [...document.querySelectorAll('.tile')].map((t) => [t.dataset.subscriber, t.dataset.status,
+          Number(t.dataset.lag), t.querySelector('.lag').textContent]),
+  deadLetters: [...document.querySelectorAll('#dead-letters tr[data-department]')].map((r) =>
+          [r.dataset.department, Number(r.dataset.depth)]),
+  connectors: [...document.querySelectorAll('#connectors tr[data-connector]')].map((r) =>
+          [r.dataset.connector, r.dataset.state]),
+  calls: [...document.querySelectorAll('#calls-district tr[data-key]')].map((r) =>
+          [r.dataset.key, Number(r.dataset.calls)]),
+  figures: Object.fromEntries([...document.querySelectorAll('[data-figure]')].map((f) =>
+          [f.dataset.figure, f.querySelector('.v').textContent])),
+  throughputLines: document.querySelectorAll('#chart-throughput polyline').length,
+})"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's chromium, installed here when missing; the test fails (never skips) without it."""
+    try:
+        return ensure_chromium(lambda line: print(f"[browser] {line}", flush=True))
+    except Exception as exc:
+        pytest.fail(f"no headless chromium for the dashboard test: {exc}")
+
+
+def test_dashboard_shows_the_figures_of_ops_status(
+    chromium: str,
+    stack_settings: Settings,
+    capture_factory: Callable[..., CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    unique: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    market = capture_factory("market", own_database=True)
+    router = router_factory(write_catalog(tmp_path / "catalog", {"market": market.department}))
+    topic = {d: f"share.{d}.{market.department}.enterprise" for d in (STOPPED, KEEPING_UP, SLOW)}
+    group = {d: unique(f"{d}.duty") for d in topic}
+    inserter = Inserter(stack_settings, market.db_name, {KEEPING_UP: 2, SLOW: 1})
+    for district in topic:
+        inserter.insert(district, 5)
+    for name in topic.values():
+        wait_for_end(stack_settings, name, 5)
+    stopped = DistrictConsumer(stack_settings, group[STOPPED], topic[STOPPED])
+    running = [DistrictConsumer(stack_settings, group[KEEPING_UP], topic[KEEPING_UP]),
+               DistrictConsumer(stack_settings, group[SLOW], topic[SLOW], pace=3.0)]  # fmt: skip
+    try:
+        for consumer in (stopped, *running):
+            consumer.start()
+        deadline = time.monotonic() + 30
+        while stopped.consumed < 5:
+            assert time.monotonic() < deadline, "the district consumer did not read its records"
+            time.sleep(0.2)
+        assert stopped.stop() == 5
+        inserter.insert(STOPPED, 7)  # what the stopped district will not read
+        wait_for_end(stack_settings, topic[STOPPED], 12)
+        garbage = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+        garbage.produce(market.topic("public.enterprise"), b"{not json", b'{"uscc":"X"}')
+        assert garbage.flush(10) == 0
+        # A fresh worker judges over a window that starts after the stop (no half-old window).
+        router.stop()
+        router.start()
+        inserter.start()
+        deadline = time.monotonic() + 90
+        while True:
+            report = worker_get(router.env, "/api/ops/status").json()
+            state = subscriber(report, STOPPED)
+            if (state["status"], state["lag_records"]) == ("STOP", 7) and report["router"]["series"]:
+                break
+            assert time.monotonic() < deadline, f"{STOPPED} not STOP with lag 7: {state}"
+            time.sleep(1)
+        assert subscriber(report, KEEPING_UP)["status"] == "OK"
+
+        with chromium_page(tmp_path / "profile") as page:
+            page.goto(f"http://127.0.0.1:{router.env['SHAREBUS_WEB_PORT']}/dashboard")
+            page.wait_for_selector("body[data-loaded='1']", timeout=30_000)
+            page.wait_for_selector("#calls-district[data-loaded='1']", timeout=30_000)
+            shown, cli = matching_sample(page, router.env)
+            time.sleep(6)  # a couple of refreshes: the charts get their latest points
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+        by_tile = {sid: (status, lag) for sid, status, lag, _ in shown["tiles"]}
+        assert by_tile == {s["subscriber"]: (s["status"], s["lag_records"]) for s in cli["subscribers"]}
+        assert by_tile[STOPPED] == ("STOP", 7) and by_tile[KEEPING_UP][0] == "OK"
+        stopped_text = next(text for sid, _, _, text in shown["tiles"] if sid == STOPPED)
+        assert stopped_text.startswith("7 rec · ")
+        assert shown["deadLetters"] == [[d["department"], d["depth"]] for d in cli["dead_letters"]]
+        assert [market.department, 1] in shown["deadLetters"]
+        assert shown["connectors"] == [[c["name"], c["state"]] for c in cli["connectors"]["items"]]
+        assert [market.connector_name, "RUNNING"] in shown["connectors"]
+        # Calls (refreshed every 30 s by the page): the stopped district's are final, the others
+        # only grow while changes flow.
+        calls, called = dict(shown["calls"]), cli["calls_24h"]["district"]
+        assert calls[STOPPED] == called[STOPPED] == 12
+        assert 5 <= calls[KEEPING_UP] <= called[KEEPING_UP] and 5 <= calls[SLOW] <= called[SLOW]
+        assert shown["figures"]["lag_records"] == f"{cli['summary']['lag_records']:,}"
+        assert shown["figures"]["dead_letters"] == f"{cli['summary']['dead_letters']:,}"
+        assert shown["throughputLines"] == 2
+    finally:
+        inserter.stop()
+        for consumer in running:
+            consumer.stop()
+        delete_groups(stack_settings, list(group.values()))
+
+
+def matching_sample(
+    page: Any, env: dict[str, str], timeout: float = 45.0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The page's figures and `ops status --json` of the same sample of the worker (the page
+    refreshes every 3 s, the worker samples every 5 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cli = ops_status_json(env)
+        shown: dict[str, Any] = page.evaluate(PAGE_STATE)
+        if shown["sampledAt"] == cli["sampler"]["last_sample_at"]:
+            return shown, cli
+        assert time.monotonic() < deadline, f"page and CLI never on one sample: {shown} vs {cli['sampler']}"
+        time.sleep(1)
