@@ -14,6 +14,7 @@ from psycopg import sql
 from sharebus.errors import ConfigError, UnreachableError
 from sharebus.samples.departments import DEPARTMENTS, SampleDepartment
 from sharebus.settings import Settings
+from sharebus.stack.postgres import ensure_cdc_role
 
 # Applied to every department database before the department's own DDL.
 COMMON_SQL_FILE = "_sharebus.sql"
@@ -86,7 +87,7 @@ def apply_schema(settings: Settings, dept: SampleDepartment) -> None:
     common, own = sql_text(COMMON_SQL_FILE), sql_text(dept.sql_file)
     with connect(settings) as conn:
         _ensure_database(conn, dept.database)
-        _ensure_cdc_role(conn, settings)
+        ensure_cdc_role(conn, settings.pg_cdc_user, settings.pg_cdc_password.get_secret_value())
     with connect(settings, dept.database, autocommit=False) as conn:
         # Both files are plain DDL without placeholders: sent as one simple-protocol batch each.
         conn.execute(common.encode())
@@ -103,20 +104,6 @@ def _ensure_database(conn: psycopg.Connection, dbname: str) -> None:
     # A concurrent creator may win the race: the database then exists, which is all that counts.
     with contextlib.suppress(pg_errors.DuplicateDatabase):
         conn.execute(create.format(sql.Identifier(dbname)))
-
-
-def _ensure_cdc_role(conn: psycopg.Connection, settings: Settings) -> None:
-    role = settings.pg_cdc_user
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-    if exists:
-        return
-    # CREATE ROLE takes no bind parameters; the password goes in as a quoted literal and the
-    # statement text is never logged or echoed.
-    stmt = sql.SQL("CREATE ROLE {} WITH LOGIN REPLICATION PASSWORD {}").format(
-        sql.Identifier(role), sql.Literal(settings.pg_cdc_password.get_secret_value())
-    )
-    with contextlib.suppress(pg_errors.DuplicateObject):
-        conn.execute(stmt)
 
 
 def _grant_cdc(conn: psycopg.Connection, dbname: str, role: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -121,17 +123,17 @@ class Postgres(Component):
         return None
 
     def after_healthy(self, echo: Echo) -> None:
-        ensure_cdc_role(self.settings.pg_dsn(), self.settings.pg_cdc_user,
-                        self.settings.pg_cdc_password.get_secret_value())  # fmt: skip
+        with psycopg.connect(self.settings.pg_dsn(), autocommit=True) as conn:
+            ensure_cdc_role(conn, self.settings.pg_cdc_user, self.settings.pg_cdc_password.get_secret_value())
 
 
-def ensure_cdc_role(dsn: str, role: str, password: str) -> None:
-    """Create (or re-password) the replication role Debezium connects as."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        verb = "ALTER" if exists else "CREATE"
-        conn.execute(
-            sql.SQL("{} ROLE {} WITH LOGIN REPLICATION PASSWORD {}").format(
-                sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
-            )
-        )
+def ensure_cdc_role(conn: psycopg.Connection[Any], role: str, password: str) -> None:
+    """Create (or re-password) the replication role Debezium connects as; `conn` in autocommit."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    verb = "ALTER" if exists else "CREATE"
+    # Role statements take no bind parameters: the password is a quoted literal, never logged.
+    stmt = sql.SQL("{} ROLE {} WITH LOGIN REPLICATION PASSWORD {}").format(
+        sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
+    )
+    with contextlib.suppress(psycopg.errors.DuplicateObject):  # a concurrent creator won the race
+        conn.execute(stmt)
