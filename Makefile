@@ -35,6 +35,11 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration
 
+## Benchmarks: print figures and ratios against baselines measured in the same run.
+bench: setup
+	$(BIN)/python -m bench.router.run
+	$(BIN)/python -m bench.metrics.run
+
 down: setup
 	$(BIN)/sharebus stack down
 
