@@ -25,7 +25,7 @@ from sharebus.samples.departments import DEPARTMENTS, get_department
 from sharebus.settings import Settings
 from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
-from tests.integration.router_harness import RouterProcess, free_port
+from tests.integration.router_harness import RouterProcess, free_port, worker_env
 
 
 def _echo(line: str) -> None:
@@ -211,19 +211,7 @@ def router_factory(
 
     def make(catalog_dir: Path) -> RouterProcess:
         work = tmp_path_factory.mktemp("router")
-        env = {
-            **os.environ,
-            "SHAREBUS_KAFKA_BOOTSTRAP": stack_settings.kafka_bootstrap,
-            "SHAREBUS_CONNECT_URL": stack_settings.connect_url,
-            "SHAREBUS_REGISTRY_URL": stack_settings.registry_url,
-            "SHAREBUS_CATALOG_DIR": str(catalog_dir),
-            "SHAREBUS_CITY": "chongqing",
-            "SHAREBUS_ROUTER_ID": unique("router"),
-            "SHAREBUS_CATALOG_TOPIC": unique("catalog"),
-            "SHAREBUS_WEB_PORT": str(free_port()),
-            "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}",
-            "SHAREBUS_ROUTER_BATCH_WINDOW": "0.05",
-        }
+        env = worker_env(stack_settings, catalog_dir, work, unique)
         router = RouterProcess(env, work / "worker.log")
         routers.append(router)
         router.start()

@@ -4,6 +4,7 @@ readers of subscriber topics."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import uuid
@@ -45,6 +46,27 @@ def write_catalog(
     if demands is not None:
         set_demands(root, demands)
     return root
+
+
+def worker_env(
+    settings: Settings, catalog_dir: Path, work: Path, unique: Callable[[str], str]
+) -> dict[str, str]:
+    """The environment of a test's own worker: its catalog dir, consumer group, catalog topic,
+    metrics store and web port, on the test stack."""
+    return {
+        **os.environ,
+        "SHAREBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "SHAREBUS_CONNECT_URL": settings.connect_url,
+        "SHAREBUS_REGISTRY_URL": settings.registry_url,
+        "SHAREBUS_CATALOG_DIR": str(catalog_dir),
+        "SHAREBUS_CITY": "chongqing",
+        "SHAREBUS_ROUTER_ID": unique("router"),
+        "SHAREBUS_CATALOG_TOPIC": unique("catalog"),
+        "SHAREBUS_WEB_HOST": "127.0.0.1",
+        "SHAREBUS_WEB_PORT": str(free_port()),
+        "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}",
+        "SHAREBUS_ROUTER_BATCH_WINDOW": "0.05",
+    }
 
 
 def set_demands(root: Path, demands: list[dict[str, Any]]) -> None:

@@ -5,7 +5,6 @@ own once the worker is gone; plus throughput, latency, dead letters and connecto
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from tests.browser.ops_scenario import (
     worker_get,
 )
 from tests.browser.ops_worker import OpsWorkerProcess
-from tests.integration.router_harness import free_port, write_catalog
+from tests.integration.router_harness import worker_env, write_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -45,18 +44,7 @@ def ops_worker_factory(
     def make(catalog_dir: Path, **ops: str) -> OpsWorkerProcess:
         work = tmp_path_factory.mktemp("ops-worker")
         env = {
-            **os.environ,
-            "SHAREBUS_KAFKA_BOOTSTRAP": stack_settings.kafka_bootstrap,
-            "SHAREBUS_CONNECT_URL": stack_settings.connect_url,
-            "SHAREBUS_REGISTRY_URL": stack_settings.registry_url,
-            "SHAREBUS_CATALOG_DIR": str(catalog_dir),
-            "SHAREBUS_CITY": "chongqing",
-            "SHAREBUS_ROUTER_ID": unique("router"),
-            "SHAREBUS_CATALOG_TOPIC": unique("catalog"),
-            "SHAREBUS_WEB_HOST": "127.0.0.1",
-            "SHAREBUS_WEB_PORT": str(free_port()),
-            "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}",
-            "SHAREBUS_ROUTER_BATCH_WINDOW": "0.05",
+            **worker_env(stack_settings, catalog_dir, work, unique),
             **{f"SHAREBUS_TEST_OPS_{k.upper()}": v for k, v in ops.items()},
         }
         worker = OpsWorkerProcess(env, work / "worker.log")
