@@ -18,7 +18,7 @@ from sharebus.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchOutput, BatchRouter, EncoderFor, RawRecord
-from streams.router.delivery import DeliveryError, DeliveryTracker
+from streams.router.delivery import DeliveryTracker
 from streams.router.live_catalog import catalog_from, decode_texts
 from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
@@ -64,15 +64,8 @@ class RouterService:
 
     def start(self, fatal: Callable[[BaseException], None]) -> None:
         """Start the producer, the raw-topic loop and the catalog watcher."""
-
-        def on_error(err: DeliveryError) -> None:
-            log.error("%s", err.render())
-            fatal(err)
-
-        # Delivery callbacks run in the producer's poll thread; they only mark batches done.
-        self.tracker = DeliveryTracker(
-            self.settings.kafka_bootstrap, schedule=lambda fn: fn(), on_error=on_error
-        )
+        # A batch's delivery is awaited in the raw loop; a failure raises there and stops the worker.
+        self.tracker = DeliveryTracker(self.settings.kafka_bootstrap)
         tracker = self.tracker
         self.loops = [
             RawLoop(self.settings, self.source_topics, self.route, lambda: tracker.close_batches(), fatal),
