@@ -17,18 +17,24 @@ CONNECT_TIMEOUT_S = 5
 MariaConnection: TypeAlias = Any  # a pymysql Connection: pymysql ships no type hints
 
 
+def pg_open(target: DbTarget, *, autocommit: bool) -> psycopg.Connection[Any]:
+    """A plain connection to `target` (psycopg.OperationalError on failure, for the caller to
+    explain in its own terms)."""
+    return psycopg.connect(
+        host=target.host,
+        port=target.port,
+        user=target.user,
+        password=target.password or "",
+        dbname=target.dbname,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        autocommit=autocommit,
+    )
+
+
 def pg_connect(target: DbTarget, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     """A connection to `target`; UnreachableError / LoginError naming the cause and the fix."""
     try:
-        return psycopg.connect(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=target.password or "",
-            dbname=target.dbname,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            autocommit=autocommit,
-        )
+        return pg_open(target, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise _pg_error(target, " ".join(str(exc).split())) from None
 

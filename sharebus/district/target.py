@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from connectors.dbconn import pg_open
 from connectors.dburl import POSTGRES, DbTarget, parse_db_url, redact, resolve_password
 from sharebus.errors import ConfigError, UnreachableError
 
@@ -20,13 +21,7 @@ def parse_target(url: str, prompt: Callable[[str], str] | None = None) -> DbTarg
     try:
         target = parse_db_url(url)
     except ConfigError as exc:
-        raise ConfigError(
-            exc.subject.replace("--db", "--target"),
-            exc.problem,
-            expected=exc.expected,
-            actual=exc.actual,
-            fix=exc.fix,
-        ) from None
+        raise _as_target_error(exc) from None
     if target.kind != POSTGRES:
         raise ConfigError(
             f"--target {target.safe_url}",
@@ -38,27 +33,24 @@ def parse_target(url: str, prompt: Callable[[str], str] | None = None) -> DbTarg
     try:
         return resolve_password(target, env=os.environ, env_name=TARGET_PASSWORD_ENV, prompt=prompt)
     except ConfigError as exc:
-        raise ConfigError(
-            exc.subject.replace("--db", "--target"),
-            exc.problem,
-            expected=exc.expected,
-            actual=exc.actual,
-            fix=exc.fix,
-        ) from None
+        raise _as_target_error(exc) from None
+
+
+def _as_target_error(exc: ConfigError) -> ConfigError:
+    """The URL parser's error (which names `--db`), told about `--target`."""
+    return ConfigError(
+        exc.subject.replace("--db", "--target"),
+        exc.problem,
+        expected=exc.expected,
+        actual=exc.actual,
+        fix=exc.fix,
+    )
 
 
 def connect_target(target: DbTarget, *, autocommit: bool = False) -> psycopg.Connection[Any]:
     """A connection to the district database; UnreachableError naming it and the fix."""
     try:
-        return psycopg.connect(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=target.password or "",
-            dbname=target.dbname,
-            connect_timeout=5,
-            autocommit=autocommit,
-        )
+        return pg_open(target, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         message = redact(" ".join(str(exc).split()), [target.password])
         raise UnreachableError(
