@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from testcontainers.core.network import Network
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
-SERVICES = ("kafka", "postgres", "connect")  # start order: Connect needs a healthy Kafka
+# Start order: Connect needs a healthy Kafka and the service principals (Compose's one-shot
+# `kafka-principals` service, done here from the host between the two: see `start`).
+SERVICES = ("kafka", "postgres", "connect")
+PUBLIC_LISTENER = "EXTERNAL"  # Kafka's listener for districts (SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP)
 STARTUP_TIMEOUT_S = 180
 
 Service = dict[str, Any]  # one entry of docker-compose.yml's `services`
@@ -82,9 +85,53 @@ def _port_pairs(service: Service, settings: Settings) -> list[tuple[int, int]]:
     return [(int(host.rsplit(":", 1)[-1]), int(container)) for host, container in pairs]
 
 
+def _listeners(service: Service, settings: Settings, key: str) -> dict[str, str]:
+    """Listener name -> address of a Kafka service's KAFKA_LISTENERS / KAFKA_ADVERTISED_LISTENERS."""
+    value = interpolate((service.get("environment") or {}).get(key, ""), settings)
+    return dict(item.split("://", 1) for item in value.split(",") if "://" in item)
+
+
+def public_listener(service: Service, settings: Settings) -> tuple[str, int]:
+    """(advertised address, bound port) of the Kafka service's district listener."""
+    advertised = _listeners(service, settings, "KAFKA_ADVERTISED_LISTENERS").get(PUBLIC_LISTENER)
+    bound = _listeners(service, settings, "KAFKA_LISTENERS").get(PUBLIC_LISTENER, "")
+    port = bound.rsplit(":", 1)[-1]
+    if not advertised or not port.isdigit():
+        raise ConfigError("docker-compose.yml kafka", f"no {PUBLIC_LISTENER} listener",
+                          expected=f"{PUBLIC_LISTENER}://… in KAFKA_LISTENERS and KAFKA_ADVERTISED_LISTENERS",
+                          actual=f"advertised {advertised!r}, bound {bound!r}")  # fmt: skip
+    return advertised, int(port)
+
+
 def _healthcheck(service: Service, settings: Settings) -> list[str]:
     kind, *args = (interpolate(part, settings) for part in service["healthcheck"]["test"])
     return ["sh", "-c", args[0]] if kind == "CMD-SHELL" else args
+
+
+def rewrite_environment(
+    name: str, service: Service, settings: Settings, rewrites: list[tuple[str, str]]
+) -> dict[str, str]:
+    """A service's environment, interpolated, with each (old, new) of `rewrites` applied; each old
+    string must occur (a Compose change that drops it must fail here, not in a hung container)."""
+    env = {k: interpolate(v, settings) for k, v in (service.get("environment") or {}).items()}
+    for old, new in rewrites:
+        if not any(old in value for value in env.values()):
+            raise ConfigError(f"docker-compose.yml {name}", "no value to rewrite",
+                              expected=f"an environment value with {old}")  # fmt: skip
+        env = {key: value.replace(old, new) for key, value in env.items()}
+    return env
+
+
+def _service_principals(settings: Settings) -> None:
+    """What Compose's one-shot `kafka-principals` service does, from the host: Connect's password
+    file for its `${dir:...}` reference, the router's and Connect's SCRAM credentials and ACLs."""
+    from sharebus.acl.sync import ensure_service_principals
+    from sharebus.keys import write_secret
+    from sharebus.stack.connect import CONNECT_PASSWORD_SECRET
+
+    password = settings.kafka_connect_password.get_secret_value()
+    write_secret(settings.secrets_dir, CONNECT_PASSWORD_SECRET, password)
+    ensure_service_principals(settings)
 
 
 def _free_port() -> int:
@@ -107,25 +154,43 @@ class ContainerStack:
         from testcontainers.core.network import Network
 
         services = compose_services(self.compose_file)
-        (kafka_published, kafka_target), *_ = _port_pairs(services["kafka"], settings)
+        kafka = services["kafka"]
+        (kafka_published, kafka_target), *_ = _port_pairs(kafka, settings)
+        public_address, public_target = public_listener(kafka, settings)
         secrets_dir = settings.secrets_dir.resolve()
         secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        kafka_port = _free_port()
-        # Kafka's host listener localhost:<published> (held by test_compose) becomes the engine's
-        # host and a port free now; CONTAINER_SECRETS_DIR becomes the host's secrets dir, mounted at
-        # its own path, so one SHAREBUS_CONNECT_SECRETS_DIR is right for this writer and Connect.
+        kafka_port, public_port = _free_port(), _free_port()
+        # Kafka's host listener localhost:<published> (held by test_compose) and its district
+        # listener become the engine's host and ports free now; CONTAINER_SECRETS_DIR becomes the
+        # host's secrets dir, mounted at its own path, so one SHAREBUS_CONNECT_SECRETS_DIR is right
+        # for this writer and Connect (its password reference included).
         try:
             host = DockerClient().host()  # the first call to the engine: inside the try
             rewrites = {
-                "kafka": (f"localhost:{kafka_published}", f"{host}:{kafka_port}"),
-                "connect": (CONTAINER_SECRETS_DIR, str(secrets_dir)),
+                "kafka": [
+                    (f"localhost:{kafka_published}", f"{host}:{kafka_port}"),
+                    (f"{PUBLIC_LISTENER}://{public_address}", f"{PUBLIC_LISTENER}://{host}:{public_port}"),
+                ],
+                "connect": [(CONTAINER_SECRETS_DIR, str(secrets_dir))],
             }
+            # The Compose broker authenticates every client (SASL/SCRAM); the admin is the one its
+            # environment (interpolated from `settings`) formats the log dir with.
+            ready = settings.model_copy(
+                update={
+                    "kafka_bootstrap": f"{host}:{kafka_port}",
+                    "kafka_public_bootstrap": f"{host}:{public_port}",
+                    "kafka_security_protocol": "SASL_PLAINTEXT",
+                    "connect_secrets_dir": secrets_dir,
+                }
+            )
             self.network = Network().create()
             for name in SERVICES:
-                container = self._container(name, services[name], settings, rewrites.get(name))
+                container = self._container(name, services[name], settings, rewrites.get(name, []))
                 if name == "kafka":
                     container.with_bind_ports(kafka_target, kafka_port)
+                    container.with_bind_ports(public_target, public_port)
                 if name == "connect":
+                    _service_principals(ready)  # Compose's `kafka-principals`
                     container.with_volume_mapping(secrets_dir, str(secrets_dir), "ro")
                     # As the host user (the image allows any uid): secret files are owner-only.
                     if hasattr(os, "getuid"):
@@ -142,30 +207,23 @@ class ContainerStack:
                                  " backend") from exc  # fmt: skip
         pg, connect = self.containers["postgres"], self.containers["connect"]
         connect_host = connect.get_container_host_ip()
-        return settings.model_copy(
+        return ready.model_copy(
             update={
-                "kafka_bootstrap": f"{host}:{kafka_port}",
                 "connect_url": f"http://{connect_host}:{connect.get_exposed_port(8083)}",
                 "pg_host": pg.get_container_host_ip(),
                 "pg_port": pg.get_exposed_port(5432),
-                "connect_secrets_dir": secrets_dir,
             }
         )
 
     def _container(
-        self, name: str, service: Service, settings: Settings, rewrite: tuple[str, str] | None
+        self, name: str, service: Service, settings: Settings, rewrites: list[tuple[str, str]]
     ) -> DockerContainer:
         """A not yet started container for one Compose service, reachable by its service name."""
         from testcontainers.core.container import DockerContainer
         from testcontainers.core.wait_strategies import ExecWaitStrategy
 
         assert self.network is not None
-        env = {k: interpolate(v, settings) for k, v in (service.get("environment") or {}).items()}
-        if rewrite is not None:
-            if not any(rewrite[0] in value for value in env.values()):
-                raise ConfigError(f"docker-compose.yml {name}", "no value to rewrite",
-                                  expected=f"an environment value with {rewrite[0]}")  # fmt: skip
-            env = {key: value.replace(*rewrite) for key, value in env.items()}
+        env = rewrite_environment(name, service, settings, rewrites)
         container = (
             DockerContainer(service["image"])
             .with_network(self.network)

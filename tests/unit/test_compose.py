@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from sharebus.kafka_clients import JAVA_SCRAM_LOGIN, MECHANISM, Role, java_client_properties
 from sharebus.settings import Settings, setting_env_names
 from sharebus.stack import names
+from sharebus.stack.connect import CONNECT_PASSWORD_SECRET, connect_password_ref
+from sharebus.stack.kafka import Kafka
+from sharebus.stack.layout import Layout
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -22,7 +29,21 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 MAVEN = ROOT / "sharebus" / "stack" / "maven"
 
-SERVICES = {"kafka", "postgres", "mariadb", "registry", "connect", "clickhouse", "sharebus"}
+SERVICES = {
+    "kafka", "kafka-principals", "postgres", "mariadb", "registry", "connect", "clickhouse", "sharebus",
+}  # fmt: skip
+# Run once to completion (no healthcheck): the router's and Connect's principals, before Connect.
+ONE_SHOT = {"kafka-principals"}
+# Containers of the sharebus image that talk to Kafka as the bus (the admin, and the services).
+BUS_CLIENTS = ("kafka-principals", "registry", "sharebus")
+# Environment names the apache/kafka image does not turn into server.properties (KafkaDockerWrapper).
+KAFKA_IMAGE_NON_PROPERTIES = {
+    "KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS", "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS", "KAFKA_TOOLS_LOG4J_LOGLEVEL", "KAFKA_JMX_HOSTNAME",
+}  # fmt: skip
+# Differ by design from the local broker: the Compose broker has container- and host-facing twins.
+KAFKA_LISTENER_LAYOUT = {"listeners", "advertised.listeners", "listener.security.protocol.map"}
 # Compose-only interpolation variables: no setting exists for the ClickHouse server's account.
 NON_SETTING_VARIABLES = {"CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD"}
 # `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `$NAME`; `$$` is Compose's literal `$`.
@@ -82,6 +103,32 @@ def port_pairs(service: dict[str, Any]) -> list[tuple[int, int]]:
     return pairs
 
 
+def kafka_properties(service: dict[str, Any]) -> dict[str, str]:
+    """server.properties as the apache/kafka image renders it from KAFKA_* (defaults resolved):
+    strip KAFKA_, lower case, `_` -> `.`, then `...` -> `-` and `..` -> `_`."""
+    props = {}
+    for key, value in environment(service).items():
+        if key.startswith("KAFKA_") and key not in KAFKA_IMAGE_NON_PROPERTIES:
+            name = key.removeprefix("KAFKA_").lower().replace("_", ".").replace("...", "-")
+            props[name.replace("..", "_")] = resolve(value)
+    return props
+
+
+def connect_properties(service: dict[str, Any]) -> dict[str, str]:
+    """The worker properties the Debezium image renders from CONNECT_* (`_` -> `.`, lower case)."""
+    env = environment(service)
+    return {
+        key.removeprefix("CONNECT_").lower().replace("_", "."): resolve(value)
+        for key, value in env.items()
+        if key.startswith("CONNECT_")
+    }
+
+
+def by_name(value: str) -> dict[str, str]:
+    """A listener list (`NAME://host:port,...`) as name -> host:port."""
+    return dict(item.split("://", 1) for item in value.split(","))
+
+
 def default_text(settings: Settings, field: str) -> str:
     value = getattr(settings, field)
     return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
@@ -115,7 +162,7 @@ def test_every_local_stack_component_is_a_service(services: dict[str, dict[str, 
     from sharebus.stack.manager import LocalStack
 
     local = {c.name for c in LocalStack(Settings()).components}
-    assert set(services) == SERVICES == local | {"clickhouse", "sharebus"}
+    assert set(services) == SERVICES == local | {"clickhouse", "sharebus"} | ONE_SHOT
 
 
 def test_images_pin_the_pom_versions(services: dict[str, dict[str, Any]]) -> None:
@@ -128,16 +175,22 @@ def test_images_pin_the_pom_versions(services: dict[str, dict[str, Any]]) -> Non
 def test_every_backing_service_has_a_healthcheck_and_sharebus_waits_for_it(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    backing = SERVICES - {"sharebus"}
+    backing = SERVICES - {"sharebus"} - ONE_SHOT
     for name in backing:
         test = services[name]["healthcheck"]["test"]
         # List form, which the testcontainers backend runs as is.
         assert isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL"), name
     depends = services["sharebus"]["depends_on"]
-    assert {name: depends[name]["condition"] for name in backing} == dict.fromkeys(
-        backing, "service_healthy"
-    )
+    assert {name: depends[name]["condition"] for name in backing | ONE_SHOT} == {
+        **dict.fromkeys(backing, "service_healthy"),
+        **dict.fromkeys(ONE_SHOT, "service_completed_successfully"),
+    }
     assert services["connect"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    # Connect logs in as its own principal: its credential and ACLs must exist before it starts.
+    principals = services["connect"]["depends_on"]["kafka-principals"]
+    assert principals["condition"] == "service_completed_successfully"
+    assert services["kafka-principals"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "healthcheck" not in services["kafka-principals"]
 
 
 def test_environment_values_are_strings_or_numbers(services: dict[str, dict[str, Any]]) -> None:
@@ -205,6 +258,7 @@ def test_published_ports_match_the_settings_defaults(
     services: dict[str, dict[str, Any]], defaults: Settings
 ) -> None:
     assert defaults.kafka_port in [host for host, _ in port_pairs(services["kafka"])]
+    assert defaults.kafka_public_port in [host for host, _ in port_pairs(services["kafka"])]
     assert (defaults.connect_port, 8083) in port_pairs(services["connect"])
     assert (defaults.pg_port, 5432) in port_pairs(services["postgres"])
     assert (defaults.mariadb_port, 3306) in port_pairs(services["mariadb"])
@@ -214,10 +268,6 @@ def test_published_ports_match_the_settings_defaults(
 
 def test_kafka_listeners_serve_containers_and_the_host(services: dict[str, dict[str, Any]]) -> None:
     env = environment(services["kafka"])
-
-    def by_name(value: str) -> dict[str, str]:
-        return dict(item.split("://", 1) for item in value.split(","))
-
     listeners, advertised = (
         by_name(env["KAFKA_LISTENERS"]),
         by_name(env["KAFKA_ADVERTISED_LISTENERS"]),
@@ -232,6 +282,218 @@ def test_kafka_listeners_serve_containers_and_the_host(services: dict[str, dict[
     assert advertised[host] == f"localhost:{published}"
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_kafka_external_listener_serves_districts(
+    services: dict[str, dict[str, Any]], defaults: Settings
+) -> None:
+    env = environment(services["kafka"])
+    listeners = by_name(env["KAFKA_LISTENERS"])
+    advertised = by_name(resolve(env["KAFKA_ADVERTISED_LISTENERS"]))
+    # EXTERNAL (the name the testcontainers backend rewrites) is SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP,
+    # published on its own port, as the local stack advertises it.
+    assert advertised["EXTERNAL"] == defaults.kafka_public_bootstrap
+    assert "${SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP:-" in env["KAFKA_ADVERTISED_LISTENERS"]
+    bound = int(listeners["EXTERNAL"].rsplit(":", 1)[1])
+    assert (defaults.kafka_public_port, bound) in port_pairs(services["kafka"])
+    # The sample districts in the sharebus container reach a district listener (not INTERNAL).
+    public = environment(services["sharebus"])["SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP"]
+    docker_twin = next(name for name, address in advertised.items() if address == public)
+    assert docker_twin not in ("INTERNAL", env["KAFKA_INTER_BROKER_LISTENER_NAME"], "CONTROLLER")
+    props = kafka_properties(services["kafka"])
+    jaas = f"{MECHANISM.lower()}.sasl.jaas.config"
+    assert props[f"listener.name.{docker_twin.lower()}.{jaas}"] == props[f"listener.name.external.{jaas}"]
+
+
+# --- Kafka security ------------------------------------------------------------------------------
+
+
+def test_kafka_security_matches_the_local_broker(
+    services: dict[str, dict[str, Any]], defaults: Settings
+) -> None:
+    # The local broker's SASL listeners, authorizer and super user, property by property.
+    local = Kafka(defaults, Layout.of(defaults))._listeners()
+    assert defaults.kafka_secure and "super.users" in local
+    props = kafka_properties(services["kafka"])
+    wanted = {key: str(value) for key, value in local.items() if key not in KAFKA_LISTENER_LAYOUT}
+    assert {key: props.get(key) for key in wanted} == wanted
+    assert props["super.users"] == f"User:{defaults.kafka_admin_user}"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+
+
+def test_every_kafka_listener_authenticates(services: dict[str, dict[str, Any]]) -> None:
+    props = kafka_properties(services["kafka"])
+    protocols = dict(item.split(":") for item in props["listener.security.protocol.map"].split(","))
+    assert set(protocols) == set(by_name(props["listeners"]))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    for name in protocols:
+        prefix = f"listener.name.{name.lower()}"
+        if name == props["controller.listener.names"]:
+            assert props[f"{prefix}.sasl.enabled.mechanisms"] == "PLAIN"
+            assert f"{prefix}.plain.sasl.jaas.config" in props
+            continue
+        # Never the broker's default (GSSAPI): SCRAM, with a JAAS section on every listener; only
+        # the inter-broker listener's holds a login (the others check logins only).
+        assert props[f"{prefix}.sasl.enabled.mechanisms"] == MECHANISM, name
+        jaas = props[f"{prefix}.{MECHANISM.lower()}.sasl.jaas.config"]
+        assert jaas.startswith(f"{JAVA_SCRAM_LOGIN} required"), name
+        if name != props["inter.broker.listener.name"]:
+            assert jaas == f"{JAVA_SCRAM_LOGIN} required;", name
+    assert props["sasl.mechanism.inter.broker.protocol"] == MECHANISM
+    assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
+
+
+def test_kafka_passwords_stay_out_of_commands_and_healthchecks(
+    services: dict[str, dict[str, Any]], defaults: Settings
+) -> None:
+    passwords = [
+        default_text(defaults, field)
+        for field in ("kafka_admin_password", "kafka_router_password", "kafka_connect_password")
+    ]
+    for name, service in services.items():
+        text = json.dumps([service.get("command"), service.get("healthcheck")])
+        assert "PASSWORD:-" not in text, name  # not even through interpolation
+        assert not [p for p in passwords if p in resolve(text)], name
+    # The broker's healthcheck logs in (SCRAM) with the client config its command writes.
+    probe = " ".join(services["kafka"]["healthcheck"]["test"][1:])
+    assert "--command-config /opt/kafka/config/sharebus-admin.properties" in probe
+
+
+def run_kafka_command(
+    services: dict[str, dict[str, Any]], tmp_path: Path, data: Path, **extra_env: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The kafka service's command, run by bash with the image's paths moved under `tmp_path`:
+    kafka-storage.sh records its arguments and its config, the image's `run` records the hand-over."""
+    out, bin_dir, config, tmp = (tmp_path / d for d in ("out", "bin", "config", "tmp"))
+    for directory in (out, bin_dir, config, tmp, data):
+        directory.mkdir(exist_ok=True)
+    storage, run = bin_dir / "kafka-storage.sh", bin_dir / "run"
+    storage.write_text(
+        "#!/bin/sh\n"
+        '[ -n "${FAKE_FAIL:-}" ] && echo "format failed" >&2 && exit 1\n'
+        'printf "%s\\n" "$@" > "$FAKE_OUT/format-args"\n'
+        'printf "%s\\n" "$KAFKA_HEAP_OPTS" > "$FAKE_OUT/format-heap"\n'
+        'while [ $# -gt 0 ]; do [ "$1" = -c ] && cp "$2" "$FAKE_OUT/server.properties"; shift; done\n'
+        'touch "$KAFKA_LOG_DIRS/meta.properties"\n'
+    )
+    run.write_text('#!/bin/sh\necho handed-over > "$FAKE_OUT/run"\n')
+    for fake in (storage, run):
+        fake.chmod(0o755)
+    argv = list(services["kafka"]["command"])
+    assert argv[:2] == ["bash", "-c"]
+    script = resolve(argv[2])
+    for path, moved in (("/opt/kafka/bin/kafka-storage.sh", storage), ("/opt/kafka/config", config),
+                        ("/etc/kafka/docker/run", run)):  # fmt: skip
+        assert path in script
+        script = script.replace(path, str(moved))
+    env = {key: resolve(value) for key, value in environment(services["kafka"]).items()}
+    env |= {"KAFKA_LOG_DIRS": str(data), "FAKE_OUT": str(out), "TMPDIR": str(tmp),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **extra_env}  # fmt: skip
+    bash = shutil.which("bash")
+    assert bash is not None
+    return subprocess.run([bash, "-c", script], env=env, capture_output=True, text=True, timeout=30), out
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash (the apache/kafka image has it)")
+def test_kafka_formats_with_the_admin_scram_credential_then_runs_the_image(
+    services: dict[str, dict[str, Any]], defaults: Settings, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    # A failed format: no hand-over, the rendered config (it holds the admin password) removed.
+    proc, out = run_kafka_command(services, tmp_path, data, FAKE_FAIL="1")
+    assert proc.returncode == 1 and "format failed" in proc.stderr
+    assert not (out / "run").exists() and not list((tmp_path / "tmp").iterdir())
+
+    # The first start (again): formatted with the admin's SCRAM credential, then the image's run.
+    proc, out = run_kafka_command(services, tmp_path, data)
+    assert proc.returncode == 0, proc.stderr
+    args = (out / "format-args").read_text().splitlines()
+    env = environment(services["kafka"])
+    assert args[:1] == ["format"] and f"--cluster-id={env['CLUSTER_ID']}" in args
+    user, password = defaults.kafka_admin_user, default_text(defaults, "kafka_admin_password")
+    assert args[args.index("--add-scram") + 1] == f"{MECHANISM}=[name={user},password={password}]"
+    assert (out / "format-heap").read_text().strip() == "-Xmx256m"
+    # Formatted with exactly the properties the image renders for the broker.
+    rendered = dict(
+        line.split("=", 1) for line in (out / "server.properties").read_text().splitlines() if line
+    )
+    assert rendered == {**kafka_properties(services["kafka"]), "log.dirs": str(data)}
+    assert not list((tmp_path / "tmp").iterdir()), "the rendered config (admin password) is removed"
+    assert (data / "sharebus-scram-admin").read_text().strip() == user
+    admin = tmp_path / "config" / "sharebus-admin.properties"
+    assert admin.stat().st_mode & 0o777 == 0o600
+    assert admin.read_text().splitlines() == [
+        "security.protocol=SASL_PLAINTEXT",
+        f"sasl.mechanism={MECHANISM}",
+        f'sasl.jaas.config={JAVA_SCRAM_LOGIN} required username="{user}" password="{password}";',
+    ]
+    assert (out / "run").read_text().strip() == "handed-over"
+    assert password not in proc.stdout + proc.stderr
+
+    # A restart: formatted already, so straight to the image's startup.
+    (out / "format-args").unlink()
+    (out / "run").unlink()
+    proc, out = run_kafka_command(services, tmp_path, data)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "format-args").exists() and (out / "run").exists()
+
+    # A log dir formatted before SASL (no admin credential) is refused, as by the local stack.
+    (data / "sharebus-scram-admin").unlink()
+    (out / "run").unlink()
+    proc, out = run_kafka_command(services, tmp_path, data)
+    assert proc.returncode == 1 and "formatted without SCRAM" in proc.stderr
+    assert not (out / "run").exists() and not (out / "format-args").exists()
+
+
+# --- the bus's principals ------------------------------------------------------------------------
+
+
+def test_bus_containers_log_in_as_the_bus_principals(services: dict[str, dict[str, Any]]) -> None:
+    kafka = environment(services["kafka"])
+    principals = environment(services["kafka-principals"])
+    for name in BUS_CLIENTS:
+        env = environment(services[name])
+        # Compose's broker is always SASL: never the interpolated setting (a PLAINTEXT .env for a
+        # host-side broker must not switch these clients off SCRAM).
+        assert env["SHAREBUS_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert env["SHAREBUS_KAFKA_BOOTSTRAP"] == "kafka:9092", name
+        for key in ("SHAREBUS_KAFKA_ADMIN_USER", "SHAREBUS_KAFKA_ADMIN_PASSWORD"):
+            assert env[key] == kafka[key], f"{name}.{key}"  # the one the log dir is formatted with
+    # The credentials kafka-principals creates are those the router and `acl sync` use.
+    sharebus = environment(services["sharebus"])
+    shared = {key for key in principals if key.startswith(("SHAREBUS_KAFKA_", "SHAREBUS_AUDIT"))}
+    shared |= {"SHAREBUS_CONNECT_GROUP_ID"}
+    assert {key: sharebus.get(key) for key in shared} == {key: principals[key] for key in shared}
+    assert principals["SHAREBUS_CONNECT_GROUP_ID"] == environment(services["connect"])["GROUP_ID"]
+    assert principals["SHAREBUS_CONNECT_SECRETS_DIR"] == names.CONTAINER_SECRETS_DIR
+
+
+def test_kafka_principals_writes_connect_password_and_creates_the_principals(
+    services: dict[str, dict[str, Any]], defaults: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sharebus.acl.sync
+    import sharebus.keys
+    import sharebus.settings
+
+    argv = list(services["kafka-principals"]["command"])
+    assert argv[:2] == ["python", "-c"]
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(sharebus.keys, "write_secret", lambda *args: calls.append(("secret", *args)))
+    monkeypatch.setattr(sharebus.acl.sync, "ensure_service_principals", lambda s: calls.append(("acl", s)))
+    for key, value in environment(services["kafka-principals"]).items():
+        monkeypatch.setenv(key, resolve(value))
+    monkeypatch.setattr(sharebus.settings, "get_settings", lambda: Settings(_env_file=None))  # type: ignore[call-arg, unused-ignore]
+    exec(compile(resolve(argv[2]), "kafka-principals", "exec"), {})
+    (_, directory, name, password), (_, settings) = calls
+    assert (str(directory), name) == (names.CONTAINER_SECRETS_DIR, CONNECT_PASSWORD_SECRET)
+    assert password == default_text(defaults, "kafka_connect_password")
+    assert isinstance(settings, Settings) and settings.kafka_secure
+    assert settings.kafka_bootstrap == "kafka:9092"
+    assert (settings.kafka_router_user, settings.kafka_connect_user, settings.kafka_admin_user) == (
+        defaults.kafka_router_user, defaults.kafka_connect_user, defaults.kafka_admin_user,
+    )  # fmt: skip
+    assert settings.kafka_router_password == defaults.kafka_router_password
 
 
 # --- Connect -------------------------------------------------------------------------------------
@@ -254,13 +516,36 @@ def test_connect_matches_the_local_worker(
     assert env["CONNECT_CONFIG_PROVIDERS_DIR_PARAM_ALLOWED_PATHS"] == names.CONTAINER_SECRETS_DIR
 
 
+def test_connect_logs_in_as_the_connect_principal(
+    services: dict[str, dict[str, Any]], defaults: Settings
+) -> None:
+    # The local worker's client security, with the secrets dir as Connect's container sees it.
+    settings = defaults.model_copy(update={"connect_secrets_dir": Path(names.CONTAINER_SECRETS_DIR)})
+    reference = connect_password_ref(settings)
+    wanted: dict[str, str] = {}
+    for prefix in ("", "producer.", "consumer.", "admin."):
+        wanted |= java_client_properties(settings, Role.CONNECT, reference, prefix)
+    assert len(wanted) == 12 and f'password="{reference}"' in wanted["sasl.jaas.config"]
+    props = connect_properties(services["connect"])
+    assert {key: props.get(key) for key in wanted} == wanted
+    # The password only by reference, and every JAAS config kept out of the image's log.
+    env = environment(services["connect"])
+    assert default_text(defaults, "kafka_connect_password") not in json.dumps(env)
+    sensitive = set(env["SENSITIVE_PROPERTIES"].split(","))
+    jaas = {"CONNECT_" + key.upper().replace(".", "_") for key in wanted if key.endswith("jaas.config")}
+    assert jaas <= sensitive
+
+
 def test_secrets_volume_is_shared_by_connect_and_sharebus(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
     assert "secrets" in compose["volumes"]
-    for name in ("connect", "sharebus"):
+    for name in ("connect", "sharebus", "kafka-principals"):
         mounts = [str(v).split(":") for v in services[name]["volumes"]]
-        assert ["secrets", names.CONTAINER_SECRETS_DIR] in [m[:2] for m in mounts], name
+        secrets = [m for m in mounts if m[:2] == ["secrets", names.CONTAINER_SECRETS_DIR]]
+        assert len(secrets) == 1, name
+        # Connect only reads; kafka-principals writes Connect's password, sharebus the DB ones.
+        assert (secrets[0][2:] == ["ro"]) == (name == "connect"), name
 
 
 def test_mariadb_has_a_row_binlog_and_the_settings_password(

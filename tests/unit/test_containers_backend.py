@@ -12,7 +12,9 @@ from pydantic import SecretStr
 from sharebus.errors import ComponentError, ConfigError
 from sharebus.settings import Settings
 from sharebus.stack import containers
-from sharebus.stack.containers import ContainerStack, docker_available, interpolate
+from sharebus.stack.connect import CONNECT_PASSWORD_SECRET
+from sharebus.stack.containers import ContainerStack, docker_available, interpolate, rewrite_environment
+from sharebus.stack.names import CONTAINER_SECRETS_DIR
 
 NO_ENGINE = "unix:///nonexistent/sharebus-test-docker.sock"
 
@@ -70,6 +72,73 @@ def test_the_compose_services_resolve_for_the_backend() -> None:
         assert containers._port_pairs(services[name], settings)
         command = containers._healthcheck(services[name], settings)
         assert command and "$$" not in " ".join(command)
+
+
+def test_the_kafka_command_resolves_for_the_backend() -> None:
+    # The format-then-run script: Compose's `$$` become the shell's `$`, no setting is baked in.
+    settings = Settings(_env_file=None)  # type: ignore[call-arg, unused-ignore]
+    command = containers.compose_services()["kafka"]["command"]
+    script = interpolate(command[2], settings)
+    assert "$$" not in script and "${SHAREBUS_KAFKA_ADMIN_PASSWORD}" in script
+    assert settings.kafka_admin_password.get_secret_value() not in script
+
+
+def test_the_kafka_rewrites_reach_the_host_and_district_listeners() -> None:
+    kafka = containers.compose_services()["kafka"]
+    settings = Settings(  # type: ignore[call-arg, unused-ignore]
+        _env_file=None, kafka_public_bootstrap="bus.example.org:19094",
+        kafka_admin_password=SecretStr("admin-s3cret"),
+    )  # fmt: skip
+    address, port = containers.public_listener(kafka, settings)
+    assert (address, port) == ("bus.example.org:19094", 9094)  # advertised from the settings
+    env = rewrite_environment("kafka", kafka, settings, [
+        ("localhost:9092", "engine:40001"),
+        (f"{containers.PUBLIC_LISTENER}://{address}", f"{containers.PUBLIC_LISTENER}://engine:40002"),
+    ])  # fmt: skip
+    advertised = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "INTERNAL_HOST://engine:40001" in advertised and "EXTERNAL://engine:40002" in advertised
+    assert "INTERNAL://kafka:9092" in advertised  # the containers' listener is left alone
+    # The broker is formatted with, and logs in as, the admin of the settings.
+    assert env["SHAREBUS_KAFKA_ADMIN_PASSWORD"] == "admin-s3cret"
+    assert 'password="admin-s3cret"' in env["KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+
+
+def test_the_connect_rewrite_moves_the_password_reference_to_the_host_dir() -> None:
+    connect = containers.compose_services()["connect"]
+    settings = Settings(_env_file=None)  # type: ignore[call-arg, unused-ignore]
+    env = rewrite_environment("connect", connect, settings, [(CONTAINER_SECRETS_DIR, "/host/secrets")])
+    for prefix in ("", "PRODUCER_", "CONSUMER_", "ADMIN_"):
+        jaas = env[f"CONNECT_{prefix}SASL_JAAS_CONFIG"]
+        assert f'password="${{dir:/host/secrets:{CONNECT_PASSWORD_SECRET}}}"' in jaas
+    assert env["CONNECT_CONFIG_PROVIDERS_DIR_PARAM_ALLOWED_PATHS"] == "/host/secrets"
+
+
+def test_a_rewrite_that_matches_nothing_is_a_config_error() -> None:
+    kafka = containers.compose_services()["kafka"]
+    settings = Settings(_env_file=None)  # type: ignore[call-arg, unused-ignore]
+    with pytest.raises(ConfigError, match="no value to rewrite"):
+        rewrite_environment("kafka", kafka, settings, [("localhost:1", "engine:2")])
+    with pytest.raises(ConfigError, match="no EXTERNAL listener"):
+        containers.public_listener({"environment": {"KAFKA_LISTENERS": "INTERNAL://:9092"}}, settings)
+
+
+def test_the_service_principals_step_writes_connect_password_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sharebus.acl.sync
+
+    seen: list[bool] = []
+    secret = tmp_path / "secrets" / CONNECT_PASSWORD_SECRET
+    monkeypatch.setattr(
+        sharebus.acl.sync, "ensure_service_principals", lambda _: seen.append(secret.exists())
+    )
+    settings = Settings(  # type: ignore[call-arg, unused-ignore]
+        _env_file=None, connect_secrets_dir=tmp_path / "secrets",
+        kafka_connect_password=SecretStr("connect-s3cret"),
+    )  # fmt: skip
+    containers._service_principals(settings)
+    assert seen == [True]
+    assert secret.read_text() == "connect-s3cret" and secret.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_missing_compose_file_is_a_config_error(tmp_path: Path) -> None:
