@@ -25,12 +25,13 @@ from connectors.draft_catalog import (
 )
 from connectors.errors import ChangePendingError, OnboardError
 from connectors.preflight import Check, Preflight, fail, ok
-from connectors.register import write_secret
 from connectors.render import MARIADB, POSTGRES, CaptureSpec, render
 from connectors.snapshot import INITIAL, NotificationReader, SnapshotSummary, follow
 from connectors.source import Source, open_source
 from connectors.topics import KafkaTopics
 from sharebus.errors import ConfigError, ConnectorError, SharebusError
+from sharebus.kafka_clients import kafka_config
+from sharebus.keys import write_secret
 from sharebus.progress import Echo
 from sharebus.settings import Settings
 
@@ -181,7 +182,7 @@ class Onboarding:
         self.echo = echo
         self.client = client or ConnectClient(settings.connect_url)
         self.source = source or open_source(req.target)
-        self.topics = topics or KafkaTopics(settings.kafka_bootstrap)
+        self.topics = topics or KafkaTopics(kafka_config(settings))
         self.undo: list[tuple[str, Callable[[], Any]]] = []
         self.doing = "start"
 
@@ -401,7 +402,7 @@ class Onboarding:
 
     def _follow_snapshot(self, spec: CaptureSpec, since_ms: int) -> SnapshotSummary:
         reader = NotificationReader(
-            self.settings.kafka_bootstrap, spec.notification_topic, since_ms=since_ms - 1000
+            kafka_config(self.settings), spec.notification_topic, since_ms=since_ms - 1000
         )
         try:
             summary = follow(reader, SnapshotSummary(INITIAL), self.echo, timeout=self.req.snapshot_timeout)

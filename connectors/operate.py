@@ -12,6 +12,7 @@ from connectors.render import MARIADB, CaptureSpec
 from connectors.source import Retention, open_source
 from connectors.topics import delete_topics, department_topics
 from sharebus.errors import ConnectorError, SharebusError
+from sharebus.kafka_clients import kafka_config
 from sharebus.progress import Echo
 from sharebus.settings import Settings
 
@@ -91,8 +92,8 @@ def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> lis
         echo(f"  {what}" if what.startswith("(") else f"  dropped {what}")
         done.append(what)
     if spec.kind == MARIADB:
-        history = department_topics(settings.kafka_bootstrap, spec) & {spec.schema_history_topic}
-        for topic in delete_topics(settings.kafka_bootstrap, history):
+        history = department_topics(kafka_config(settings), spec) & {spec.schema_history_topic}
+        for topic in delete_topics(kafka_config(settings), history):
             echo(f"  deleted schema history topic {topic}")
             done.append(f"schema history topic {topic}")
     path = secret_file(config)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from connectors.client import ConnectClient, ConnectorState
 from connectors.publication import ensure_publication
 from connectors.render import CaptureSpec, render_postgres
 from sharebus.errors import ConnectorError
+from sharebus.keys import write_secret
 from sharebus.progress import Echo
 from sharebus.settings import Settings
 
@@ -20,16 +19,6 @@ class Registration:
     action: str  # created | updated | unchanged
     state: ConnectorState
     changed_keys: tuple[str, ...] = ()
-
-
-def write_secret(secrets_dir: Path, name: str, value: str) -> Path:
-    """Store one secret as a file readable only by its owner (Kafka's DirectoryConfigProvider)."""
-    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = secrets_dir / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return path
 
 
 def config_diff(current: dict[str, str], wanted: dict[str, str]) -> tuple[str, ...]:

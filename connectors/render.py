@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from importlib import resources
 
 from sharebus.errors import ConfigError
+from sharebus.kafka_clients import Role, java_client_properties
 from sharebus.settings import Settings
+from sharebus.stack.connect import connect_password_ref
 
 POSTGRES = "postgres"
 MARIADB = "mariadb"
@@ -227,7 +229,13 @@ def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
         "schema_history_topic": spec.schema_history_topic,
         "kafka_bootstrap": settings.kafka_bootstrap,
     }
-    return _finish(spec, {key: value.format(**values) for key, value in _template(MARIADB).items()})
+    config = {key: value.format(**values) for key, value in _template(MARIADB).items()}
+    # The schema history's own Kafka clients authenticate as Connect (password via the secrets dir).
+    password = connect_password_ref(settings)
+    for client in ("producer", "consumer"):
+        prefix = f"schema.history.internal.{client}."
+        config |= java_client_properties(settings, Role.CONNECT, password, prefix)
+    return _finish(spec, config)
 
 
 def _finish(spec: CaptureSpec, config: dict[str, str]) -> dict[str, str]:

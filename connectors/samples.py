@@ -4,8 +4,9 @@ the stack's MariaDB."""
 from __future__ import annotations
 
 from connectors.client import ConnectClient
-from connectors.register import Registration, register, register_postgres, write_secret
+from connectors.register import Registration, register, register_postgres
 from connectors.render import MARIADB, CaptureSpec, render_mariadb
+from sharebus.keys import write_secret
 from sharebus.progress import Echo
 from sharebus.samples import hrss
 from sharebus.samples.departments import SampleDepartment, get_department

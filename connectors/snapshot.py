@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,12 +83,12 @@ class NotificationReader:
     """Reads a connector's notification topic; only notifications written after it was opened
     (or, with `since_ms`, stamped at or after that instant)."""
 
-    def __init__(self, bootstrap: str, topic: str, *, since_ms: int | None = None) -> None:
+    def __init__(self, kafka: Mapping[str, object], topic: str, *, since_ms: int | None = None) -> None:
         self.topic = topic
         self.since_ms = since_ms
         self.consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka,
                 "group.id": f"sharebus-notify-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
@@ -183,7 +184,7 @@ def execute_snapshot_data(table: str, where: str | None) -> str:
 def resnapshot(
     source: Source,
     spec: CaptureSpec,
-    bootstrap: str,
+    kafka: Mapping[str, object],
     table: str,
     where: str | None,
     echo: Echo,
@@ -193,7 +194,7 @@ def resnapshot(
     """Signal an incremental snapshot of `table` (rows matching `where`) and follow it to its end;
     SnapshotError if it is aborted or not seen to finish within `timeout`."""
     signal_id = f"sharebus-{uuid.uuid4()}"
-    reader = NotificationReader(bootstrap, spec.notification_topic)
+    reader = NotificationReader(kafka, spec.notification_topic)
     try:
         source.send_signal(spec, signal_id, "execute-snapshot", execute_snapshot_data(table, where))
         echo(f"signalled incremental snapshot {signal_id} of {table}" + (f" where {where}" if where else ""))

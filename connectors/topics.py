@@ -3,13 +3,13 @@ listing them, and deleting the ones a failed onboarding created."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 
 from connectors.render import CaptureSpec
 from sharebus.errors import ConnectorError
-from sharebus.stack.kafka import admin_client
+from sharebus.kafka_clients import admin_client
 
 _TIMEOUT_S = 10
 
@@ -23,18 +23,18 @@ def is_department_topic(spec: CaptureSpec, topic: str) -> bool:
     )
 
 
-def department_topics(bootstrap: str, spec: CaptureSpec) -> set[str]:
+def department_topics(kafka: Mapping[str, object], spec: CaptureSpec) -> set[str]:
     """Existing topics of `spec`'s connector."""
-    meta = admin_client(bootstrap).list_topics(timeout=_TIMEOUT_S)
+    meta = admin_client(kafka).list_topics(timeout=_TIMEOUT_S)
     return {t for t in meta.topics if is_department_topic(spec, t)}
 
 
-def delete_topics(bootstrap: str, topics: Iterable[str]) -> list[str]:
+def delete_topics(kafka: Mapping[str, object], topics: Iterable[str]) -> list[str]:
     """Delete `topics` (already gone ones count as deleted); the ones deleted."""
     names = sorted(topics)
     if not names:
         return []
-    admin = admin_client(bootstrap)  # keep a reference: the futures need a live handle
+    admin = admin_client(kafka)  # keep a reference: the futures need a live handle
     futures = admin.delete_topics(names, operation_timeout=_TIMEOUT_S)
     for name, future in futures.items():
         try:
@@ -53,11 +53,11 @@ def delete_topics(bootstrap: str, topics: Iterable[str]) -> list[str]:
 class KafkaTopics:
     """The department topics of one Kafka cluster (an object, so onboarding can be tested without Kafka)."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: Mapping[str, object]) -> None:
+        self.kafka = kafka
 
     def of(self, spec: CaptureSpec) -> set[str]:
-        return department_topics(self.bootstrap, spec)
+        return department_topics(self.kafka, spec)
 
     def delete(self, topics: Iterable[str]) -> list[str]:
-        return delete_topics(self.bootstrap, topics)
+        return delete_topics(self.kafka, topics)

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -58,8 +58,10 @@ class KafkaSchemaLog:
     (transactional.id is per topic: a newer registry fences the older one's writes).
     """
 
-    def __init__(self, bootstrap: str, topic: str = DEFAULT_TOPIC, *, timeout: float = 30.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(
+        self, kafka: Mapping[str, object], topic: str = DEFAULT_TOPIC, *, timeout: float = 30.0
+    ) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.timeout = timeout
         self._applied = -1
@@ -75,7 +77,7 @@ class KafkaSchemaLog:
         self._ensure_topic()
         self._producer = Producer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **self.kafka,
                 "transactional.id": f"sharebus-registry-{self.topic}",
                 "enable.idempotence": True,
                 "logger": _QUIET,
@@ -84,7 +86,7 @@ class KafkaSchemaLog:
         self._producer.init_transactions(self.timeout)
         self._consumer = Consumer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **self.kafka,
                 "group.id": f"sharebus-registry-{uuid.uuid4().hex}",  # never joins: assign() only
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
@@ -99,7 +101,7 @@ class KafkaSchemaLog:
         return loaded
 
     def _ensure_topic(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _QUIET})  # type: ignore[dict-item]
+        admin = AdminClient({**self.kafka, "logger": _QUIET})  # type: ignore[dict-item]
         config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
         futures = admin.create_topics([NewTopic(self.topic, 1, -1, config=config)])
         try:

@@ -246,6 +246,14 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     return options
 
 
+def _kafka(bootstrap: str) -> dict[str, object]:
+    """The registry's Kafka clients: the admin principal of the settings, at `bootstrap`."""
+    from sharebus.kafka_clients import kafka_config
+    from sharebus.settings import Settings
+
+    return {**kafka_config(Settings()), "bootstrap.servers": bootstrap}
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)")
     options = _options(argv)
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         registry, close = memory_registry(), None
         log.warning("in-memory registry: schemas and ids are lost when it stops")
     else:
-        kafka_log = KafkaSchemaLog(options.bootstrap, options.topic)
+        kafka_log = KafkaSchemaLog(_kafka(options.bootstrap), options.topic)
         state = RegistryState()
         loaded = kafka_log.open(state.apply)
         log.info("loaded %d records from %s (%d schemas)", loaded, options.topic, len(state.schemas))

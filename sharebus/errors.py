@@ -95,3 +95,9 @@ class ConnectorError(SharebusError):
     """Kafka Connect rejected a connector config, or a connector or task failed."""
 
     exit_code = 7
+
+
+class AccessError(SharebusError):
+    """Kafka refused a login or an operation (SASL authentication, ACL authorization)."""
+
+    exit_code = 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 from sharebus.settings import Settings
 
@@ -23,3 +24,13 @@ def pseudonym_key(settings: Settings) -> bytes:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
+
+
+def write_secret(secrets_dir: Path, name: str, value: str) -> Path:
+    """Store one secret as a file readable only by its owner (Kafka's DirectoryConfigProvider)."""
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = secrets_dir / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return path

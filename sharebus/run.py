@@ -18,7 +18,12 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.samples import apply_sample_connectors
+from sharebus.acl import subscribers
+from sharebus.acl.broker import Broker
+from sharebus.acl.sync import sync
+from sharebus.district.live import live_catalog
 from sharebus.errors import ComponentError, UnreachableError
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.progress import Echo
 from sharebus.samples import hrss
 from sharebus.samples.database import apply_schema
@@ -26,7 +31,6 @@ from sharebus.samples.departments import DEPARTMENTS
 from sharebus.samples.generator import ChangeCounts, ChangeGenerator, seed
 from sharebus.services.worker_process import WorkerProcess
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
 
 SAMPLE_DISTRICTS = ("500103", "500105")  # 渝中区, 江北区: each syncs into its own database
@@ -67,7 +71,8 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     worker.start()
     web = f"{settings.web_host}:{settings.web_port}"
     echo(f"  router running (pid {worker.pid}), web {web}, log {worker.log_path}")
-    children = _district_side(settings, options.districts, echo)
+    logins = _grant_access(settings, options.districts, echo)
+    children = _district_side(settings, options.districts, logins, echo)
     echo(
         f"streaming changes at {options.rate:g}/s into {', '.join(d.id for d in DEPARTMENTS)}"
         f" (and {max(1, int(options.rate / 10))}/s into {hrss.HRSS.id} on MariaDB)"
@@ -131,9 +136,33 @@ def wait_for_components(stack: LocalStack, echo: Echo, timeout: float = 300.0) -
             time.sleep(1.0)
 
 
-def _district_side(settings: Settings, districts: tuple[str, ...], echo: Echo) -> list[ChildProcess]:
+def _grant_access(settings: Settings, districts: tuple[str, ...], echo: Echo) -> dict[str, dict[str, str]]:
+    """`acl sync` from the live catalog, and a fresh login for each sample district: the env its
+    `district sync` runs with (the district's own principal on the public listener)."""
+    if not settings.kafka_secure:
+        return {}
+    catalog = live_catalog(settings)
+    changes = sync(settings, catalog)
+    echo(f"  ACLs: {len(changes.add)} added, {len(changes.remove)} removed, {changes.kept} in place")
+    users = Broker(settings).users()
+    logins: dict[str, dict[str, str]] = {}
+    for code in districts:
+        change = (subscribers.rotate if code in users else subscribers.add)(settings, catalog, code)
+        assert change.config is not None
+        logins[code] = {
+            "SHAREBUS_KAFKA_BOOTSTRAP": change.config.bootstrap,
+            "SHAREBUS_KAFKA_USER": change.config.username,
+            "SHAREBUS_KAFKA_PASSWORD": change.config.password,
+        }
+        echo(f"  district {code}: login {change.action.split('.')[1]}d, {len(change.config.topics)} topic(s)")
+    return logins
+
+
+def _district_side(
+    settings: Settings, districts: tuple[str, ...], logins: dict[str, dict[str, str]], echo: Echo
+) -> list[ChildProcess]:
     """Districts keeping their copies (`district sync` into database `pool_<code>` of the local
-    cluster) and backfills following the policy, as child processes."""
+    cluster, each as its own Kafka principal) and backfills following the policy, as children."""
     logs = settings.runtime_dir.resolve() / "logs"
     env = {**os.environ, "SHAREBUS_DISTRICT_DB_PASSWORD": settings.pg_password.get_secret_value()}
     children = [ChildProcess(["district", "backfill", "--follow"], env, logs / "backfill.log")]
@@ -145,7 +174,9 @@ def _district_side(settings: Settings, districts: tuple[str, ...], echo: Echo) -
             target = f"postgresql://{settings.pg_user}@{settings.pg_host}:{settings.pg_port}/{database}"
             children.append(
                 ChildProcess(
-                    ["district", "sync", code, "--target", target], env, logs / f"district-{code}.log"
+                    ["district", "sync", code, "--target", target],
+                    {**env, **logins.get(code, {})},
+                    logs / f"district-{code}.log",
                 )
             )
     for child in children:
@@ -227,9 +258,9 @@ class _TopicWatcher:
     """Counts messages on topics by name prefix (sum of end offsets): captured, delivered."""
 
     def __init__(self, settings: Settings) -> None:
-        self.admin = admin_client(settings.kafka_bootstrap)
+        self.admin = admin_client(kafka_config(settings))
         self.consumer = Consumer(
-            {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "sharebus-run-watch"}
+            {**kafka_config(settings), "group.id": "sharebus-run-watch"}
         )
 
     def events(self, parts: tuple[str, ...]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -45,6 +46,66 @@ class Settings(BaseSettings):
         "127.0.0.1:9092",
         description=(
             "SHAREBUS_KAFKA_BOOTSTRAP: host:port of the Kafka broker; the local stack listens on this port."
+        ),
+    )
+    kafka_public_bootstrap: str = Field(
+        "127.0.0.1:9094",
+        description=(
+            "SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP: host:port districts connect to (the broker's external"
+            " SASL listener); printed in subscriber client configs. SHAREBUS_KAFKA_BOOTSTRAP is the"
+            " internal listener of the bus's own components."
+        ),
+    )
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "PLAINTEXT"] = Field(
+        "SASL_PLAINTEXT",
+        description=(
+            "SHAREBUS_KAFKA_SECURITY_PROTOCOL: SASL_PLAINTEXT (SCRAM-SHA-512 on every listener, ACLs"
+            " deny by default) or PLAINTEXT (no authentication: only for a broker you secure otherwise)."
+        ),
+    )
+    kafka_admin_user: str = Field(
+        "sharebus-admin",
+        description=(
+            "SHAREBUS_KAFKA_ADMIN_USER: the bus's super user (broker, CLI, registry, `acl sync`)."
+        ),
+    )
+    kafka_admin_password: SecretStr = Field(
+        SecretStr("sharebus-admin-local"),
+        description="SHAREBUS_KAFKA_ADMIN_PASSWORD: its SCRAM password (never logged; set in production).",
+    )
+    kafka_router_user: str = Field(
+        "sharebus-router", description="SHAREBUS_KAFKA_ROUTER_USER: principal of the router workers."
+    )
+    kafka_router_password: SecretStr = Field(
+        SecretStr("sharebus-router-local"),
+        description="SHAREBUS_KAFKA_ROUTER_PASSWORD: its SCRAM password (never logged).",
+    )
+    kafka_connect_user: str = Field(
+        "sharebus-connect",
+        description="SHAREBUS_KAFKA_CONNECT_USER: principal of Kafka Connect and its Debezium connectors.",
+    )
+    kafka_connect_password: SecretStr = Field(
+        SecretStr("sharebus-connect-local"),
+        description=(
+            "SHAREBUS_KAFKA_CONNECT_PASSWORD: its SCRAM password; Connect reads it from the secrets"
+            " dir, never from a config in clear."
+        ),
+    )
+    kafka_user: str | None = Field(
+        None,
+        description=(
+            "SHAREBUS_KAFKA_USER: principal of district-side commands (`sharebus district sync`),"
+            " e.g. the subscriber id; unset = SHAREBUS_KAFKA_ADMIN_USER."
+        ),
+    )
+    kafka_password: SecretStr | None = Field(
+        None, description="SHAREBUS_KAFKA_PASSWORD: the SCRAM password of SHAREBUS_KAFKA_USER."
+    )
+    audit_topic: str = Field(
+        "sharebus.audit",
+        description=(
+            "SHAREBUS_AUDIT_TOPIC: append-only topic of withheld-data decisions, ACL and credential"
+            " changes."
         ),
     )
     kafka_controller_port: int = Field(
@@ -202,6 +263,14 @@ class Settings(BaseSettings):
     @property
     def kafka_port(self) -> int:
         return _port_of(self.kafka_bootstrap.split(",")[0], default=9092)
+
+    @property
+    def kafka_public_port(self) -> int:
+        return _port_of(self.kafka_public_bootstrap.split(",")[0], default=9094)
+
+    @property
+    def kafka_secure(self) -> bool:
+        return self.kafka_security_protocol != "PLAINTEXT"
 
     @property
     def connect_port(self) -> int:

@@ -30,14 +30,14 @@ from connectors.register import register_postgres
 from connectors.render import CaptureSpec
 from connectors.samples import sample_spec
 from sharebus.catalog.rename import rename_departments
+from sharebus.kafka_clients import admin_client, ensure_topics, kafka_config
 from sharebus.samples.departments import get_department
 from sharebus.samples.generator import ChangeGenerator, RowFactory
 from sharebus.services.worker_process import WorkerProcess
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
 from streams.router.lineage import H_COMMIT_TS
-from streams.router.topics import RAW_TOPIC_CONFIG, ensure_topics
+from streams.router.topics import RAW_TOPIC_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "catalog" / "chongqing"
@@ -78,7 +78,7 @@ def preload(settings: Settings, topic: str, dept: str, n: int) -> None:
     factory = RowFactory.for_settings(settings, seed=1)
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_config(settings),
             "linger.ms": 20,
             "compression.type": "lz4",
             "queue.buffering.max.messages": 1_000_000,
@@ -96,7 +96,7 @@ def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
     """Baseline: consume `n` records and produce each unchanged; records/s."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_config(settings),
             "group.id": f"bench-copy-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -105,7 +105,7 @@ def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
     )
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_config(settings),
             "linger.ms": 5,
             "compression.type": "lz4",
             "enable.idempotence": True,
@@ -132,7 +132,7 @@ def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
 
 
 def committed(settings: Settings, group: str, topic: str, partitions: int) -> int:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    consumer = Consumer({**kafka_config(settings), "group.id": group})
     try:
         tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return sum(max(0, tp.offset) for tp in tps)
@@ -171,7 +171,7 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
     catalog = rename_departments(SAMPLE, work / "catalog" / "chongqing", {"market": dept})
     topic = f"cdc.{dept}.public.enterprise"
     ensure_topics(
-        admin_client(settings.kafka_bootstrap),
+        admin_client(kafka_config(settings)),
         {
             topic: (settings.kafka_partitions, RAW_TOPIC_CONFIG),
             f"bench.copy.{tag}": (settings.kafka_partitions, RAW_TOPIC_CONFIG),
@@ -222,7 +222,7 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
     stop = threading.Event()
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_config(settings),
             "group.id": f"bench-lat-{tag}",
             "auto.offset.reset": "latest",
             "topic.metadata.refresh.interval.ms": 2000,

@@ -24,6 +24,7 @@ from connectors.snapshot import resnapshot
 from connectors.source import open_source
 from sharebus.cli.output import emit_json, json_option, progress, table
 from sharebus.errors import ConfigError, SharebusError
+from sharebus.kafka_clients import kafka_config
 from sharebus.samples.departments import department_ids
 from sharebus.settings import get_settings
 
@@ -421,7 +422,7 @@ def resnapshot_(name: str, table: str, condition: str | None, timeout: float, as
             fix="name one of the connector's tables",
         )
     source = open_source(target_of(spec, config))
-    summary = resnapshot(source, spec, settings.kafka_bootstrap, qualified, condition, _say, timeout=timeout)
+    summary = resnapshot(source, spec, kafka_config(settings), qualified, condition, _say, timeout=timeout)
     if as_json:
         emit_json(
             {"ok": True, "connector": name, "table": qualified, "where": condition, **summary.to_dict()}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from sharebus import __version__
+from sharebus.cli.acl import acl
+from sharebus.cli.audit import audit
 from sharebus.cli.catalog import catalog
 from sharebus.cli.connectors import connectors
 from sharebus.cli.district import district
@@ -15,6 +17,7 @@ from sharebus.cli.run import run
 from sharebus.cli.samples import samples
 from sharebus.cli.schemas import schemas
 from sharebus.cli.stack import stack
+from sharebus.cli.subscriber import subscriber
 from sharebus.cli.worker import worker
 
 
@@ -24,7 +27,22 @@ def cli() -> None:
     """sharebus: capture → route → deliver → measure government data changes."""
 
 
-for group in (run, worker, stack, samples, connectors, catalog, schemas, metrics, ops, district, reconcile):
+for group in (
+    run,
+    worker,
+    stack,
+    samples,
+    connectors,
+    catalog,
+    schemas,
+    metrics,
+    ops,
+    district,
+    reconcile,
+    acl,
+    subscriber,
+    audit,
+):
     cli.add_command(group)
 
 

@@ -12,6 +12,7 @@ from sharebus.catalog.load import city_dir, load_catalog
 from sharebus.cli.metrics import size
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
 from sharebus.errors import SharebusError
+from sharebus.kafka_clients import kafka_config
 from sharebus.settings import Settings, get_settings
 from streams.metrics.api import fetch_report
 from streams.ops.api import fetch_status
@@ -94,7 +95,7 @@ def local_monitor(settings: Settings, *, note: str) -> OpsMonitor:
     """A monitor for one CLI run: the live catalog (or the local folder), no commit tracking."""
     topology = catalog_topology(settings)
     return OpsMonitor(
-        KafkaSampler(settings.kafka_bootstrap, observe_commits=False),
+        KafkaSampler(kafka_config(settings), observe_commits=False),
         lambda: topology,
         interval=LOCAL_GAP,
         window=10,

@@ -21,6 +21,7 @@ from sharebus.district.backfill_plan import BackfillJob, Reach
 from sharebus.district.errors import BackfillError
 from sharebus.district.source_rows import count_by_region
 from sharebus.errors import SharebusError
+from sharebus.kafka_clients import kafka_config
 from sharebus.progress import Echo
 from sharebus.settings import Settings
 from streams.policy.compiled import subscriber_topic
@@ -32,7 +33,7 @@ TERMINAL = frozenset({"done", "incomplete", "failed"})
 def _consumer(settings: Settings, group: str) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_config(settings),
             "group.id": group,
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -174,7 +175,7 @@ class BackfillRunner:
                 summary = resnapshot(
                     open_source(target),
                     spec,
-                    self.settings.kafka_bootstrap,
+                    kafka_config(self.settings),
                     resource.source.table,
                     job.where,
                     self.echo,

@@ -12,9 +12,8 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from sharebus.district.backfill_plan import Reach
 from sharebus.errors import UnreachableError
+from sharebus.kafka_clients import admin_client, ensure_topics, kafka_config
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
-from streams.router.topics import ensure_topics
 
 LOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 JOB_PREFIX = "job/"
@@ -34,12 +33,12 @@ class BackfillLog:
         self._producer: Producer | None = None
 
     def exists(self) -> bool:
-        return self.topic in admin_client(self.settings.kafka_bootstrap).list_topics(timeout=10).topics
+        return self.topic in admin_client(kafka_config(self.settings)).list_topics(timeout=10).topics
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         if self._producer is None:
-            ensure_topics(admin_client(self.settings.kafka_bootstrap), {self.topic: (1, LOG_CONFIG)})
-            conf = {"bootstrap.servers": self.settings.kafka_bootstrap, "enable.idempotence": True}
+            ensure_topics(admin_client(kafka_config(self.settings)), {self.topic: (1, LOG_CONFIG)})
+            conf = {**kafka_config(self.settings), "enable.idempotence": True}
             self._producer = Producer(conf)
         errors: list[str] = []
 
@@ -71,7 +70,7 @@ class BackfillLog:
             return {}
         consumer = Consumer(
             {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
+                **kafka_config(self.settings),
                 "group.id": "sharebus-backfill-reader",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

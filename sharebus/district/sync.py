@@ -20,6 +20,7 @@ from sharebus.district.naming import resource_of, table_name, topic_prefix
 from sharebus.district.offsets import TopicPartitionKey
 from sharebus.district.store import Change, DistrictStore
 from sharebus.errors import UnreachableError
+from sharebus.kafka_clients import Role, kafka_config
 from sharebus.progress import Echo
 from sharebus.settings import Settings
 from streams.router.lineage import H_DEMAND, H_POLICY
@@ -125,7 +126,7 @@ class DistrictSync:
         self._stop = threading.Event()
         self.consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap,
+                **kafka_config(settings, Role.CLIENT),
                 "group.id": group_id(subscriber),
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

@@ -11,6 +11,7 @@ import faust
 
 from schemas.encoder import SchemaBook
 from schemas.registry_client import RegistryClient
+from sharebus.kafka_clients import Role, kafka_config
 from sharebus.settings import Settings
 from streams.metrics.api import add_routes
 from streams.metrics.positions import sample_positions
@@ -21,6 +22,7 @@ from streams.policy.compiled import Policy
 from streams.router.app import RouterService
 from streams.router.batch import BatchOutput, EncoderFor, RawRecord
 from streams.router.calls import call_rows
+from streams.router.withheld_audit import WithheldAudit
 from streams.router.worker import Fatal, WorkerExtension, run_worker
 
 log = logging.getLogger("sharebus.router")
@@ -59,7 +61,7 @@ class Metrics:
         async def _sample_positions() -> None:
             subscribers = sorted(service.policy.catalog.subscriber_ids())
             rows = await asyncio.get_running_loop().run_in_executor(
-                None, sample_positions, self.settings.kafka_bootstrap, subscribers
+                None, sample_positions, kafka_config(self.settings, Role.ROUTER), subscribers
             )
             sink.add_positions(rows)
 
@@ -77,5 +79,5 @@ class Metrics:
 
 
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
-    extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings)]
+    extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings), WithheldAudit(settings)]
     run_worker(settings, encoder_for=avro_encoders(settings), extensions=extensions, log_level=log_level)

@@ -6,12 +6,23 @@ from pathlib import Path
 
 import requests
 
+from sharebus.kafka_clients import Role, java_client_properties
+from sharebus.keys import write_secret
 from sharebus.progress import Echo
+from sharebus.settings import Settings
 from sharebus.stack.component import Component
 from sharebus.stack.jvm import java_argv, write_properties
 from sharebus.stack.names import CONNECT_CONFIG_TOPIC, CONNECT_OFFSET_TOPIC, CONNECT_STATUS_TOPIC
 from sharebus.stack.process import PidRecord, spawn
 from sharebus.stack.system import ensure_java
+
+CONNECT_PASSWORD_SECRET = "kafka-connect-password"
+
+
+def connect_password_ref(settings: Settings) -> str:
+    """The Connect principal's password as Connect reads it: through the DirectoryConfigProvider."""
+    return f"${{dir:{settings.secrets_dir}:{CONNECT_PASSWORD_SECRET}}}"
+
 
 # Connect must list these plugins before the stack calls it healthy.
 REQUIRED_PLUGINS = (
@@ -43,8 +54,15 @@ class Connect(Component):
 
     def _properties(self) -> dict[str, object]:
         secrets = self.settings.secrets_dir
+        # The worker's own clients and the producers/consumers/admins it makes for connectors all
+        # authenticate as the Connect principal; the password stays in the secrets dir.
+        password = connect_password_ref(self.settings)
+        security: dict[str, object] = {}
+        for prefix in ("", "producer.", "consumer.", "admin."):
+            security |= java_client_properties(self.settings, Role.CONNECT, password, prefix)
         return {
             "bootstrap.servers": self.settings.kafka_bootstrap,
+            **security,
             "group.id": self.settings.connect_group_id,
             "key.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -77,6 +95,8 @@ class Connect(Component):
 
     def prepare(self, echo: Echo) -> None:
         self.settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        password = self.settings.kafka_connect_password.get_secret_value()
+        write_secret(self.settings.secrets_dir, CONNECT_PASSWORD_SECRET, password)
         write_properties(self.config_file, self._properties())
 
     def launch(self) -> PidRecord:

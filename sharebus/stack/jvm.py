@@ -39,6 +39,9 @@ logger.image.name = org.apache.kafka.image
 logger.image.level = WARN
 logger.server.name = org.apache.kafka.server
 logger.server.level = WARN
+# Denied operations (`Principal = User:x is Denied operation = READ ...`) are logged at INFO.
+logger.authorizer.name = kafka.authorizer.logger
+logger.authorizer.level = INFO
 logger.rest.name = org.apache.kafka.connect.runtime.rest.RestServer
 logger.rest.level = WARN
 logger.jetty.name = org.eclipse.jetty

@@ -3,7 +3,7 @@ offsets of their `share.<subscriber>.*` topics."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicP
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
 
 from sharebus.errors import UnreachableError
-from sharebus.stack.kafka import admin_client
+from sharebus.kafka_clients import admin_client
 from streams.metrics.rows import PositionRow
 
 NO_GROUP = ""
@@ -19,7 +19,7 @@ NO_GROUP = ""
 
 
 def sample_positions(
-    bootstrap: str,
+    kafka: Mapping[str, object],
     subscribers: Iterable[str],
     *,
     admin: Any = None,
@@ -32,18 +32,18 @@ def sample_positions(
     rule districts' consumers follow); its topics are `share.<subscriber>.*`. Every group gets a
     row for every partition of every such topic, with committed = -1 where the group has no
     offset yet; a subscriber with topics but no group gets rows with group '' (nobody reads
-    them: all of it is lag). `admin` is a confluent-kafka AdminClient (made from `bootstrap`
+    them: all of it is lag). `admin` is a confluent-kafka AdminClient (made from `kafka`
     when not given). Blocking (a few admin round trips): from asyncio, run it in an executor and
     hand the rows to `MetricsSink.add_positions`.
     """
-    admin = admin if admin is not None else admin_client(bootstrap)
+    admin = admin if admin is not None else admin_client(kafka)
     ts = now or datetime.now(UTC)
     wanted = sorted(set(subscribers))
     try:
         return _sample(admin, wanted, ts, timeout)
     except KafkaException as exc:
         raise UnreachableError(
-            f"Kafka at {bootstrap}",
+            f"Kafka at {kafka['bootstrap.servers']}",
             "did not answer the consumer-position sample",
             actual=str(exc)[:500],
             fix="check that Kafka runs (`sharebus stack status`) and SHAREBUS_KAFKA_BOOTSTRAP",

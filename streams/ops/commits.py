@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -46,13 +46,13 @@ class CommitTracker:
     from one thread. `since` is when observation began: commits before it are unknown."""
 
     def __init__(
-        self, bootstrap: str, *, timeout: float = 10.0, clock: Callable[[], float] = time.time
+        self, kafka: Mapping[str, object], *, timeout: float = 10.0, clock: Callable[[], float] = time.time
     ) -> None:
         self.clock = clock
         self.last_commit: dict[CommitKey, float] = {}
         self.read = 0
         self.consumer = Consumer({
-            "bootstrap.servers": bootstrap,
+            **kafka,
             "group.id": "sharebus-ops-commits",  # assign() only: never joins, never commits
             "enable.auto.commit": False,
             "enable.partition.eof": False,

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from sharebus.kafka_clients import Role, kafka_config
 from sharebus.settings import Settings
 from streams.ops.api import add_routes
 from streams.ops.connector_states import ConnectorSampler
@@ -56,7 +57,7 @@ class Ops:
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
         monitor = self.monitor = OpsMonitor(
-            KafkaSampler(self.settings.kafka_bootstrap),
+            KafkaSampler(kafka_config(self.settings, Role.ROUTER)),
             _topology_of(service),
             interval=self.interval,
             window=self.window,

@@ -16,9 +16,9 @@ from streams.router.lineage import H_CHECK, H_REASON, H_RESOURCE, H_UNIT
 class RecordReader:
     """One small consumer; blocking; use from one thread."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, kafka: Mapping[str, object]) -> None:
         self.consumer = Consumer({
-            "bootstrap.servers": bootstrap,
+            **kafka,
             "group.id": "sharebus-ops-reader",  # assign() only: never joins, never commits
             "enable.auto.commit": False,
             "enable.partition.eof": True,

@@ -5,14 +5,14 @@ lag-in-seconds and freshness need, and the newest dead letters. Blocking; one th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
 
-from sharebus.stack.kafka import admin_client
+from sharebus.kafka_clients import admin_client
 from streams.ops.commits import CommitTracker
 from streams.ops.errors import OpsError
 from streams.ops.lag import wanted_record_times
@@ -30,7 +30,7 @@ class KafkaSampler:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Mapping[str, object],
         *,
         observe_commits: bool = True,
         timeout: float = 10.0,
@@ -39,11 +39,11 @@ class KafkaSampler:
         reader: RecordReader | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.timeout = timeout
         self.metadata_every = metadata_every
         self.clock = clock
-        self.admin = admin if admin is not None else admin_client(bootstrap)
+        self.admin = admin if admin is not None else admin_client(kafka)
         self.observe_commits = observe_commits
         self._commits: CommitTracker | None = None
         self._reader: RecordReader | None = reader
@@ -59,7 +59,7 @@ class KafkaSampler:
             snap = self._sample(topology)
         except KafkaException as exc:
             raise OpsError(
-                f"Kafka at {self.bootstrap}",
+                f"Kafka at {self.kafka['bootstrap.servers']}",
                 "did not answer the ops sample",
                 expected=f"metadata, offsets and consumer groups within {self.timeout:.0f}s",
                 actual=str(exc)[:300],
@@ -96,7 +96,7 @@ class KafkaSampler:
         last_commit, since = {}, None
         if self.observe_commits:
             if self._commits is None:
-                self._commits = CommitTracker(self.bootstrap, timeout=self.timeout, clock=self.clock)
+                self._commits = CommitTracker(self.kafka, timeout=self.timeout, clock=self.clock)
             last_commit = dict(self._commits.poll(lambda g: topology.subscriber_of_group(g) is not None))
             since = self._commits.since
         snap = Snapshot(at, ends, starts, committed, groups, last_commit, since)
@@ -112,7 +112,7 @@ class KafkaSampler:
     @property
     def reader(self) -> RecordReader:
         if self._reader is None:
-            self._reader = RecordReader(self.bootstrap)
+            self._reader = RecordReader(self.kafka)
         return self._reader
 
     def _topics(self, topology: Topology, now: float) -> dict[str, list[int]]:

@@ -14,6 +14,7 @@ import faust
 
 from sharebus.catalog.models import Catalog
 from sharebus.errors import SharebusError
+from sharebus.kafka_clients import MECHANISM, Role, kafka_config, principal
 from sharebus.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
@@ -65,7 +66,7 @@ class RouterService:
     def start(self, fatal: Callable[[BaseException], None]) -> None:
         """Start the producer, the raw-topic loop and the catalog watcher."""
         # A batch's delivery is awaited in the raw loop; a failure raises there and stops the worker.
-        self.tracker = DeliveryTracker(self.settings.kafka_bootstrap)
+        self.tracker = DeliveryTracker(kafka_config(self.settings, Role.ROUTER))
         tracker = self.tracker
         self.loops = [
             RawLoop(self.settings, self.source_topics, self.route, lambda: tracker.close_batches(), fatal),
@@ -154,6 +155,14 @@ class _Window:
             self.busy = 0.0
 
 
+def faust_credentials(settings: Settings, role: Role) -> faust.SASLCredentials | None:
+    """The Faust app's broker login: the same principal as the worker's other clients."""
+    if not settings.kafka_secure:
+        return None
+    user, password = principal(settings, role)
+    return faust.SASLCredentials(username=user, password=password.get_secret_value(), mechanism=MECHANISM)
+
+
 def create_app(
     settings: Settings, service: RouterService, fatal: Callable[[BaseException], None]
 ) -> faust.App:
@@ -162,6 +171,7 @@ def create_app(
     app = faust.App(
         settings.router_id + ".app",
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings, Role.ROUTER),
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=True,

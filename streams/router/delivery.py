@@ -3,7 +3,7 @@ messages is acknowledged by Kafka; any delivery error is fatal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -17,9 +17,9 @@ class DeliveryError(SharebusError):
     exit_code = 8
 
 
-def producer_config(bootstrap: str) -> dict[str, object]:
+def producer_config(kafka: Mapping[str, object]) -> dict[str, object]:
     return {
-        "bootstrap.servers": bootstrap,
+        **kafka,
         "enable.idempotence": True,  # retries never duplicate or reorder
         "acks": "all",
         "linger.ms": 5,
@@ -36,8 +36,8 @@ class DeliveryTracker:
     batch costs no Python callback per message; the first failure is raised and stops the worker
     before the batch's source offsets are committed."""
 
-    def __init__(self, bootstrap: str, *, timeout: float = 60.0) -> None:
-        self.producer = Producer({**producer_config(bootstrap), "delivery.report.only.error": True})
+    def __init__(self, kafka: Mapping[str, object], *, timeout: float = 60.0) -> None:
+        self.producer = Producer({**producer_config(kafka), "delivery.report.only.error": True})
         self.timeout = timeout
         self.error: DeliveryError | None = None
 

@@ -14,8 +14,8 @@ from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
 from sharebus.catalog.models import Catalog
 from sharebus.errors import UnreachableError
+from sharebus.kafka_clients import Role, admin_client, kafka_config
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ def catalog_from(texts: CatalogTexts, source: str) -> Catalog:
     return catalog
 
 
-def ensure_catalog_topic(settings: Settings) -> None:
-    admin = admin_client(settings.kafka_bootstrap)
+def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
+    admin = admin_client(kafka_config(settings, role))
     topics = admin.list_topics(timeout=10).topics
     if settings.catalog_topic in topics:
         return
@@ -57,14 +57,14 @@ def ensure_catalog_topic(settings: Settings) -> None:
             raise
 
 
-def publish_catalog(settings: Settings, city: str | None = None) -> Published:
+def publish_catalog(settings: Settings, city: str | None = None, role: Role = Role.ADMIN) -> Published:
     """Validate the city's catalog folder and publish it as the live policy (key = city)."""
     city = city or settings.city
     folder = city_dir(settings.catalog_dir, city)
     texts = read_catalog_dir(folder)
     catalog = catalog_from(texts, str(folder))
-    ensure_catalog_topic(settings)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
+    ensure_catalog_topic(settings, role)
+    producer = Producer({**kafka_config(settings, role), "enable.idempotence": True})
     offsets: list[int] = []
     errors: list[str] = []
 
@@ -85,12 +85,14 @@ def publish_catalog(settings: Settings, city: str | None = None) -> Published:
     return Published(city, catalog.version, offsets[0])
 
 
-def latest_catalog(settings: Settings, city: str | None = None, timeout: float = 15.0) -> CatalogTexts | None:
+def latest_catalog(
+    settings: Settings, city: str | None = None, timeout: float = 15.0, role: Role = Role.ADMIN
+) -> CatalogTexts | None:
     """The last published catalog texts of `city`, or None when none was ever published."""
     city = city or settings.city
-    ensure_catalog_topic(settings)
+    ensure_catalog_topic(settings, role)
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **kafka_config(settings, role),
         "group.id": "sharebus-catalog-reader",
         "enable.auto.commit": False,
         "enable.partition.eof": True,
@@ -133,11 +135,11 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple
             time.sleep(0.2)
 
 
-def startup_catalog(settings: Settings) -> Catalog:
+def startup_catalog(settings: Settings, role: Role = Role.ROUTER) -> Catalog:
     """The catalog a worker starts with: the live one, or the local folder published first."""
-    texts = latest_catalog(settings)
+    texts = latest_catalog(settings, role=role)
     if texts is None:
-        publish_catalog(settings)
-        texts = latest_catalog(settings)
+        publish_catalog(settings, role=role)
+        texts = latest_catalog(settings, role=role)
     assert texts is not None
     return catalog_from(texts, f"topic {settings.catalog_topic}")

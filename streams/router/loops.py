@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from sharebus.kafka_clients import Role, kafka_config
 from sharebus.settings import Settings
 from streams.router.batch import RawRecord
 
@@ -86,7 +87,7 @@ class RawLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sharebus-raw", daemon=True)
         self.consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_config(settings, Role.ROUTER),
             "group.id": settings.router_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -181,7 +182,7 @@ class CatalogWatcher:
     def _run(self) -> None:
         consumer = Consumer(
             {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
+                **kafka_config(self.settings, Role.ROUTER),
                 "group.id": "sharebus-catalog",
                 "enable.auto.commit": False,
             }

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
 from sharebus.catalog.models import Catalog, DemandStatus, Sharing
+from sharebus.kafka_clients import Role, TopicSpecs, admin_client, ensure_topics, kafka_config
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from streams.policy.compiled import Policy, subscriber_topic
 from streams.router.batch import dlq_topic
 
 SUBSCRIBER_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 DLQ_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
-TopicSpecs = dict[str, tuple[int, dict[str, str]]]
-"""Topic name → (partitions, config)."""
 
 _CLOSED = (DemandStatus.REJECTED, DemandStatus.REVOKED)
 RAW_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
@@ -26,23 +21,6 @@ RAW_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 360
 def raw_topics(catalog: Catalog) -> list[str]:
     """The raw topics of the catalog's resources: `<connector>.<schema>.<table>`."""
     return sorted({f"{r.source.connector}.{r.source.table}" for r in catalog.resources})
-
-
-def ensure_topics(admin: AdminClient, wanted: TopicSpecs) -> list[str]:
-    """Create the missing topics of `wanted` (name → (partitions, config)); returns those created."""
-    existing = set(admin.list_topics(timeout=10).topics)
-    missing = [NewTopic(n, p, 1, config=c) for n, (p, c) in sorted(wanted.items()) if n not in existing]
-    if not missing:
-        return []
-    created: list[str] = []
-    for name, future in admin.create_topics(missing).items():
-        try:
-            future.result(timeout=30)
-            created.append(name)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
-    return created
 
 
 def router_topics(settings: Settings, policy: Policy, departments: Iterable[str] | None = None) -> TopicSpecs:
@@ -70,5 +48,5 @@ def _all_entitlements(policy: Policy) -> set[str]:
     return topics
 
 
-def prepare_topics(settings: Settings, policy: Policy) -> list[str]:
-    return ensure_topics(admin_client(settings.kafka_bootstrap), router_topics(settings, policy))
+def prepare_topics(settings: Settings, policy: Policy, role: Role = Role.ROUTER) -> list[str]:
+    return ensure_topics(admin_client(kafka_config(settings, role)), router_topics(settings, policy))

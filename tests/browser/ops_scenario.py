@@ -17,9 +17,9 @@ import requests
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from psycopg import sql
 
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.samples.generator import RowFactory
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 
 
 class Inserter:
@@ -73,7 +73,7 @@ class DistrictConsumer:
         self.group, self.topic, self.pace = group, topic, pace
         self.consumed = 0
         self.consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+            **kafka_config(settings), "group.id": group,
             "auto.offset.reset": "earliest", "enable.auto.commit": False,
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
         })  # fmt: skip
@@ -112,13 +112,13 @@ class DistrictConsumer:
 def kafka_lag(settings: Settings, group: str, topic: str) -> tuple[int, int]:
     """(end offset, committed offset) of `group` on `topic`, summed over partitions, as Kafka
     reports them — what the ops figures must match."""
-    admin = admin_client(settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(settings))
     meta = admin.list_topics(topic, timeout=10).topics[topic]
     parts = [TopicPartition(topic, p) for p in meta.partitions]
     request = [ConsumerGroupTopicPartitions(group, parts)]
     result = admin.list_consumer_group_offsets(request, request_timeout=10)[group].result()
     committed = sum(max(tp.offset, 0) for tp in result.topic_partitions)
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ops-test-probe"})
+    probe = Consumer({**kafka_config(settings), "group.id": "ops-test-probe"})
     try:
         end = sum(probe.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
     finally:
@@ -129,10 +129,10 @@ def kafka_lag(settings: Settings, group: str, topic: str) -> tuple[int, int]:
 def wait_for_end(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> None:
     """Until `topic` holds `count` records (the router delivered everything inserted)."""
     deadline = time.monotonic() + timeout
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ops-test-probe"})
+    probe = Consumer({**kafka_config(settings), "group.id": "ops-test-probe"})
     try:
         while True:
-            meta = admin_client(settings.kafka_bootstrap).list_topics(topic, timeout=10).topics[topic]
+            meta = admin_client(kafka_config(settings)).list_topics(topic, timeout=10).topics[topic]
             parts = [TopicPartition(topic, p) for p in meta.partitions]
             end = sum(probe.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
             if end >= count:
@@ -165,7 +165,7 @@ def subscriber(report: Mapping[str, Any], sid: str) -> dict[str, Any]:
 
 
 def delete_groups(settings: Settings, groups: list[str]) -> None:
-    admin = admin_client(settings.kafka_bootstrap)  # kept referenced until its futures complete
+    admin = admin_client(kafka_config(settings))  # kept referenced until its futures complete
     if groups:
         for group, future in admin.delete_consumer_groups(groups, request_timeout=30).items():
             try:

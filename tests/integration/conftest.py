@@ -20,10 +20,10 @@ from connectors.publication import drop_publication, drop_slot
 from connectors.register import register_postgres
 from connectors.render import CaptureSpec
 from connectors.samples import sample_spec
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.samples.database import apply_schema
 from sharebus.samples.departments import DEPARTMENTS, get_department
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
 from tests.integration.router_harness import RouterProcess, free_port, worker_env
 
@@ -90,7 +90,7 @@ def unique() -> Callable[[str], str]:
 @pytest.fixture
 def topic_factory(stack_settings: Settings) -> Iterator[Callable[..., str]]:
     """Create topics for one test; deleted afterwards."""
-    admin = admin_client(stack_settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(stack_settings))
     created: list[str] = []
 
     def make(name: str, partitions: int = 1, config: dict[str, str] | None = None) -> str:
@@ -114,7 +114,7 @@ def consumer_factory(
 
     def make(**extra: object) -> Consumer:
         conf: dict[str, object] = {
-            "bootstrap.servers": stack_settings.kafka_bootstrap,
+            **kafka_config(stack_settings),
             "group.id": unique("test-group"),
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -295,7 +295,7 @@ def onboard_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterat
     with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-    admin = admin_client(stack_settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(stack_settings))
     leftovers = [t for t in admin.list_topics(timeout=10).topics if f".{dept}" in t or t.endswith(dept)]
     if leftovers:
         for future in admin.delete_topics(leftovers).values():
@@ -409,7 +409,7 @@ def source_db_factory(
         return spec
 
     yield make
-    admin = admin_client(stack_settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(stack_settings))
     for spec in made:
         client.delete(spec.connector_name)
         admin_dsn = stack_settings.pg_dsn(spec.db_name)
@@ -523,7 +523,7 @@ def catalog_factory(
         return write_catalog(tmp_path / f"catalog_{token}", mapping)
 
     yield make
-    admin = admin_client(stack_settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(stack_settings))
     leftovers = [t for t in admin.list_topics(timeout=10).topics if any(f".{d}" in t for d in unused)]
     if leftovers:
         for future in admin.delete_topics(leftovers).values():

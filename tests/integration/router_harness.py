@@ -16,10 +16,12 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
+from sharebus.acl.grants import router_grants
+from sharebus.acl.sync import grant
 from sharebus.catalog.rename import rename_departments
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.services.worker_process import WorkerProcess
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 
 SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 
@@ -52,8 +54,9 @@ def worker_env(
     settings: Settings, catalog_dir: Path, work: Path, unique: Callable[[str], str]
 ) -> dict[str, str]:
     """The environment of a test's own worker: its catalog dir, consumer group, catalog topic,
-    metrics store and web port, on the test stack."""
-    return {
+    metrics store and web port, on the test stack. The router principal is granted what that
+    router id and catalog topic need (as `sharebus acl sync` does for the deployment's)."""
+    env = {
         **os.environ,
         "SHAREBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "SHAREBUS_CONNECT_URL": settings.connect_url,
@@ -67,6 +70,10 @@ def worker_env(
         "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}",
         "SHAREBUS_ROUTER_BATCH_WINDOW": "0.05",
     }
+    own = settings.model_copy(update={"router_id": env["SHAREBUS_ROUTER_ID"],
+                                      "catalog_topic": env["SHAREBUS_CATALOG_TOPIC"]})  # fmt: skip
+    grant(own, router_grants(own))
+    return env
 
 
 def set_demands(root: Path, demands: list[dict[str, Any]]) -> None:
@@ -101,7 +108,7 @@ def read_topic(
         decode = avro_decoder(settings, topic) if topic.startswith("share.") else (lambda b: b)
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **kafka_config(settings),
             "group.id": "test-reader",
             "enable.auto.commit": False,
         }
@@ -111,7 +118,7 @@ def read_topic(
         deadline = time.monotonic() + timeout
         meta = None
         while meta is None:
-            meta = admin_client(settings.kafka_bootstrap).list_topics(topic, timeout=5).topics.get(topic)
+            meta = admin_client(kafka_config(settings)).list_topics(topic, timeout=5).topics.get(topic)
             if meta is not None and (meta.error is not None or not meta.partitions):
                 meta = None
             if meta is None:
@@ -148,8 +155,8 @@ def avro_decoder(settings: Settings, topic: str) -> Callable[[bytes], Any]:
 
 def topic_sizes(settings: Settings, prefix: str) -> dict[str, int]:
     """End offsets (message counts) of every topic whose name starts with `prefix`."""
-    admin = admin_client(settings.kafka_bootstrap)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "test-sizes"})
+    admin = admin_client(kafka_config(settings))
+    consumer = Consumer({**kafka_config(settings), "group.id": "test-sizes"})
     try:
         sizes = {}
         for name, meta in admin.list_topics(timeout=10).topics.items():

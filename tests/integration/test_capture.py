@@ -14,10 +14,10 @@ from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
 from connectors.render import CaptureSpec
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.samples.departments import get_department
 from sharebus.samples.generator import RowFactory
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def read_events(
 ) -> list[tuple[Any, Any]]:
     """Wait for `topic` to exist, then read `count` (key, value) pairs with key `key`, decoded from
     JSON (other writers may change other rows of the same table meanwhile)."""
-    admin = admin_client(settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(settings))
     deadline = time.monotonic() + timeout
     while True:
         meta = admin.list_topics(topic, timeout=5).topics.get(topic)

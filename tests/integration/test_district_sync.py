@@ -26,6 +26,7 @@ from sharebus.district.errors import SyncBusyError
 from sharebus.district.reconcile import ReconcileReport, reconcile
 from sharebus.district.store import DistrictStore
 from sharebus.district.sync import DistrictSync, SyncOptions, SyncReport
+from sharebus.kafka_clients import kafka_config
 from sharebus.samples.generator import RowFactory
 from sharebus.settings import Settings, get_settings
 from streams.router.live_catalog import publish_catalog
@@ -348,7 +349,7 @@ def test_sync_and_reconcile_throughput(
     router = router_factory(catalog_factory(market=spec))
     settings, url, resource = router.settings, district_db["url"], f"{spec.department}.enterprise"
     topic = f"share.{A}.{resource}"
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "throughput-probe"})
+    consumer = Consumer({**kafka_config(settings), "group.id": "throughput-probe"})
     deadline = time.monotonic() + 120
     try:
         while consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)[1] < n:

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from connectors.render import CaptureSpec
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.samples.generator import RowFactory
 from sharebus.samples.upflow import COLUMNS, HouseholdRows
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic
 from tests.integration.test_district_sync import district_rows, insert, settle
 
@@ -58,5 +58,5 @@ def test_a_district_database_flows_up_to_its_city_department(
     assert set(held) == ids - {rows[1]["household_id"]} | {extra["household_id"]}
     assert held[first["household_id"]]["members"] == 6
     # The district itself has no demand on its own reported data: nothing goes back down to it.
-    topics = admin_client(stack_settings.kafka_bootstrap).list_topics(timeout=10).topics
+    topics = admin_client(kafka_config(stack_settings)).list_topics(timeout=10).topics
     assert f"share.{DISTRICT}.{resource}" not in topics

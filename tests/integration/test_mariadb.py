@@ -13,9 +13,9 @@ import pytest
 from confluent_kafka import Consumer
 
 from connectors.client import ConnectClient
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.samples import hrss
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
 from tests.integration.test_onboarding import ops, read_topic
 
@@ -45,7 +45,7 @@ def mariadb_dept(stack_settings: Settings, unique: Callable[[str], str]) -> Iter
     client = ConnectClient(stack_settings.connect_url)
     if client.config(f"cdc-{dept}") is not None:
         client.purge(f"cdc-{dept}")
-    admin = admin_client(stack_settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(stack_settings))
     leftovers = [t for t in admin.list_topics(timeout=10).topics if f".{dept}" in t]
     if leftovers:
         for future in admin.delete_topics(leftovers).values():
@@ -163,7 +163,7 @@ def test_onboarding_a_mariadb_department(
     removed = sharebus_cli("connectors", "remove", f"cdc-{dept}", "--drop-slot")
     assert removed.exit_code == 0, removed.stderr
     assert f"schema history topic sharebus.schema-history.{dept}" in removed.stdout
-    topics = admin_client(settings.kafka_bootstrap).list_topics(timeout=10).topics
+    topics = admin_client(kafka_config(settings)).list_topics(timeout=10).topics
     assert f"sharebus.schema-history.{dept}" not in topics
     assert ConnectClient(settings.connect_url).config(f"cdc-{dept}") is None
 

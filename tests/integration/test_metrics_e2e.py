@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from psycopg import sql
 
 from connectors.render import CaptureSpec
+from sharebus.kafka_clients import kafka_config
 from sharebus.samples.generator import RowFactory
 from sharebus.settings import Settings
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic, write_catalog
@@ -66,7 +67,7 @@ def test_metrics_report_exact_counts_per_subscriber_and_reason(
     for i in range(2):  # not shared: withheld from everyone
         insert(stack_settings, market.db_name, "inspection",
                {**factory.inspection(rows[0]["uscc"], "500101"), "id": 10 + i})  # fmt: skip
-    producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+    producer = Producer(kafka_config(stack_settings))
     producer.produce(market.topic("public.enterprise"), b"{garbage", b'{"uscc":"X"}')
     assert producer.flush(10) == 0
 

@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.client import ConnectClient
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def read_topic(
 ) -> list[tuple[Any, Any]]:
     """(key, value) pairs of `topic` from its start, decoded from JSON, until `until(pairs)` holds
     (then `settle` more seconds, to catch anything extra)."""
-    admin = admin_client(settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(settings))
     deadline = time.monotonic() + timeout
     while True:
         meta = admin.list_topics(topic, timeout=5).topics.get(topic)

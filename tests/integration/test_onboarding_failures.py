@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from connectors.client import ConnectClient
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from tests.integration.router_harness import free_port
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def assert_nothing_left(settings: Settings, db: dict[str, str]) -> None:
     assert one(dsn, "SELECT 1 FROM pg_namespace WHERE nspname = 'sharebus'") is None  # no bus tables
     assert not (settings.secrets_dir / f"cdc-{dept}.db-password").exists()
     assert not list(settings.secrets_dir.glob(".validate-*"))
-    topics = admin_client(settings.kafka_bootstrap).list_topics(timeout=10).topics
+    topics = admin_client(kafka_config(settings)).list_topics(timeout=10).topics
     assert not [t for t in topics if f".{dept}" in t]
 
 

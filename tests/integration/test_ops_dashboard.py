@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Producer
 
 from connectors.render import CaptureSpec
+from sharebus.kafka_clients import kafka_config
 from sharebus.settings import Settings
 from tests.browser.chromium import chromium_page, ensure_chromium
 from tests.browser.ops_scenario import (
@@ -88,7 +89,7 @@ def test_dashboard_shows_the_figures_of_ops_status(
         assert stopped.stop() == 5
         inserter.insert(STOPPED, 7)  # what the stopped district will not read
         wait_for_end(stack_settings, topic[STOPPED], 12)
-        garbage = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+        garbage = Producer(kafka_config(stack_settings))
         garbage.produce(market.topic("public.enterprise"), b"{not json", b'{"uscc":"X"}')
         assert garbage.flush(10) == 0
         # A fresh worker judges over a window that starts after the stop (no half-old window).

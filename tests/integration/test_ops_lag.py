@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.render import CaptureSpec
+from sharebus.kafka_clients import kafka_config
 from sharebus.settings import Settings
 from tests.browser.ops_scenario import (
     DistrictConsumer,
@@ -105,7 +106,7 @@ def test_stopped_district_is_stop_lagging_is_warn_others_ok(
             assert time.monotonic() < deadline, "the district consumer did not read its 5 records"
             time.sleep(0.2)
         assert consumers[STOPPED].stop() == 5  # committed 5, left the group
-        garbage = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+        garbage = Producer(kafka_config(stack_settings))
         garbage.produce(market.topic("public.enterprise"), b"{garbage", b'{"uscc":"X"}')
         assert garbage.flush(10) == 0
         inserter.start()

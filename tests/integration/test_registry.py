@@ -27,8 +27,8 @@ from schemas.keys import key_bytes, key_from_bytes
 from schemas.registry_client import RegistryClient
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
 from streams.policy import compile_policy
 
@@ -92,7 +92,7 @@ def own_registry(stack_settings: Settings, tmp_path: Path) -> Iterator[Callable[
     for server in servers:
         if server.proc.poll() is None:
             server.stop()
-    admin = admin_client(stack_settings.kafka_bootstrap)  # kept alive until the future resolves
+    admin = admin_client(kafka_config(stack_settings))  # kept alive until the future resolves
     admin.delete_topics([topic])[topic].result(timeout=30)
 
 
@@ -160,7 +160,7 @@ def test_records_read_back_from_kafka_through_the_registry(
     row: dict[str, Any] = {f: None for f in ent.fields}
     row |= {"uscc": "91500101MA5U7X8Y9Z", "name": "某某公司", "updated_at": "2024-03-01T08:15:30Z"}
     topic = topic_factory(unique("test.avro"), config={"cleanup.policy": "compact"})
-    producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+    producer = Producer(kafka_config(stack_settings))
     producer.produce(topic, book.encoder_for(share_topic, ent.demand_id).encode(row),
                      key_bytes({"uscc": row["uscc"]}))  # fmt: skip
     assert producer.flush(10) == 0

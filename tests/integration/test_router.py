@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from confluent_kafka import Producer
 from psycopg import sql
 
 from connectors.render import CaptureSpec
+from sharebus.kafka_clients import kafka_config
 from sharebus.samples.generator import RowFactory
 from sharebus.settings import Settings
 from streams.router.lineage import H_CHECK, H_DEMAND, H_LSN, H_POLICY, H_REASON
@@ -29,6 +29,7 @@ from tests.integration.router_harness import (
     read_topic,
     set_demands,
     topic_sizes,
+    worker_env,
     write_catalog,
 )
 
@@ -255,7 +256,7 @@ def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
     catalog = sample_catalog(tmp_path, market, realestate)
     router_factory(catalog)
     raw_topic = market.topic("public.enterprise")
-    producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
+    producer = Producer(kafka_config(stack_settings))
     producer.produce(raw_topic, b'{"op": "c", "after": {broken', b'{"uscc":"BROKEN"}')
     bad = factory.enterprise()
     bad["uscc"] = bad["uscc"][:17] + ("0" if bad["uscc"][17] != "0" else "1")  # wrong check character
@@ -328,13 +329,8 @@ def test_a_worker_that_cannot_reach_the_registry_exits_non_zero_naming_it(
     market = capture_factory("market")
     catalog = write_catalog(tmp_path / "catalog", {"market": market.department})
     env = {
-        **os.environ,
-        "SHAREBUS_CATALOG_DIR": str(catalog),
-        "SHAREBUS_ROUTER_ID": f"r-{market.department}",
-        "SHAREBUS_CATALOG_TOPIC": f"catalog-{market.department}",
-        "SHAREBUS_WEB_PORT": str(free_port()),
+        **worker_env(stack_settings, catalog, tmp_path, lambda prefix: f"{prefix}-{market.department}"),
         "SHAREBUS_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
-        "SHAREBUS_METRICS_URL": f"chdb://{tmp_path / 'metrics'}",
     }
     proc = subprocess.run(
         [sys.executable, "-m", "sharebus", "worker"], env=env, capture_output=True, text=True, timeout=120

@@ -10,8 +10,8 @@ import sys
 import pytest
 from confluent_kafka.admin import ConfigResource, ResourceType
 
+from sharebus.kafka_clients import admin_client, kafka_config
 from sharebus.settings import Settings
-from sharebus.stack.kafka import admin_client
 from sharebus.stack.manager import LocalStack
 from sharebus.stack.names import CONNECT_CONFIG_TOPIC, CONNECT_OFFSET_TOPIC, CONNECT_STATUS_TOPIC
 
@@ -47,7 +47,7 @@ def test_up_is_idempotent_and_fetches_nothing_the_second_time(stack_settings: Se
 
 
 def test_connect_internal_topics_are_compacted(stack_settings: Settings) -> None:
-    admin = admin_client(stack_settings.kafka_bootstrap)
+    admin = admin_client(kafka_config(stack_settings))
     topics = [CONNECT_CONFIG_TOPIC, CONNECT_OFFSET_TOPIC, CONNECT_STATUS_TOPIC]
     futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in topics])
     for resource, future in futures.items():

@@ -72,7 +72,9 @@ def test_positions_of_each_subscriber_group_and_partition() -> None:
         committed={"500101.sync": {("share.500101.market.enterprise", 0): 8},
                    "500101.audit": {}, "other.500101": {}},
     )  # fmt: skip
-    rows = sample_positions("kafka:9092", ["500101", "500102", "500103"], admin=admin, now=NOW)
+    rows = sample_positions(
+        {"bootstrap.servers": "kafka:9092"}, ["500101", "500102", "500103"], admin=admin, now=NOW
+    )
     assert sorted(rows) == sorted([
         PositionRow(NOW, "500101", "share.500101.market.enterprise", 0, -1, 10, "500101.audit"),
         PositionRow(NOW, "500101", "share.500101.market.enterprise", 1, -1, 4, "500101.audit"),
@@ -85,7 +87,7 @@ def test_positions_of_each_subscriber_group_and_partition() -> None:
 
 def test_no_subscriber_topics_means_no_rows_and_no_group_calls() -> None:
     admin = FakeAdmin(topics={"cdc.market.public.enterprise": 1}, ends={}, committed={"500101.sync": {}})
-    assert sample_positions("kafka:9092", ["500101"], admin=admin, now=NOW) == []
+    assert sample_positions({"bootstrap.servers": "kafka:9092"}, ["500101"], admin=admin, now=NOW) == []
     assert admin.asked == []
 
 
@@ -95,5 +97,5 @@ def test_kafka_down_is_an_unreachable_error() -> None:
             raise KafkaException("Local: Broker transport failure")
 
     with pytest.raises(UnreachableError) as err:
-        sample_positions("kafka:9092", ["500101"], admin=Down())
+        sample_positions({"bootstrap.servers": "kafka:9092"}, ["500101"], admin=Down())
     assert err.value.subject == "Kafka at kafka:9092" and "SHAREBUS_KAFKA_BOOTSTRAP" in (err.value.fix or "")

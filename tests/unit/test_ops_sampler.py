@@ -20,8 +20,10 @@ T0 = 1_800_000_000.0
 ENT = "share.500101.market.enterprise"
 TOPOLOGY = Topology(
     version="v1",
-    subscribers=(SubscriberInfo("500101", "万州区", "district"),
-                 SubscriberInfo("500102", "涪陵区", "district")),
+    subscribers=(
+        SubscriberInfo("500101", "万州区", "district"),
+        SubscriberInfo("500102", "涪陵区", "district"),
+    ),
     departments={"market": "市场监督管理局"},
     resources={"market.enterprise": "market"},
     raw_topics={"cdc.market.public.enterprise": ("market.enterprise",)},
@@ -118,7 +120,8 @@ def make() -> tuple[KafkaSampler, FakeAdmin, FakeReader]:
         members={"500102.live": [("share.500102.market.enterprise", 0)]},
     )  # fmt: skip
     reader = FakeReader({(ENT, 0, 8): T0 - 30, ("cdc.market.public.enterprise", 0, 19): T0 - 2})
-    sampler = KafkaSampler("kafka:9092", observe_commits=False, admin=admin, reader=reader,  # type: ignore[arg-type]
+    kafka = {"bootstrap.servers": "kafka:9092"}
+    sampler = KafkaSampler(kafka, observe_commits=False, admin=admin, reader=reader,  # type: ignore[arg-type]
                            clock=lambda: T0)  # fmt: skip
     return sampler, admin, reader
 

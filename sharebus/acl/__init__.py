@@ -1,0 +1,1 @@
+"""District isolation on Kafka: SCRAM principals, ACLs derived from the catalog, and their sync."""

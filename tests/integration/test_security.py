@@ -1,0 +1,197 @@
+"""District isolation on the real broker with SASL/SCRAM and ACLs: each district reads only its
+topics, nobody reads without credentials, revocation and rotation lock out, all of it audited."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException
+
+from connectors.render import CaptureSpec
+from sharebus.acl.broker import Broker
+from sharebus.audit import read_audit
+from sharebus.kafka_clients import admin_client, scram_config
+from sharebus.samples.generator import RowFactory
+from sharebus.settings import Settings
+from streams.router.live_catalog import publish_catalog
+from tests.integration.router_harness import RouterProcess, keys_of, read_topic, set_demands, write_catalog
+from tests.integration.test_router import db_writer
+
+pytestmark = pytest.mark.integration
+
+A, B = "500107", "500108"
+
+
+@pytest.fixture
+def factory(stack_settings: Settings) -> RowFactory:
+    return RowFactory.for_settings(stack_settings, seed=time.time_ns() % 1_000_000)
+
+
+def read_as(config: dict[str, Any], topic: str, group: str, timeout: float = 20.0) -> list[Any]:
+    """Records of `topic` read with a district's client config; raises KafkaException on an
+    authorization or authentication error (what a district's client sees)."""
+    failures: list[KafkaError] = []  # login failures reach the error callback, not poll()
+    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest",
+                         "enable.partition.eof": True, "enable.auto.commit": False,
+                         "error_cb": failures.append})  # fmt: skip
+    consumer.subscribe([topic])
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if any(f.code() == KafkaError._AUTHENTICATION for f in failures):
+                raise KafkaException(next(f for f in failures if f.code() == KafkaError._AUTHENTICATION))
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is None:
+                records.append(msg)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                return records
+            elif error.fatal() or not error.retriable() or "AUTHORIZATION" in error.name():
+                raise KafkaException(error)
+        raise AssertionError(f"no end of {topic} within {timeout}s (read {len(records)})")
+    finally:
+        consumer.close()
+
+
+def refused(config: dict[str, Any], topic: str, group: str) -> str:
+    """The error a client gets reading `topic`: must be an authorization/authentication refusal."""
+    with pytest.raises(KafkaException) as caught:
+        read_as(config, topic, group, timeout=20.0)
+    return str(caught.value.args[0].name())
+
+
+def test_each_district_reads_only_its_own_topics_until_revoked_or_rotated(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    sharebus_cli: Callable[..., Any],
+    factory: RowFactory,
+    unique: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    started = datetime.now(UTC) - timedelta(seconds=5)
+    market, realestate = capture_factory("market"), capture_factory("realestate")
+    now = datetime.now(UTC)
+    everyone = {"id": "S-0", "subscriber": "all-districts", "resource": f"{market.department}.enterprise",
+                "purpose": "test", "status": "approved", "approver": "test",
+                "valid_from": (now - timedelta(days=1)).isoformat()}  # fmt: skip
+    certificates = {"id": "S-1", "subscriber": A, "resource": f"{realestate.department}.certificate",
+                    "purpose": "test", "status": "approved", "approver": "test",
+                    "fields": ["cert_no", "area_m2", "use", "district_code"],
+                    "valid_from": (now - timedelta(days=1)).isoformat(),
+                    "valid_until": (now + timedelta(days=30)).isoformat()}  # fmt: skip
+    departments = {"market": market.department, "realestate": realestate.department}
+    catalog = write_catalog(tmp_path / "catalog", departments, [everyone, certificates])
+    router = router_factory(catalog)
+    settings = router.settings
+    env = {k: v for k, v in router.env.items() if k.startswith("SHAREBUS_")}
+    a_enterprise = f"share.{A}.{market.department}.enterprise"
+    b_enterprise = f"share.{B}.{market.department}.enterprise"
+    a_certificate = f"share.{A}.{realestate.department}.certificate"
+
+    # Data in A's and B's topics, delivered by the router.
+    enterprises = db_writer(stack_settings, "dept_market")
+    for code in (A, B):
+        row = factory.enterprise()
+        row["district_code"] = code
+        enterprises("insert", "enterprise", row)
+        read_topic(stack_settings, f"share.{code}.{market.department}.enterprise",
+                   until=lambda rs, u=row["uscc"]: u in keys_of(rs, "uscc"))  # fmt: skip
+    cert = factory.certificate(time.time_ns() % 10**7)
+    cert["district_code"] = A
+    db_writer(stack_settings, "dept_realestate")("insert", "certificate", cert)
+    read_topic(stack_settings, a_certificate, until=lambda rs: cert["cert_no"] in keys_of(rs, "cert_no"))
+
+    # ACLs from the catalog; A's login (a leftover of an earlier run is disabled first).
+    synced = sharebus_cli("acl", "sync", "--json", env=env)
+    assert synced.exit_code == 0, synced.stderr
+    if A in Broker(settings).users():
+        assert sharebus_cli("subscriber", "disable", A, env=env).exit_code == 0
+    added = sharebus_cli("subscriber", "add", A, "--json", env=env)
+    assert added.exit_code == 0, added.stderr
+    client = json.loads(added.stdout)
+    assert client["bootstrap.servers"] == settings.kafka_public_bootstrap
+    assert set(client["topics"]) >= {a_enterprise, a_certificate} and b_enterprise not in client["topics"]
+    assert client["sasl.password"] not in added.stderr  # printed once, on stdout only
+    config = scram_config(client["bootstrap.servers"], client["sasl.username"], client["sasl.password"])
+    group = f"{A}.{unique('g')}"
+
+    # A reads A's topics; B's topic and a group outside A's prefix are refused.
+    assert len(read_as(config, a_enterprise, group)) >= 1
+    assert len(read_as(config, a_certificate, group)) >= 1
+    assert "AUTHORIZATION" in refused(config, b_enterprise, group)
+    assert "AUTHORIZATION" in refused(config, a_enterprise, f"{B}.{unique('g')}")
+
+    # No credentials, or a wrong password: refused at the door.
+    with pytest.raises(KafkaException):
+        admin_client({"bootstrap.servers": settings.kafka_public_bootstrap}).list_topics(timeout=5)
+    wrong = scram_config(settings.kafka_public_bootstrap, A, "not-the-password")
+    assert "AUTHENTICATION" in refused(wrong, a_enterprise, group)
+
+    shown = sharebus_cli("acl", "show", A, "--json", env=env)
+    assert shown.exit_code == 0
+    assert {e["name"] for e in json.loads(shown.stdout)["acls"] if e["state"] == "ok"} >= {
+        a_enterprise,
+        a_certificate,
+    }
+
+    # A's certificate demand is revoked: after `acl sync` A can no longer read that topic, and the
+    # router withholds A's next certificate (audited).
+    set_demands(catalog, [everyone, {**certificates, "status": "revoked"}])
+    published = publish_catalog(settings)
+    revoked = sharebus_cli("acl", "sync", "--json", env=env)
+    assert revoked.exit_code == 0, revoked.stderr
+    removed = {(g["principal"], g["name"]) for g in json.loads(revoked.stdout)["remove"]}
+    assert (f"User:{A}", a_certificate) in removed
+    assert "AUTHORIZATION" in refused(config, a_certificate, group)
+    assert len(read_as(config, a_enterprise, group)) >= 1  # the rest of A's access stands
+    time.sleep(2.0)  # the router applies the published catalog
+    held = factory.certificate(time.time_ns() % 10**7)
+    held["district_code"] = A
+    db_writer(stack_settings, "dept_realestate")("insert", "certificate", held)
+
+    # Rotation: the old password is refused, the new one works.
+    rotated = sharebus_cli("subscriber", "rotate", A, "--json", env=env)
+    assert rotated.exit_code == 0, rotated.stderr
+    new = json.loads(rotated.stdout)
+    assert new["sasl.password"] != client["sasl.password"]
+    assert "AUTHENTICATION" in refused(config, a_enterprise, group)
+    fresh = scram_config(new["bootstrap.servers"], A, new["sasl.password"])
+    assert len(read_as(fresh, a_enterprise, group)) >= 1
+
+    # The audit topic holds every one of these events.
+    def audited() -> list[dict[str, Any]]:
+        return [e for e in read_audit(settings, since=started) if e["subject"] == A]
+
+    deadline = time.monotonic() + 40
+    events = audited()
+    while time.monotonic() < deadline and not any(
+        e["action"] == "policy.withhold" and e["detail"].get("reason") == "demand_revoked" for e in events
+    ):
+        time.sleep(2.0)
+        events = audited()
+    actions = {(e["action"], e["target"]) for e in events}
+    assert ("credential.create", f"User:{A}") in actions
+    assert ("credential.rotate", f"User:{A}") in actions
+    assert ("acl.grant", a_certificate) in actions and ("acl.revoke", a_certificate) in actions
+    withheld = [
+        e
+        for e in events
+        if e["action"] == "policy.withhold" and e["target"] == f"{realestate.department}.certificate"
+    ]
+    assert any(e["detail"]["reason"] == "demand_revoked" and e["count"] >= 1 for e in withheld), events
+    assert all(e["at"].endswith("+00:00") and e["actor"].startswith("User:") for e in events)
+    revocations = [e for e in events if e["action"] == "acl.revoke" and e["target"] == a_certificate]
+    assert published.version in {e["catalog_version"] for e in revocations}, revocations
+    assert client["sasl.password"] not in json.dumps(events) and new["sasl.password"] not in json.dumps(
+        events
+    )

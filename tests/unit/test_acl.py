@@ -1,0 +1,111 @@
+"""ACLs derived from the catalog and their diff against the broker: pure, no Kafka."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sharebus.acl.grants import (
+    GROUP,
+    LITERAL,
+    PREFIXED,
+    TOPIC,
+    Grant,
+    connect_grants,
+    desired_grants,
+    is_subscriber_grant,
+    router_grants,
+    subscriber_grants,
+    user,
+)
+from sharebus.acl.sync import entitled_topics, managed_principals, plan, subscribers_of
+from sharebus.catalog.load import load_catalog
+from sharebus.catalog.models import Catalog, DemandStatus
+from sharebus.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(REPO / "catalog" / "chongqing")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(runtime_dir=tmp_path, pseudonym_key="k" * 32)  # type: ignore[call-arg, arg-type]
+
+
+def test_a_subscriber_reads_only_its_entitled_topics_and_its_groups() -> None:
+    grants = subscriber_grants("500103", ["share.500103.realestate.certificate"])
+    assert grants == {
+        Grant("User:500103", TOPIC, "share.500103.realestate.certificate", LITERAL, "READ"),
+        Grant("User:500103", TOPIC, "share.500103.realestate.certificate", LITERAL, "DESCRIBE"),
+        Grant("User:500103", GROUP, "500103.", PREFIXED, "READ"),
+    }
+    assert all(is_subscriber_grant(g) for g in grants)
+
+
+def test_no_entitlement_means_no_grant_at_all() -> None:
+    assert subscriber_grants("500103", []) == set()
+
+
+def test_entitlements_follow_the_demands(catalog: Catalog, settings: Settings) -> None:
+    topics = entitled_topics(catalog, settings, NOW)
+    assert "share.500103.realestate.certificate" in topics["500103"]
+    assert "share.500103.market.enterprise" in topics["500103"]  # all-districts demand
+    assert "share.500106.realestate.certificate" not in topics["500106"]  # pending, conditional
+    assert set(topics) == subscribers_of(catalog)
+
+
+def test_revoking_a_demand_removes_exactly_its_topic_grants(catalog: Catalog, settings: Settings) -> None:
+    before = desired_grants(settings, entitled_topics(catalog, settings, NOW))
+    revoked = [
+        d.model_copy(update={"status": DemandStatus.REVOKED})
+        if d.subscriber == "500103" and d.resource == "realestate.certificate"
+        else d
+        for d in catalog.demands
+    ]
+    after_catalog = catalog.model_copy(update={"demands": tuple(revoked)})
+    after = desired_grants(settings, entitled_topics(after_catalog, settings, NOW))
+    changes = plan(before, after, managed_principals(settings, after_catalog, before))
+    assert not changes.add
+    assert {(g.principal, g.name) for g in changes.remove} == {
+        ("User:500103", "share.500103.realestate.certificate")
+    }
+
+
+def test_a_subscriber_removed_from_the_catalog_loses_everything(settings: Settings) -> None:
+    stale = subscriber_grants("gone", ["share.gone.market.enterprise"])
+    desired = router_grants(settings)
+    changes = plan(stale | desired, desired, managed_principals(settings, _empty(), stale | desired))
+    assert set(changes.remove) == stale and not changes.add
+
+
+def test_principals_sharebus_does_not_manage_are_left_alone(settings: Settings) -> None:
+    other = Grant("User:backup-tool", TOPIC, "backups", LITERAL, "READ")
+    desired = router_grants(settings)
+    changes = plan(desired | {other}, desired, managed_principals(settings, _empty(), desired | {other}))
+    assert (changes.add, changes.remove, changes.unmanaged) == ((), (), 1)
+
+
+def test_the_router_reads_raw_and_writes_subscriber_and_dead_letter_topics(settings: Settings) -> None:
+    grants = {(g.resource, g.name, g.operation) for g in router_grants(settings)}
+    assert ("topic", "cdc.", "READ") in grants and ("topic", "cdc.", "WRITE") not in grants
+    assert ("topic", "share.", "WRITE") in grants and ("topic", "dlq.", "WRITE") in grants
+    assert all(g.principal == user(settings.kafka_router_user) for g in router_grants(settings))
+
+
+def test_connect_writes_raw_topics_and_owns_its_internal_topics(settings: Settings) -> None:
+    grants = {(g.resource, g.name, g.operation) for g in connect_grants(settings)}
+    assert ("topic", "cdc.", "WRITE") in grants and ("topic", "cdc.", "READ") not in grants
+    assert ("group", settings.connect_group_id, "READ") in grants
+    assert not any(name.startswith("share.") for _, name, _ in grants)
+
+
+def _empty() -> Catalog:
+    catalog = load_catalog(REPO / "catalog" / "chongqing")
+    return catalog.model_copy(update={"demands": (), "districts": ()})

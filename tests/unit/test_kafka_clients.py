@@ -1,0 +1,64 @@
+"""Client configs per role from the one settings model: bootstrap, SASL/SCRAM, the right principal."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from sharebus.acl.subscribers import ClientConfig
+from sharebus.kafka_clients import Role, java_client_properties, kafka_config, principal
+from sharebus.settings import Settings
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(_env_file=None, kafka_router_password=SecretStr("r-pw"))  # type: ignore[call-arg]
+
+
+def test_every_role_logs_in_with_scram_by_default(settings: Settings) -> None:
+    for role in Role:
+        conf = kafka_config(settings, role)
+        assert conf["security.protocol"] == "SASL_PLAINTEXT" and conf["sasl.mechanisms"] == "SCRAM-SHA-512"
+        assert conf["bootstrap.servers"] == settings.kafka_bootstrap
+    assert kafka_config(settings, Role.ROUTER)["sasl.username"] == "sharebus-router"
+    assert kafka_config(settings, Role.ROUTER)["sasl.password"] == "r-pw"
+    assert kafka_config(settings, Role.CONNECT)["sasl.username"] == "sharebus-connect"
+
+
+def test_district_commands_use_their_own_principal_else_the_admin(settings: Settings) -> None:
+    assert principal(settings, Role.CLIENT)[0] == settings.kafka_admin_user
+    district = settings.model_copy(update={"kafka_user": "500103", "kafka_password": SecretStr("d")})
+    assert kafka_config(district, Role.CLIENT)["sasl.username"] == "500103"
+    assert kafka_config(district, Role.ADMIN)["sasl.username"] == settings.kafka_admin_user
+
+
+def test_plaintext_has_no_security_keys(settings: Settings) -> None:
+    plain = settings.model_copy(update={"kafka_security_protocol": "PLAINTEXT"})
+    assert kafka_config(plain, Role.ROUTER) == {"bootstrap.servers": settings.kafka_bootstrap}
+    assert java_client_properties(plain, Role.CONNECT, "${dir:/s:p}") == {}
+
+
+def test_java_clients_reference_the_password_never_hold_it(settings: Settings) -> None:
+    props = java_client_properties(settings, Role.CONNECT, "${dir:/s:kafka-connect-password}", "producer.")
+    jaas = props["producer.sasl.jaas.config"]
+    assert 'username="sharebus-connect"' in jaas and 'password="${dir:/s:kafka-connect-password}"' in jaas
+    assert settings.kafka_connect_password.get_secret_value() not in str(props)
+
+
+def test_passwords_are_never_in_the_settings_repr(settings: Settings) -> None:
+    text = repr(settings) + str(settings.model_dump())
+    for secret in (
+        settings.kafka_admin_password,
+        settings.kafka_router_password,
+        settings.kafka_connect_password,
+    ):
+        assert secret.get_secret_value() not in text
+
+
+def test_a_client_config_names_the_topics_and_the_group_prefix() -> None:
+    config = ClientConfig("500103", "kafka:9094", "SASL_PLAINTEXT", "SCRAM-SHA-512", "500103", "pw",
+                          ("share.500103.market.enterprise",), "500103.")  # fmt: skip
+    text = config.properties()
+    assert "bootstrap.servers=kafka:9094" in text and "sasl.mechanism=SCRAM-SHA-512" in text
+    assert "# topic: share.500103.market.enterprise" in text and "500103." in text
+    assert config.to_dict()["sasl.password"] == "pw"
