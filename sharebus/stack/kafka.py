@@ -28,7 +28,8 @@ class Kafka(Component):
 
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        # The first bootstrap address: 127.0.0.1 for the local stack, `kafka:9092` in a container.
+        return self.settings.kafka_bootstrap.split(",")[0]
 
     @property
     def config_file(self) -> Path:
