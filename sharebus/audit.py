@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import getpass
 import socket
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from sharebus.errors import UnreachableError
-from sharebus.kafka_clients import Role, admin_client, ensure_topics, kafka_config, principal
+from sharebus.kafka_clients import Role, admin_client, ensure_topics, kafka_config, principal, read_partition
 from sharebus.settings import Settings
 
 # Kept forever, never compacted: an audit record is never replaced or removed.
@@ -130,21 +129,7 @@ def read_audit(
             start = high if found < 0 else max(low, found)
         if start >= high:
             return []
-        consumer.assign([TopicPartition(tp.topic, 0, start)])
-        out: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    break
-                continue
-            out.append(orjson.loads(msg.value() or b"{}"))
-            if (msg.offset() or 0) >= high - 1:
-                break
-        return out
+        messages = read_partition(consumer, tp, start, high, timeout)
+        return [orjson.loads(msg.value() or b"{}") for msg in messages]
     finally:
         consumer.close()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from pydantic import SecretStr
 
@@ -111,3 +112,24 @@ def ensure_topics(admin: AdminClient, wanted: TopicSpecs) -> list[str]:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     return created
+
+
+def read_partition(
+    consumer: Consumer, tp: TopicPartition, start: int, high: int, timeout: float
+) -> Iterator[Message]:
+    """The messages of partition `tp` from offset `start` up to `high` (exclusive): stops at the
+    end of the partition or after `timeout` seconds. `consumer` needs enable.partition.eof."""
+    consumer.assign([TopicPartition(tp.topic, tp.partition, start)])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        error = msg.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return
+            continue
+        yield msg
+        if (msg.offset() or 0) >= high - 1:
+            return

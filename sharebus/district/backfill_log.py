@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from sharebus.district.backfill_plan import Reach
 from sharebus.errors import UnreachableError
-from sharebus.kafka_clients import admin_client, ensure_topics, kafka_config
+from sharebus.kafka_clients import admin_client, ensure_topics, kafka_config, read_partition
 from sharebus.settings import Settings
 
 LOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
@@ -82,24 +82,12 @@ class BackfillLog:
             low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
             if high <= low:
                 return out
-            consumer.assign([TopicPartition(self.topic, 0, low)])
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
-                if msg is None:
-                    continue
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        break
-                    continue
+            for msg in read_partition(consumer, tp, low, high, timeout):
                 key, value = (msg.key() or b"").decode(), msg.value()
                 if value is None:
                     out.pop(key, None)
                 else:
                     out[key] = orjson.loads(value)
-                if (msg.offset() or 0) >= high - 1:
-                    break
         finally:
             consumer.close()
         return out

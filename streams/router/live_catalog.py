@@ -14,7 +14,7 @@ from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
 from sharebus.catalog.models import Catalog
 from sharebus.errors import UnreachableError
-from sharebus.kafka_clients import Role, admin_client, kafka_config
+from sharebus.kafka_clients import Role, admin_client, kafka_config, read_partition
 from sharebus.settings import Settings
 
 
@@ -102,22 +102,10 @@ def latest_catalog(
         low, high = _watermarks(consumer, tp, timeout)
         if high is None or low is None or high <= low:
             return None
-        consumer.assign([TopicPartition(settings.catalog_topic, 0, low)])
         latest: bytes | None = None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    break
-                continue
+        for msg in read_partition(consumer, tp, low, high, timeout):
             if msg.key() == city.encode():
                 latest = msg.value()
-            if (msg.offset() or 0) >= high - 1:
-                break
         return decode_texts(latest) if latest is not None else None
     finally:
         consumer.close()
