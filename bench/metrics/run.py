@@ -6,7 +6,8 @@ Loads `--days` days of history (10.9 M calls a day, 79 departments, 4,154 resour
 subscribers) pre-aggregated as the rollups hold it, up to now: per-day rows for every day,
 per-hour and per-minute rows for the last two days (the only ones the timed queries read, with
 the left-edge day of the longest window; `--full` loads them for every day within their
-retention), the last 24 h as raw rows, and a day of consumer-position samples. Then it times
+retention), each tier rolled up from the finer one where that one has rows (as the views make
+them), the last 24 h as raw rows, and a day of consumer-position samples. Then it times
 every query of `sharebus metrics` (the same `Plan.run` the CLI and the web API call) against
 baselines measured in the same run (the raw table; per-minute rows only), and the ingest path
 (`insert_calls` through the three materialized views and their projections: batched vs one row
@@ -117,13 +118,18 @@ def latency_state(seed: str, delivered: str) -> str:
 def load_rollup(store: ChdbStore, table: str, column: str, step: timedelta, days: list[datetime],
                 keys: int, mean_records: float, subs: list[str], scale: Scale) -> int:  # fmt: skip
     """Rows of `table` for every bucket of each day in `days` (midnights): `keys` keys per bucket,
-    one INSERT per day so memory stays flat."""
+    one INSERT per day so memory stays flat. A minute draws its keys from its hour's
+    `keys_per_hour` (so those minutes rolled up hold as many keys as a loaded hour), any other
+    bucket from the day's `keys_per_day`."""
     per_day = max(1, int(timedelta(days=1) / step))
     spread = max(1, round(2 * mean_records - 1))
     for seed, day in enumerate(days):
         n = per_day * keys
         bucket = f"intDiv(number, {keys})"
-        key = f"cityHash64({seed}, {bucket}, number % {keys}) % {scale.keys_per_day}"
+        draw = f"cityHash64({seed}, {bucket}, number % {keys})"
+        if table == "calls_1m":
+            draw = f"cityHash64({seed}, intDiv({bucket}, 60), {draw} % {scale.keys_per_hour})"
+        key = f"{draw} % {scale.keys_per_day}"
         seconds = int(step.total_seconds())
         ts = (f"toDate('{day.date().isoformat()}')" if table == "calls_1d"
               else f"toDateTime('{sql_datetime(day)}', 'UTC') + {seconds} * {bucket}")  # fmt: skip
@@ -134,6 +140,26 @@ def load_rollup(store: ChdbStore, table: str, column: str, step: timedelta, days
                 {latency_state(f"number, {seed}", "outcome = 'delivered'")} AS latency_ms
             FROM numbers({n})""")
     return per_day * keys * len(days)
+
+
+def derive_rollup(store: ChdbStore, table: str, source: str, days: list[datetime]) -> int:
+    """Rows of `table` (calls_1h or calls_1d) for each day in `days` rolled up from `source` (the
+    next finer rollup) as the views make them: every tier then holds the same calls, which a
+    signed cover (streams/metrics/window.py) relies on when it subtracts finer rows."""
+    column, source_column, bucket = {"calls_1h": ("hour", "minute", "toStartOfHour"),
+                                     "calls_1d": ("day", "hour", "toDate")}[table]  # fmt: skip
+    rows = 0
+    for day in days:
+        lo, hi = sql_datetime(day), sql_datetime(day + timedelta(days=1))
+        store.command(f"""
+            INSERT INTO {DB}.{table} SELECT {bucket}(src.{source_column}) AS {column}, department, resource,
+                subscriber, op, outcome, reason, sum(src.records) AS records, sum(src.bytes) AS bytes,
+                quantilesTDigestWeightedMergeState(0.5, 0.95, 0.99)(src.latency_ms) AS latency_ms
+            FROM {DB}.{source} AS src WHERE src.{source_column} >= '{lo}' AND src.{source_column} < '{hi}'
+            GROUP BY {column}, department, resource, subscriber, op, outcome, reason""")  # fmt: skip
+        count = f"SELECT count() AS n FROM {DB}.{table} WHERE toDate({column}) = '{day.date().isoformat()}'"
+        rows += int(store.query(count)[0]["n"])
+    return rows
 
 
 def load_raw_day(store: ChdbStore, until: datetime, subs: list[str], scale: Scale) -> int:
@@ -328,20 +354,23 @@ def run(store: ChdbStore, scale: Scale, repeat: int, quick: bool, full: bool, no
     subs = subscribers()
     today = floor(now, timedelta(days=1))
     every = [today - timedelta(days=d) for d in range(scale.days, -1, -1)]  # the window's days and today
-    recent = every[-2:] if not full else None
     edge = [every[0]]  # the left edge of `--since <days>d` reads hours of its first day
     hours = every[-(HOUR_TTL_DAYS + 1) :] if full else sorted({*edge, *every[-2:]})
-    minutes = every[-MINUTE_TTL_DAYS:] if full else recent or []
+    minutes = every[-MINUTE_TTL_DAYS:] if full else every[-2:]
     loads: dict[str, dict[str, float]] = {}
     tiers = [
-        ("calls_1m", "minute", timedelta(minutes=1), minutes, scale.keys_per_minute),
-        ("calls_1h", "hour", timedelta(hours=1), hours, scale.keys_per_hour),
-        ("calls_1d", "day", timedelta(days=1), every, scale.keys_per_day),
+        ("calls_1m", "minute", timedelta(minutes=1), minutes, [], scale.keys_per_minute),
+        ("calls_1h", "hour", timedelta(hours=1), hours, minutes, scale.keys_per_hour),
+        ("calls_1d", "day", timedelta(days=1), every, hours, scale.keys_per_day),
     ]
-    for table, column, step, days, keys in tiers:
-        say(f"loading {table}: {len(days)} days × {keys:,} keys per {column} …")
+    finer = {"calls_1h": "calls_1m", "calls_1d": "calls_1h"}
+    for table, column, step, days, rolled_up, keys in tiers:
+        made = [d for d in days if d not in rolled_up]
+        say(f"loading {table}: {len(made)} days × {keys:,} keys per {column}, {len(rolled_up)} rolled up …")
         t0 = time.perf_counter()
-        rows = load_rollup(store, table, column, step, days, keys, scale.records_per[table], subs, scale)
+        rows = load_rollup(store, table, column, step, made, keys, scale.records_per[table], subs, scale)
+        if rolled_up:
+            rows += derive_rollup(store, table, finer[table], rolled_up)
         seconds = time.perf_counter() - t0
         loads[table] = _load(rows, len(days), seconds)
     say("loading the last 24 h raw (the baselines; the views are detached meanwhile) …")
@@ -354,8 +383,11 @@ def run(store: ChdbStore, scale: Scale, repeat: int, quick: bool, full: bool, no
     seconds = time.perf_counter() - t0
     loads["positions"] = _load(rows, 1, seconds)
     say("timing queries …")
-    queries = {label: timed(lambda n=name, a=qargs: plan(n, a, database=DB, now=now).run(store), repeat)
-               for label, name, qargs in QUERIES}  # fmt: skip
+
+    def query(name: str, qargs: dict[str, str]) -> Callable[[], Any]:
+        return lambda: plan(name, qargs, database=DB, now=now).run(store)
+
+    queries = {label: timed(query(name, qargs), repeat) for label, name, qargs in QUERIES}
     base = baselines(store, now, repeat)
     say("timing ingest …")
     ingest = ingest_rates(store, now, scale, quick)

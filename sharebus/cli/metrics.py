@@ -179,8 +179,10 @@ def _ms(value: Any) -> str:
 
 
 def _reasons_text(reasons: dict[str, dict[str, int]]) -> str:
+    """Withheld, then dead-letter reasons, most records first; ties by name (the reports' dicts
+    come in whatever order ClickHouse returned their rows)."""
     parts = []
     for outcome in ("withheld", "dead_letter"):
         counts = reasons.get(outcome, {})
-        parts += [f"{reason} {counts[reason]}" for reason in sorted(counts, key=lambda r: -counts[r])]
+        parts += [f"{reason} {counts[reason]}" for reason in sorted(counts, key=lambda r: (-counts[r], r))]
     return ", ".join(parts)

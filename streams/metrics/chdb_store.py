@@ -16,10 +16,14 @@ import orjson
 
 from streams.metrics.errors import MetricsError, StoreBusyError
 from streams.metrics.rows import CALL_COLUMNS, POSITION_COLUMNS, CallRow, PositionRow
-from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings, plain
+from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings
 
 _LOCKED = "Cannot lock file"
 _OTHER_PATH = "different path"
+
+# The reader's session settings `query` relies on to hand JSON rows on as they are parsed (no
+# pass over every value): 64-bit integers as numbers, NaN and inf as null.
+_READ_SETTINGS = "SET output_format_json_quote_64bit_integers = 0, output_format_json_quote_denormals = 0"
 
 # Data paths this process holds open (the engine's flock on <path>/status is ours for these).
 _HELD: Counter[Path] = Counter()
@@ -51,6 +55,12 @@ class ChdbStore(MetricsStore):
             try:
                 self._read = self._connect()
             except BaseException:
+                self._write.close()
+                raise
+            try:
+                self._read.query(_READ_SETTINGS, "CSV")
+            except BaseException:
+                self._read.close()
                 self._write.close()
                 raise
             _HELD[self.path] += 1
@@ -86,7 +96,9 @@ class ChdbStore(MetricsStore):
         data = raw.bytes()
         if not data:
             return []
-        return [{k: plain(v) for k, v in row.items()} for row in orjson.loads(data)["data"]]
+        # Already plain (see _READ_SETTINGS): JSON has no tuples, and NaN comes as null.
+        rows: list[dict[str, Any]] = orjson.loads(data)["data"]
+        return rows
 
     def _run(self, conn: Any, sql: str, params: Params | None, fmt: str) -> Any:
         if self._closed:

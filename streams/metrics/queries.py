@@ -8,14 +8,15 @@ it. Nothing here reads the raw `calls` table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from streams.metrics.errors import QueryArgumentError
-from streams.metrics.rows import OUTCOMES
-from streams.metrics.window import Window, iso, parse_duration, sql_datetime, utc_day, window
+from streams.metrics.window import Slice, Window, iso, parse_duration, sql_datetime, utc_day, window
 
 QUERIES = ("calls", "summary", "reasons", "latency", "lag")
 DIMENSIONS = ("district", "department", "resource", "subscriber")
@@ -133,25 +134,40 @@ _BRANCH_KEY = {"district": "subscriber", "subscriber": "subscriber", "department
 
 def rollup_union(
     database: str,
-    win: Window,
+    slices: Sequence[Slice],
     *,
     select: str,
     group_by: str,
     conditions: tuple[str, ...],
     params: dict[str, str | int | float],
+    sums: tuple[tuple[str, str], ...] = (),
 ) -> str:
-    """UNION ALL of one aggregating SELECT per slice of [since, until) (see window.cover)."""
+    """UNION ALL of one aggregating SELECT per slice (`Window.slices()`, or `signed_slices()`
+    for sums): `select`, then each (column, alias) of `sums` summed as Int64, negated in a
+    subtracted slice."""
     parts = []
-    for i, piece in enumerate(win.slices()):
+    for i, piece in enumerate(slices):
         lo, hi = piece.bounds()
         params[f"lo{i}"], params[f"hi{i}"] = lo, hi
         column, kind = piece.column, piece.param_type
         time_range = f"{column} >= {{lo{i}:{kind}}} AND {column} < {{hi{i}:{kind}}}"
+        sign = "-" if piece.sign < 0 else ""
+        measures = "".join(f", {sign}toInt64(sum({c})) AS {alias}" for c, alias in sums)
         parts.append(
-            f"SELECT {select} FROM {database}.{piece.table}"
+            f"SELECT {select}{measures} FROM {database}.{piece.table}"
             f" {where(time_range, *conditions)} GROUP BY {group_by}"
         )
     return "\n    UNION ALL\n    ".join(parts)
+
+
+def netted(slices: Sequence[Slice], total: str) -> str:
+    """The HAVING clause that drops keys netting to no records when a slice is subtracted.
+
+    What must hold: every stored row counts at least one record (the router's rows do), so a key
+    nets 0 records exactly when none of its rows lies in the window; with slices only added, a
+    key is there exactly when it has rows, as before.
+    """
+    return f"\nHAVING {total} != 0" if any(s.sign < 0 for s in slices) else ""
 
 
 def branch_key(by: str) -> str:
@@ -170,6 +186,8 @@ def where(*conditions: str) -> str:
 
 
 def _header(name: str, win: Window, **extra: Any) -> dict[str, Any]:
+    # "tables": the rollups of the window's exact cover (`Window.slices`), the granularity its
+    # figures are exact to; sums may read fewer of them (`Window.signed_slices`).
     return {"query": name, **win.to_dict(), "tables": sorted({s.table for s in win.slices()}), **extra}
 
 
@@ -177,34 +195,72 @@ def _int(value: Any) -> int:
     return int(value or 0)
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a large acyclic report is built.
+
+    Each collection meanwhile would only scan the new dicts (all alive, none in a cycle) and move
+    them to older generations, where they make the next full collection due: ~15 ms, every third
+    4k-row calls report or so. Process-wide, so what must hold: it is re-enabled exactly when it was
+    enabled on entry, whatever happens (another thread pausing meanwhile finds it off and leaves
+    it to the first).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # --- calls ---------------------------------------------------------------------------------------
 def calls_plan(database: str, win: Window, *, by: str) -> Plan:
-    """Delivered records and bytes, withheld and dead-lettered records, per `by` and reason."""
+    """Delivered records and bytes, withheld and dead-lettered records, per `by` and reason, read
+    through the window's signed cover (sums: see window.signed_cover)."""
     params: dict[str, str | int | float] = {}
-    select = f"{branch_key(by)} AS key, toString(outcome) AS kind, reason, sum(records) AS n, sum(bytes) AS b"
-    source = rollup_union(database, win, select=select, group_by="key, kind, reason",
+    slices = win.signed_slices()
+    source = rollup_union(database, slices, select=f"{branch_key(by)} AS key, outcome AS kind, reason",
+                          sums=(("records", "n"), ("bytes", "b")), group_by="key, kind, reason",
                           conditions=(district_only(by),), params=params)  # fmt: skip
+    # One row per (key, outcome, reason) of the whole window. The pivot to one entry per key and
+    # its ordering stay in `shape_calls`: as SQL (groupArray, maps, ORDER BY) they cost ClickHouse
+    # more than the Python they replace (bench/metrics/README.md).
     sql = (
-        "SELECT key, kind AS outcome, reason, sum(n) AS records, sum(b) AS bytes\n"
-        f"FROM (\n    {source}\n)\nGROUP BY key, outcome, reason" + prefer(projection_for(by))
+        "SELECT key, toString(kind) AS outcome, reason, sum(n) AS records, sum(b) AS bytes\n"
+        f"FROM (\n    {source}\n)\nGROUP BY key, kind, reason"
+        + netted(slices, "records")
+        + prefer(projection_for(by))
     )
     return Plan("calls", {"calls": Statement(sql, params)}, lambda r: shape_calls(r["calls"], by=by, win=win))
 
 
 def shape_calls(rows: Rows, *, by: str, win: Window) -> dict[str, Any]:
-    """One entry per `by` key: delivered/bytes/withheld/dead_letter and per-outcome reasons."""
+    """One entry per `by` key: delivered/bytes/withheld/dead_letter and per-outcome reasons,
+    ordered by delivered, withheld and dead letters (descending), then key.
+
+    What must hold: `rows` has one row per (key, outcome, reason), with str keys and int counts
+    (as both stores return them). This runs once per row of a ~6k-row answer: keep it lean.
+    """
+    with collection_paused():
+        return _calls_report(rows, by=by, win=win)
+
+
+def _calls_report(rows: Rows, *, by: str, win: Window) -> dict[str, Any]:
     entries: dict[str, dict[str, Any]] = {}
+    get = entries.get
     for row in rows:
-        key, outcome, records = str(row["key"]), str(row["outcome"]), _int(row["records"])
-        entry = entries.get(key)
+        key, outcome, records = row["key"], row["outcome"], row["records"]
+        entry = get(key)
         if entry is None:
+            # The reasons' keys are exactly OUTCOMES (a literal: built ~4k times per answer).
+            reasons: dict[str, dict[str, int]] = {"delivered": {}, "withheld": {}, "dead_letter": {}}
             entry = entries[key] = {by: key, "delivered": 0, "bytes": 0, "withheld": 0, "dead_letter": 0,
-                                    "reasons": {o: {} for o in OUTCOMES}}  # fmt: skip
+                                    "reasons": reasons}  # fmt: skip
         entry[outcome] += records
+        entry["reasons"][outcome][row["reason"]] = records
         if outcome == "delivered":
-            entry["bytes"] += _int(row["bytes"])
-        reasons = entry["reasons"][outcome]
-        reasons[str(row["reason"])] = reasons.get(str(row["reason"]), 0) + records
+            entry["bytes"] += row["bytes"]
     ordered = sorted(
         entries.values(), key=lambda e: (-e["delivered"], -e["withheld"], -e["dead_letter"], e[by])
     )
@@ -311,15 +367,16 @@ def reasons_plan(database: str, win: Window, *, by: str) -> Plan:
     """Withheld and dead-lettered records by outcome, reason and `by` (default: the department
     that answers for them)."""
     params: dict[str, str | int | float] = {}
-    select = f"{branch_key(by)} AS key, toString(outcome) AS kind, reason, sum(records) AS n"
+    slices = win.signed_slices()
+    select = f"{branch_key(by)} AS key, toString(outcome) AS kind, reason"
     conditions = ("outcome != 'delivered'", district_only(by))
-    source = rollup_union(database, win, select=select, group_by="key, kind, reason", conditions=conditions,
-                          params=params)  # fmt: skip
+    source = rollup_union(database, slices, select=select, sums=(("records", "n"),),
+                          group_by="key, kind, reason", conditions=conditions, params=params)  # fmt: skip
     key = "'all'" if by == "all" else "key"
     sql = (
         f"SELECT kind AS outcome, reason, {key} AS k, sum(n) AS records\n"
-        f"FROM (\n    {source}\n)\nGROUP BY outcome, reason, k ORDER BY records DESC, outcome, reason, k"
-        + prefer(projection_for(by))
+        f"FROM (\n    {source}\n)\nGROUP BY outcome, reason, k{netted(slices, 'records')}"
+        "\nORDER BY records DESC, outcome, reason, k" + prefer(projection_for(by))
     )
     return Plan("reasons", {"reasons": Statement(sql, params)},
                 lambda r: shape_reasons(r["reasons"], by=by, win=win))  # fmt: skip
@@ -355,7 +412,8 @@ def latency_plan(database: str, win: Window, *, by: str) -> Plan:
     state = f"quantilesTDigestWeightedMergeState({levels})(latency_ms)"
     select = f"{branch_key(by)} AS key, sum(records) AS n, {state} AS s"
     conditions = ("outcome = 'delivered'", district_only(by))
-    source = rollup_union(database, win, select=select, group_by="key", conditions=conditions, params=params)
+    source = rollup_union(database, win.slices(), select=select, group_by="key", conditions=conditions,
+                          params=params)  # fmt: skip
     key, group = ("'all'", "") if by == "all" else ("key", "GROUP BY k ")
     sql = (
         f"SELECT {key} AS k, sum(n) AS records, quantilesTDigestWeightedMerge({levels})(s) AS q\n"

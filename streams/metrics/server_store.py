@@ -89,7 +89,7 @@ class ServerStore(MetricsStore):
             raise MetricsError(self.description, "query failed", actual=str(exc).strip()[:800],
                                details=sql) from None  # fmt: skip
         names = list(result.column_names)
-        return [{n: plain(v) for n, v in zip(names, row, strict=True)} for row in result.result_rows]
+        return [dict(zip(names, map(plain, row), strict=True)) for row in result.result_rows]
 
     def insert_calls(self, rows: Sequence[CallRow], *, token: str | None = None) -> None:
         if rows:

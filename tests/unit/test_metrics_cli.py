@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sharebus.cli.metrics import metrics, size
+from sharebus.cli.metrics import _reasons_text, metrics, size
 from sharebus.settings import Settings, get_settings
 from streams.metrics.rows import CallRow, PositionRow
 from streams.metrics.store import open_store
@@ -109,3 +109,10 @@ def test_bad_arguments_exit_with_the_error_code(env: Settings) -> None:
 def test_sizes_for_humans() -> None:
     assert [size(n) for n in (0, 999, 1000, 2_400_000, 13.8e12, 2e16)] == [
         "0 B", "999 B", "1.0 kB", "2.4 MB", "13.8 TB", "20000.0 TB"]  # fmt: skip
+
+
+def test_why_not_lists_most_records_first_and_ties_by_name() -> None:
+    reasons = {"delivered": {"shared_unconditional": 9},
+               "withheld": {"no_subscriber": 3, "demand_pending": 3, "demand_revoked": 5},
+               "dead_letter": {"check_usci": 1}}  # fmt: skip
+    assert _reasons_text(reasons) == "demand_revoked 5, demand_pending 3, no_subscriber 3, check_usci 1"

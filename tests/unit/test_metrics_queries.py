@@ -25,6 +25,7 @@ from streams.metrics.queries import (
     shape_reasons,
     shape_summary,
 )
+from streams.metrics.rows import OUTCOMES
 
 NOW = datetime(2026, 3, 10, 16, 7, 30, tzinfo=UTC)
 DDL = Path(__file__).resolve().parents[2] / "streams" / "metrics" / "ddl" / "001_calls.sql"
@@ -131,18 +132,32 @@ def test_calls_by_subscriber_reads_only_rollups_through_their_projection() -> No
     assert "metrics.calls_1m" in sql and "metrics.calls_1h" in sql and "metrics.calls_1d" in sql
     assert not re.search(r"metrics\.calls\b(?!_)", sql), "the raw table is never queried"
     assert sql.count("UNION ALL") == 2
-    assert sql.count("GROUP BY key, kind, reason") == 3  # aggregated per slice: projection-friendly
+    # Aggregated per slice (projection-friendly), then once over the window; nothing else.
+    assert sql.count("GROUP BY key, kind, reason") == 4
+    assert "ORDER BY" not in sql and "groupArray" not in sql, "the pivot and the order are shape_calls's"
     assert sql.rstrip().endswith("SETTINGS preferred_optimize_projection_name = 'by_subscriber'")
+    # The signed cover at 16:07: hour 16 yesterday less its first 8 minutes, the rest of
+    # yesterday's hours, today (test_metrics_window.py); counts and bytes summed as Int64.
     assert statement.params == {
-        "lo0": "2026-03-09 16:08:00",
-        "hi0": "2026-03-09 17:00:00",
-        "lo1": "2026-03-09 17:00:00",
+        "lo0": "2026-03-09 16:00:00",
+        "hi0": "2026-03-09 16:08:00",
+        "lo1": "2026-03-09 16:00:00",
         "hi1": "2026-03-10 00:00:00",
         "lo2": "2026-03-10",
         "hi2": "2026-03-11",
     }
+    branches = sql.split("UNION ALL")
+    assert "-toInt64(sum(records)) AS n, -toInt64(sum(bytes)) AS b FROM metrics.calls_1m" in branches[0]
+    assert all(" toInt64(sum(records)) AS n, toInt64(sum(bytes)) AS b" in b for b in branches[1:])
+    assert "\nHAVING records != 0\n" in sql, "a key netting to no records had no rows in the window"
     assert "{lo2:Date}" in sql and "{lo0:DateTime('UTC')}" in sql
     assert DISTRICT_FILTER not in sql
+
+
+def test_sums_without_a_subtracted_slice_keep_every_key() -> None:
+    for name in ("calls", "reasons"):
+        sql = _statements(plan(name, {"since": "5m"}, database="sharebus", now=NOW))[name].sql
+        assert "HAVING" not in sql and "-toInt64" not in sql
 
 
 def test_by_district_filters_six_digit_subscribers_in_every_slice() -> None:
@@ -264,6 +279,32 @@ def test_calls_shape_counts_per_key_and_reason() -> None:
     }
     assert report["rows"][2]["reasons"]["dead_letter"] == {"check_usci": 4}
     assert report["rows"][2]["bytes"] == 0, "bytes count deliveries only"
+    assert all(list(r) == ["subscriber", "delivered", "bytes", "withheld", "dead_letter", "reasons"]
+               and tuple(r["reasons"]) == OUTCOMES for r in report["rows"])  # fmt: skip
+
+
+def test_calls_shape_orders_by_figures_then_key_and_entries_are_independent() -> None:
+    def row(key: str, outcome: str, reason: str, records: int) -> dict[str, Any]:
+        return {"key": key, "outcome": outcome, "reason": reason, "records": records, "bytes": records * 10}
+
+    rows = [
+        row("b", "delivered", "shared_unconditional", 5),
+        row("渝中", "delivered", "shared_unconditional", 5),
+        row("a", "delivered", "shared_unconditional", 5),
+        row("c", "delivered", "shared_unconditional", 5),
+        row("c", "withheld", "demand_pending", 1),
+        row("", "delivered", "shared_unconditional", 5),
+        row("z", "dead_letter", "check_usci", 9),
+        row("y", "withheld", "no_subscriber", 9),
+    ]
+    report = shape_calls(rows, by="resource", win=WIN)
+    # Ties on every figure are ordered by key.
+    assert [r["resource"] for r in report["rows"]] == ["c", "", "a", "b", "渝中", "y", "z"]
+    assert report["totals"] == {"delivered": 25, "bytes": 250, "withheld": 10, "dead_letter": 9}
+    first, second = report["rows"][0], report["rows"][1]
+    first["reasons"]["withheld"]["x"] = 1
+    assert second["reasons"]["withheld"] == {}, "no two entries share a reasons dict"
+    assert shape_calls([], by="district", win=WIN)["rows"] == []
 
 
 def _day(day: str, calls: int, size: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sharebus.errors import ConfigError, UnreachableError
 from sharebus.settings import Settings
 from streams.metrics import migrations as mig
 from streams.metrics.errors import MetricsError
-from streams.metrics.queries import plan
+from streams.metrics.queries import Statement, plan
 from streams.metrics.rows import CALL_COLUMNS, POSITION_COLUMNS, CallRow, PositionRow
 from streams.metrics.server_store import ServerStore
 from streams.metrics.store import open_store, parse_url
@@ -351,6 +351,17 @@ def test_real_client_applies_ddl_inserts_and_queries(real_client_store: ServerSt
     )
     report = plan("calls", {"by": "subscriber", "since": "1h"}, database="metrics", now=now).run(store)
     assert report["totals"] == {"delivered": 4, "bytes": 400, "withheld": 2, "dead_letter": 1}
+    # The same rows as the embedded store gives (tests/integration/test_metrics_chdb.py): str keys,
+    # int counts, every outcome in the reasons.
+    nothing: dict[str, dict[str, int]] = {"delivered": {}, "withheld": {}, "dead_letter": {}}
+    assert report["rows"] == [
+        {"subscriber": "500101", "delivered": 4, "bytes": 400, "withheld": 0, "dead_letter": 0,
+         "reasons": {**nothing, "delivered": {"shared_unconditional": 4}}},
+        {"subscriber": "liangjiang", "delivered": 0, "bytes": 0, "withheld": 2, "dead_letter": 0,
+         "reasons": {**nothing, "withheld": {"demand_revoked": 2}}},
+        {"subscriber": "", "delivered": 0, "bytes": 0, "withheld": 0, "dead_letter": 1,
+         "reasons": {**nothing, "dead_letter": {"check_usci": 1}}},
+    ]  # fmt: skip
     lag = plan("lag", {}, database="metrics", now=now).run(store)
     assert lag["rows"][0]["lag"] == 4
     latency = plan("latency", {}, database="metrics", now=now).run(store)
@@ -363,3 +374,34 @@ def test_real_client_applies_ddl_inserts_and_queries(real_client_store: ServerSt
     assert summary["top_resources"][0]["subscribers"] == 1 and summary["today"]["calls"] == 4
     reasons = plan("reasons", {"by": "subscriber"}, database="metrics", now=now).run(store)
     assert reasons["by_reason"] == {"withheld": {"demand_revoked": 2}, "dead_letter": {"check_usci": 1}}
+
+
+def test_real_client_sums_through_a_signed_cover(real_client_store: ServerStore) -> None:
+    # The same SQL as on embedded chDB (Int64 sums, a subtracted slice, HAVING): at 00:01 a day
+    # of calls is yesterday's and today's day rows less two minutes of yesterday's minute rows.
+    store = real_client_store
+    store.apply_ddl()
+    now = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=1, second=30, microsecond=0)
+    minute = now.replace(second=0, microsecond=0)
+    rows = [
+        CallRow(minute - timedelta(minutes=m), "market", f"market.r{m % 3}", ("500101", "")[m % 2], "c",
+                ("delivered", "withheld")[m % 5 == 0], f"r{m % 4}", 1 + m % 7, 10 * (m % 7))
+        for m in range(0, 26 * 60, 13)
+    ]  # fmt: skip
+    store.insert_calls(rows)
+    p = plan("calls", {"by": "resource", "since": "24h"}, database="metrics", now=now)
+    statement = p.statements["calls"]
+    assert isinstance(statement, Statement) and "-toInt64(sum(records))" in statement.sql
+    report = p.run(store)
+    since = now.replace(second=0, microsecond=0) + timedelta(minutes=1) - timedelta(days=1)
+    inside = [r for r in rows if r.minute >= since]
+    assert len(inside) < len(rows), "rows before the window are there to be subtracted"
+    assert report["totals"]["delivered"] == sum(r.records for r in inside if r.outcome == "delivered")
+    assert report["totals"]["withheld"] == sum(r.records for r in inside if r.outcome == "withheld")
+    assert report["totals"]["bytes"] == sum(r.bytes for r in inside if r.outcome == "delivered")
+    for row in report["rows"]:
+        mine = [r for r in inside if r.resource == row["resource"]]
+        assert row["reasons"]["delivered"] == {
+            why: sum(r.records for r in mine if (r.outcome, r.reason) == ("delivered", why))
+            for why in {r.reason for r in mine if r.outcome == "delivered"}
+        }
