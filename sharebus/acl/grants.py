@@ -79,7 +79,8 @@ def router_grants(settings: Settings) -> set[Grant]:
     out |= _grants(p, TOPIC, DLQ_PREFIX, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, settings.catalog_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, f"{settings.catalog_topic}.", PREFIXED, ("READ", "DESCRIBE"))
-    out |= _grants(p, TOPIC, settings.audit_topic, LITERAL, ("WRITE", "DESCRIBE", "CREATE"))
+    # READ: the worker counts every audit event into the metrics.
+    out |= _grants(p, TOPIC, settings.audit_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, app, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, "__consumer_offsets", LITERAL, ("READ", "DESCRIBE"))  # ops: commit times
     out |= _grants(p, GROUP, settings.router_id, LITERAL, ("READ",))
