@@ -1,5 +1,6 @@
-"""`sharebus metrics calls | summary | reasons | latency | lag`: call and flow figures from the
-metrics rollups, asked of the worker that owns the store (or of the store itself)."""
+"""`sharebus metrics calls | summary | reasons | latency | lag | audit`: call and flow figures from
+the metrics rollups, and audit counts, asked of the worker that owns the store (or of the store
+itself)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ import click
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
 from sharebus.settings import Settings, get_settings
 from streams.metrics.api import fetch_report
-from streams.metrics.queries import DIMENSIONS, MAX_TOP
+from streams.metrics.queries import AUDIT_DIMENSIONS, DIMENSIONS, MAX_TOP
 
 _SINCE_HELP = "Window up to now: a number and s, m, h, d or w (15m, 24h, 7d)."
 
 
 @click.group("metrics")
 def metrics() -> None:
-    """Calls (deliveries), bytes, withheld and dead-lettered records, latency and consumer lag.
+    """Calls (deliveries), bytes, withheld and dead-lettered records, latency, consumer lag, and
+    audit events (ACL and credential changes, withheld-data decisions).
 
     Every figure comes from the rollups (per minute, hour and day); a delivery shows up within
     ~1 s of the router handing it to the metrics sink. With the embedded store (chDB) the running
@@ -154,6 +156,34 @@ def lag(since: str, as_json: bool) -> None:
     click.echo(table(rows, headers))
 
 
+@metrics.command("audit")
+@click.option("--by", type=click.Choice(AUDIT_DIMENSIONS), default="action", show_default=True,
+              help="subject: the subscriber or principal concerned; target: topic or resource.")  # fmt: skip
+@click.option("--since", default="24h", show_default=True, help=_SINCE_HELP)
+@json_option
+@handle_errors
+def audit(by: str, since: str, as_json: bool) -> None:
+    """Audit events counted by the worker: their counts summed (records withheld; 1 per ACL grant
+    or revoke and per credential change) and the number of audit records, per `--by`."""
+    report = fetch_report(get_settings(), "audit", {"by": by, "since": since})
+    if as_json:
+        emit_json(report)
+        return
+    totals = report["totals"]
+    click.echo(f"audit events by {by}, {report['since']} → {report['until']}: {totals['count']:,} counted"
+               f" in {totals['events']:,} audit records")  # fmt: skip
+    if not report["rows"]:
+        return
+    split = by != "action"  # per subject or target: which actions make up its count
+    rows: list[list[object]] = []
+    for r in report["rows"]:
+        row: list[object] = [r[by] or "(none)", r["count"], r["events"]]
+        rows.append([*row, _counts_text(r["actions"])] if split else row)
+    total: list[object] = ["total", totals["count"], totals["events"]]
+    rows.append([*total, ""] if split else total)
+    click.echo(table(rows, [by, "count", "records", *(["actions"] if split else [])]))
+
+
 def district_names(settings: Settings) -> dict[str, str]:
     """code → name from the city's districts.csv ({} when the catalog folder is absent)."""
     path = Path(settings.catalog_dir) / settings.city / "districts.csv"
@@ -176,6 +206,11 @@ def size(count: Any) -> str:
 
 def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    """'acl.grant 3, acl.revoke 1': most first, ties by name."""
+    return ", ".join(f"{k} {counts[k]}" for k in sorted(counts, key=lambda k: (-counts[k], k)))
 
 
 def _reasons_text(reasons: dict[str, dict[str, int]]) -> str:

@@ -7,7 +7,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import chdb
 import orjson
 
 from streams.metrics.errors import MetricsError, StoreBusyError
-from streams.metrics.rows import CALL_COLUMNS, POSITION_COLUMNS, CallRow, PositionRow
+from streams.metrics.rows import AUDIT_COLUMNS, CALL_COLUMNS, POSITION_COLUMNS, AuditRow, CallRow, PositionRow
 from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings
 
 _LOCKED = "Cannot lock file"
@@ -124,7 +124,7 @@ class ChdbStore(MetricsStore):
         if not rows:
             return
         columns: list[Any] = [
-            [r.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] for r in rows],
+            [_ms_text(r.ts) for r in rows],
             [r.subscriber for r in rows],
             [r.group for r in rows],
             [r.topic for r in rows],
@@ -133,6 +133,13 @@ class ChdbStore(MetricsStore):
             [r.end for r in rows],
         ]
         self._insert("positions", POSITION_COLUMNS, columns, token)
+
+    def insert_audit(self, rows: Sequence[AuditRow], *, token: str | None = None) -> None:
+        if not rows:
+            return
+        columns: list[Any] = [list(c) for c in zip(*rows, strict=True)]
+        columns[0] = [_ms_text(ts) for ts in columns[0]]
+        self._insert("audit_events", AUDIT_COLUMNS, columns, token)
 
     def _insert(self, table: str, names: Sequence[str], columns: list[Any], token: str | None) -> None:
         settings = ", ".join(f"{k} = {v!r}" for k, v in insert_settings(token).items())
@@ -163,6 +170,11 @@ class ChdbStore(MetricsStore):
             _HELD[self.path] -= 1
             if _HELD[self.path] <= 0:
                 del _HELD[self.path]
+
+
+def _ms_text(ts: datetime) -> str:
+    """A DateTime64(3, 'UTC') value as text: 'YYYY-MM-DD hh:mm:ss.fff' in UTC."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def locked_by_other(path: Path) -> bool:

@@ -3,7 +3,8 @@ the JSON reports the CLI prints and the HTTP API returns.
 
 `plan(name, args, database=…, now=…)` parses string arguments (the same from the CLI and from a
 query string) into a `Plan`: named statements plus a shaping function; `Plan.run(store)` executes
-it. Nothing here reads the raw `calls` table.
+it. Nothing here reads the raw `calls` table; audit counts come from `audit_events` (one row per
+audit record, few enough to read as they are).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any, Protocol
 from streams.metrics.errors import QueryArgumentError
 from streams.metrics.window import Slice, Window, iso, parse_duration, sql_datetime, utc_day, window
 
-QUERIES = ("calls", "summary", "reasons", "latency", "lag")
+QUERIES = ("calls", "summary", "reasons", "latency", "lag", "audit")
 DIMENSIONS = ("district", "department", "resource", "subscriber")
+AUDIT_DIMENSIONS = ("action", "subject", "target")
 LEVELS = (0.5, 0.95, 0.99)
 MAX_TOP = 100
 
@@ -33,12 +35,14 @@ _DEFAULTS: dict[str, dict[str, str]] = {
     "reasons": {"by": "department", "since": "24h"},
     "latency": {"by": "all", "since": "1h"},
     "lag": {"since": "15m"},
+    "audit": {"by": "action", "since": "24h"},
 }
 _BY_CHOICES: dict[str, tuple[str, ...]] = {
     "calls": DIMENSIONS,
     "reasons": (*DIMENSIONS, "all"),
     # Not by resource: ~4,000 resources × 24 hours of small t-digests would merge every sample.
     "latency": ("all", "district", "department", "subscriber"),
+    "audit": AUDIT_DIMENSIONS,
 }
 
 
@@ -107,6 +111,8 @@ def plan(name: str, args: Mapping[str, str], *, database: str, now: datetime) ->
     if name == "summary":
         return summary_plan(database, now, days=_positive_int(values["days"], "--days"),
                             top=_positive_int(values["top"], "--top", maximum=MAX_TOP))  # fmt: skip
+    if name == "audit":
+        return audit_plan(database, now, since=parse_duration(values["since"]), by=values["by"])
     win = window(parse_duration(values["since"]), now)
     if name == "calls":
         return calls_plan(database, win, by=values["by"])
@@ -474,6 +480,45 @@ def shape_lag(rows: Rows, *, start: datetime, now: datetime) -> dict[str, Any]:
         for r in rows
     ]
     return {"query": "lag", "since": iso(start), "until": iso(now), "rows": out}
+
+
+# --- audit ---------------------------------------------------------------------------------------
+def audit_plan(database: str, now: datetime, *, since: timedelta, by: str) -> Plan:
+    """Audit events whose `at` is within the last `since`: their `count` summed (records withheld,
+    1 per ACL or credential change) and the number of audit records, per `by` and action. FINAL:
+    an event ingested twice is one row (the table is a ReplacingMergeTree on its source offset)."""
+    if by not in AUDIT_DIMENSIONS:  # spliced into the SQL: only a known column
+        raise QueryArgumentError("--by", "is not a dimension of this query",
+                                 expected=" | ".join(AUDIT_DIMENSIONS), actual=by)  # fmt: skip
+    start = now.astimezone(UTC) - since
+    key = "action" if by == "action" else f"{by}, action"
+    sql = (
+        f"SELECT {by} AS key, action, toInt64(sum(count)) AS n, toInt64(count()) AS events\n"
+        f"FROM {database}.audit_events FINAL WHERE ts >= {{since:DateTime64(3, 'UTC')}}\n"
+        f"GROUP BY {key}"
+    )
+    statement = Statement(sql, {"since": sql_datetime(start)})
+    return Plan("audit", {"audit": statement}, lambda r: shape_audit(r["audit"], by=by, start=start, now=now))
+
+
+def shape_audit(rows: Rows, *, by: str, start: datetime, now: datetime) -> dict[str, Any]:
+    """One entry per `by` key: `count` (the events' counts summed), `events` (audit records) and
+    `actions` (count per action), most counted first, then by key."""
+    entries: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        key, action, n = str(r["key"]), str(r["action"]), _int(r["n"])
+        entry = entries.get(key)
+        if entry is None:
+            entry = entries[key] = {by: key, "count": 0, "events": 0, "actions": {}}
+        entry["count"] += n
+        entry["events"] += _int(r["events"])
+        entry["actions"][action] = entry["actions"].get(action, 0) + n
+    ordered = sorted(entries.values(), key=lambda e: (-e["count"], e[by]))
+    for entry in ordered:
+        entry["actions"] = dict(sorted(entry["actions"].items(), key=lambda kv: (-kv[1], kv[0])))
+    totals = {"count": sum(e["count"] for e in ordered), "events": sum(e["events"] for e in ordered)}
+    return {"query": "audit", "by": by, "since": iso(start), "until": iso(now), "totals": totals,
+            "rows": ordered}  # fmt: skip
 
 
 def _iso_text(value: Any) -> str:

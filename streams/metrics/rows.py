@@ -22,6 +22,12 @@ CALL_COLUMNS = (
 POSITION_COLUMNS = ("ts", "subscriber", "group_id", "topic", "partition_id", "committed", "end_offset")
 """Insert column list of `positions`, in `PositionRow` field order."""
 
+AUDIT_COLUMNS = (
+    "ts", "action", "subject", "target", "catalog_version", "count",
+    "topic", "topic_id", "partition_id", "source_offset",
+)  # fmt: skip
+"""Insert column list of `audit_events`, in `AuditRow` field order."""
+
 
 class CallRow(NamedTuple):
     """One routed batch's figures for one (minute, department, resource, subscriber, op, outcome,
@@ -56,6 +62,24 @@ class PositionRow(NamedTuple):
     committed: int
     end: int
     group: str = ""
+
+
+class AuditRow(NamedTuple):
+    """One record of the audit topic: `ts` is the event's `at` (tz-aware UTC), `count` its count;
+    (topic, topic_id, partition, offset) is where it was read, which ingestion resumes after.
+    `catalog_version` is '' when the event names none; `amount` is the event's `count` (column
+    `count`: a tuple already has a `count`)."""
+
+    ts: datetime
+    action: str
+    subject: str
+    target: str
+    catalog_version: str
+    amount: int
+    topic: str
+    topic_id: str
+    partition: int
+    offset: int
 
 
 def check_call_row(row: CallRow) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from sharebus.errors import UnreachableError
 from streams.metrics.errors import MetricsError
-from streams.metrics.rows import CALL_COLUMNS, POSITION_COLUMNS, CallRow, PositionRow
+from streams.metrics.rows import AUDIT_COLUMNS, CALL_COLUMNS, POSITION_COLUMNS, AuditRow, CallRow, PositionRow
 from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings, plain
 
 
@@ -100,6 +100,11 @@ class ServerStore(MetricsStore):
         if rows:
             data = [(r.ts, r.subscriber, r.group, r.topic, r.partition, r.committed, r.end) for r in rows]
             self._insert("positions", POSITION_COLUMNS, data, token)
+
+    def insert_audit(self, rows: Sequence[AuditRow], *, token: str | None = None) -> None:
+        if rows:
+            # AuditRow's field order is AUDIT_COLUMNS; aware datetimes go in as UTC instants.
+            self._insert("audit_events", AUDIT_COLUMNS, rows, token)
 
     def _insert(
         self, table: str, names: Sequence[str], data: Sequence[Sequence[Any]], token: str | None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from streams.metrics.errors import MetricsError, SinkError
-from streams.metrics.rows import CallRow, PositionRow, check_call_row
+from streams.metrics.rows import AuditRow, CallRow, PositionRow, check_call_row
 from streams.metrics.store import MetricsStore, new_token
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ class SinkStats:
 
     call_rows: int = 0
     position_rows: int = 0
+    audit_rows: int = 0
     batches: int = 0
     retries: int = 0
     last_insert_seconds: float = 0.0
@@ -31,8 +32,8 @@ class MetricsSink:
     """Batches rows into the store: a flush happens when ≥ `max_rows` rows are buffered or the
     oldest buffered row is `max_delay` seconds old, so a row is stored within ~`max_delay` s.
 
-    - `add()` / `add_positions()` only append under a lock: they never wait for I/O, so they are
-      safe on an asyncio event loop (a Faust agent) as well as from plain threads.
+    - `add()` / `add_positions()` / `add_audit()` only append under a lock: they never wait for
+      I/O, so they are safe on an asyncio event loop (a Faust agent) as well as from plain threads.
     - One daemon thread does every insert. A failed insert is retried `attempts - 1` times with
       the same deduplication token (a retry that had in fact succeeded is stored once); if all
       attempts fail, `error` is set, `on_error` is called (from the sink thread), and every later
@@ -65,6 +66,7 @@ class MetricsSink:
         self._cond = threading.Condition()
         self._calls: list[CallRow] = []
         self._positions: list[PositionRow] = []
+        self._audit: list[AuditRow] = []
         self._oldest: float | None = None  # monotonic time the oldest buffered row arrived
         self._requested = 0  # flush tickets handed out …
         self._done = 0  # … and the highest ticket whose rows are stored
@@ -78,16 +80,21 @@ class MetricsSink:
         batch = list(rows)
         for row in batch:
             check_call_row(row)
-        self._append(batch, [])
+        self._append(batch, [], [])
 
     def add_positions(self, rows: Iterable[PositionRow]) -> None:
         """Buffer sampled consumer positions."""
-        self._append([], list(rows))
+        self._append([], list(rows), [])
 
-    def _append(self, calls: list[CallRow], positions: list[PositionRow]) -> None:
+    def add_audit(self, rows: Iterable[AuditRow]) -> None:
+        """Buffer audit events. Stored in the order they were added, and nothing after a failed
+        insert: ingestion resumes after the highest offset stored."""
+        self._append([], [], list(rows))
+
+    def _append(self, calls: list[CallRow], positions: list[PositionRow], audit: list[AuditRow]) -> None:
         if self.error is not None:
             raise self.error
-        if not calls and not positions:
+        if not calls and not positions and not audit:
             return
         with self._cond:
             if self._closing:
@@ -97,14 +104,18 @@ class MetricsSink:
                 self._oldest = time.monotonic()
             self._calls.extend(calls)
             self._positions.extend(positions)
+            self._audit.extend(audit)
             # Wake the thread when its timer must start (the buffer was empty) or a batch is full.
-            if first or len(self._calls) + len(self._positions) >= self.max_rows:
+            if first or self._buffered() >= self.max_rows:
                 self._cond.notify_all()
 
     @property
     def pending(self) -> int:
         with self._cond:
-            return len(self._calls) + len(self._positions)
+            return self._buffered()
+
+    def _buffered(self) -> int:
+        return len(self._calls) + len(self._positions) + len(self._audit)
 
     # --- owner ---------------------------------------------------------------------------------
     def flush(self, timeout: float | None = 60.0) -> None:
@@ -155,11 +166,12 @@ class MetricsSink:
                     self._cond.wait(self._wait_time())
                 calls, self._calls = self._calls, []
                 positions, self._positions = self._positions, []
+                audit, self._audit = self._audit, []
                 self._oldest = None
                 ticket = self._requested  # every flush() asked so far is covered by this swap
                 closing = self._closing
             try:
-                self._store(calls, positions)
+                self._store(calls, positions, audit)
             except Exception as exc:  # the thread must never die silently
                 error = exc if isinstance(exc, SinkError) else SinkError(
                     "metrics sink", "failed unexpectedly", actual=repr(exc)[:500],
@@ -178,11 +190,11 @@ class MetricsSink:
             with self._cond:
                 self._done = max(self._done, ticket)
                 self._cond.notify_all()
-                if closing and not self._calls and not self._positions:
+                if closing and not self._buffered():
                     return
 
     def _due(self) -> bool:
-        pending = len(self._calls) + len(self._positions)
+        pending = self._buffered()
         if self._closing or self._requested > self._done or pending >= self.max_rows:
             return True
         return pending > 0 and self._oldest is not None and time.monotonic() - self._oldest >= self.max_delay
@@ -192,7 +204,7 @@ class MetricsSink:
             return None
         return max(0.0, self.max_delay - (time.monotonic() - self._oldest))
 
-    def _store(self, calls: list[CallRow], positions: list[PositionRow]) -> None:
+    def _store(self, calls: list[CallRow], positions: list[PositionRow], audit: list[AuditRow]) -> None:
         if calls:
             self._with_retries("call", len(calls), lambda token: self.store.insert_calls(calls, token=token))
             self.stats.call_rows += len(calls)
@@ -200,6 +212,9 @@ class MetricsSink:
             self._with_retries("position", len(positions),
                                lambda token: self.store.insert_positions(positions, token=token))  # fmt: skip
             self.stats.position_rows += len(positions)
+        if audit:
+            self._with_retries("audit", len(audit), lambda token: self.store.insert_audit(audit, token=token))
+            self.stats.audit_rows += len(audit)
 
     def _with_retries(self, kind: str, count: int, insert: Callable[[str], None]) -> None:
         token = new_token()  # the same token on every attempt: a retry is stored at most once

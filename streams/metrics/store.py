@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from sharebus.errors import ConfigError
 from sharebus.settings import Settings
 from streams.metrics import migrations
-from streams.metrics.rows import CallRow, PositionRow
+from streams.metrics.rows import AuditRow, CallRow, PositionRow
 
 DEFAULT_DATABASE = "sharebus"
 DEFAULT_HTTP_PORT = 8123
@@ -73,6 +73,10 @@ class MetricsStore(ABC):
     @abstractmethod
     def insert_positions(self, rows: Sequence[PositionRow], *, token: str | None = None) -> None:
         """Insert sampled consumer positions in one batch."""
+
+    @abstractmethod
+    def insert_audit(self, rows: Sequence[AuditRow], *, token: str | None = None) -> None:
+        """Insert audit events (rows of `audit_events`) in one batch."""
 
     @abstractmethod
     def close(self) -> None:

@@ -67,13 +67,14 @@ def q(store: ChdbStore, name: str, **args: str) -> dict[str, Any]:
 
 
 def test_ddl_applies_twice_and_every_statement_is_idempotent(store: ChdbStore) -> None:
-    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql"]
+    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql"]
     assert store.apply_ddl() == []
     for migration in migrations.load_migrations():  # run again regardless of the version table
         for statement in migration.statements:
             store.command(migrations.render(statement, store.database))
     versions = store.query("SELECT version, name FROM sharebus.schema_version ORDER BY version")
-    assert versions == [{"version": 1, "name": "001_calls.sql"}, {"version": 2, "name": "002_positions.sql"}]
+    assert versions == [{"version": 1, "name": "001_calls.sql"}, {"version": 2, "name": "002_positions.sql"},
+                        {"version": 3, "name": "003_audit.sql"}]  # fmt: skip
 
 
 def test_rows_added_to_the_sink_are_in_every_query_within_5_s_with_exact_counts(store: ChdbStore) -> None:

@@ -96,7 +96,7 @@ def test_the_owner_answers_every_query_over_http(
     add_routes(app, store)
     served = serve(app)
     index = requests.get(f"http://127.0.0.1:{served.port}{PREFIX}", timeout=5).json()
-    assert index["queries"] == ["calls", "summary", "reasons", "latency", "lag"]
+    assert index["queries"] == ["calls", "summary", "reasons", "latency", "lag", "audit"]
     settings = _settings(tmp_path, served.port)
     report = fetch_report(settings, "calls", {"by": "subscriber", "since": "1h"})
     direct = plan(
@@ -107,7 +107,7 @@ def test_the_owner_answers_every_query_over_http(
         == direct["totals"]
         == {"delivered": 6, "bytes": 600, "withheld": 0, "dead_letter": 2}
     )
-    for name in ("summary", "reasons", "latency", "lag"):
+    for name in ("summary", "reasons", "latency", "lag", "audit"):
         assert fetch_report(settings, name, {})["query"] == name
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from streams.metrics.errors import MetricRowError, MetricsError, SinkError
-from streams.metrics.rows import CallRow, PositionRow
+from streams.metrics.rows import AuditRow, CallRow, PositionRow
 from streams.metrics.sink import MetricsSink
 from streams.metrics.store import MetricsStore, Params
 
@@ -30,6 +30,7 @@ class FakeStore(MetricsStore):
         self.delay = delay
         self.calls: list[tuple[list[CallRow], str | None, float]] = []
         self.positions: list[tuple[list[PositionRow], str | None]] = []
+        self.audit: list[tuple[list[AuditRow], str | None]] = []
         self.attempts: list[str | None] = []
         self.inserted = threading.Event()
 
@@ -50,6 +51,9 @@ class FakeStore(MetricsStore):
 
     def insert_positions(self, rows: Sequence[PositionRow], *, token: str | None = None) -> None:
         self.positions.append((list(rows), token))
+
+    def insert_audit(self, rows: Sequence[AuditRow], *, token: str | None = None) -> None:
+        self.audit.append((list(rows), token))
 
     def close(self) -> None:
         pass
