@@ -14,6 +14,7 @@ from schemas.registry_client import RegistryClient
 from sharebus.kafka_clients import Role, kafka_config
 from sharebus.settings import Settings
 from streams.metrics.api import add_routes
+from streams.metrics.audit_tail import AuditTail
 from streams.metrics.positions import sample_positions
 from streams.metrics.sink import MetricsSink
 from streams.metrics.store import MetricsStore, open_store
@@ -45,17 +46,24 @@ def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
 
 class Metrics:
     """The worker owns the metrics store: every delivered batch becomes call rows, consumer
-    positions are sampled, and the store's queries are served over the worker's web port."""
+    positions are sampled, every audit event is counted (a thread tails the audit topic), and
+    the store's queries are served over the worker's web port."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store: MetricsStore = open_store(settings)
         self.sink: MetricsSink | None = None
+        self.audit: AuditTail | None = None
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
         self.sink = MetricsSink(self.store, on_error=fatal)
         add_routes(app.web.web_app, self.store)  # type: ignore[attr-defined]  # aiohttp driver
         sink = self.sink
+        tail = self.audit = AuditTail.for_settings(self.settings, self.store, sink.add_audit, fatal)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _count_audit_events() -> None:
+            tail.start()  # once the worker runs: `fatal` needs its event loop
 
         @app.timer(POSITIONS_EVERY)  # type: ignore[untyped-decorator]
         async def _sample_positions() -> None:
@@ -73,6 +81,8 @@ class Metrics:
             self.sink.add(call_rows(out, delivered_at))
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.stop()  # before the sink closes: what it read is flushed
         if self.sink is not None:
             self.sink.close()
         self.store.close()

@@ -261,7 +261,8 @@ class AuditTail:
         }
 
         def topic_id() -> str:
-            described = admin_client(conf).describe_topics(TopicCollection([settings.audit_topic]))
+            admin = admin_client(conf)  # held until the answer: a collected client cancels it
+            described = admin.describe_topics(TopicCollection([settings.audit_topic]))
             uuid = described[settings.audit_topic].result(timeout=15).topic_id
             return str(uuid) if uuid is not None else ""
 
@@ -329,7 +330,12 @@ class AuditTail:
     def read_once(self, consumer: ConsumerLike) -> int:
         """One consume: the rows of what it returned handed to `add`; their number."""
         assert self.source is not None
-        rows = rows_of(consumer.consume(self.batch, self.poll_seconds), self.source)
+        # Wait for one record only, then take what is already fetched: consume(n, t) would hold a
+        # lone event back for the whole `t` waiting for n.
+        messages = list(consumer.consume(1, self.poll_seconds))
+        if messages and self.batch > 1:
+            messages += consumer.consume(self.batch - 1, 0)
+        rows = rows_of(messages, self.source)
         if rows:
             self.add(rows)
             self.stats.events += len(rows)

@@ -152,13 +152,16 @@ def test_start_offset_resumes_after_what_is_stored() -> None:
 # --- the tail on a fake consumer -----------------------------------------------------------------
 @dataclass
 class FakeConsumer:
-    """Serves `batches` one per consume(), then nothing; `low`/`high` are the watermarks."""
+    """Serves `batches` in order, at most `num_messages` per consume() and never across two
+    batches (each batch is what the client has fetched at a time); `low`/`high` are the
+    watermarks."""
 
     batches: list[list[FakeMessage]]
     low: int = 0
     high: int = 0
     assigned: list[TopicPartition] = field(default_factory=list)
     closed: bool = False
+    between: bool = False
 
     def get_watermark_offsets(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
         return self.low, self.high
@@ -167,10 +170,15 @@ class FakeConsumer:
         self.assigned = partitions
 
     def consume(self, num_messages: int, timeout: float) -> Sequence[FakeMessage]:
-        if self.batches:
-            return self.batches.pop(0)
-        time.sleep(min(timeout, 0.01))
-        return []
+        if not self.batches or self.between:
+            self.between = False
+            time.sleep(min(timeout, 0.01))
+            return []
+        out, self.batches[0] = self.batches[0][:num_messages], self.batches[0][num_messages:]
+        if not self.batches[0]:
+            self.batches.pop(0)
+            self.between = True  # the next batch is not fetched yet
+        return out
 
     def close(self) -> None:
         self.closed = True
@@ -222,6 +230,23 @@ def test_the_tail_resumes_after_the_stored_offset_and_hands_every_batch_on() -> 
     assert [[r.offset for r in batch] for batch in added] == [[40, 41], [42]]
     assert [r.action for batch in added for r in batch] == [ACL_GRANT, MALFORMED, ACL_REVOKE]
     assert (tail.stats.events, tail.stats.malformed, tail.stats.next_offset) == (3, 1, 43)
+
+
+def test_a_lone_event_is_not_held_back_waiting_for_a_full_batch() -> None:
+    asked: list[tuple[int, float]] = []
+
+    class Recording(FakeConsumer):
+        def consume(self, num_messages: int, timeout: float) -> Sequence[FakeMessage]:
+            asked.append((num_messages, timeout))
+            return super().consume(num_messages, timeout)
+
+    added: list[list[AuditRow]] = []
+    tail, _, _ = tail_of(Recording([[msg(record(), 0), msg(record(), 1)]], high=2), None, added.append)
+    tail.start()
+    wait_for(lambda: bool(added))
+    tail.stop()
+    # Wait for one record (up to the poll time), then take what is already there without waiting.
+    assert asked[:2] == [(1, 0.01), (499, 0)] and [r.offset for r in added[0]] == [0, 1]
 
 
 def test_an_empty_store_reads_from_the_beginning() -> None:
