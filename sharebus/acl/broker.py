@@ -29,6 +29,8 @@ SCRAM_ITERATIONS = 8192
 _TIMEOUT_S = 30.0
 _RESOURCE = {TOPIC: ResourceType.TOPIC, GROUP: ResourceType.GROUP, CLUSTER: ResourceType.BROKER}
 _PATTERN = {LITERAL: ResourcePatternType.LITERAL, PREFIXED: ResourcePatternType.PREFIXED}
+_KIND_OF = {v: k for k, v in _RESOURCE.items()}
+_PATTERN_OF = {v: k for k, v in _PATTERN.items()}
 
 
 def _binding(grant: Grant) -> AclBinding:
@@ -47,8 +49,7 @@ def _filter(grant: Grant) -> AclBindingFilter:
 
 def _grant(binding: Any) -> Grant | None:
     """The Grant of an ALLOW binding on any host; None for anything `acl sync` does not write."""
-    kinds = {v: k for k, v in _RESOURCE.items()}
-    patterns = {v: k for k, v in _PATTERN.items()}
+    kinds, patterns = _KIND_OF, _PATTERN_OF
     if binding.permission_type != AclPermissionType.ALLOW or binding.host != "*":
         return None
     if binding.restype not in kinds or binding.resource_pattern_type not in patterns:

@@ -77,8 +77,7 @@ def _require_known(catalog: Catalog, subscriber: str) -> None:
         )
 
 
-def _config(settings: Settings, catalog: Catalog, subscriber: str, password: str) -> ClientConfig:
-    topics = entitled_topics(catalog, settings, datetime.now(UTC)).get(subscriber, [])
+def _config(settings: Settings, subscriber: str, password: str, topics: list[str]) -> ClientConfig:
     return ClientConfig(subscriber, settings.kafka_public_bootstrap, settings.kafka_security_protocol,
                         MECHANISM, subscriber, password, tuple(sorted(topics)), f"{subscriber}.")  # fmt: skip
 
@@ -131,12 +130,19 @@ def _set(
 ) -> CredentialChange:
     password = secrets.token_urlsafe(24)
     broker.set_password(subscriber, password)
-    acl = sync_subscriber(settings, broker, catalog, subscriber)
-    config = _config(settings, catalog, subscriber, password)
-    detail = {"mechanism": MECHANISM, "topics": len(config.topics)}
+    topics = entitled_topics(catalog, settings, datetime.now(UTC)).get(subscriber, [])
+    acl = sync_subscriber(settings, broker, catalog, subscriber, topics)
+    config = _config(settings, subscriber, password, topics)
+    _audit(settings, action, subscriber, catalog, {"mechanism": MECHANISM, "topics": len(config.topics)})
+    return CredentialChange(action, config, acl)
+
+
+def _audit(
+    settings: Settings, action: str, subscriber: str, catalog: Catalog, detail: dict[str, object]
+) -> None:
+    """One credential event about `subscriber`, under the catalog version in force."""
     AuditLog(settings).write([event(settings, action, subscriber, f"User:{subscriber}",
                                     catalog_version=catalog.version, detail=detail)])  # fmt: skip
-    return CredentialChange(action, config, acl)
 
 
 def disable(
@@ -148,14 +154,13 @@ def disable(
     had_login = subscriber in broker.users()
     if had_login:
         broker.delete_user(subscriber)
-    acl = sync_subscriber(settings, broker, catalog, subscriber, keep=False)
+    acl = sync_subscriber(settings, broker, catalog, subscriber, [])
     if not had_login and not acl.changed:
         raise ConfigError(
             f"subscriber {subscriber}",
             "has neither credentials nor grants: nothing to disable",
             fix="check the id (`sharebus acl show --json`)",
         )
-    detail = {"login_deleted": had_login, "grants_removed": len(acl.remove)}
-    AuditLog(settings).write([event(settings, CREDENTIAL_DISABLE, subscriber, f"User:{subscriber}",
-                                    catalog_version=catalog.version, detail=detail)])  # fmt: skip
+    _audit(settings, CREDENTIAL_DISABLE, subscriber, catalog,
+           {"login_deleted": had_login, "grants_removed": len(acl.remove)})  # fmt: skip
     return CredentialChange(CREDENTIAL_DISABLE, None, acl)

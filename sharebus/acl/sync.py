@@ -89,14 +89,11 @@ def apply(settings: Settings, broker: Broker, changes: AclPlan, catalog_version:
     """Apply `changes`, then audit each grant added and removed."""
     broker.remove(changes.remove)
     broker.add(changes.add)
-    events = [
-        event(settings, ACL_REVOKE, g.user, g.name, catalog_version=catalog_version, detail=g.to_dict())
-        for g in changes.remove
-    ] + [
-        event(settings, ACL_GRANT, g.user, g.name, catalog_version=catalog_version, detail=g.to_dict())
-        for g in changes.add
-    ]
-    AuditLog(settings).write(events)
+    done = [(ACL_REVOKE, g) for g in changes.remove] + [(ACL_GRANT, g) for g in changes.add]
+    AuditLog(settings).write(
+        event(settings, action, g.user, g.name, catalog_version=catalog_version, detail=g.to_dict())
+        for action, g in done
+    )
 
 
 def sync(
@@ -110,10 +107,9 @@ def sync(
 
 
 def sync_subscriber(
-    settings: Settings, broker: Broker, catalog: Catalog, subscriber: str, *, keep: bool = True
+    settings: Settings, broker: Broker, catalog: Catalog, subscriber: str, topics: list[str]
 ) -> AclPlan:
-    """Only `subscriber`'s grants: what it is entitled to (`keep`) or nothing (disabled)."""
-    topics = entitled_topics(catalog, settings, datetime.now(UTC)).get(subscriber, []) if keep else []
+    """Only `subscriber`'s grants: exactly those of `topics` (none: a disabled subscriber)."""
     current = broker.grants()
     changes = plan(current, subscriber_grants(subscriber, topics), {user(subscriber)})
     if changes.changed:
@@ -133,11 +129,7 @@ def ensure_service_principals(settings: Settings) -> None:
 def grant(settings: Settings, grants: set[Grant], broker: Broker | None = None) -> list[Grant]:
     """Add the missing ones of `grants` (audited); returns those added."""
     broker = broker or Broker(settings)
-    missing = sorted(grants - broker.grants())
+    missing = tuple(sorted(grants - broker.grants()))
     if missing:
-        broker.add(missing)
-        AuditLog(settings).write(
-            event(settings, ACL_GRANT, g.user, g.name, catalog_version=None, detail=g.to_dict())
-            for g in missing
-        )
-    return missing
+        apply(settings, broker, AclPlan(add=missing, remove=(), kept=0, unmanaged=0), None)
+    return list(missing)
