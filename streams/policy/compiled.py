@@ -24,8 +24,8 @@ from sharebus.errors import SharebusError
 from streams.policy.envelope import OP_TRUNCATE, ROW_OPS, SourceKey, source_key
 from streams.policy.masks import MaskFn, make_pseudonym, mask_function
 from streams.policy.reasons import Reason
-from streams.policy.results import RouteResult, Withheld
-from streams.policy.route import route_row
+from streams.policy.results import Decision, RouteResult, project, withhold_all
+from streams.policy.route import decide_row
 from streams.policy.tables import Candidate, CompiledResource, Target
 
 TOPIC_PREFIX = "share"
@@ -165,7 +165,13 @@ class Policy:
         return None
 
     def route(self, event: Mapping[str, Any], now: datetime) -> RouteResult:
-        """Decide who receives this change event at `now` (timezone-aware), and how."""
+        """Decide who receives this change event at `now` (timezone-aware), and how: the
+        deliveries with their projected, masked values."""
+        return project(self.decide(event, now))
+
+    def decide(self, event: Mapping[str, Any], now: datetime) -> Decision:
+        """`route` without building values: the targets to send to (the router encodes their
+        projections straight from the row)."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise PolicyError(
                 "Policy.route",
@@ -179,18 +185,20 @@ class Policy:
         op = event.get("op")
         if res is None:
             where = ".".join(key) if key is not None else "no source block"
-            held = (Withheld(None, Reason.UNKNOWN_SOURCE, f"source {where}"),)
-            return RouteResult(None, op if isinstance(op, str) else None, (), held, (), self.version)
+            return withhold_all(
+                None,
+                op if isinstance(op, str) else None,
+                Reason.UNKNOWN_SOURCE,
+                f"source {where}",
+                self.version,
+            )
         if op == OP_TRUNCATE:
-            held = (Withheld(None, Reason.TRUNCATE, "truncate is not routed"),)
-            return RouteResult(res.id, op, (), held, (), self.version)
+            return withhold_all(res.id, op, Reason.TRUNCATE, "truncate is not routed", self.version)
         if not isinstance(op, str) or op not in ROW_OPS:
-            held = (Withheld(None, Reason.MALFORMED_EVENT, f"unknown op {op!r}"),)
-            return RouteResult(res.id, None, (), held, (), self.version)
+            return withhold_all(res.id, None, Reason.MALFORMED_EVENT, f"unknown op {op!r}", self.version)
         if res.sharing is Sharing.NOT_SHARED:
-            held = (Withheld(None, Reason.NOT_SHARED, f"{res.id} is not shared"),)
-            return RouteResult(res.id, op, (), held, (), self.version)
-        return route_row(res, res.table_at(now), op, event, self.version)
+            return withhold_all(res.id, op, Reason.NOT_SHARED, f"{res.id} is not shared", self.version)
+        return decide_row(res, res.table_at(now), op, event, self.version)
 
     def entitlements(self, now: datetime) -> tuple[Entitlement, ...]:
         """Every (subscriber, resource) projection in force at `now`, sorted by topic."""

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sharebus.catalog.models import DemandStatus, Sharing, SubscriberDemand
+from streams.policy.envelope import OP_DELETE, ROW_OPS
 from streams.policy.masks import MaskFn
 from streams.policy.reasons import Reason
-from streams.policy.results import Withheld
+from streams.policy.results import Send, Withheld
 
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
 _END = datetime.max.replace(tzinfo=UTC)
@@ -73,6 +74,20 @@ class Table:
     withheld_by_district: Mapping[str, tuple[Withheld, ...]]
     everyone: tuple[Target, ...]
     withheld_all: tuple[Withheld, ...]
+    # The sends of `by_district` (`everyone` under the key None), per op: built once per table,
+    # so routing a row allocates none.
+    sends: Mapping[str, Mapping[str | None, tuple[Send, ...]]] = field(default_factory=dict)
+
+
+def _sends(
+    by_district: Mapping[str, tuple[Target, ...]], everyone: tuple[Target, ...]
+) -> dict[str, dict[str | None, tuple[Send, ...]]]:
+    groups: dict[str | None, tuple[Target, ...]] = {None: everyone}
+    groups.update(by_district)
+    return {
+        op: {code: tuple(Send(t, op, t.reason, op == OP_DELETE) for t in ts) for code, ts in groups.items()}
+        for op in sorted(ROW_OPS)
+    }
 
 
 def build_table(
@@ -110,11 +125,13 @@ def build_table(
                 held_by_district[code].append(held)
         else:
             held_all.append(held)
+    targets = {code: tuple(ts) for code, ts in by_district.items()}
     return Table(
-        by_district={code: tuple(ts) for code, ts in by_district.items()},
+        by_district=targets,
         withheld_by_district={code: tuple(hs) for code, hs in held_by_district.items()},
         everyone=tuple(everyone),
         withheld_all=tuple(held_all),
+        sends=_sends(targets, tuple(everyone)),
     )
 
 

@@ -4,6 +4,7 @@ app-owned confluent-kafka clients; a batch's offsets are committed only once del
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -72,6 +73,10 @@ class RouterService:
             RawLoop(self.settings, self.source_topics, self.route, lambda: tracker.close_batches(), fatal),
             CatalogWatcher(self.settings, self.apply_published, fatal),
         ]
+        # The heap built so far (Faust, the catalog, the metrics store) lives as long as the worker:
+        # frozen, full collections no longer walk it; they cost ~25% of the routing CPU otherwise.
+        gc.collect()
+        gc.freeze()
         for loop in self.loops:
             loop.start()
 
@@ -94,10 +99,7 @@ class RouterService:
             log.warning(
                 "catalog %s adds source topics %s: restart the worker to read them", catalog.version, missing
             )
-        router = self.router
-        router.encoder_for = self.make_encoder_for(policy)
-        router.checks = compile_checks(catalog)
-        router.policy = policy  # last: a batch sees one consistent version
+        self.router.swap(policy, compile_checks(catalog), self.make_encoder_for(policy))
         self.policy_changes += 1
         log.info("policy %s in force", policy.version)
         return True

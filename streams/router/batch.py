@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 import orjson
 
 from streams.policy.compiled import Policy
 from streams.policy.reasons import Reason
+from streams.policy.results import Decision, Send, masked_values
+from streams.policy.tables import Target
 from streams.quality import QualityChecks
-from streams.router.lineage import dead_letter_headers, demand_header, source_headers
+from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header
 
 DLQ_PREFIX = "dlq"
 DELIVERED = "delivered"
@@ -40,6 +43,10 @@ class Outgoing(NamedTuple):
 
 class ValueEncoder(Protocol):
     def encode(self, value: dict[str, Any]) -> bytes: ...
+
+    def encode_row(self, row: Mapping[str, Any], masked: Mapping[str, Any]) -> bytes:
+        """`encode` of the projection of `row`: fields delivered masked are read from `masked`."""
+        ...
 
 
 EncoderFor = Callable[[str, str], ValueEncoder]
@@ -93,27 +100,70 @@ def dlq_topic(department: str) -> str:
     return f"{DLQ_PREFIX}.{department}"
 
 
+class _Plan(NamedTuple):
+    """How the router sends to one target under one policy version: its encoder's row writer
+    and its demand header, looked up once per target."""
+
+    encode_row: Callable[[Mapping[str, Any], Mapping[str, Any]], bytes]
+    demand_header: tuple[str, bytes]
+
+
+class _Routing(NamedTuple):
+    """One consistent policy version: a batch routes under the one in force when it starts."""
+
+    policy: Policy
+    checks: QualityChecks
+    encoder_for: EncoderFor
+    plans: dict[int, _Plan]  # id(target) → plan (targets live as long as their policy)
+
+
+class _Sent:
+    """Deliveries counted under one send (target, op, reason) during a batch."""
+
+    __slots__ = ("bytes", "department", "records", "resource", "send", "source_ts_ms")
+
+    def __init__(self, send: Send, department: str, resource: str) -> None:
+        self.send = send  # holds the send, so its id() is not reused during the batch
+        self.department = department
+        self.resource = resource
+        self.records = 0
+        self.bytes = 0
+        self.source_ts_ms: list[int] = []
+
+
+_UNMASKED: Mapping[str, Any] = MappingProxyType({})
+
+
 class BatchRouter:
-    """Routes batches under one compiled policy; swap `policy`/`checks` to change the rules."""
+    """Routes batches under one compiled policy; `swap` changes the rules between batches."""
 
     def __init__(self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor) -> None:
-        self.policy = policy
-        self.checks = checks
-        self.encoder_for = encoder_for
+        self._routing = _Routing(policy, checks, encoder_for, {})
+
+    @property
+    def policy(self) -> Policy:
+        return self._routing.policy
+
+    def swap(self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor) -> None:
+        """Put a new policy version in force (atomically: a running batch keeps the old one)."""
+        self._routing = _Routing(policy, checks, encoder_for, {})
 
     def route_batch(self, records: Sequence[RawRecord], now: datetime | None = None) -> BatchOutput:
         now = now or datetime.now(UTC)
+        routing = self._routing
+        policy, checks, plans = routing.policy, routing.checks, routing.plans
         out = BatchOutput()
-        policy, checks, encoder_for = self.policy, self.checks, self.encoder_for
-        append, calls = out.messages.append, out.calls
+        append = out.messages.append
+        sent: dict[int, _Sent] = {}
         departments: dict[str, str] = {}
+        loads, lineage = orjson.loads, SourceHeaders(policy.version)
         for rec in records:
             if rec.value is None:
                 out.skipped += 1  # Debezium's tombstone after a delete: the delete was routed
                 continue
             dept = departments.get(rec.topic) or departments.setdefault(rec.topic, department_of(rec.topic))
             try:
-                event = orjson.loads(rec.value)
+                event = loads(rec.value)
                 if not isinstance(event, dict):
                     raise ValueError(f"expected a JSON object, got {type(event).__name__}")
             except ValueError as exc:
@@ -124,44 +174,64 @@ class BatchRouter:
             source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
             ts_ms = source.get("ts_ms") if isinstance(source.get("ts_ms"), int) else None
             verdict = checks.check_event(event)
-            if not verdict.ok:
+            if verdict.failures:
                 check = verdict.failures[0].check
                 self._dead_letter(out, rec, dept, verdict.resource or "", str(check), verdict.reason,
                                   verdict.responsible_unit, op=op, ts_ms=ts_ms)  # fmt: skip
                 continue
-            result = policy.route(event, now)
-            resource = result.resource or ""
-            if result.resource is None:
-                self._dead_letter(out, rec, dept, "", Reason.UNKNOWN_SOURCE.value,
-                                  result.withheld[0].detail if result.withheld else "unknown source", None,
-                                  op=op, ts_ms=ts_ms)  # fmt: skip
+            decision = policy.decide(event, now)
+            resource = decision.resource
+            if resource is None:
+                detail = decision.withheld[0].detail if decision.withheld else "unknown source"
+                unknown = Reason.UNKNOWN_SOURCE.value
+                self._dead_letter(out, rec, dept, "", unknown, detail, None, op=op, ts_ms=ts_ms)
                 continue
-            for held in result.withheld:
-                if held.reason is Reason.MALFORMED_EVENT:
-                    self._dead_letter(out, rec, dept, resource, held.reason.value, held.detail,
-                                      _unit(policy, resource), op=op, ts_ms=ts_ms)  # fmt: skip
-                    break
-                out.count(
-                    CallKey(dept, resource, held.subscriber or "", op, "withheld", held.reason.value), 0, None
-                )
-            if not result.deliveries:
+            if decision.withheld and self._count_withheld(out, rec, dept, resource, decision, op, ts_ms):
                 continue
-            common = source_headers(rec, source, policy.version, op)
-            key_bytes = rec.key
-            for d in result.deliveries:
-                value = d.value
-                data = None if value is None else encoder_for(d.topic, d.demand_id).encode(value)
-                append(Outgoing(d.topic, key_bytes, data, [*common, demand_header(d.demand_id)]))
-                call = tuple.__new__(CallKey, (dept, resource, d.subscriber, d.op, DELIVERED, d.reason.value))
-                agg = calls.get(call)
-                if agg is None:
-                    agg = calls[call] = CallAggregate()
-                agg.records += 1
+            if not decision.sends:
+                continue
+            common = lineage(rec, source, op)
+            key_bytes, image, masked = rec.key, decision.image or _UNMASKED, None
+            for send in decision.sends:
+                target = send.target
+                plan = plans.get(id(target))
+                if plan is None:
+                    plan = plans[id(target)] = _plan(routing, target)
+                if send.tombstone:
+                    data = None
+                elif target.masked:
+                    if masked is None:
+                        masked = masked_values(decision.masks, image)
+                    data = plan.encode_row(image, masked)
+                else:
+                    data = plan.encode_row(image, _UNMASKED)
+                append(Outgoing(target.topic, key_bytes, data, [*common, plan.demand_header]))
+                counted = sent.get(id(send))
+                if counted is None:
+                    counted = sent[id(send)] = _Sent(send, dept, resource)
+                counted.records += 1
                 if data is not None:
-                    agg.bytes += len(data)
-                if ts_ms is not None and len(agg.source_ts_ms) < 200:
-                    agg.source_ts_ms.append(ts_ms)
+                    counted.bytes += len(data)
+                if ts_ms is not None and len(counted.source_ts_ms) < 200:
+                    counted.source_ts_ms.append(ts_ms)
+        _merge_sent(out, sent)
         return out
+
+    def _count_withheld(
+        self, out: BatchOutput, rec: RawRecord, dept: str, resource: str, decision: Decision, op: str,
+        ts_ms: int | None,
+    ) -> bool:  # fmt: skip
+        """Count the decision's withheld entries; True when the record went to the dead letters
+        instead (a malformed event)."""
+        for held in decision.withheld:
+            if held.reason is Reason.MALFORMED_EVENT:
+                self._dead_letter(out, rec, dept, resource, held.reason.value, held.detail,
+                                  _unit(decision, self._routing.policy), op=op, ts_ms=ts_ms)  # fmt: skip
+                return True
+            out.count(
+                CallKey(dept, resource, held.subscriber or "", op, "withheld", held.reason.value), 0, None
+            )
+        return False
 
     def _dead_letter(
         self,
@@ -181,6 +251,27 @@ class BatchRouter:
         out.count(CallKey(dept, resource, "", op, "dead_letter", check), len(rec.value or b""), ts_ms)
 
 
-def _unit(policy: Policy, resource: str) -> str | None:
-    resp = policy.responsibility(resource)
+def _unit(decision: Decision, policy: Policy) -> str | None:
+    resp = policy.responsibility(decision.resource or "")
     return resp.unit if resp is not None else None
+
+
+def _plan(routing: _Routing, target: Target) -> _Plan:
+    encoder = routing.encoder_for(target.topic, target.demand_id)
+    return _Plan(encoder.encode_row, demand_header(target.demand_id))
+
+
+def _merge_sent(out: BatchOutput, sent: Mapping[int, _Sent]) -> None:
+    """The batch's deliveries into the per-key counts of the metrics."""
+    calls = out.calls
+    for c in sent.values():
+        t, op, reason, _ = c.send
+        key = CallKey(c.department, c.resource, t.subscriber, op, DELIVERED, reason.value)
+        agg = calls.get(key)
+        if agg is None:
+            agg = calls[key] = CallAggregate()
+        agg.records += c.records
+        agg.bytes += c.bytes
+        room = 200 - len(agg.source_ts_ms)
+        if room > 0:
+            agg.source_ts_ms.extend(c.source_ts_ms[:room])

@@ -40,23 +40,35 @@ def _iso_ms(ts_ms: int) -> bytes:
 Headers = list[tuple[str, bytes]]
 
 
-def source_headers(rec: RawRecord, source: dict[str, Any], policy_version: str, op: str) -> Headers:
-    """Headers shared by every delivery of one source record."""
-    headers = [
-        (H_CONNECTOR, connector_of(str(source.get("name", ""))).encode()),
-        (H_TOPIC, rec.topic.encode()),
-        (H_PARTITION, str(rec.partition).encode()),
-        (H_OFFSET, str(rec.offset).encode()),
-        (H_POLICY, policy_version.encode()),
-        (H_OP, op.encode()),
-    ]
-    lsn = source.get("lsn")
-    if lsn is not None:
-        headers.append((H_LSN, str(lsn).encode()))
-    ts_ms = source.get("ts_ms")
-    if isinstance(ts_ms, int):
-        headers.append((H_COMMIT_TS, _iso_ms(ts_ms)))
-    return headers
+class SourceHeaders:
+    """The lineage headers shared by every delivery of one source record, under one policy
+    version; the parts fixed per source partition and op are built once."""
+
+    __slots__ = ("_fixed", "_policy")
+
+    def __init__(self, policy_version: str) -> None:
+        self._policy = (H_POLICY, policy_version.encode())
+        self._fixed: dict[tuple[object, str, int, str], Headers] = {}
+
+    def __call__(self, rec: RawRecord, source: dict[str, Any], op: str) -> Headers:
+        name = source.get("name")
+        fixed = self._fixed.get((name, rec.topic, rec.partition, op))
+        if fixed is None:
+            fixed = self._fixed[(name, rec.topic, rec.partition, op)] = [
+                (H_CONNECTOR, connector_of(str(name or "")).encode()),
+                (H_TOPIC, rec.topic.encode()),
+                (H_PARTITION, str(rec.partition).encode()),
+                self._policy,
+                (H_OP, op.encode()),
+            ]
+        headers = [*fixed, (H_OFFSET, b"%d" % rec.offset)]
+        lsn = source.get("lsn")
+        if lsn is not None:
+            headers.append((H_LSN, str(lsn).encode()))
+        ts_ms = source.get("ts_ms")
+        if ts_ms.__class__ is int:
+            headers.append((H_COMMIT_TS, _iso_ms(ts_ms)))
+        return headers
 
 
 @lru_cache(maxsize=65536)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from fastavro import parse_schema, schemaless_reader
 
+from schemas.encoder import SchemaBook
+from schemas.wire import split
 from sharebus.catalog.load import load_catalog
 from sharebus.samples.generator import RowFactory
 from sharebus.settings import Settings
 from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks
-from streams.router.batch import BatchRouter, RawRecord
+from streams.router.batch import BatchRouter, Outgoing, RawRecord
 from streams.router.calls import call_rows
 from streams.router.lineage import H_CHECK, H_COMMIT_TS, H_DEMAND, H_LSN, H_OFFSET, H_POLICY, H_REASON, H_UNIT
 
@@ -22,16 +26,32 @@ CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-class JsonEncoder:
-    def encode(self, value: dict[str, Any]) -> bytes:
-        return orjson.dumps(value)
+class Registry:
+    """Schema ids without a server (the SchemaBook only registers)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def register(self, subject: str, schema: dict[str, Any]) -> int:
+        return self.ids.setdefault(subject, len(self.ids) + 1)
 
 
 @pytest.fixture(scope="module")
-def router() -> BatchRouter:
+def book() -> SchemaBook:
     catalog = load_catalog(CATALOG)
-    policy = compile_policy(catalog, pseudonym_key=b"k" * 32)
-    return BatchRouter(policy, compile_checks(catalog), lambda topic, demand_id: JsonEncoder())
+    return SchemaBook(Registry(), compile_policy(catalog, pseudonym_key=b"k" * 32))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def router(book: SchemaBook) -> BatchRouter:
+    return BatchRouter(book.policy, compile_checks(book.policy.catalog), book.encoder_for)
+
+
+def decoded(book: SchemaBook, msg: Outgoing) -> dict[str, Any]:
+    """A delivered value read back with its projection's schema (Avro, Confluent wire format)."""
+    schema = book.schema_for(msg.topic, dict(msg.headers)[H_DEMAND].decode())
+    value: dict[str, Any] = schemaless_reader(io.BytesIO(split(msg.value or b"")[1]), parse_schema(schema))
+    return value
 
 
 def enterprise() -> dict[str, Any]:
@@ -70,7 +90,7 @@ def raw(value: bytes | None, offset: int = 10, topic: str = "cdc.market.public.e
     return RawRecord(topic, 0, offset, b'{"uscc":"x"}', value, 0)
 
 
-def test_an_insert_reaches_its_district_with_lineage_headers(router: BatchRouter) -> None:
+def test_an_insert_reaches_its_district_with_lineage_headers(router: BatchRouter, book: SchemaBook) -> None:
     row = enterprise()
     out = router.route_batch([raw(event("c", None, row))], NOW)
     topics = {m.topic for m in out.messages}
@@ -81,7 +101,7 @@ def test_an_insert_reaches_its_district_with_lineage_headers(router: BatchRouter
     assert headers[H_OFFSET] == b"10" and headers[H_LSN] == b"4242"
     assert headers[H_POLICY] == router.policy.version.encode()
     assert headers[H_DEMAND] and headers[H_COMMIT_TS].startswith(b"2026-05-31T23:59:59")
-    value = orjson.loads(msg.value or b"{}")
+    value = decoded(book, msg)
     assert value["legal_rep_id"] != row["legal_rep_id"]  # masked
     assert value["uscc"] == row["uscc"]
 
