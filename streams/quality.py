@@ -304,6 +304,11 @@ class QualityChecks:
         self._by_source = dict(resources)
         self.resources = {c.resource: c for c in resources.values()}
 
+    @property
+    def by_source(self) -> Mapping[SourceKey, ResourceChecks]:
+        """The checks of each resource, by its events' source."""
+        return self._by_source
+
     def check_event(self, event: Mapping[str, Any]) -> QualityVerdict:
         """Check one Debezium change event (a dict, JSON with schemas disabled)."""
         key = source_key(event)

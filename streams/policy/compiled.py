@@ -157,6 +157,10 @@ class Policy:
         key = source_key(event)
         return self._by_source.get(key) if key is not None else None
 
+    def resource_at_source(self, key: SourceKey) -> CompiledResource | None:
+        """The resource whose events come from `key` (connector, schema, table)."""
+        return self._by_source.get(key)
+
     def responsibility(self, resource_id: str) -> Responsibility | None:
         """Who answers for a resource (the responsibility list entry)."""
         for r in self.catalog.responsibilities:

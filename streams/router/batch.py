@@ -12,9 +12,10 @@ import orjson
 
 from streams.policy.compiled import Policy
 from streams.policy.reasons import Reason
-from streams.policy.results import Decision, Send, masked_values
+from streams.policy.results import Decision, Send, Withheld, masked_values
 from streams.policy.tables import Target
 from streams.quality import QualityChecks
+from streams.router.lanes import Lane, lanes_at
 from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header
 
 DLQ_PREFIX = "dlq"
@@ -131,14 +132,30 @@ class _Sent:
         self.source_ts_ms: list[int] = []
 
 
+class _Held:
+    """Records withheld under one entry (subscriber, reason) and op during a batch."""
+
+    __slots__ = ("department", "held", "op", "records", "resource")
+
+    def __init__(self, held: Withheld, op: str, department: str, resource: str) -> None:
+        self.held = held  # holds the entry, so its id() is not reused during the batch
+        self.op = op
+        self.department = department
+        self.resource = resource
+        self.records = 0
+
+
 _UNMASKED: Mapping[str, Any] = MappingProxyType({})
 
 
 class BatchRouter:
     """Routes batches under one compiled policy; `swap` changes the rules between batches."""
 
-    def __init__(self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor) -> None:
+    def __init__(
+        self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor, *, lanes: bool = True
+    ) -> None:
         self._routing = _Routing(policy, checks, encoder_for, {})
+        self.lanes = lanes  # False: every record takes the general path (tests compare the two)
 
     @property
     def policy(self) -> Policy:
@@ -151,10 +168,14 @@ class BatchRouter:
     def route_batch(self, records: Sequence[RawRecord], now: datetime | None = None) -> BatchOutput:
         now = now or datetime.now(UTC)
         routing = self._routing
-        policy, checks, plans = routing.policy, routing.checks, routing.plans
+        policy, plans = routing.policy, routing.plans
+        lanes: Mapping[tuple[Any, Any, Any], Lane] = (
+            lanes_at(policy, routing.checks, now) if self.lanes else {}
+        )
         out = BatchOutput()
         append = out.messages.append
         sent: dict[int, _Sent] = {}
+        withheld: dict[tuple[int, str], _Held] = {}
         departments: dict[str, str] = {}
         loads, lineage = orjson.loads, SourceHeaders(policy.version)
         for rec in records:
@@ -172,27 +193,35 @@ class BatchRouter:
             raw_op, raw_source = event.get("op"), event.get("source")
             op: str = raw_op if isinstance(raw_op, str) else "?"
             source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
-            ts_ms = source.get("ts_ms") if isinstance(source.get("ts_ms"), int) else None
-            verdict = checks.check_event(event)
-            if verdict.failures:
-                check = verdict.failures[0].check
-                self._dead_letter(out, rec, dept, verdict.resource or "", str(check), verdict.reason,
-                                  verdict.responsible_unit, op=op, ts_ms=ts_ms)  # fmt: skip
-                continue
-            decision = policy.decide(event, now)
-            resource = decision.resource
-            if resource is None:
-                detail = decision.withheld[0].detail if decision.withheld else "unknown source"
-                unknown = Reason.UNKNOWN_SOURCE.value
-                self._dead_letter(out, rec, dept, "", unknown, detail, None, op=op, ts_ms=ts_ms)
-                continue
-            if decision.withheld and self._count_withheld(out, rec, dept, resource, decision, op, ts_ms):
-                continue
-            if not decision.sends:
+            ts_ms = source.get("ts_ms")
+            if ts_ms.__class__ is not int:
+                ts_ms = None
+            where = (source.get("name"), source.get("schema") or source.get("db"), source.get("table"))
+            lane = lanes.get(where)
+            fast = lane.decide(event, op) if lane is not None else None
+            if fast is not None and lane is not None:
+                resource, masks = lane.resource, lane.masks
+                sends, held, image = fast
+                for h in held:
+                    counted_held = withheld.get((id(h), op))
+                    if counted_held is None:
+                        counted_held = withheld[(id(h), op)] = _Held(h, op, dept, resource)
+                    counted_held.records += 1
+            else:
+                decision = self._decide(out, rec, dept, event, op, ts_ms, now)
+                if decision is None:
+                    continue
+                resource, masks, sends, image = (
+                    decision.resource or "",
+                    decision.masks,
+                    decision.sends,
+                    decision.image or _UNMASKED,
+                )
+            if not sends:
                 continue
             common = lineage(rec, source, op)
-            key_bytes, image, masked = rec.key, decision.image or _UNMASKED, None
-            for send in decision.sends:
+            key_bytes, masked = rec.key, None
+            for send in sends:
                 target = send.target
                 plan = plans.get(id(target))
                 if plan is None:
@@ -201,7 +230,7 @@ class BatchRouter:
                     data = None
                 elif target.masked:
                     if masked is None:
-                        masked = masked_values(decision.masks, image)
+                        masked = masked_values(masks, image)
                     data = plan.encode_row(image, masked)
                 else:
                     data = plan.encode_row(image, _UNMASKED)
@@ -214,24 +243,38 @@ class BatchRouter:
                     counted.bytes += len(data)
                 if ts_ms is not None and len(counted.source_ts_ms) < 200:
                     counted.source_ts_ms.append(ts_ms)
-        _merge_sent(out, sent)
+        _merge_counts(out, sent, withheld)
         return out
 
-    def _count_withheld(
-        self, out: BatchOutput, rec: RawRecord, dept: str, resource: str, decision: Decision, op: str,
-        ts_ms: int | None,
-    ) -> bool:  # fmt: skip
-        """Count the decision's withheld entries; True when the record went to the dead letters
-        instead (a malformed event)."""
+    def _decide(
+        self, out: BatchOutput, rec: RawRecord, dept: str, event: dict[str, Any], op: str, ts_ms: int | None,
+        now: datetime,
+    ) -> Decision | None:  # fmt: skip
+        """The general path: every check and the policy's full decision. None when the record
+        went to the dead letters; withheld entries are counted."""
+        routing = self._routing
+        verdict = routing.checks.check_event(event)
+        if verdict.failures:
+            check = verdict.failures[0].check
+            self._dead_letter(out, rec, dept, verdict.resource or "", str(check), verdict.reason,
+                              verdict.responsible_unit, op=op, ts_ms=ts_ms)  # fmt: skip
+            return None
+        decision = routing.policy.decide(event, now)
+        resource = decision.resource
+        if resource is None:
+            detail = decision.withheld[0].detail if decision.withheld else "unknown source"
+            unknown = Reason.UNKNOWN_SOURCE.value
+            self._dead_letter(out, rec, dept, "", unknown, detail, None, op=op, ts_ms=ts_ms)
+            return None
         for held in decision.withheld:
             if held.reason is Reason.MALFORMED_EVENT:
                 self._dead_letter(out, rec, dept, resource, held.reason.value, held.detail,
-                                  _unit(decision, self._routing.policy), op=op, ts_ms=ts_ms)  # fmt: skip
-                return True
+                                  _unit(decision, routing.policy), op=op, ts_ms=ts_ms)  # fmt: skip
+                return None
             out.count(
                 CallKey(dept, resource, held.subscriber or "", op, "withheld", held.reason.value), 0, None
             )
-        return False
+        return decision
 
     def _dead_letter(
         self,
@@ -261,9 +304,19 @@ def _plan(routing: _Routing, target: Target) -> _Plan:
     return _Plan(encoder.encode_row, demand_header(target.demand_id))
 
 
-def _merge_sent(out: BatchOutput, sent: Mapping[int, _Sent]) -> None:
-    """The batch's deliveries into the per-key counts of the metrics."""
+def _merge_counts(
+    out: BatchOutput, sent: Mapping[int, _Sent], withheld: Mapping[tuple[int, str], _Held]
+) -> None:
+    """The batch's fast-lane counts into the per-key counts of the metrics."""
     calls = out.calls
+    for h in withheld.values():
+        key = CallKey(
+            h.department, h.resource, h.held.subscriber or "", h.op, "withheld", h.held.reason.value
+        )
+        agg = calls.get(key)
+        if agg is None:
+            agg = calls[key] = CallAggregate()
+        agg.records += h.records
     for c in sent.values():
         t, op, reason, _ = c.send
         key = CallKey(c.department, c.resource, t.subscriber, op, DELIVERED, reason.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,18 @@ from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchRouter, Outgoing, RawRecord
 from streams.router.calls import call_rows
-from streams.router.lineage import H_CHECK, H_COMMIT_TS, H_DEMAND, H_LSN, H_OFFSET, H_POLICY, H_REASON, H_UNIT
+from streams.router.lanes import lanes_at
+from streams.router.lineage import (
+    H_CHECK,
+    H_COMMIT_TS,
+    H_DEMAND,
+    H_FAILED_AT,
+    H_LSN,
+    H_OFFSET,
+    H_POLICY,
+    H_REASON,
+    H_UNIT,
+)
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -170,3 +182,90 @@ def test_mariadb_events_name_the_database_where_postgres_names_the_schema() -> N
 
     event = {"source": {"name": "cdc.hrss", "db": "dept_hrss", "schema": None, "table": "social_insurance"}}
     assert source_key(event) == ("cdc.hrss", "dept_hrss", "social_insurance")
+
+
+def _variants(rng: random.Random) -> list[RawRecord]:
+    """Every kind of event the router meets: inserts, reads, updates within and across districts
+    and without a before-image, deletes, bad codes, unknown districts and columns, nulls,
+    truncates, unknown sources, a conditional resource, undecodable bytes."""
+    factory = RowFactory.for_settings(_settings(), seed=rng.randint(0, 1000))
+    records: list[RawRecord] = []
+    for i in range(600):
+        r = factory.enterprise()
+        row = {
+            **r,
+            "reg_capital": str(r["reg_capital"]),
+            "established_on": (r["established_on"] - datetime(1970, 1, 1).date()).days,
+            "created_at": r["created_at"].isoformat().replace("+00:00", "Z"),
+            "updated_at": r["updated_at"].isoformat().replace("+00:00", "Z"),
+        }
+        moved = {**row, "district_code": factory.district(other_than=row["district_code"]).code}
+        kind = rng.choice(["c", "r", "u", "u-move", "u-nobefore", "d", "bad-usci", "region", "drift",
+                           "null-phone", "null-name", "t", "unknown", "cert", "json"])  # fmt: skip
+        value: bytes
+        if kind in ("c", "r"):
+            value = event(kind, None, row)
+        elif kind == "u":
+            value = event("u", {**row, "status": "active"}, row)
+        elif kind == "u-move":
+            value = event("u", row, moved)
+        elif kind == "u-nobefore":
+            value = event("u", None, moved)
+        elif kind == "d":
+            value = event("d", row, None)
+        elif kind == "bad-usci":
+            value = event("c", None, {**row, "uscc": row["uscc"][:17] + "0"})
+        elif kind == "region":
+            value = event("c", None, {**row, "district_code": "999999"})
+        elif kind == "drift":
+            value = event("c", None, {**row, "new_column": 1})
+        elif kind == "null-phone":
+            value = event("c", None, {**row, "phone": None})
+        elif kind == "null-name":
+            value = event("c", None, {**row, "name": None})
+        elif kind == "t":
+            value = event("t", None, None)
+        elif kind == "unknown":
+            value = event("c", None, row, table="elsewhere")
+        elif kind == "cert":
+            c = factory.certificate(i)
+            days = (c["registered_on"] - datetime(1970, 1, 1).date()).days
+            cert = {**c, "area_m2": str(c["area_m2"]), "registered_on": days,
+                    "updated_at": c["updated_at"].isoformat().replace("+00:00", "Z")}  # fmt: skip
+            records.append(raw(orjson.dumps({"op": "c", "before": None, "after": cert, "source": {
+                "name": "cdc.realestate", "schema": "public", "table": "certificate", "ts_ms": 1}}),
+                offset=i, topic="cdc.realestate.public.certificate"))  # fmt: skip
+            continue
+        else:
+            value = b'{"op": "c", "after": [1]}'
+        records.append(raw(value, offset=i))
+    return records
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fast_lanes_route_exactly_as_the_general_path(book: SchemaBook, seed: int) -> None:
+    """The same batch with and without the fast lanes: the same messages (topics, keys, bytes,
+    headers but the dead letters' time) and the same counts."""
+    records = _variants(random.Random(seed))
+    checks = compile_checks(book.policy.catalog)
+    fast = BatchRouter(book.policy, checks, book.encoder_for).route_batch(records, NOW)
+    general = BatchRouter(book.policy, checks, book.encoder_for, lanes=False).route_batch(records, NOW)
+
+    def comparable(m: Outgoing) -> tuple[object, ...]:
+        return m.topic, m.key, m.value, sorted(h for h in m.headers if h[0] != H_FAILED_AT)
+
+    assert [comparable(m) for m in fast.messages] == [comparable(m) for m in general.messages]
+    assert {k: (a.records, a.bytes, sorted(a.source_ts_ms)) for k, a in fast.calls.items()} == {
+        k: (a.records, a.bytes, sorted(a.source_ts_ms)) for k, a in general.calls.items()
+    }
+    assert any(m.topic.startswith("dlq.") for m in fast.messages)
+    assert any(k.outcome == "withheld" for k in fast.calls)
+    # Both paths were taken.
+    lanes = lanes_at(book.policy, checks, NOW)
+    taken = 0
+    for rec in records:
+        e = orjson.loads(rec.value or b"{}")
+        src = e.get("source") if isinstance(e, dict) else None
+        lane = lanes.get((src["name"], src["schema"], src["table"])) if isinstance(src, dict) else None
+        taken += lane is not None and lane.decide(e, e["op"]) is not None
+    assert 100 < taken < len(records) - 100
