@@ -139,6 +139,15 @@ def committed(consumer: Consumer, topic: str, partitions: int) -> int:
     return sum(max(0, tp.offset) for tp in tps)
 
 
+def drop_topics(settings: Settings, *marks: str) -> None:
+    """Delete the run's topics (names containing a mark): a benchmark's hundreds of MB per run
+    would otherwise pile up in the broker's page cache and slow the next runs."""
+    admin = admin_client(kafka_config(settings))
+    doomed = [t for t in admin.list_topics(timeout=10).topics if any(m in t for m in marks)]
+    for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
+        future.result()
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -197,9 +206,14 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
     progress = Consumer({**kafka_config(settings), "group.id": f"bench-router-{tag}"})
     try:
         started: tuple[float, float, int] | None = None
+        last, moved = 0, time.monotonic()
         while (done := committed(progress, topic, settings.kafka_partitions)) < n:
             if not worker.alive():
                 raise worker.died()
+            if done != last:
+                last, moved = done, time.monotonic()
+            elif time.monotonic() - moved > 60:
+                raise RuntimeError(f"router stalled at {done:,} of {n:,} records: see {work / 'worker.log'}")
             if started is None and done > 0:
                 started = (time.perf_counter(), cpu_seconds(worker.pid), done)
             time.sleep(0.1 if started is None else 0.25)
@@ -207,6 +221,7 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
     finally:
         progress.close()
         worker.stop()
+    drop_topics(settings, dept, tag)
     t0, cpu0, done0 = started or (t1, cpu1, 0)
     routed = n - done0
     rate, cpu_us = routed / max(t1 - t0, 1e-9), (cpu1 - cpu0) / max(routed, 1) * 1e6
@@ -277,6 +292,7 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
         time.sleep(2)
         drop_slot(admin_dsn, spec.slot_name)
         drop_publication(admin_dsn, spec.publication_name)
+        drop_topics(settings, dept, tag)
     qs = statistics.quantiles(samples, n=100) if len(samples) > 100 else [float("nan")] * 99
     return {"p50_ms": qs[49], "p99_ms": qs[98], "deliveries": float(len(samples))}
 
