@@ -12,6 +12,13 @@ import requests
 from sharebus.errors import ConnectorError, UnreachableError
 
 _TIMEOUT = 15.0
+REBALANCE_WAIT = 30.0
+"""Seconds a request is retried while Connect answers that its workers are rebalancing (409, or
+500 "a rebalance is expected"): normal for a moment after a connector is added or removed."""
+
+
+def _rebalancing(status: int, message: str) -> bool:
+    return status == 409 or (status == 500 and "rebalance" in message.lower())
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,32 @@ class ConnectClient:
         self.session = session or requests.Session()
 
     def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
+        deadline, pause = time.monotonic() + REBALANCE_WAIT, 0.25
+        while True:
+            resp = self._send(method, path, **kw)
+            if resp.status_code in ok:
+                break
+            try:
+                message = resp.json().get("message", resp.text)
+            except ValueError:
+                message = resp.text
+            if _rebalancing(resp.status_code, str(message)) and time.monotonic() < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                continue
+            raise ConnectorError(
+                f"Kafka Connect {method} {path}",
+                f"answered {resp.status_code}",
+                actual=str(message)[:500],
+                fix="correct the request named above; `sharebus stack logs connect` has details",
+            )
+        if resp.status_code == 204 or not resp.content:
+            return None
+        return resp.json()
+
+    def _send(self, method: str, path: str, **kw: Any) -> requests.Response:
         try:
-            resp = self.session.request(method, f"{self.url}{path}", timeout=_TIMEOUT, **kw)
+            return self.session.request(method, f"{self.url}{path}", timeout=_TIMEOUT, **kw)
         except requests.ConnectionError:
             raise UnreachableError(
                 f"Kafka Connect at {self.url}",
@@ -72,20 +103,6 @@ class ConnectClient:
         except requests.Timeout:
             raise UnreachableError(f"Kafka Connect at {self.url}", f"{method} {path} timed out",
                                    fix="check `sharebus stack logs connect`") from None  # fmt: skip
-        if resp.status_code not in ok:
-            try:
-                message = resp.json().get("message", resp.text)
-            except ValueError:
-                message = resp.text
-            raise ConnectorError(
-                f"Kafka Connect {method} {path}",
-                f"answered {resp.status_code}",
-                actual=str(message)[:500],
-                fix="correct the request named above; `sharebus stack logs connect` has details",
-            )
-        if resp.status_code == 204 or not resp.content:
-            return None
-        return resp.json()
 
     # --- cluster -------------------------------------------------------------------------------
     def plugins(self) -> list[dict[str, Any]]:
