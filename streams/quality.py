@@ -135,14 +135,20 @@ class ResourceChecks:
     delete_rules: tuple[FieldRule, ...]
     district_codes: frozenset[str]
     region_codes: frozenset[str]
-    # `check_row` finding nothing, decided by generated straight-line code (see `compile_passes`).
-    passes: Callable[[Mapping[str, Any]], bool] = lambda row: False
-    passes_delete: Callable[[Mapping[str, Any]], bool] = lambda row: False
-    ok: QualityVerdict = field(init=False)  # the verdict of a row that passes: one object, reused
+    # Derived: `check_row` finding nothing, decided by generated straight-line code (False: ask
+    # `check_row`), for after- and before-images; and the verdict of a row that passes, reused.
+    passes: Callable[[Mapping[str, Any]], bool] = field(init=False)
+    passes_delete: Callable[[Mapping[str, Any]], bool] = field(init=False)
+    ok: QualityVerdict = field(init=False)
 
     def __post_init__(self) -> None:
-        ok = QualityVerdict(self.resource, self.department, self.responsible_unit, ())
-        object.__setattr__(self, "ok", ok)
+        derived = {
+            "passes": compile_passes(self.rules, self.district_codes, self.region_codes),
+            "passes_delete": compile_passes(self.delete_rules, self.district_codes, self.region_codes),
+            "ok": QualityVerdict(self.resource, self.department, self.responsible_unit, ()),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 # The check-character functions cost 4-5 µs per call; the same codes recur in every update of
@@ -191,32 +197,17 @@ def check_field(rule: FieldRule, value: Any, checks: ResourceChecks) -> QualityF
     return None
 
 
-def _passes(rule: FieldRule, value: Any, checks: ResourceChecks) -> bool:
-    """The common case, decided inline (no failure object built); False means: ask check_field."""
-    if type(value) not in rule.exact_types:
-        return False
-    if rule.pattern is not None and rule.pattern.fullmatch(value) is None:
-        return False
-    if rule.region:
-        return value in checks.district_codes
-    if rule.code is not None and not _code_ok(rule.code, value, checks.region_codes):
-        return False
-    return rule.values is None or value in rule.values
-
-
 def check_row(
     checks: ResourceChecks, row: Mapping[str, Any], *, delete: bool = False
 ) -> tuple[QualityFailure, ...]:
     """Every failed check of a row image. For a delete's before-image only the key and the
-    region field are checked (what routing the tombstone needs)."""
+    region field are checked (what routing the tombstone needs). The router asks only for rows
+    that `ResourceChecks.passes` did not pass."""
     failures: list[QualityFailure] = []
     get = row.get
     for rule in checks.delete_rules if delete else checks.rules:
         value = get(rule.name)
-        if value is None:
-            if not (rule.key or rule.required):
-                continue
-        elif _passes(rule, value, checks):
+        if value is None and not (rule.key or rule.required):
             continue
         failure = check_field(rule, value, checks)
         if failure is not None:
@@ -225,8 +216,8 @@ def check_row(
 
 
 def _passes_source(rules: tuple[FieldRule, ...], names: dict[str, object]) -> str:
-    """Straight-line source of `passes(row)`: `_passes` and the null rule of `check_row`, field by
-    field; constants go into `names`."""
+    """Straight-line source of `passes(row)`: per field, the null rule of `check_row` and the
+    common case of `check_field` (exact Debezium types only); constants go into `names`."""
     lines = ["def passes(row):", "    get = row.get"]
     for i, rule in enumerate(rules):
         tests: list[str] = []
@@ -352,7 +343,5 @@ def compile_checks(catalog: Catalog) -> QualityChecks:
             delete_rules=delete_rules,
             district_codes=districts,
             region_codes=region_codes,
-            passes=compile_passes(rules, districts, region_codes),
-            passes_delete=compile_passes(delete_rules, districts, region_codes),
         )
     return QualityChecks(compiled)

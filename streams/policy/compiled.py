@@ -155,7 +155,7 @@ class Policy:
     def resource_for(self, event: Mapping[str, Any]) -> CompiledResource | None:
         """The resource an event belongs to, by its source (connector, schema, table)."""
         key = source_key(event)
-        return self._by_source.get(key) if key is not None else None
+        return self.resource_at_source(key) if key is not None else None
 
     def resource_at_source(self, key: SourceKey) -> CompiledResource | None:
         """The resource whose events come from `key` (connector, schema, table)."""

@@ -81,11 +81,16 @@ class BatchOutput:
     calls: dict[CallKey, CallAggregate] = field(default_factory=dict)
     skipped: int = 0  # Debezium's own tombstones: nothing to route
 
-    def count(self, key: CallKey, nbytes: int, source_ts_ms: int | None) -> None:
+    def aggregate(self, key: CallKey) -> CallAggregate:
+        """The counts of `key` (created empty on first use)."""
         agg = self.calls.get(key)
         if agg is None:
             agg = self.calls[key] = CallAggregate()
-        agg.records += 1
+        return agg
+
+    def count(self, key: CallKey, nbytes: int, source_ts_ms: int | None, records: int = 1) -> None:
+        agg = self.aggregate(key)
+        agg.records += records
         agg.bytes += nbytes
         if source_ts_ms is not None and len(agg.source_ts_ms) < 200:
             agg.source_ts_ms.append(source_ts_ms)
@@ -308,21 +313,13 @@ def _merge_counts(
     out: BatchOutput, sent: Mapping[int, _Sent], withheld: Mapping[tuple[int, str], _Held]
 ) -> None:
     """The batch's fast-lane counts into the per-key counts of the metrics."""
-    calls = out.calls
     for h in withheld.values():
-        key = CallKey(
-            h.department, h.resource, h.held.subscriber or "", h.op, "withheld", h.held.reason.value
-        )
-        agg = calls.get(key)
-        if agg is None:
-            agg = calls[key] = CallAggregate()
-        agg.records += h.records
+        held = h.held
+        key = CallKey(h.department, h.resource, held.subscriber or "", h.op, "withheld", held.reason.value)
+        out.count(key, 0, None, records=h.records)
     for c in sent.values():
         t, op, reason, _ = c.send
-        key = CallKey(c.department, c.resource, t.subscriber, op, DELIVERED, reason.value)
-        agg = calls.get(key)
-        if agg is None:
-            agg = calls[key] = CallAggregate()
+        agg = out.aggregate(CallKey(c.department, c.resource, t.subscriber, op, DELIVERED, reason.value))
         agg.records += c.records
         agg.bytes += c.bytes
         room = 200 - len(agg.source_ts_ms)
