@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from sharebus.errors import ConnectorError, UnreachableError
+from sharebus.core.errors import ConnectorError, UnreachableError
 
 _TIMEOUT = 15.0
 REBALANCE_WAIT = 30.0
@@ -101,8 +101,11 @@ class ConnectClient:
                 fix="start the stack (`sharebus stack up`) or set SHAREBUS_CONNECT_URL",
             ) from None
         except requests.Timeout:
-            raise UnreachableError(f"Kafka Connect at {self.url}", f"{method} {path} timed out",
-                                   fix="check `sharebus stack logs connect`") from None  # fmt: skip
+            raise UnreachableError(
+                f"Kafka Connect at {self.url}",
+                f"{method} {path} timed out",
+                fix="check `sharebus stack logs connect`",
+            ) from None
 
     # --- cluster -------------------------------------------------------------------------------
     def plugins(self) -> list[dict[str, Any]]:
@@ -184,14 +187,20 @@ class ConnectClient:
         current: ConnectorState | None = None
         while time.monotonic() < deadline:
             current = self.status(name)
-            if current is not None and current.state == state and (
-                state == "STOPPED" or all(t.state == state for t in current.tasks)
+            if (
+                current is not None
+                and current.state == state
+                and (state == "STOPPED" or all(t.state == state for t in current.tasks))
             ):
                 return current
             time.sleep(0.2)
-        raise ConnectorError(f"connector {name}", f"not {state} after {timeout:.0f}s",
-                             expected=state, actual=current.state if current else "not registered",
-                             fix="check `sharebus stack logs connect`")  # fmt: skip
+        raise ConnectorError(
+            f"connector {name}",
+            f"not {state} after {timeout:.0f}s",
+            expected=state,
+            actual=current.state if current else "not registered",
+            fix="check `sharebus stack logs connect`",
+        )
 
     def wait_running(
         self,

@@ -10,7 +10,7 @@ import pymysql
 
 from connectors.dburl import MARIADB, DbTarget, redact
 from connectors.errors import LoginError
-from sharebus.errors import UnreachableError
+from sharebus.core.errors import UnreachableError
 
 CONNECT_TIMEOUT_S = 5
 

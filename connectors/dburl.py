@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
 
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 
 POSTGRES = "postgres"
 MARIADB = "mariadb"

@@ -17,7 +17,8 @@ from connectors.source import Column
 from sharebus.catalog.load import check_catalog_dir
 from sharebus.catalog.models import Catalog, Grade
 from sharebus.catalog.validate import CATALOG_FILE, RESPONSIBILITY_FILE
-from sharebus.errors import ConfigError
+from sharebus.core import naming
+from sharebus.core.errors import ConfigError
 
 # Draft entries carry this at the start of their legal_basis until the department completes them;
 # their provisional `secret` grades are not yet decisions, so capture does not act on them.
@@ -119,7 +120,7 @@ def load_city_catalog(city_dir: Path) -> Catalog:
 def secret_columns(catalog: Catalog, department: str, tables: tuple[str, ...]) -> tuple[str, ...]:
     """schema.table.column of every field the catalog grades secret in the department's captured
     tables: never shared, so never read from the source (draft entries do not count yet)."""
-    connector = f"cdc.{department}"
+    connector = naming.raw_prefix(department)
     return tuple(
         f"{r.source.table}.{f.name}"
         for r in catalog.resources
@@ -229,7 +230,7 @@ def plan_drafts(
         text = _insert_department(text, department, department_name)
     for table, cols in columns.items():
         rid = _resource_id(department, table)
-        source_id = by_source.get((f"cdc.{department}", table))
+        source_id = by_source.get((naming.raw_prefix(department), table))
         if source_id is not None or rid in known:
             existing.append(source_id or str(rid))
             continue

@@ -27,13 +27,14 @@ from connectors.errors import ChangePendingError, OnboardError
 from connectors.preflight import Check, Preflight, fail, ok
 from connectors.render import MARIADB, POSTGRES, CaptureSpec, render
 from connectors.snapshot import INITIAL, NotificationReader, SnapshotSummary, follow
-from connectors.source import Source, open_source
+from connectors.source import Source
+from connectors.sources import open_source
 from connectors.topics import KafkaTopics
-from sharebus.errors import ConfigError, ConnectorError, SharebusError
-from sharebus.kafka_clients import kafka_config
-from sharebus.keys import write_secret
-from sharebus.progress import Echo
-from sharebus.settings import Settings
+from sharebus.core.errors import ConfigError, ConnectorError, SharebusError
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.keys import write_secret
+from sharebus.core.progress import Echo
+from sharebus.core.settings import Settings
 
 # `add` ids must also be catalog department ids (no '_') and slot names (no '-').
 _ADD_DEPARTMENT = re.compile(r"^[a-z][a-z0-9]{0,31}$")

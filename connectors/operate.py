@@ -3,18 +3,28 @@ removal that (with --drop-slot) leaves no slot, publication, offsets, history or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.client import ConnectClient, ConnectorState
-from connectors.registered import connector_config, kind_of, secret_file, spec_of, target_of
+from connectors.registered import (
+    connector_config,
+    kind_of,
+    not_registered,
+    secret_file,
+    spec_of,
+    target_of,
+)
 from connectors.render import MARIADB, CaptureSpec
-from connectors.source import Retention, open_source
+from connectors.source import Retention
+from connectors.sources import open_source
 from connectors.topics import delete_topics, department_topics
-from sharebus.errors import ConnectorError, SharebusError
-from sharebus.kafka_clients import kafka_config
-from sharebus.progress import Echo
-from sharebus.settings import Settings
+from sharebus.core import naming
+from sharebus.core.errors import SharebusError
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.progress import Echo
+from sharebus.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -51,17 +61,11 @@ def connector_status(settings: Settings, name: str, *, warn_bytes: int) -> Statu
     client = ConnectClient(settings.connect_url)
     state = client.status(name)
     if state is None:
-        raise ConnectorError(
-            f"connector {name}",
-            "is not registered",
-            expected="a registered connector",
-            actual="no such connector in Kafka Connect",
-            fix="see `sharebus connectors list`",
-        )
+        raise not_registered(name)
     config = client.config(name) or {}
     kind = kind_of(config)
     retention, note = None, None
-    if kind is not None and config.get("topic.prefix", "").startswith("cdc."):
+    if kind is not None and _captures(config):
         try:
             spec = spec_of(name, config)
             retention = open_source(target_of(spec, config)).retention(spec)
@@ -80,7 +84,7 @@ def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> lis
         return [f"connector {name} (slot, offsets and topics kept: re-adding resumes where it stopped)"]
     spec: CaptureSpec | None = None
     target = None
-    if kind_of(config) is not None and config.get("topic.prefix", "").startswith("cdc."):
+    if kind_of(config) is not None and _captures(config):
         spec = spec_of(name, config)
         target = target_of(spec, config)  # read the password before the secret file goes
     client.purge(name)
@@ -101,3 +105,8 @@ def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> lis
         path.unlink()
         done.append(f"secret {path.name}")
     return done
+
+
+def _captures(config: Mapping[str, str]) -> bool:
+    """A connector whose topic prefix is a department's raw prefix (one sharebus rendered)."""
+    return naming.department_of_raw_prefix(config.get("topic.prefix", "")) is not None

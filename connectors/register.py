@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from connectors.client import ConnectClient, ConnectorState
 from connectors.publication import ensure_publication
 from connectors.render import CaptureSpec, render_postgres
-from sharebus.errors import ConnectorError
-from sharebus.keys import write_secret
-from sharebus.progress import Echo
-from sharebus.settings import Settings
+from sharebus.core.errors import ConnectorError
+from sharebus.core.keys import write_secret
+from sharebus.core.progress import Echo
+from sharebus.core.settings import Settings
 
 
 @dataclass(frozen=True)

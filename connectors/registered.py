@@ -12,22 +12,28 @@ from pathlib import Path
 from connectors.client import ConnectClient
 from connectors.dburl import DbTarget
 from connectors.render import CONNECTOR_CLASSES, MARIADB, CaptureSpec
-from sharebus.errors import ConfigError, ConnectorError
+from sharebus.core import naming
+from sharebus.core.errors import ConfigError, ConnectorError
 
 _PROVIDER_REF = re.compile(r"^\$\{dir:(?P<dir>[^:}]+):(?P<name>[^}]+)\}$")
 _KIND_OF = {cls: kind for kind, cls in CONNECTOR_CLASSES.items()}
 
 
+def not_registered(name: str) -> ConnectorError:
+    """The error for a connector name Kafka Connect does not know."""
+    return ConnectorError(
+        f"connector {name}",
+        "is not registered",
+        expected="a registered connector",
+        actual="no such connector in Kafka Connect",
+        fix="see `sharebus connectors list`",
+    )
+
+
 def connector_config(client: ConnectClient, name: str) -> dict[str, str]:
     config = client.config(name)
     if config is None:
-        raise ConnectorError(
-            f"connector {name}",
-            "is not registered",
-            expected="a registered connector",
-            actual="no such connector in Kafka Connect",
-            fix="see `sharebus connectors list`",
-        )
+        raise not_registered(name)
     return config
 
 
@@ -40,18 +46,20 @@ def spec_of(name: str, config: Mapping[str, str]) -> CaptureSpec:
     """The CaptureSpec a sharebus-rendered connector config came from."""
     kind = kind_of(config)
     prefix = config.get("topic.prefix", "")
-    if kind is None or not prefix.startswith("cdc."):
+    department = naming.department_of_raw_prefix(prefix)
+    if kind is None or department is None:
         raise ConfigError(
             f"connector {name}",
             "was not onboarded by sharebus",
-            expected="a Debezium PostgreSQL or MariaDB connector with topic.prefix cdc.<department>",
+            expected="a Debezium PostgreSQL or MariaDB connector with topic.prefix "
+            + naming.raw_prefix("<department>"),
             actual=f"{config.get('connector.class')} with topic.prefix {prefix or '(none)'}",
             fix="manage it with Kafka Connect's REST API directly",
         )
     db = config.get("database.include.list", "") if kind == MARIADB else config.get("database.dbname", "")
     listed = tuple(t.replace("\\", "") for t in config.get("table.include.list", "").split(",") if t)
     spec = CaptureSpec(
-        department=prefix[len("cdc.") :],
+        department=department,
         db_name=db,
         kind=kind,
         tables=listed,

@@ -8,10 +8,10 @@ import zlib
 from dataclasses import dataclass
 from importlib import resources
 
-from sharebus.errors import ConfigError
-from sharebus.kafka_clients import Role, java_client_properties
-from sharebus.settings import Settings
-from sharebus.stack.connect import connect_password_ref
+from sharebus.core import naming
+from sharebus.core.errors import ConfigError
+from sharebus.core.kafka_clients import Role, java_client_properties
+from sharebus.core.settings import Settings
 
 POSTGRES = "postgres"
 MARIADB = "mariadb"
@@ -29,11 +29,11 @@ _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_
 
 # Captured with every PostgreSQL department's tables: Debezium's signal channel and the heartbeat
 # target, in the department database's `sharebus` schema.
-BUS_TABLES = ("sharebus.debezium_signal", "sharebus.heartbeat")
+BUS_TABLES = (naming.PG_SIGNAL_TABLE, naming.PG_HEARTBEAT_TABLE)
 # MariaDB has no schemas: the same two tables live in the department's own database (a shared
 # `sharebus` database would make every connector on the server act on every signal).
-MARIADB_SIGNAL_TABLE = "sharebus_signal"
-MARIADB_HEARTBEAT_TABLE = "sharebus_heartbeat"
+MARIADB_SIGNAL_TABLE = naming.MARIADB_SIGNAL_TABLE
+MARIADB_HEARTBEAT_TABLE = naming.MARIADB_HEARTBEAT_TABLE
 # Keys `--set` may not override: they carry the connector's identity, names and secrets.
 PROTECTED_KEYS = frozenset(
     {
@@ -130,24 +130,24 @@ class CaptureSpec:
 
     @property
     def connector_name(self) -> str:
-        return f"cdc-{self.department}"
+        return naming.connector_name(self.department)
 
     @property
     def slot_name(self) -> str:
-        return f"sharebus_{self.department}"
+        return naming.slot_name(self.department)
 
     @property
     def publication_name(self) -> str:
-        return f"sharebus_{self.department}"
+        return naming.publication_name(self.department)
 
     @property
     def password_secret(self) -> str:
         """File name of the DB password in the secrets dir (read by Connect, never inlined)."""
-        return f"{self.connector_name}.db-password"
+        return naming.db_password_secret(self.department)
 
     @property
     def topic_prefix(self) -> str:
-        return f"cdc.{self.department}"
+        return naming.raw_prefix(self.department)
 
     def topic(self, table: str) -> str:
         return f"{self.topic_prefix}.{table}"
@@ -155,12 +155,17 @@ class CaptureSpec:
     @property
     def notification_topic(self) -> str:
         """Debezium's notifications (snapshot progress), outside the `cdc.` raw-topic namespace."""
-        return f"sharebus.notifications.{self.department}"
+        return naming.notification_topic(self.department)
+
+    @property
+    def heartbeat_topic(self) -> str:
+        """Debezium's heartbeat records (the offsets of a quiet database)."""
+        return naming.DEBEZIUM_HEARTBEAT_PREFIX + self.topic_prefix
 
     @property
     def schema_history_topic(self) -> str:
         """MariaDB only: the connector's own record of the captured tables' DDL."""
-        return f"sharebus.schema-history.{self.department}"
+        return naming.schema_history_topic(self.department)
 
     @property
     def signal_table(self) -> str:
@@ -231,7 +236,7 @@ def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
     }
     config = {key: value.format(**values) for key, value in _template(MARIADB).items()}
     # The schema history's own Kafka clients authenticate as Connect (password via the secrets dir).
-    password = connect_password_ref(settings)
+    password = naming.secret_ref(settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET)
     for client in ("producer", "consumer"):
         prefix = f"schema.history.internal.{client}."
         config |= java_client_properties(settings, Role.CONNECT, password, prefix)

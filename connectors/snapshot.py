@@ -17,7 +17,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from connectors.errors import SnapshotError
 from connectors.render import CaptureSpec
 from connectors.source import Source
-from sharebus.progress import Echo
+from sharebus.core import naming
+from sharebus.core.progress import Echo
 
 INITIAL = "Initial Snapshot"
 INCREMENTAL = "Incremental Snapshot"
@@ -89,7 +90,7 @@ class NotificationReader:
         self.consumer = Consumer(
             {
                 **kafka,
-                "group.id": f"sharebus-notify-{uuid.uuid4().hex[:8]}",
+                "group.id": naming.notification_reader_group(uuid.uuid4().hex[:8]),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "logger": _QUIET,

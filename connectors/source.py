@@ -68,14 +68,3 @@ class Source(Protocol):
 
     def send_signal(self, spec: CaptureSpec, signal_id: str, signal_type: str, data: str) -> None:
         """Insert a Debezium signal into the connector's signal table."""
-
-
-def open_source(target: DbTarget) -> Source:
-    """The Source of `target`'s kind."""
-    if target.kind == "mariadb":
-        from connectors.source_mariadb import MariaDbSource
-
-        return MariaDbSource(target)
-    from connectors.source_pg import PgSource
-
-    return PgSource(target)

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from confluent_kafka import KafkaError, KafkaException
 
 from connectors.render import CaptureSpec
-from sharebus.errors import ConnectorError
-from sharebus.kafka_clients import admin_client
+from sharebus.core.errors import ConnectorError
+from sharebus.core.kafka_clients import admin_client
 
 _TIMEOUT_S = 10
 
@@ -19,7 +19,7 @@ def is_department_topic(spec: CaptureSpec, topic: str) -> bool:
     return (
         topic == prefix
         or topic.startswith(prefix + ".")
-        or topic in (spec.notification_topic, spec.schema_history_topic, f"__debezium-heartbeat.{prefix}")
+        or topic in (spec.notification_topic, spec.schema_history_topic, spec.heartbeat_topic)
     )
 
 

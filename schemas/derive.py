@@ -7,7 +7,8 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from sharebus.catalog.models import Catalog, FieldSpec, FieldType, Grade, Resource, Sharing
-from sharebus.errors import ConfigError
+from sharebus.core import naming
+from sharebus.core.errors import ConfigError
 
 # Catalog type → Avro type, for values as the encoder writes them (it converts from Debezium JSON):
 # - decimal: string, exactly the digits Debezium sends (decimal.handling.mode=string). The catalog
@@ -27,13 +28,13 @@ AVRO_TYPES: dict[FieldType, Any] = {
 }
 
 NAMESPACE_ROOT = "sharebus"
-TYPE_PROPERTY = "sharebus.type"  # the catalog type of a field (e.g. "decimal" behind a string)
-MASK_PROPERTY = "sharebus.mask"  # present when the field carries a masked value: the mask kind
+TYPE_PROPERTY = naming.AVRO_TYPE_PROPERTY  # the catalog type of a field (e.g. "decimal" behind a string)
+MASK_PROPERTY = naming.AVRO_MASK_PROPERTY  # present when the field carries a masked value: the mask kind
 
 
 def value_subject(topic: str) -> str:
     """Registry subject of a topic's value schema (TopicNameStrategy)."""
-    return f"{topic}-value"
+    return naming.value_subject(topic)
 
 
 def namespace(city: str, resource: Resource) -> str:

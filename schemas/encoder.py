@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.derive import MASK_PROPERTY, value_schema, value_subject
+from schemas.derive import MASK_PROPERTY, TYPE_PROPERTY, value_schema, value_subject
 from schemas.errors import EncodeError, SchemaBookError
 from schemas.registry_client import RegistryClient
 from schemas.row_writer import compile_row_writer
@@ -83,7 +83,7 @@ class Encoder:
                 return EncodeError(
                     f"{self.topic} field {name}",
                     "does not fit the topic's Avro schema",
-                    expected=f"{spec['type']} ({spec.get('sharebus.type', '')})",
+                    expected=f"{spec['type']} ({spec.get(TYPE_PROPERTY, '')})",
                     actual=f"{value.get(name)!r}: {field_exc}",
                     fix="the catalog's field type must match what the source database sends",
                 )

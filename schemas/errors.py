@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sharebus.errors import SharebusError, UnreachableError
+from sharebus.core.errors import SharebusError, UnreachableError
 
 REGISTRY_FIX = "start it with `sharebus stack up`, or point SHAREBUS_REGISTRY_URL at a running registry"
 

@@ -12,7 +12,7 @@ from typing import Any
 from schemas.derive import base_schema, shared_resources
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog
-from sharebus.settings import get_settings
+from sharebus.core.settings import get_settings
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 SUFFIX = ".avsc"

@@ -24,8 +24,9 @@ from confluent_kafka.cimpl import NewTopic
 
 from schemas.errors import RegistryError
 from schemas.registry_state import ApiError, Record
+from sharebus.core import naming
 
-DEFAULT_TOPIC = "_sharebus_schemas"
+DEFAULT_TOPIC = naming.SCHEMAS_TOPIC
 _FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class KafkaSchemaLog:
         self._producer = Producer(
             {
                 **self.kafka,
-                "transactional.id": f"sharebus-registry-{self.topic}",
+                "transactional.id": naming.registry_transactional_id(self.topic),
                 "enable.idempotence": True,
                 "logger": _QUIET,
             }
@@ -87,7 +88,7 @@ class KafkaSchemaLog:
         self._consumer = Consumer(
             {
                 **self.kafka,
-                "group.id": f"sharebus-registry-{uuid.uuid4().hex}",  # never joins: assign() only
+                "group.id": naming.registry_reader_group(uuid.uuid4().hex),  # never joins: assign() only
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
@@ -167,8 +168,11 @@ class KafkaSchemaLog:
         except KafkaException as exc:
             err = exc.args[0]
             if err.code() in _FENCED:
-                raise ApiError(503, 50301, "another registry instance took over writes to"
-                               f" {self.topic}; send writes to it") from exc  # fmt: skip
+                raise ApiError(
+                    503,
+                    50301,
+                    f"another registry instance took over writes to {self.topic}; send writes to it",
+                ) from exc
             if err.txn_requires_abort():
                 producer.abort_transaction(self.timeout)
             raise ApiError(500, 50001, f"writing to {self.topic} failed: {err.str()}") from exc

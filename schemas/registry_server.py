@@ -227,7 +227,7 @@ class BackgroundServer:
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    from sharebus.settings import Settings
+    from sharebus.core.settings import Settings
 
     settings = Settings()
     url = urlsplit(settings.registry_url)
@@ -248,8 +248,8 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
 
 def _kafka(bootstrap: str) -> dict[str, object]:
     """The registry's Kafka clients: the admin principal of the settings, at `bootstrap`."""
-    from sharebus.kafka_clients import kafka_config
-    from sharebus.settings import Settings
+    from sharebus.core.kafka_clients import kafka_config
+    from sharebus.core.settings import Settings
 
     return {**kafka_config(Settings()), "bootstrap.servers": bootstrap}
 

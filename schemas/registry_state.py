@@ -183,8 +183,12 @@ class Registry:
                 return found[1]
             issues = self.state.incompatibilities(subject, text)
             if issues:
-                raise ApiError(409, 409, "Schema being registered is incompatible with an earlier"
-                               f" schema for subject \"{subject}\": {'; '.join(issues)}")  # fmt: skip
+                raise ApiError(
+                    409,
+                    409,
+                    "Schema being registered is incompatible with an earlier"
+                    f' schema for subject "{subject}": {"; ".join(issues)}',
+                )
             # state.lock only while computing: `append` waits for the log's thread, which applies
             # records under that lock.
             with self.state.lock:

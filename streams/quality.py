@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from sharebus.catalog.models import Catalog, CodeKind, FieldType, Grade, Resource
-from sharebus.codes import is_valid_resident_id, is_valid_usci
+from sharebus.core.gbcodes import is_valid_resident_id, is_valid_usci
 from streams.policy.envelope import OP_DELETE, OP_TRUNCATE, ROW_OPS, SourceKey, source_key
 
 

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `python bench/metrics/run.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
+from sharebus.core import naming  # noqa: E402
 from streams.metrics.chdb_store import ChdbStore  # noqa: E402
 from streams.metrics.queries import plan  # noqa: E402
 from streams.metrics.rows import CallRow  # noqa: E402
@@ -71,8 +72,15 @@ class Scale:
         }
 
 
-QUICK = Scale(days=3, calls_per_day=1_090_000, keys_per_minute=300, keys_per_hour=2_000, keys_per_day=12_000,
-              raw_rows_per_minute=600, topics_per_subscriber=5)  # fmt: skip
+QUICK = Scale(
+    days=3,
+    calls_per_day=1_090_000,
+    keys_per_minute=300,
+    keys_per_hour=2_000,
+    keys_per_day=12_000,
+    raw_rows_per_minute=600,
+    topics_per_subscriber=5,
+)
 
 
 def subscribers() -> list[str]:
@@ -108,15 +116,28 @@ def key_columns(key: str, subs: list[str], scale: Scale) -> str:
 
 def latency_state(seed: str, delivered: str) -> str:
     """A t-digest state of three skewed latency samples (60 ms … ~1.3 s), empty unless delivered."""
-    lat = [f"toFloat32(60 + (cityHash64({seed}, {i}) % 1000) * (cityHash64({seed}, {i + 9}) % 1000) / 800)"
-           for i in range(3)]  # fmt: skip
+    lat = [
+        f"toFloat32(60 + (cityHash64({seed}, {i}) % 1000) * (cityHash64({seed}, {i + 9}) % 1000) / 800)"
+        for i in range(3)
+    ]
     fn = "'quantilesTDigestWeightedState(0.5, 0.95, 0.99)'"
-    return (f"if({delivered}, arrayReduce({fn}, [{', '.join(lat)}], [toUInt64(1), toUInt64(1), toUInt64(1)]),"
-            f" arrayReduce({fn}, CAST([], 'Array(Float32)'), CAST([], 'Array(UInt64)')))")  # fmt: skip
+    return (
+        f"if({delivered}, arrayReduce({fn}, [{', '.join(lat)}], [toUInt64(1), toUInt64(1), toUInt64(1)]),"
+        f" arrayReduce({fn}, CAST([], 'Array(Float32)'), CAST([], 'Array(UInt64)')))"
+    )
 
 
-def load_rollup(store: ChdbStore, table: str, column: str, step: timedelta, days: list[datetime],
-                keys: int, mean_records: float, subs: list[str], scale: Scale) -> int:  # fmt: skip
+def load_rollup(
+    store: ChdbStore,
+    table: str,
+    column: str,
+    step: timedelta,
+    days: list[datetime],
+    keys: int,
+    mean_records: float,
+    subs: list[str],
+    scale: Scale,
+) -> int:
     """Rows of `table` for every bucket of each day in `days` (midnights): `keys` keys per bucket,
     one INSERT per day so memory stays flat. A minute draws its keys from its hour's
     `keys_per_hour` (so those minutes rolled up hold as many keys as a loaded hour), any other
@@ -131,8 +152,11 @@ def load_rollup(store: ChdbStore, table: str, column: str, step: timedelta, days
             draw = f"cityHash64({seed}, intDiv({bucket}, 60), {draw} % {scale.keys_per_hour})"
         key = f"{draw} % {scale.keys_per_day}"
         seconds = int(step.total_seconds())
-        ts = (f"toDate('{day.date().isoformat()}')" if table == "calls_1d"
-              else f"toDateTime('{sql_datetime(day)}', 'UTC') + {seconds} * {bucket}")  # fmt: skip
+        ts = (
+            f"toDate('{day.date().isoformat()}')"
+            if table == "calls_1d"
+            else f"toDateTime('{sql_datetime(day)}', 'UTC') + {seconds} * {bucket}"
+        )
         store.command(f"""
             INSERT INTO {DB}.{table} SELECT {ts} AS {column}, {key_columns(key, subs, scale)},
                 toUInt64(1 + cityHash64(number, {seed}, 1) % {spread}) AS records,
@@ -146,8 +170,10 @@ def derive_rollup(store: ChdbStore, table: str, source: str, days: list[datetime
     """Rows of `table` (calls_1h or calls_1d) for each day in `days` rolled up from `source` (the
     next finer rollup) as the views make them: every tier then holds the same calls, which a
     signed cover (streams/metrics/window.py) relies on when it subtracts finer rows."""
-    column, source_column, bucket = {"calls_1h": ("hour", "minute", "toStartOfHour"),
-                                     "calls_1d": ("day", "hour", "toDate")}[table]  # fmt: skip
+    column, source_column, bucket = {
+        "calls_1h": ("hour", "minute", "toStartOfHour"),
+        "calls_1d": ("day", "hour", "toDate"),
+    }[table]
     rows = 0
     for day in days:
         lo, hi = sql_datetime(day), sql_datetime(day + timedelta(days=1))
@@ -156,7 +182,7 @@ def derive_rollup(store: ChdbStore, table: str, source: str, days: list[datetime
                 subscriber, op, outcome, reason, sum(src.records) AS records, sum(src.bytes) AS bytes,
                 quantilesTDigestWeightedMergeState(0.5, 0.95, 0.99)(src.latency_ms) AS latency_ms
             FROM {DB}.{source} AS src WHERE src.{source_column} >= '{lo}' AND src.{source_column} < '{hi}'
-            GROUP BY {column}, department, resource, subscriber, op, outcome, reason""")  # fmt: skip
+            GROUP BY {column}, department, resource, subscriber, op, outcome, reason""")
         count = f"SELECT count() AS n FROM {DB}.{table} WHERE toDate({column}) = '{day.date().isoformat()}'"
         rows += int(store.query(count)[0]["n"])
     return rows
@@ -176,8 +202,10 @@ def load_raw_day(store: ChdbStore, until: datetime, subs: list[str], scale: Scal
         for hour in range(24):
             first = start + timedelta(hours=hour)
             key = f"cityHash64(number, {hour}) % {scale.keys_per_day}"
-            samples = ("arrayMap(i -> toFloat32(40 + (cityHash64(number, i) % 1000)"
-                       " * (cityHash64(number, i, 7) % 1000) / 900), range(1 + number % 2))")  # fmt: skip
+            samples = (
+                "arrayMap(i -> toFloat32(40 + (cityHash64(number, i) % 1000)"
+                " * (cityHash64(number, i, 7) % 1000) / 900), range(1 + number % 2))"
+            )
             per_minute = scale.raw_rows_per_minute
             minute = f"toDateTime('{sql_datetime(first)}', 'UTC') + 60 * intDiv(number, {per_minute})"
             store.command(f"""
@@ -188,7 +216,7 @@ def load_raw_day(store: ChdbStore, until: datetime, subs: list[str], scale: Scal
                     records * (400 + cityHash64(number, 4) % 800) AS bytes,
                     if(outcome = 'delivered', {samples}, CAST([], 'Array(Float32)')) AS latencies_ms
                 FROM numbers({per_hour})
-                SETTINGS insert_deduplication_token = 'bench-raw-{hour}'""")  # fmt: skip
+                SETTINGS insert_deduplication_token = 'bench-raw-{hour}'""")
     finally:
         for view in views:
             store.command(f"ATTACH TABLE {view}")
@@ -204,13 +232,13 @@ def load_positions(store: ChdbStore, now: datetime, subs: list[str], scale: Scal
         SELECT toDateTime64('{sql_datetime(now - timedelta(days=1))}', 3, 'UTC')
                    + {scale.sample_every_s} * intDiv(number, {parts}) AS ts,
             {subs_sql}[1 + (number % {parts}) % {len(subs)}] AS subscriber,
-            concat(subscriber, '.sync') AS group_id,
-            concat('share.', subscriber, '.res',
+            concat(subscriber, '{naming.sync_group("")}') AS group_id,
+            concat('{naming.SHARE_PREFIX}', subscriber, '.res',
                    toString(intDiv(number % {parts}, {len(subs)}) % {scale.topics_per_subscriber})) AS topic,
             intDiv(number % {parts}, {len(subs) * scale.topics_per_subscriber}) AS partition_id,
             toInt64(intDiv(number, {parts}) * 50) AS committed,
             committed + toInt64(cityHash64(number) % 200) AS end_offset
-        FROM numbers({parts * samples})""")  # fmt: skip
+        FROM numbers({parts * samples})""")
     return parts * samples
 
 
@@ -237,8 +265,18 @@ def ingest_rates(store: ChdbStore, now: datetime, scale: Scale, quick: bool) -> 
 
     def row(i: int) -> CallRow:
         dept = f"dept{i % 79}"
-        return CallRow(minute, dept, f"{dept}.res{i % 4154}", subs[i % len(subs)], "u", "delivered",
-                       "shared_unconditional", 1 + i % 3, 900, (50.0 + i % 97, 80.0 + i % 13))  # fmt: skip
+        return CallRow(
+            minute,
+            dept,
+            f"{dept}.res{i % 4154}",
+            subs[i % len(subs)],
+            "u",
+            "delivered",
+            "shared_unconditional",
+            1 + i % 3,
+            900,
+            (50.0 + i % 97, 80.0 + i % 13),
+        )
 
     batch = [row(i) for i in range(10_000)]
     batches = 5 if quick else 20
@@ -252,8 +290,12 @@ def ingest_rates(store: ChdbStore, now: datetime, scale: Scale, quick: bool) -> 
         ingest.insert_calls([batch[i]])
     single = singles / (time.perf_counter() - t0)
     ingest.close()
-    return {"batched_rows_per_s": round(batched), "single_row_inserts_per_s": round(single),
-            "batch_rows": len(batch), "ratio": round(batched / single, 1)}  # fmt: skip
+    return {
+        "batched_rows_per_s": round(batched),
+        "single_row_inserts_per_s": round(single),
+        "batch_rows": len(batch),
+        "ratio": round(batched / single, 1),
+    }
 
 
 INGEST_DB = "bench_ingest"
@@ -288,14 +330,20 @@ def baselines(store: ChdbStore, now: datetime, repeat: int) -> dict[str, dict[st
     """The 24 h calls and latency queries answered from the raw table, and the 24 h latency
     from per-minute rows only (the design without the per-hour tier)."""
     since = sql_datetime(floor(now, timedelta(minutes=1)) + timedelta(minutes=1) - timedelta(days=1))
-    raw_calls = (f"SELECT subscriber, toString(outcome) AS o, reason, sum(records), sum(bytes)"
-                 f" FROM {DB}.calls WHERE minute >= '{since}' GROUP BY subscriber, o, reason")  # fmt: skip
-    raw_latency = (f"SELECT quantilesTDigestWeighted(0.5, 0.95, 0.99)(l, w) FROM {DB}.calls"
-                   " ARRAY JOIN latencies_ms AS l, arrayWithConstant(length(latencies_ms),"
-                   " toUInt64(greatest(1, intDiv(records, length(latencies_ms))))) AS w"
-                   f" WHERE outcome = 'delivered' AND minute >= '{since}'")  # fmt: skip
-    minute_latency = (f"SELECT quantilesTDigestWeightedMerge(0.5, 0.95, 0.99)(latency_ms) FROM {DB}.calls_1m"
-                      f" WHERE outcome = 'delivered' AND minute >= '{since}'")  # fmt: skip
+    raw_calls = (
+        f"SELECT subscriber, toString(outcome) AS o, reason, sum(records), sum(bytes)"
+        f" FROM {DB}.calls WHERE minute >= '{since}' GROUP BY subscriber, o, reason"
+    )
+    raw_latency = (
+        f"SELECT quantilesTDigestWeighted(0.5, 0.95, 0.99)(l, w) FROM {DB}.calls"
+        " ARRAY JOIN latencies_ms AS l, arrayWithConstant(length(latencies_ms),"
+        " toUInt64(greatest(1, intDiv(records, length(latencies_ms))))) AS w"
+        f" WHERE outcome = 'delivered' AND minute >= '{since}'"
+    )
+    minute_latency = (
+        f"SELECT quantilesTDigestWeightedMerge(0.5, 0.95, 0.99)(latency_ms) FROM {DB}.calls_1m"
+        f" WHERE outcome = 'delivered' AND minute >= '{since}'"
+    )
     return {
         "raw: calls --by subscriber --since 24h": timed(lambda: store.query(raw_calls), repeat),
         "raw: latency --since 24h": timed(lambda: store.query(raw_latency), repeat),
@@ -307,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, help="days of history (default 30; 3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the scale, 3 days: a smoke run")
-    parser.add_argument("--full", action="store_true",
-                        help="load minute and hour rows for their whole retention (slow)")  # fmt: skip
+    parser.add_argument(
+        "--full", action="store_true", help="load minute and hour rows for their whole retention (slow)"
+    )
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per query (after one warm-up)")
     parser.add_argument("--at", default="00:01", help="UTC time of day to pretend it is: HH:MM or 'now'")
     parser.add_argument("--path", type=Path, help="chDB data path (default: a temporary directory, removed)")
@@ -349,8 +398,15 @@ def simulated_now(at: str) -> datetime:
     return moment if moment <= real else moment - timedelta(days=1)
 
 
-def run(store: ChdbStore, scale: Scale, repeat: int, quick: bool, full: bool, now: datetime,
-        say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+def run(
+    store: ChdbStore,
+    scale: Scale,
+    repeat: int,
+    quick: bool,
+    full: bool,
+    now: datetime,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     subs = subscribers()
     today = floor(now, timedelta(days=1))
     every = [today - timedelta(days=d) for d in range(scale.days, -1, -1)]  # the window's days and today
@@ -418,8 +474,10 @@ def print_report(report: dict[str, Any], *, as_json: bool) -> None:
         print(json.dumps(report, indent=2))
         return
     scale = report["scale"]
-    print(f"metrics benchmark: {scale['days']} days × {scale['calls_per_day']:,} calls/day, embedded chDB,"
-          f" queries as of {report['at']}")  # fmt: skip
+    print(
+        f"metrics benchmark: {scale['days']} days × {scale['calls_per_day']:,} calls/day, embedded chDB,"
+        f" queries as of {report['at']}"
+    )
     print("\nload (generated in SQL)   days        rows       s      rows/s")
     for name, ld in report["loads"].items():
         print(f"  {name:<22} {ld['days']:>5} {ld['rows']:>11,} {ld['seconds']:>7.1f} {ld['rows_per_s']:>11,}")
@@ -430,12 +488,16 @@ def print_report(report: dict[str, Any], *, as_json: bool) -> None:
     for name, ratio in report["ratios"].items():
         print(f"  {name:<46} {ratio:>7.1f}×")
     ing = report["ingest"]
-    print(f"\ningest via insert_calls: {ing['batched_rows_per_s']:,} rows/s in {ing['batch_rows']:,}-row"
-          f" batches, {ing['single_row_inserts_per_s']:,} single-row inserts/s"
-          f" ({ing['ratio']}×)")  # fmt: skip
+    print(
+        f"\ningest via insert_calls: {ing['batched_rows_per_s']:,} rows/s in {ing['batch_rows']:,}-row"
+        f" batches, {ing['single_row_inserts_per_s']:,} single-row inserts/s"
+        f" ({ing['ratio']}×)"
+    )
     sanity = report["sanity"]
-    print(f"sanity: daily average {sanity['daily_average_calls']:,} calls;"
-          f" cumulative {sanity['cumulative_calls']:,}")  # fmt: skip
+    print(
+        f"sanity: daily average {sanity['daily_average_calls']:,} calls;"
+        f" cumulative {sanity['cumulative_calls']:,}"
+    )
     print(f"total {report['total_seconds']} s")
 
 

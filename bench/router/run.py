@@ -28,17 +28,18 @@ from connectors.client import ConnectClient
 from connectors.publication import drop_publication, drop_slot
 from connectors.register import register_postgres
 from connectors.render import CaptureSpec
-from connectors.samples import sample_spec
-from sharebus.acl.grants import router_grants
-from sharebus.acl.sync import grant
+from sharebus.apps.acl.grants import router_grants
+from sharebus.apps.acl.sync import grant
+from sharebus.apps.worker_process import WorkerProcess
 from sharebus.catalog.rename import rename_departments
-from sharebus.kafka_clients import admin_client, ensure_topics, kafka_config
-from sharebus.samples.departments import get_department
-from sharebus.samples.generator import ChangeGenerator, RowFactory
-from sharebus.services.worker_process import WorkerProcess
-from sharebus.settings import Settings
-from sharebus.stack.manager import LocalStack
-from streams.router.lineage import H_COMMIT_TS
+from sharebus.core import naming
+from sharebus.core.kafka_clients import admin_client, ensure_topics, kafka_config
+from sharebus.core.naming import H_COMMIT_TS
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.connectors import sample_spec
+from sharebus.dev.samples.departments import get_department
+from sharebus.dev.samples.generator import ChangeGenerator, RowFactory
+from sharebus.dev.stack.manager import LocalStack
 from streams.router.topics import RAW_TOPIC_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def debezium_event(row: dict[str, Any], dept: str, lsn: int) -> bytes:
     source = {
         "version": "3.7.0.Final",
         "connector": "postgresql",
-        "name": f"cdc.{dept}",
+        "name": naming.raw_prefix(dept),
         "db": "dept_market",
         "schema": "public",
         "table": "enterprise",
@@ -184,7 +185,7 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
     tag = uuid.uuid4().hex[:8]
     dept = f"bench_{tag}"
     catalog = rename_departments(SAMPLE, work / "catalog" / "chongqing", {"market": dept})
-    topic = f"cdc.{dept}.public.enterprise"
+    topic = naming.raw_topic(dept, "public.enterprise")
     ensure_topics(
         admin_client(kafka_config(settings)),
         {

@@ -177,14 +177,10 @@ def diff_catalogs(old: Catalog, new: Catalog) -> CatalogDiff:
         {s.id: s for s in new.subscribers},
         widens_changed=_subscriber_widens,
     )
-    changes += _compare(
-        "department", {d.id: d for d in old.departments}, {d.id: d for d in new.departments}
-    )
+    changes += _compare("department", {d.id: d for d in old.departments}, {d.id: d for d in new.departments})
     old_res = {r.id: r for r in old.resources}
     new_res = {r.id: r for r in new.resources}
-    changes += _compare(
-        "resource", old_res, new_res, skip=("fields",), widens_changed=_resource_widens
-    )
+    changes += _compare("resource", old_res, new_res, skip=("fields",), widens_changed=_resource_widens)
     for rid in sorted(old_res.keys() & new_res.keys()):
         changes += _compare(
             "field",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from sharebus.catalog.validate import (
     cross_check,
     line_of,
 )
-from sharebus.errors import ConfigError
+from sharebus.core import naming
+from sharebus.core.errors import ConfigError
 
 CATALOG_FILES = (REGION_FILE, CATALOG_FILE, DEMAND_FILE, RESPONSIBILITY_FILE, DISTRICTS_FILE)
 DISTRICTS_HEADER = ["code", "name", "kind"]
@@ -41,7 +42,7 @@ _PATTERNS = {
     m.SUBSCRIBER_REF: f"a district code (6 digits), an extra subscriber id or {m.ALL_DISTRICTS}",
     m.DEPARTMENT_ID: "lower-case letters, digits and '-', starting with a letter, at most 32",
     m.RESOURCE_ID: "<department>.<name>: lower-case letters, digits, '-' (and '_' in the name)",
-    m.CONNECTOR_NAME: "cdc.<department> (the Debezium topic.prefix)",
+    m.CONNECTOR_NAME: f"{naming.raw_prefix('<department>')} (the Debezium topic.prefix)",
     m.TABLE_NAME: "<schema>.<table>, e.g. public.enterprise",
     m.FIELD_NAME: "a column name: letters, digits and '_', not starting with a digit",
     m.DEMAND_ID: "letters, digits, '.', '_' and '-', at most 64 characters",
@@ -275,17 +276,13 @@ def _load_file(
 ) -> Any:
     if text is None:
         parsed.broken_files.add(name)
-        issues.append(
-            CatalogIssue(name, "", "", "file is missing", f"the files {', '.join(CATALOG_FILES)}")
-        )
+        issues.append(CatalogIssue(name, "", "", "file is missing", f"the files {', '.join(CATALOG_FILES)}"))
         return None
     data = _parse_yaml(name, text, issues)
     if not isinstance(data, dict):
         parsed.broken_files.add(name)
         if data is not _UNPARSABLE:
-            issues.append(
-                CatalogIssue(name, "", "", "the file is not a mapping", "format: 1 and the lists")
-            )
+            issues.append(CatalogIssue(name, "", "", "the file is not a mapping", "format: 1 and the lists"))
         return None
     _validate(file_model, data, name, "", issues)
     return data
@@ -294,18 +291,14 @@ def _load_file(
 def _load_districts(text: str | None, parsed: Parsed, issues: list[CatalogIssue]) -> None:
     if text is None:
         parsed.broken_files.add(DISTRICTS_FILE)
-        issues.append(
-            CatalogIssue(DISTRICTS_FILE, "", "", "file is missing", "code,name,kind rows")
-        )
+        issues.append(CatalogIssue(DISTRICTS_FILE, "", "", "file is missing", "code,name,kind rows"))
         return
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header != DISTRICTS_HEADER:
         parsed.broken_files.add(DISTRICTS_FILE)
         issues.append(
-            CatalogIssue(
-                DISTRICTS_FILE, "header", "", f"header is {header}", ",".join(DISTRICTS_HEADER), 1
-            )
+            CatalogIssue(DISTRICTS_FILE, "header", "", f"header is {header}", ",".join(DISTRICTS_HEADER), 1)
         )
         return
     for row in reader:
@@ -316,9 +309,7 @@ def _load_districts(text: str | None, parsed: Parsed, issues: list[CatalogIssue]
         label = row[0]
         parsed.declared("subscribers").add(row[0])
         if len(row) != len(DISTRICTS_HEADER):
-            issues.append(
-                CatalogIssue(DISTRICTS_FILE, label, "", f"{len(row)} columns", "3 columns", line)
-            )
+            issues.append(CatalogIssue(DISTRICTS_FILE, label, "", f"{len(row)} columns", "3 columns", line))
             continue
         district = _validate(m.District, raw, DISTRICTS_FILE, label, issues, line)
         if district is not None:

@@ -4,6 +4,7 @@ responsibility list, and the validated `Catalog` that holds them with its conten
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -12,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from sharebus.core import naming
 
 FORMAT_VERSION = 1
 """The catalog file format this code reads (`format:` at the top of every YAML file)."""
@@ -28,7 +31,7 @@ SUBSCRIBER_REF = r"^([0-9]{6}|[a-z][a-z0-9-]{0,47})$"
 # lower-case letters, digits and underscores only (as connectors.render requires).
 DEPARTMENT_ID = r"^[a-z][a-z0-9_]{0,40}$"
 RESOURCE_ID = r"^[a-z][a-z0-9_]{0,40}\.[a-z][a-z0-9_-]{0,63}$"
-CONNECTOR_NAME = r"^cdc\.[a-z][a-z0-9_]{0,40}$"
+CONNECTOR_NAME = rf"^{re.escape(naming.RAW_PREFIX)}[a-z][a-z0-9_]{{0,40}}$"
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
 FIELD_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 DEMAND_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -358,8 +361,7 @@ class Catalog(_Model):
         for demand in self.demands:
             if demand.subscriber == ALL_DISTRICTS:
                 out.extend(
-                    SubscriberDemand(f"{demand.id}/{d.code}", d.code, demand, True)
-                    for d in self.districts
+                    SubscriberDemand(f"{demand.id}/{d.code}", d.code, demand, True) for d in self.districts
                 )
             else:
                 out.append(SubscriberDemand(demand.id, demand.subscriber, demand, False))

@@ -24,6 +24,7 @@ from sharebus.catalog.models import (
     Subscriber,
     SubscriberKind,
 )
+from sharebus.core import naming
 
 T = TypeVar("T")
 
@@ -114,9 +115,7 @@ def check_region(p: Parsed) -> list[CatalogIssue]:
     issues: list[CatalogIssue] = []
     if p.city is not None and p.folder is not None and p.city.value.id != p.folder:
         issues.append(
-            p.city.issue(
-                "id", f"city id {p.city.value.id!r} differs from its folder name", p.folder
-            )
+            p.city.issue("id", f"city id {p.city.value.id!r} differs from its folder name", p.folder)
         )
     issues += _duplicates(p.districts, "code", "district code")
     if p.city is not None:
@@ -131,9 +130,7 @@ def check_region(p: Parsed) -> list[CatalogIssue]:
             if not d.value.code.startswith(prefix) or d.value.code == p.city.value.code
         ]
     if not p.districts and DISTRICTS_FILE not in p.broken_files:
-        issues.append(
-            CatalogIssue(DISTRICTS_FILE, "", "", "no districts", "one row per district", None)
-        )
+        issues.append(CatalogIssue(DISTRICTS_FILE, "", "", "no districts", "one row per district", None))
     issues += _duplicates(p.subscribers, "id", "subscriber id")
     codes = {d.value.code for d in p.districts}
     known_codes = codes | {c for c in p.declared("subscribers") if c.isdigit()}
@@ -209,12 +206,13 @@ def _check_resource(
             )
         )
     connector = res.source.connector
-    if connector != f"cdc.{res.department}" and not connector.startswith(f"cdc.{res.department}-"):
+    own = naming.raw_prefix(res.department)
+    if connector != own and not connector.startswith(f"{own}-"):
         issues.append(
             e.issue(
                 "source.connector",
                 f"connector {connector!r} is not one of department {res.department!r}",
-                f"cdc.{res.department} (or cdc.{res.department}-<suffix>)",
+                f"{own} (or {own}-<suffix>)",
                 "source",
             )
         )
@@ -328,9 +326,7 @@ def check_demands(p: Parsed) -> list[CatalogIssue]:
     broken = p.declared("resources") - set(resources)
     for e in p.demands:
         d = e.value
-        unresolvable = (DISTRICTS_FILE if d.subscriber.isdigit() else REGION_FILE) in (
-            p.broken_files
-        )
+        unresolvable = (DISTRICTS_FILE if d.subscriber.isdigit() else REGION_FILE) in (p.broken_files)
         if d.subscriber not in subscribers and not unresolvable:
             issues.append(
                 e.issue(
@@ -404,13 +400,9 @@ def _check_demand_fields(e: Entry[Demand], d: Demand, res: Resource) -> list[Cat
     for i, name in enumerate(d.fields or ()):
         spec = by_name.get(name)
         if spec is None:
-            issues.append(
-                e.issue(f"fields[{i}]", f"{name!r} is not a field of {res.id}", deliverable)
-            )
+            issues.append(e.issue(f"fields[{i}]", f"{name!r} is not a field of {res.id}", deliverable))
         elif spec.grade is Grade.SECRET:
-            issues.append(
-                e.issue(f"fields[{i}]", f"{name!r} is secret and never delivered", deliverable)
-            )
+            issues.append(e.issue(f"fields[{i}]", f"{name!r} is secret and never delivered", deliverable))
     if d.fields is not None and len(set(d.fields)) != len(d.fields):
         issues.append(e.issue("fields", "a field is listed twice", "each field once"))
     sensitive = {n for n, f in by_name.items() if f.grade is Grade.SENSITIVE}

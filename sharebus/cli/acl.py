@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import click
 
-from sharebus.acl.broker import Broker
-from sharebus.acl.grants import Grant, user
-from sharebus.acl.sync import AclPlan, plan_for, sync
+from sharebus.apps.acl.broker import Broker
+from sharebus.apps.acl.grants import Grant, user
+from sharebus.apps.acl.sync import AclPlan, plan_for, sync
+from sharebus.apps.district.live import live_catalog
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.district.live import live_catalog
-from sharebus.settings import get_settings
+from sharebus.core.settings import get_settings
 
 
 @click.group("acl")

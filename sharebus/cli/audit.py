@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import click
 
-from sharebus.audit import ACTIONS, read_audit
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
-from sharebus.settings import get_settings
+from sharebus.core.audit import ACTIONS, read_audit
+from sharebus.core.settings import get_settings
 from streams.metrics.window import parse_duration
 
 
@@ -29,14 +29,25 @@ def show(since: str, actions: tuple[str, ...], subject: str | None, as_json: boo
     """Audit events since a time, with a count per action."""
     start = datetime.now(UTC) - parse_duration(since)
     events = [
-        e for e in read_audit(get_settings(), since=start)
+        e
+        for e in read_audit(get_settings(), since=start)
         if (not actions or e["action"] in actions) and (subject is None or e["subject"] == subject)
-    ]  # fmt: skip
+    ]
     counts = Counter(e["action"] for e in events)
     if as_json:
         emit_json({"since": start.isoformat(), "counts": dict(sorted(counts.items())), "events": events})
         return
-    rows = [[e["at"][:19], e["action"], e["subject"], e["target"], e["count"], e["catalog_version"] or "",
-             e["actor"]] for e in events]  # fmt: skip
+    rows = [
+        [
+            e["at"][:19],
+            e["action"],
+            e["subject"],
+            e["target"],
+            e["count"],
+            e["catalog_version"] or "",
+            e["actor"],
+        ]
+        for e in events
+    ]
     click.echo(table(rows, ["at (UTC)", "action", "subject", "target", "count", "catalog", "actor"]))
     click.echo(", ".join(f"{a}: {n}" for a, n in sorted(counts.items())) or "no events")

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -15,17 +14,9 @@ from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CATALOG_FILES, check_catalog_dir, city_dir, load_catalog
 from sharebus.catalog.models import Catalog, Grade, Resource
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
-from sharebus.errors import ConfigError, SharebusError
-from sharebus.settings import get_settings
+from sharebus.core.errors import ConfigError, ExitCode
+from sharebus.core.settings import get_settings
 from streams.router.live_catalog import publish_catalog
-
-
-def _fail(err: SharebusError, as_json: bool) -> NoReturn:
-    """Report `err`: as JSON on stdout with --json (issues included), else as an error."""
-    if not as_json:
-        raise err
-    emit_json({"ok": False, **err.to_dict()})
-    sys.exit(err.exit_code)
 
 
 def _folder(city: str | None, directory: Path | None) -> Path:
@@ -59,12 +50,9 @@ def catalog() -> None:
 def validate(city: str | None, directory: Path | None, as_json: bool) -> None:
     """Validate a city's catalog files and report every problem found."""
     folder = _folder(city, directory)
-    try:
-        loaded, issues = check_catalog_dir(folder)
-    except ConfigError as err:
-        _fail(err, as_json)
+    loaded, issues = check_catalog_dir(folder)
     if loaded is None:
-        _fail(CatalogError(str(folder), issues), as_json)
+        raise CatalogError(str(folder), issues)
     counts = _counts(loaded)
     if as_json:
         emit_json({"ok": True, "dir": str(folder), "version": loaded.version, "counts": counts})
@@ -84,11 +72,19 @@ def publish(city: str | None, as_json: bool) -> None:
     settings = get_settings()
     published = publish_catalog(settings, city)
     if as_json:
-        emit_json({"city": published.city, "version": published.version, "topic": settings.catalog_topic,
-                   "offset": published.offset})  # fmt: skip
+        emit_json(
+            {
+                "city": published.city,
+                "version": published.version,
+                "topic": settings.catalog_topic,
+                "offset": published.offset,
+            }
+        )
         return
-    click.echo(f"catalog {published.city} version {published.version} is live"
-               f" ({settings.catalog_topic} offset {published.offset})")  # fmt: skip
+    click.echo(
+        f"catalog {published.city} version {published.version} is live"
+        f" ({settings.catalog_topic} offset {published.offset})"
+    )
 
 
 def _counts(c: Catalog) -> dict[str, int]:
@@ -102,11 +98,8 @@ def _counts(c: Catalog) -> dict[str, int]:
     }
 
 
-def _load(folder: Path, as_json: bool) -> Catalog:
-    try:
-        return load_catalog(folder)
-    except ConfigError as err:
-        _fail(err, as_json)
+def _load(folder: Path) -> Catalog:
+    return load_catalog(folder)
 
 
 @catalog.command("show")
@@ -118,20 +111,17 @@ def _load(folder: Path, as_json: bool) -> Catalog:
 def show(city: str | None, directory: Path | None, resource_id: str | None, as_json: bool) -> None:
     """Show a city's catalog (or one resource) with its content version."""
     folder = _folder(city, directory)
-    cat = _load(folder, as_json)
+    cat = _load(folder)
     if resource_id is not None:
         res = cat.resource(resource_id)
         if res is None:
             known = ", ".join(r.id for r in cat.resources)
-            _fail(
-                ConfigError(
-                    f"resource {resource_id}",
-                    "is not in the catalog",
-                    expected=f"one of {known}",
-                    actual=resource_id,
-                    fix="pass --resource with a resource id from `sharebus catalog show`",
-                ),
-                as_json,
+            raise ConfigError(
+                f"resource {resource_id}",
+                "is not in the catalog",
+                expected=f"one of {known}",
+                actual=resource_id,
+                fix="pass --resource with a resource id from `sharebus catalog show`",
             )
         if as_json:
             emit_json({"version": cat.version, "resource": res.model_dump(mode="json")})
@@ -226,9 +216,7 @@ def _git_snapshot(ref: str, folder: Path, into: Path) -> Path:
     folder = folder.resolve()
 
     def git(*args: str) -> bytes:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args], capture_output=True, check=False, timeout=60
-        )
+        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False, timeout=60)
         if done.returncode != 0:
             raise ConfigError(
                 f"git ref {ref}",
@@ -271,16 +259,13 @@ def diff(
             raise click.UsageError("with --ref, give at most one folder (the working copy)")
         current = old or _folder(city, None)
         with tempfile.TemporaryDirectory(prefix="sharebus-catalog-") as tmp:
-            try:
-                snapshot = _git_snapshot(ref, current, Path(tmp))
-            except ConfigError as err:
-                _fail(err, as_json)
-            before = _load(snapshot, as_json)
-        after = _load(current, as_json)
+            snapshot = _git_snapshot(ref, current, Path(tmp))
+            before = _load(snapshot)
+        after = _load(current)
     else:
         if old is None or new is None:
             raise click.UsageError("give two catalog folders OLD NEW, or --ref REF [FOLDER]")
-        before, after = _load(old, as_json), _load(new, as_json)
+        before, after = _load(old), _load(new)
     result = diff_catalogs(before, after)
     if as_json:
         emit_json(result.to_dict())
@@ -296,4 +281,4 @@ def diff(
         if any(c.widens for c in result.changes):
             click.echo("  (! widens what a subscriber may receive: review before publishing)")
     if exit_code and not result.empty:
-        sys.exit(1)
+        sys.exit(ExitCode.FAILED)

@@ -3,66 +3,31 @@ operate Debezium connectors (list, status, pause, resume, restart, remove, resna
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable
-from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
 from connectors.client import ConnectClient, ConnectorState
-from connectors.dburl import DEFAULT_PASSWORD_ENV, parse_db_url, redact, resolve_password
+from connectors.dburl import DEFAULT_PASSWORD_ENV, parse_db_url, resolve_password
 from connectors.draft_catalog import Contact
-from connectors.errors import EXIT_CODES_HELP, EXIT_LAG_WARNING, EXIT_NOT_RUNNING, PreflightError
+from connectors.errors import EXIT_CODES_HELP
 from connectors.onboard import OnboardRequest, OnboardResult, onboard
 from connectors.operate import StatusReport, connector_status, remove
 from connectors.registered import connector_config, spec_of, target_of
-from connectors.samples import apply_sample_connectors
 from connectors.slots import DEFAULT_WARN_BYTES
 from connectors.snapshot import resnapshot
-from connectors.source import open_source
-from sharebus.cli.output import emit_json, json_option, progress, table
-from sharebus.errors import ConfigError, SharebusError
-from sharebus.kafka_clients import kafka_config
-from sharebus.samples.departments import department_ids
-from sharebus.settings import get_settings
-
-P = ParamSpec("P")
-R = TypeVar("R")
-# Secrets seen in this process (a typed or URL password): scrubbed from every message printed.
-_SECRETS: set[str] = set()
-
-
-def _fail(err: SharebusError, as_json: bool) -> NoReturn:
-    """Print `err` (secrets scrubbed) on stderr — and as JSON on stdout with --json — and exit."""
-    click.echo("error: " + redact(err.render(), _SECRETS), err=True)
-    if as_json:
-        data: dict[str, object] = {"ok": False, **err.to_dict(), "details": err.details}
-        if isinstance(err, PreflightError):
-            data["checks"] = err.checks
-        emit_json({k: redact(v, _SECRETS) if isinstance(v, str) else v for k, v in data.items()})
-    sys.exit(err.exit_code)
-
-
-def _errors(func: Callable[P, R]) -> Callable[P, R]:
-    """SharebusError -> its message (and JSON with --json) and its exit code; no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except SharebusError as exc:
-            _fail(exc, bool(kwargs.get("as_json")))
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
+from connectors.sources import open_source
+from sharebus.cli.output import emit_json, handle_errors, json_option, progress, remember_secret, table
+from sharebus.core.errors import ConfigError, ExitCode
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.settings import get_settings
+from sharebus.dev.samples.connectors import apply_sample_connectors
+from sharebus.dev.samples.departments import department_ids
 
 
 def _say(message: str) -> None:
-    progress(redact(message, _SECRETS))
+    progress(message)
 
 
 @click.group("connectors", epilog=EXIT_CODES_HELP)
@@ -147,7 +112,7 @@ def _prompt(text: str) -> str:
     help="Seconds to follow the initial snapshot (0: do not wait).",
 )
 @json_option
-@_errors
+@handle_errors
 def add(
     department: str,
     db_url: str,
@@ -172,9 +137,9 @@ def add(
     back and each problem is explained with its fix. Twice with the same arguments: no change."""
     target = parse_db_url(db_url)
     if target.password:
-        _SECRETS.add(target.password)
+        remember_secret(target.password)
     target = resolve_password(target, env=os.environ, env_name=password_env, prompt=_prompt)
-    _SECRETS.add(target.password or "")
+    remember_secret(target.password)
     req = OnboardRequest(
         department=department,
         target=target,
@@ -225,7 +190,7 @@ def _print_result(r: OnboardResult, dry_run: bool) -> None:
 @connectors.command("apply")
 @click.argument("departments", nargs=-1)
 @json_option
-@_errors
+@handle_errors
 def apply(departments: tuple[str, ...], as_json: bool) -> None:
     """Register the sample departments' connectors (idempotent); default: the PostgreSQL samples
     (market, realestate). `hrss` registers the MariaDB sample (its database is created if missing)."""
@@ -245,7 +210,7 @@ def apply(departments: tuple[str, ...], as_json: bool) -> None:
 # --- operate -----------------------------------------------------------------------------------
 @connectors.command("list")
 @json_option
-@_errors
+@handle_errors
 def list_(as_json: bool) -> None:
     """Every connector with its state and its tasks' states."""
     client = ConnectClient(get_settings().connect_url)
@@ -279,7 +244,7 @@ def list_(as_json: bool) -> None:
     help="Warn (exit 10) when the slot retains more WAL than this.",
 )
 @json_option
-@_errors
+@handle_errors
 def status(name: str, warn_bytes: int, as_json: bool) -> None:
     """One connector: state, tasks, the last error in brief, and the WAL its replication slot
     retains (and its lag) against pg_current_wal_lsn(). Exit 1 unless RUNNING, 10 over the threshold."""
@@ -289,9 +254,9 @@ def status(name: str, warn_bytes: int, as_json: bool) -> None:
     else:
         _print_status(report)
     if not report.state.running:
-        sys.exit(EXIT_NOT_RUNNING)
+        sys.exit(ExitCode.FAILED)
     if report.over_threshold:
-        sys.exit(EXIT_LAG_WARNING)
+        sys.exit(ExitCode.LAG_WARNING)
 
 
 def _bytes(n: int | None) -> str:
@@ -339,7 +304,7 @@ def _wait_and_show(client: ConnectClient, name: str, state: str, as_json: bool) 
 @connectors.command("pause")
 @click.argument("name")
 @json_option
-@_errors
+@handle_errors
 def pause(name: str, as_json: bool) -> None:
     """Pause a connector and its tasks (its slot keeps WAL meanwhile)."""
     client = ConnectClient(get_settings().connect_url)
@@ -351,7 +316,7 @@ def pause(name: str, as_json: bool) -> None:
 @connectors.command("resume")
 @click.argument("name")
 @json_option
-@_errors
+@handle_errors
 def resume(name: str, as_json: bool) -> None:
     """Resume a paused connector; waits until it and its tasks run."""
     client = ConnectClient(get_settings().connect_url)
@@ -366,7 +331,7 @@ def resume(name: str, as_json: bool) -> None:
     "--all", "everything", is_flag=True, help="Restart the connector and every task, not only failed ones."
 )
 @json_option
-@_errors
+@handle_errors
 def restart(name: str, everything: bool, as_json: bool) -> None:
     """Restart the failed tasks (and connector) of NAME; waits until all run."""
     client = ConnectClient(get_settings().connect_url)
@@ -384,7 +349,7 @@ def restart(name: str, everything: bool, as_json: bool) -> None:
     " schema history (MariaDB), and its password file: nothing of it stays.",
 )
 @json_option
-@_errors
+@handle_errors
 def remove_(name: str, drop_slot: bool, as_json: bool) -> None:
     """Delete a connector from Kafka Connect (its raw topics stay)."""
     done = remove(get_settings(), name, drop_slot=drop_slot, echo=_say)
@@ -405,7 +370,7 @@ def remove_(name: str, drop_slot: bool, as_json: bool) -> None:
 )
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for completion.")
 @json_option
-@_errors
+@handle_errors
 def resnapshot_(name: str, table: str, condition: str | None, timeout: float, as_json: bool) -> None:
     """Re-emit TABLE's rows (those matching --where) as an incremental snapshot through Debezium's
     signal channel, followed to completion through its notifications."""

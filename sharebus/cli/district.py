@@ -11,19 +11,19 @@ from types import FrameType
 import click
 
 from schemas.registry_client import RegistryClient
+from sharebus.apps.district.backfill_log import backfill_status
+from sharebus.apps.district.backfills import Backfiller, Outcome
+from sharebus.apps.district.decode import ValueDecoder
+from sharebus.apps.district.errors import BackfillError
+from sharebus.apps.district.live import live_catalog
+from sharebus.apps.district.naming import default_schema
+from sharebus.apps.district.store import DistrictStore
+from sharebus.apps.district.sync import DistrictSync, SyncOptions, group_id
+from sharebus.apps.district.target import TARGET_PASSWORD_ENV, parse_target
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.district.backfill_log import backfill_status
-from sharebus.district.backfills import Backfiller, Outcome
-from sharebus.district.decode import ValueDecoder
-from sharebus.district.errors import BackfillError
-from sharebus.district.live import live_catalog
-from sharebus.district.naming import default_schema
-from sharebus.district.store import DistrictStore
-from sharebus.district.sync import DistrictSync, SyncOptions, group_id
-from sharebus.district.target import TARGET_PASSWORD_ENV, parse_target
-from sharebus.errors import ConfigError
-from sharebus.samples import upflow
-from sharebus.settings import get_settings
+from sharebus.core.errors import ConfigError
+from sharebus.core.settings import get_settings
+from sharebus.dev.samples import upflow
 
 KAFKA_PASSWORD_ENV = "SHAREBUS_DISTRICT_KAFKA_PASSWORD"
 
@@ -326,4 +326,3 @@ def upflow_sample(rows: int, as_json: bool) -> None:
             f"{sample.database} ({sample.district_code}): {seeded} households seeded;"
             f" connector {reg.name} {reg.action}"
         )
-

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
-from sharebus.settings import Settings, get_settings
+from sharebus.core.settings import Settings, get_settings
 from streams.metrics.api import fetch_report
 from streams.metrics.queries import AUDIT_DIMENSIONS, DIMENSIONS, MAX_TOP
 
@@ -30,8 +30,13 @@ def metrics() -> None:
 
 
 @metrics.command("calls")
-@click.option("--by", type=click.Choice(DIMENSIONS), default="subscriber", show_default=True,
-              help="district = subscribers whose id is a 6-digit GB/T 2260 code.")  # fmt: skip
+@click.option(
+    "--by",
+    type=click.Choice(DIMENSIONS),
+    default="subscriber",
+    show_default=True,
+    help="district = subscribers whose id is a 6-digit GB/T 2260 code.",
+)
 @click.option("--since", default="24h", show_default=True, help=_SINCE_HELP)
 @json_option
 @handle_errors
@@ -58,8 +63,13 @@ def calls(by: str, since: str, as_json: bool) -> None:
 
 
 @metrics.command("summary")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
-              help="Complete days the daily average and the top resources cover.")  # fmt: skip
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Complete days the daily average and the top resources cover.",
+)
 @click.option(
     "--top", default=10, show_default=True, type=click.IntRange(1, MAX_TOP), help="How many resources."
 )
@@ -74,18 +84,24 @@ def summary(days: int, top: int, daily: bool, as_json: bool) -> None:
         return
     avg, cum, today = report["daily_average"], report["cumulative"], report["today"]
     if avg:
-        click.echo(f"daily average ({avg['days']} complete days): {avg['calls']:,.1f} calls,"
-                   f" {size(avg['bytes'])}")  # fmt: skip
+        click.echo(
+            f"daily average ({avg['days']} complete days): {avg['calls']:,.1f} calls, {size(avg['bytes'])}"
+        )
     else:
         click.echo("daily average: no complete day on record yet")
-    click.echo(f"today ({today['day']}, until {today['partial_until']}): {today['calls']:,} calls,"
-               f" {size(today['bytes'])}")  # fmt: skip
+    click.echo(
+        f"today ({today['day']}, until {today['partial_until']}): {today['calls']:,} calls,"
+        f" {size(today['bytes'])}"
+    )
     since = f" since {cum['since']}" if cum["since"] else ""
     click.echo(f"cumulative{since}: {cum['calls']:,} calls, {size(cum['bytes'])}")
     if daily:
         click.echo("")
-        click.echo(table([[d["day"], d["calls"], size(d["bytes"])] for d in report["daily"]],
-                         ["day", "calls", "bytes"]))  # fmt: skip
+        click.echo(
+            table(
+                [[d["day"], d["calls"], size(d["bytes"])] for d in report["daily"]], ["day", "calls", "bytes"]
+            )
+        )
     click.echo("")
     click.echo(f"top resources since {report['from']}:")
     top_rows = [
@@ -95,8 +111,13 @@ def summary(days: int, top: int, daily: bool, as_json: bool) -> None:
 
 
 @metrics.command("reasons")
-@click.option("--by", type=click.Choice((*DIMENSIONS, "all")), default="department", show_default=True,
-              help="Attribute to the department (it answers for them), resource or subscriber.")  # fmt: skip
+@click.option(
+    "--by",
+    type=click.Choice((*DIMENSIONS, "all")),
+    default="department",
+    show_default=True,
+    help="Attribute to the department (it answers for them), resource or subscriber.",
+)
 @click.option("--since", default="24h", show_default=True, help=_SINCE_HELP)
 @json_option
 @handle_errors
@@ -106,12 +127,21 @@ def reasons(by: str, since: str, as_json: bool) -> None:
     if as_json:
         emit_json(report)
         return
-    click.echo(f"withheld and dead-lettered records, {report['since']} → {report['until']}:"
-               f" {report['totals'].get('withheld', 0):,} withheld,"
-               f" {report['totals'].get('dead_letter', 0):,} dead letters")  # fmt: skip
+    click.echo(
+        f"withheld and dead-lettered records, {report['since']} → {report['until']}:"
+        f" {report['totals'].get('withheld', 0):,} withheld,"
+        f" {report['totals'].get('dead_letter', 0):,} dead letters"
+    )
     key = [] if by == "all" else [by]
-    click.echo(table([[r["outcome"], r["reason"], *[r[by] or "(none)" for _ in key], r["records"]]
-                      for r in report["rows"]], ["outcome", "reason", *key, "records"]))  # fmt: skip
+    click.echo(
+        table(
+            [
+                [r["outcome"], r["reason"], *[r[by] or "(none)" for _ in key], r["records"]]
+                for r in report["rows"]
+            ],
+            ["outcome", "reason", *key, "records"],
+        )
+    )
 
 
 @metrics.command("latency")
@@ -127,14 +157,24 @@ def latency(by: str, since: str, as_json: bool) -> None:
         return
     click.echo(f"latency of delivered records, {report['since']} → {report['until']}")
     key = [] if by == "all" else [by]
-    click.echo(table([[*[r[by] for _ in key], r["records"], _ms(r["p50_ms"]), _ms(r["p95_ms"]),
-                       _ms(r["p99_ms"])] for r in report["rows"]],
-                     [*key, "records", "p50 ms", "p95 ms", "p99 ms"]))  # fmt: skip
+    click.echo(
+        table(
+            [
+                [*[r[by] for _ in key], r["records"], _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["p99_ms"])]
+                for r in report["rows"]
+            ],
+            [*key, "records", "p50 ms", "p95 ms", "p99 ms"],
+        )
+    )
 
 
 @metrics.command("lag")
-@click.option("--since", default="15m", show_default=True,
-              help="Use position samples from this window (the latest per partition).")  # fmt: skip
+@click.option(
+    "--since",
+    default="15m",
+    show_default=True,
+    help="Use position samples from this window (the latest per partition).",
+)
 @json_option
 @handle_errors
 def lag(since: str, as_json: bool) -> None:
@@ -144,11 +184,22 @@ def lag(since: str, as_json: bool) -> None:
         emit_json(report)
         return
     if not report["rows"]:
-        click.echo(f"no consumer positions sampled since {report['since']}: is the worker's position"
-                   " sampler running?")  # fmt: skip
+        click.echo(
+            f"no consumer positions sampled since {report['since']}: is the worker's position"
+            " sampler running?"
+        )
         return
-    headers = ["subscriber", "group", "topics", "partitions", "committed", "end", "lag",
-               f"consumed since {report['since']}", "sampled at"]  # fmt: skip
+    headers = [
+        "subscriber",
+        "group",
+        "topics",
+        "partitions",
+        "committed",
+        "end",
+        "lag",
+        f"consumed since {report['since']}",
+        "sampled at",
+    ]
     keys = ["topics", "partitions", "committed", "end", "lag", "consumed", "sampled_at"]
     rows = [
         [r["subscriber"], r["group"] or "(no consumer group)", *[r[k] for k in keys]] for r in report["rows"]
@@ -157,8 +208,13 @@ def lag(since: str, as_json: bool) -> None:
 
 
 @metrics.command("audit")
-@click.option("--by", type=click.Choice(AUDIT_DIMENSIONS), default="action", show_default=True,
-              help="subject: the subscriber or principal concerned; target: topic or resource.")  # fmt: skip
+@click.option(
+    "--by",
+    type=click.Choice(AUDIT_DIMENSIONS),
+    default="action",
+    show_default=True,
+    help="subject: the subscriber or principal concerned; target: topic or resource.",
+)
 @click.option("--since", default="24h", show_default=True, help=_SINCE_HELP)
 @json_option
 @handle_errors
@@ -170,8 +226,10 @@ def audit(by: str, since: str, as_json: bool) -> None:
         emit_json(report)
         return
     totals = report["totals"]
-    click.echo(f"audit events by {by}, {report['since']} → {report['until']}: {totals['count']:,} counted"
-               f" in {totals['events']:,} audit records")  # fmt: skip
+    click.echo(
+        f"audit events by {by}, {report['since']} → {report['until']}: {totals['count']:,} counted"
+        f" in {totals['events']:,} audit records"
+    )
     if not report["rows"]:
         return
     split = by != "action"  # per subject or target: which actions make up its count

@@ -11,9 +11,9 @@ import click
 from sharebus.catalog.load import city_dir, load_catalog
 from sharebus.cli.metrics import size
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.errors import SharebusError
-from sharebus.kafka_clients import kafka_config
-from sharebus.settings import Settings, get_settings
+from sharebus.core.errors import SharebusError
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.settings import Settings, get_settings
 from streams.metrics.api import fetch_report
 from streams.ops.api import fetch_status
 from streams.ops.connector_states import ConnectorSampler
@@ -39,8 +39,13 @@ def ops() -> None:
 
 @ops.command("status")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
-@click.option("--every", default=5.0, show_default=True, type=click.FloatRange(min=1.0),
-              help="Seconds between refreshes with --watch.")  # fmt: skip
+@click.option(
+    "--every",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    help="Seconds between refreshes with --watch.",
+)
 @json_option
 @handle_errors
 def status(watch: bool, every: float, as_json: bool) -> None:
@@ -75,8 +80,10 @@ class StatusSource:
             report, where = fetch_status(self.settings)
             if report is not None:
                 return report
-            progress(f"{where}: sampling Kafka here, twice {LOCAL_GAP:.0f} s apart"
-                     " (no router figures; commits not observed)")  # fmt: skip
+            progress(
+                f"{where}: sampling Kafka here, twice {LOCAL_GAP:.0f} s apart"
+                " (no router figures; commits not observed)"
+            )
             self.local = local_monitor(self.settings, note=f"sampled by the CLI: {where}")
             self.local.sample_connectors()
             self._sample()
@@ -145,8 +152,10 @@ def render(report: dict[str, Any]) -> str:
     calls = report.get("calls_24h") or {}
     per_district = calls.get("district", {})
     subs = report["subscribers"]
-    for title, rows in (("districts", [s for s in subs if s["district"]]),
-                        ("zones and departments", [s for s in subs if not s["district"]])):  # fmt: skip
+    for title, rows in (
+        ("districts", [s for s in subs if s["district"]]),
+        ("zones and departments", [s for s in subs if not s["district"]]),
+    ):
         lines += ["", title, table([_subscriber_row(s, per_district) for s in rows], SUBSCRIBER_HEADERS)]
     if calls.get("error"):
         lines.append(f"calls: {calls['error']}")
@@ -157,8 +166,17 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SUBSCRIBER_HEADERS = ["subscriber", "name", "status", "lag", "behind", "unread", "rec/s 1m", "calls 24h",
-                      "why"]  # fmt: skip
+SUBSCRIBER_HEADERS = [
+    "subscriber",
+    "name",
+    "status",
+    "lag",
+    "behind",
+    "unread",
+    "rec/s 1m",
+    "calls 24h",
+    "why",
+]
 RAW_HEADERS = ["topic", "department", "rec/s 1m", "rec/s 5m", "router B/s 1m", "last record"]
 DLQ_HEADERS = ["department", "held", "rec/s 5m", "latest reason"]
 
@@ -167,15 +185,29 @@ def _subscriber_row(s: dict[str, Any], calls: dict[str, int]) -> list[object]:
     why = "" if s["status"] in ("OK", "NONE") else s["reason"]
     unread = f"{s['unconsumed_records']:,}" if s["unconsumed_records"] else ""
     called = f"{calls[s['subscriber']]:,}" if s["subscriber"] in calls else ""
-    return [s["subscriber"], s["name"], s["status"], f"{s['lag_records']:,}", _secs(s["lag_seconds"]), unread,
-            _rate(s["records_per_s"]["1m"]), called, why[:90]]  # fmt: skip
+    return [
+        s["subscriber"],
+        s["name"],
+        s["status"],
+        f"{s['lag_records']:,}",
+        _secs(s["lag_seconds"]),
+        unread,
+        _rate(s["records_per_s"]["1m"]),
+        called,
+        why[:90],
+    ]
 
 
 def _raw_row(t: dict[str, Any]) -> list[object]:
     router = t["router_bytes_per_s"]
-    return [t["topic"], t["department"], _rate(t["records_per_s"]["1m"]), _rate(t["records_per_s"]["5m"]),
-            size(router["1m"]) + "/s" if router else "-",
-            "-" if t["age_s"] is None else f"{_secs(t['age_s'])} ago"]  # fmt: skip
+    return [
+        t["topic"],
+        t["department"],
+        _rate(t["records_per_s"]["1m"]),
+        _rate(t["records_per_s"]["5m"]),
+        size(router["1m"]) + "/s" if router else "-",
+        "-" if t["age_s"] is None else f"{_secs(t['age_s'])} ago",
+    ]
 
 
 def _dlq_row(d: dict[str, Any]) -> list[object]:
@@ -206,9 +238,16 @@ def _connectors(sample: dict[str, Any] | None) -> str:
         return "not sampled yet"
     if sample["error"]:
         return f"Kafka Connect: {sample['error']}"
-    rows = [[c["name"], c["state"], " ".join(f"{t['id']}:{t['state']}" for t in c["tasks"]),
-             _retained(c.get("retention")), (c.get("error") or "").split("\n")[0][:80]]
-            for c in sample["items"]]  # fmt: skip
+    rows = [
+        [
+            c["name"],
+            c["state"],
+            " ".join(f"{t['id']}:{t['state']}" for t in c["tasks"]),
+            _retained(c.get("retention")),
+            (c.get("error") or "").split("\n")[0][:80],
+        ]
+        for c in sample["items"]
+    ]
     return table(rows, ["connector", "state", "tasks", "log retained", "error"])
 
 
@@ -230,4 +269,3 @@ def _secs(value: float | None) -> str:
 
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
-

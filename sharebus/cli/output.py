@@ -1,4 +1,5 @@
-"""Shared CLI output: tables, `--json`, progress lines on stderr, and errors with their exit codes."""
+"""Shared CLI output: tables, `--json`, progress lines on stderr, and the one error path (secrets
+scrubbed, JSON under --json, one exit code per meaning)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from sharebus.errors import SharebusError
+from connectors.dburl import redact
+from sharebus.core.errors import ExitCode, SharebusError
+from sharebus.core.settings import get_settings, secret_values
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -18,9 +21,28 @@ R = TypeVar("R")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
+# Secrets this process was handed besides the settings' (a typed or URL password).
+_SEEN_SECRETS: set[str] = set()
+
+
+def remember_secret(value: str | None) -> None:
+    """Scrub `value` from every message this process prints from now on."""
+    if value:
+        _SEEN_SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with URL passwords, every secret the settings hold and every remembered one masked."""
+    try:
+        secrets = secret_values(get_settings()) | _SEEN_SECRETS
+    except SharebusError:  # unreadable settings hold no secret we could know
+        secrets = set(_SEEN_SECRETS)
+    return redact(text, secrets)
+
+
 def progress(message: str) -> None:
-    """A progress line for humans, on stderr so stdout stays machine-readable."""
-    click.echo(message, err=True)
+    """A progress line for humans, on stderr so stdout stays machine-readable (secrets scrubbed)."""
+    click.echo(scrub(message), err=True)
 
 
 def emit_json(data: Any) -> None:
@@ -48,18 +70,37 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
 
 
+def fail(err: SharebusError, *, as_json: bool = False) -> NoReturn:
+    """Report `err` and exit with its code: the message on stderr and, with --json, the error as
+    JSON on stdout (`{"ok": false, "error": …}`); secrets scrubbed from both."""
+    click.echo("error: " + scrub(err.render()), err=True)
+    if as_json:
+        emit_json(_scrubbed({"ok": False, **err.to_dict(), "details": err.details}))
+    sys.exit(err.exit_code)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a `SharebusError` into its message on stderr and its exit code (no traceback)."""
+    """The one error path of every command: a `SharebusError` becomes its message (and JSON with
+    --json) and its exit code, Ctrl-C exits 130; never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except SharebusError as exc:
-            click.echo(f"error: {exc.render()}", err=True)
-            sys.exit(exc.exit_code)
+            fail(exc, as_json=bool(kwargs.get("as_json")))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
 
     return wrapper

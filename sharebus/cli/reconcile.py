@@ -9,16 +9,15 @@ import sys
 import click
 
 from connectors.dburl import DEFAULT_PASSWORD_ENV, DbTarget, parse_db_url, resolve_password
+from sharebus.apps.district.naming import default_schema
+from sharebus.apps.district.reconcile import reconcile as run_reconcile
+from sharebus.apps.district.source_rows import source_target
+from sharebus.apps.district.target import parse_target
 from sharebus.catalog.models import Resource
 from sharebus.cli.district import prompt_password, schema_option, target_option
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.district.errors import EXIT_DIFFERENCES
-from sharebus.district.naming import default_schema
-from sharebus.district.reconcile import reconcile as run_reconcile
-from sharebus.district.source_rows import source_target
-from sharebus.district.target import parse_target
-from sharebus.errors import ConfigError
-from sharebus.settings import get_settings
+from sharebus.core.errors import ConfigError, ExitCode
+from sharebus.core.settings import get_settings
 
 
 def _sources(pairs: tuple[str, ...]) -> dict[str, DbTarget]:
@@ -107,7 +106,7 @@ def reconcile(
         verdict = "no differences" if report.differences == 0 else f"{report.differences} differences"
         click.echo(f"{subscriber} under policy {report.policy_version}: {verdict} ({report.seconds:.2f}s)")
     if report.differences:
-        sys.exit(EXIT_DIFFERENCES)
+        sys.exit(ExitCode.FAILED)
 
 
 if __name__ == "__main__":  # `python -m sharebus.cli.reconcile …` before it is registered in main

@@ -5,19 +5,36 @@ from __future__ import annotations
 import click
 
 from sharebus.cli.output import handle_errors, progress
-from sharebus.run import RunOptions, run_bus
-from sharebus.settings import get_settings
+from sharebus.core.settings import get_settings
+from sharebus.dev.run import RunOptions, run_bus
 
 
 @click.command("run")
-@click.option("--external", is_flag=True,
-              help="Components run elsewhere (docker-compose): wait for them instead of starting them.")
-@click.option("--rows", type=click.IntRange(min=0), default=2000, show_default=True,
-              help="Sample rows per table, seeded when a department's tables are empty.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
-              help="Generated changes per second.")
-@click.option("--duration", type=click.FloatRange(min=0), default=None,
-              help="Stop after this many seconds (default: run until Ctrl-C).")
+@click.option(
+    "--external",
+    is_flag=True,
+    help="Components run elsewhere (docker-compose): wait for them instead of starting them.",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Sample rows per table, seeded when a department's tables are empty.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="Generated changes per second.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
 @handle_errors
 def run(external: bool, rows: int, rate: float, duration: float | None) -> None:
     """Start the stack, create and seed the sample departments, capture them, stream changes."""

@@ -13,11 +13,12 @@ from types import FrameType
 import click
 import psycopg
 
-from sharebus.errors import SharebusError, UnreachableError
-from sharebus.samples.database import STACK_FIX, apply_schema, where
-from sharebus.samples.departments import DEPARTMENTS, SampleDepartment, get_department
-from sharebus.samples.generator import OPS, ChangeCounts, ChangeGenerator, seed
-from sharebus.settings import Settings, get_settings
+from sharebus.cli.output import handle_errors
+from sharebus.core.errors import UnreachableError
+from sharebus.core.settings import Settings, get_settings
+from sharebus.dev.samples.database import STACK_FIX, apply_schema, where
+from sharebus.dev.samples.departments import DEPARTMENTS, SampleDepartment, get_department
+from sharebus.dev.samples.generator import OPS, ChangeCounts, ChangeGenerator, seed
 
 _DEPT_HELP = "DEPT is one of: " + ", ".join(d.id for d in DEPARTMENTS) + " (default: all)."
 
@@ -30,20 +31,18 @@ def samples() -> None:
 
 @contextmanager
 def _reported(settings: Settings, databases: Sequence[str]) -> Iterator[None]:
-    """Turn SharebusError and lost connections into a message on stderr and the error's exit
-    code; `databases` are named in connection messages."""
+    """A failed or lost PostgreSQL connection becomes an UnreachableError naming `databases`."""
     try:
         yield
-    except SharebusError as exc:
-        click.echo(f"error: {exc.render()}", err=True)
-        raise SystemExit(exc.exit_code) from None
     except psycopg.OperationalError as exc:
         subject = " / ".join(where(settings, db) for db in databases) or where(settings, "postgres")
-        err = UnreachableError(subject, "the connection failed or was lost",
-                               expected="a running PostgreSQL of the stack",
-                               actual=str(exc).strip() or type(exc).__name__, fix=STACK_FIX)
-        click.echo(f"error: {err.render()}", err=True)
-        raise SystemExit(err.exit_code) from None
+        raise UnreachableError(
+            subject,
+            "the connection failed or was lost",
+            expected="a running PostgreSQL of the stack",
+            actual=str(exc).strip() or type(exc).__name__,
+            fix=STACK_FIX,
+        ) from None
 
 
 def _departments(settings: Settings, ids: Sequence[str]) -> list[SampleDepartment]:
@@ -53,22 +52,37 @@ def _departments(settings: Settings, ids: Sequence[str]) -> list[SampleDepartmen
 
 @samples.command("init", epilog=_DEPT_HELP)
 @click.argument("depts", nargs=-1, metavar="[DEPT]...")
+@handle_errors
 def init_cmd(depts: tuple[str, ...]) -> None:
     """Create the department databases, apply their DDL and grant the CDC role (idempotent)."""
     settings = get_settings()
     for dept in _departments(settings, depts):
         with _reported(settings, (dept.database,)):
             apply_schema(settings, dept)
-        click.echo(f"{dept.id}: {where(settings, dept.database)} ready"
-                   f" ({', '.join(dept.tables)}; CDC role {settings.pg_cdc_user} granted)")
+        click.echo(
+            f"{dept.id}: {where(settings, dept.database)} ready"
+            f" ({', '.join(dept.tables)}; CDC role {settings.pg_cdc_user} granted)"
+        )
 
 
 @samples.command("seed", epilog=_DEPT_HELP)
 @click.argument("depts", nargs=-1, metavar="[DEPT]...")
-@click.option("--rows", "rows", type=click.IntRange(min=0), required=True,
-              help="Rows to generate for each table of each department.")
-@click.option("--seed", "seed_", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Random seed; the same seed generates the same rows (re-runs insert nothing).")
+@click.option(
+    "--rows",
+    "rows",
+    type=click.IntRange(min=0),
+    required=True,
+    help="Rows to generate for each table of each department.",
+)
+@click.option(
+    "--seed",
+    "seed_",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed; the same seed generates the same rows (re-runs insert nothing).",
+)
+@handle_errors
 def seed_cmd(depts: tuple[str, ...], rows: int, seed_: int) -> None:
     """Bulk-insert realistic rows into the department tables; progress on stderr."""
     settings = get_settings()
@@ -77,8 +91,10 @@ def seed_cmd(depts: tuple[str, ...], rows: int, seed_: int) -> None:
         with _reported(settings, (dept.database,)):
             inserted = seed(settings, dept.id, rows, seed=seed_, progress=_SeedProgress(dept.id))
         took = time.monotonic() - started
-        click.echo(f"{dept.id}: {inserted} rows inserted into {', '.join(dept.tables)}"
-                   f" in {took:.1f} s ({inserted / took if took else 0:,.0f} rows/s)")
+        click.echo(
+            f"{dept.id}: {inserted} rows inserted into {', '.join(dept.tables)}"
+            f" in {took:.1f} s ({inserted / took if took else 0:,.0f} rows/s)"
+        )
 
 
 class _SeedProgress:
@@ -97,17 +113,28 @@ class _SeedProgress:
         click.echo(f"{self.dept_id}: {done}/{total} rows generated{end}", err=True, nl=False)
 
 
-@samples.command("generate", epilog=_DEPT_HELP + " Without --duration or --changes, runs until"
-                 " interrupted (Ctrl-C stops cleanly and prints the counts).")
+@samples.command(
+    "generate",
+    epilog=_DEPT_HELP + " Without --duration or --changes, runs until"
+    " interrupted (Ctrl-C stops cleanly and prints the counts).",
+)
 @click.argument("depts", nargs=-1, metavar="[DEPT]...")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), required=True,
-              help="Committed changes per second.")
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), required=True, help="Committed changes per second."
+)
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Seconds to run.")
 @click.option("--changes", type=click.IntRange(min=0), default=None, help="Changes to commit.")
 @click.option("--seed", "seed_", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final counts as JSON.")
-def generate_cmd(depts: tuple[str, ...], rate: float, duration: float | None,
-                 changes: int | None, seed_: int, as_json: bool) -> None:
+@handle_errors
+def generate_cmd(
+    depts: tuple[str, ...],
+    rate: float,
+    duration: float | None,
+    changes: int | None,
+    seed_: int,
+    as_json: bool,
+) -> None:
     """Commit inserts, updates, deletes and district moves at --rate changes per second."""
     if duration is not None and changes is not None:
         raise click.UsageError("pass at most one of --duration and --changes")
@@ -118,8 +145,10 @@ def generate_cmd(depts: tuple[str, ...], rate: float, duration: float | None,
 
         def progress(counts: ChangeCounts, elapsed: float) -> None:
             kinds = " ".join(f"{op}={counts.count(op)}" for op in OPS)
-            click.echo(f"{elapsed:7.1f} s  {counts.total:>9} changes"
-                       f"  {counts.total / elapsed:8.1f}/s  ({kinds})", err=True)
+            click.echo(
+                f"{elapsed:7.1f} s  {counts.total:>9} changes  {counts.total / elapsed:8.1f}/s  ({kinds})",
+                err=True,
+            )
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
             gen.stop()

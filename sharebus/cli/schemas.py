@@ -13,8 +13,9 @@ from schemas.generate import REGENERATE, stale_files, write_files
 from schemas.registry_client import RegistryClient
 from sharebus.catalog.load import city_dir, load_catalog
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.keys import pseudonym_key
-from sharebus.settings import get_settings
+from sharebus.core.errors import ExitCode
+from sharebus.core.keys import pseudonym_key
+from sharebus.core.settings import get_settings
 from streams.policy.compiled import Policy, compile_policy
 
 
@@ -41,7 +42,7 @@ def generate(check: bool) -> None:
             click.echo(f"stale: schemas/{name}")
         if stale:
             progress(f"regenerate with: {REGENERATE}")
-            sys.exit(1)
+            sys.exit(ExitCode.FAILED)
         click.echo("schemas/*.avsc match the catalogs")
         return
     changed = write_files(catalog_dir)

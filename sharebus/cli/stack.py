@@ -8,9 +8,10 @@ import sys
 import click
 
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.settings import get_settings
-from sharebus.stack.manager import LocalStack
-from sharebus.stack.process import tail
+from sharebus.core.errors import ExitCode
+from sharebus.core.process import tail
+from sharebus.core.settings import get_settings
+from sharebus.dev.stack.manager import LocalStack
 
 
 @click.group("stack")
@@ -27,9 +28,14 @@ def up(as_json: bool) -> None:
     report = local.up(progress)
     statuses = local.status()
     if as_json:
-        emit_json({"seconds": round(report.seconds, 1), "fetched": report.fetched,
-                   "actions": report.actions,
-                   "components": [s.to_dict() for s in statuses]})  # fmt: skip
+        emit_json(
+            {
+                "seconds": round(report.seconds, 1),
+                "fetched": report.fetched,
+                "actions": report.actions,
+                "components": [s.to_dict() for s in statuses],
+            }
+        )
         return
     progress(f"stack up in {report.seconds:.1f}s")
     click.echo(_status_table(statuses))
@@ -49,12 +55,13 @@ def status(as_json: bool) -> None:
     """Each component's state, pid, port and endpoint; exit 1 unless all are healthy."""
     statuses = LocalStack(get_settings()).status()
     if as_json:
-        emit_json({"healthy": all(s.healthy for s in statuses),
-                   "components": [s.to_dict() for s in statuses]})  # fmt: skip
+        emit_json(
+            {"healthy": all(s.healthy for s in statuses), "components": [s.to_dict() for s in statuses]}
+        )
     else:
         click.echo(_status_table(statuses))
     if not all(s.healthy for s in statuses):
-        sys.exit(1)
+        sys.exit(ExitCode.FAILED)
 
 
 @stack.command("logs")
@@ -65,8 +72,7 @@ def status(as_json: bool) -> None:
 def logs(component: str, lines: int, follow: bool) -> None:
     """Show a component's log (postgres, kafka, connect, maven)."""
     local = LocalStack(get_settings())
-    path = local.layout.log_file(component if component == "maven" else
-                                 local.component(component).name)  # fmt: skip
+    path = local.layout.log_file(component if component == "maven" else local.component(component).name)
     if follow:
         subprocess.run(["tail", "-n", str(lines), "-F", str(path)], check=False)
     else:

@@ -9,17 +9,19 @@ from pathlib import Path
 
 import click
 
-from sharebus.acl import subscribers
-from sharebus.acl.subscribers import CredentialChange
+from sharebus.apps.acl import subscribers
+from sharebus.apps.acl.subscribers import CredentialChange
+from sharebus.apps.district.live import live_catalog
 from sharebus.catalog.models import Catalog
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress
-from sharebus.district.live import live_catalog
-from sharebus.settings import Settings, get_settings
+from sharebus.core.settings import Settings, get_settings
 
 _output = click.option(
-    "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write the client config to this file (mode 600) instead of stdout.",
-)  # fmt: skip
+)
 
 
 @click.group("subscriber")
@@ -42,9 +44,7 @@ def _run(
         return
     config = change.config
     text = (
-        json.dumps(config.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        if as_json
-        else config.properties()
+        json.dumps(config.to_dict(), indent=2, ensure_ascii=False) + "\n" if as_json else config.properties()
     )
     progress(f"{subscriber_id}: {change.action}; {grants}; {len(config.topics)} topic(s) readable")
     if output is not None:

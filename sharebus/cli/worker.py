@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from sharebus.apps.worker import start_worker
 from sharebus.cli.output import handle_errors
-from sharebus.services.worker import start_worker
-from sharebus.settings import get_settings
+from sharebus.core.settings import get_settings
 
 
 @click.command("worker")

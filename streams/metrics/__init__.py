@@ -2,9 +2,10 @@
 or a server) with rollups, and the query set behind `sharebus metrics` and the web API."""
 
 from streams.metrics.errors import MetricsError, SinkError, StoreBusyError
+from streams.metrics.opening import open_store
 from streams.metrics.rows import OUTCOMES, CallRow, PositionRow
 from streams.metrics.sink import MetricsSink
-from streams.metrics.store import MetricsStore, open_store
+from streams.metrics.store import MetricsStore
 
 __all__ = [
     "OUTCOMES",

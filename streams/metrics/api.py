@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import requests
 
-from sharebus.errors import SharebusError
-from sharebus.settings import Settings
+from sharebus.core.errors import SharebusError
+from sharebus.core.settings import Settings
 from streams.metrics.errors import MetricsError, QueryArgumentError, StoreBusyError
+from streams.metrics.opening import open_store
 from streams.metrics.queries import QUERIES, plan
-from streams.metrics.store import MetricsStore, open_store, parse_url
+from streams.metrics.store import MetricsStore, parse_url
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -83,8 +84,11 @@ def fetch_report(
     except requests.ConnectionError:
         return run_local(settings, name, args, asked=base)
     except requests.Timeout:
-        raise MetricsError(f"metrics API at {base}", f"did not answer within {timeout:.0f} s",
-                           fix="the worker is overloaded or stuck; see its log") from None  # fmt: skip
+        raise MetricsError(
+            f"metrics API at {base}",
+            f"did not answer within {timeout:.0f} s",
+            fix="the worker is overloaded or stuck; see its log",
+        ) from None
     return _decode(response, base)
 
 
@@ -123,9 +127,12 @@ def _decode(response: requests.Response, base: str) -> dict[str, Any]:
     if isinstance(body, dict) and "error" in body and "subject" in body:
         kind = QueryArgumentError if body["error"] == QueryArgumentError.__name__ else MetricsError
         raise kind(
-            str(body["subject"]), str(body.get("problem") or "failed"),
-            expected=body.get("expected"), actual=body.get("actual"), fix=body.get("fix"),
-        )  # fmt: skip
+            str(body["subject"]),
+            str(body.get("problem") or "failed"),
+            expected=body.get("expected"),
+            actual=body.get("actual"),
+            fix=body.get("fix"),
+        )
     raise MetricsError(
         f"web server at {base}",
         "answers, but not with the metrics query API",

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import Consumer, KafkaError, TopicCollection, TopicPartition
 
-from sharebus.errors import SharebusError
-from sharebus.kafka_clients import Role, admin_client, kafka_config
-from sharebus.settings import Settings
+from sharebus.core.errors import SharebusError
+from sharebus.core.kafka_clients import Role, admin_client, kafka_config
+from sharebus.core.settings import Settings
 from streams.metrics.errors import MetricsError
 from streams.metrics.migrations import check_database_name
 from streams.metrics.rows import AuditRow
@@ -96,8 +96,14 @@ def audit_row(msg: MessageLike, source: Source) -> AuditRow:
     try:
         return _event_row(msg.value(), source, offset)
     except (ValueError, TypeError, KeyError) as exc:
-        log.warning("audit record %s[%d]@%d is not an audit event (%s): counted as %r",
-                    source.topic, source.partition, offset, exc, MALFORMED)  # fmt: skip
+        log.warning(
+            "audit record %s[%d]@%d is not an audit event (%s): counted as %r",
+            source.topic,
+            source.partition,
+            offset,
+            exc,
+            MALFORMED,
+        )
         _, stamp_ms = msg.timestamp()
         ts = datetime.fromtimestamp(stamp_ms / 1000, UTC) if stamp_ms > 0 else datetime.now(UTC)
         return AuditRow(ts, MALFORMED, "", "", "", 1, source.topic, source.topic_id, source.partition, offset)
@@ -118,8 +124,18 @@ def _event_row(value: bytes | None, source: Source, offset: int) -> AuditRow:
         raise ValueError(f"count {count!r} is not a whole number >= 0")
     ts = datetime.fromisoformat(_text(data, "at"))
     ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    return AuditRow(ts, action, subject, target, version or "", count, source.topic, source.topic_id,
-                    source.partition, offset)  # fmt: skip
+    return AuditRow(
+        ts,
+        action,
+        subject,
+        target,
+        version or "",
+        count,
+        source.topic,
+        source.topic_id,
+        source.partition,
+        offset,
+    )
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:
@@ -189,8 +205,13 @@ def start_offset(stored: int | None, low: int, high: int, source: Source) -> int
             " its rows from the metrics table audit_events and restart the worker",
         )
     if stored < low:
-        log.warning("audit topic %s[%d]: records %d..%d were deleted before they were counted",
-                    source.topic, source.partition, stored, low - 1)  # fmt: skip
+        log.warning(
+            "audit topic %s[%d]: records %d..%d were deleted before they were counted",
+            source.topic,
+            source.partition,
+            stored,
+            low - 1,
+        )
         return low
     return stored
 
@@ -245,11 +266,14 @@ class AuditTail:
 
     @classmethod
     def for_settings(
-        cls, settings: Settings, store: QueryableStore, add: Callable[[list[AuditRow]], None],
+        cls,
+        settings: Settings,
+        store: QueryableStore,
+        add: Callable[[list[AuditRow]], None],
         fatal: Callable[[BaseException], None],
-    ) -> AuditTail:  # fmt: skip
+    ) -> AuditTail:
         """The tail of SHAREBUS_AUDIT_TOPIC as the router principal."""
-        from sharebus.audit import ensure_audit_topic
+        from sharebus.core.audit import ensure_audit_topic
 
         conf = kafka_config(settings, Role.ROUTER)
         consumer_conf = {
@@ -267,9 +291,14 @@ class AuditTail:
             return str(uuid) if uuid is not None else ""
 
         return cls(
-            store, add, fatal, topic=settings.audit_topic, consumer=lambda: Consumer(consumer_conf),
-            topic_id=topic_id, prepare=lambda: ensure_audit_topic(settings, Role.ROUTER),
-        )  # fmt: skip
+            store,
+            add,
+            fatal,
+            topic=settings.audit_topic,
+            consumer=lambda: Consumer(consumer_conf),
+            topic_id=topic_id,
+            prepare=lambda: ensure_audit_topic(settings, Role.ROUTER),
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -292,11 +321,16 @@ class AuditTail:
             while not self._stop.is_set():
                 self.read_once(consumer)
         except BaseException as exc:  # the thread must never die silently
-            error = exc if isinstance(exc, SharebusError) else AuditTailError(
-                f"audit topic {self.topic} → {self.store.description}", "reading stopped unexpectedly",
-                actual=repr(exc)[:500], fix="see the worker log; restart it: it resumes after the last"
-                " event stored",
-            )  # fmt: skip
+            error = (
+                exc
+                if isinstance(exc, SharebusError)
+                else AuditTailError(
+                    f"audit topic {self.topic} → {self.store.description}",
+                    "reading stopped unexpectedly",
+                    actual=repr(exc)[:500],
+                    fix="see the worker log; restart it: it resumes after the last event stored",
+                )
+            )
             self.error = error
             log.error("counting audit events stopped: %s", error)
             try:
@@ -315,16 +349,22 @@ class AuditTail:
         source = self.source = Source(self.topic, self._topic_id())
         consumer = self._new_consumer()
         try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(source.topic, source.partition),
-                                                       timeout=15)  # fmt: skip
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(source.topic, source.partition), timeout=15
+            )
             start = start_offset(stored_next(self.store, source), low, high, source)
             consumer.assign([TopicPartition(source.topic, source.partition, start)])
         except BaseException:
             consumer.close()
             raise
         self.stats.next_offset, self.stats.end_offset = start, high
-        log.info("counting audit events of %s (id %s) from offset %d (end %d)",
-                 source.topic, source.topic_id, start, high)  # fmt: skip
+        log.info(
+            "counting audit events of %s (id %s) from offset %d (end %d)",
+            source.topic,
+            source.topic_id,
+            start,
+            high,
+        )
         return consumer
 
     def read_once(self, consumer: ConsumerLike) -> int:

@@ -82,8 +82,9 @@ class ChdbStore(MetricsStore):
                     expected="one chDB data path per process",
                     fix="close the other store first (MetricsStore.close())",
                 ) from None
-            raise MetricsError(self.description, "chDB could not open the data path",
-                               actual=text.strip()[:500]) from None  # fmt: skip
+            raise MetricsError(
+                self.description, "chDB could not open the data path", actual=text.strip()[:500]
+            ) from None
 
     # --- statements ----------------------------------------------------------------------------
     def command(self, sql: str, params: Params | None = None) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sharebus.errors import SharebusError
+from sharebus.core.errors import ExitCode, SharebusError
 
 
 class MetricsError(SharebusError):
     """The metrics store or its query API failed."""
 
-    exit_code = 8
+    exit_code = ExitCode.METRICS
 
 
 class MetricRowError(MetricsError):
@@ -26,4 +26,4 @@ class SinkError(MetricsError):
 class QueryArgumentError(MetricsError):
     """A metrics query was asked with a wrong argument (bad --by, --since, ...)."""
 
-    exit_code = 2
+    exit_code = ExitCode.CONFIG

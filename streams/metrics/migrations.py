@@ -81,9 +81,11 @@ def load_migrations(texts: Mapping[str, str] | None = None) -> tuple[Migration, 
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise MetricsError(
-            "streams/metrics/ddl", "two DDL files share a version number",
-            actual=", ".join(m.name for m in migrations), fix="renumber one of them",
-        )  # fmt: skip
+            "streams/metrics/ddl",
+            "two DDL files share a version number",
+            actual=", ".join(m.name for m in migrations),
+            fix="renumber one of them",
+        )
     return tuple(migrations)
 
 

@@ -10,8 +10,9 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
 
-from sharebus.errors import UnreachableError
-from sharebus.kafka_clients import admin_client
+from sharebus.core import naming
+from sharebus.core.errors import UnreachableError
+from sharebus.core.kafka_clients import admin_client
 from streams.metrics.rows import PositionRow
 
 NO_GROUP = ""
@@ -54,7 +55,7 @@ def _sample(admin: Any, subscribers: list[str], ts: datetime, timeout: float) ->
     metadata = admin.list_topics(timeout=timeout)
     partitions: dict[str, list[tuple[str, int]]] = {}
     for sub in subscribers:
-        prefix = f"share.{sub}."
+        prefix = naming.share_prefix(sub)
         partitions[sub] = sorted(
             (name, pid)
             for name, topic in metadata.topics.items()

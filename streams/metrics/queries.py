@@ -96,21 +96,32 @@ def projection_for(by: str) -> str:
 def plan(name: str, args: Mapping[str, str], *, database: str, now: datetime) -> Plan:
     """The plan of query `name` with string arguments `args` (defaults filled in)."""
     if name not in QUERIES:
-        raise QueryArgumentError(f"metrics query {name!r}", "does not exist", expected=" | ".join(QUERIES),
-                                 actual=name)  # fmt: skip
+        raise QueryArgumentError(
+            f"metrics query {name!r}", "does not exist", expected=" | ".join(QUERIES), actual=name
+        )
     unknown = sorted(set(args) - set(_DEFAULTS[name]))
     if unknown:
         raise QueryArgumentError(
-            f"metrics query {name!r}", "got unknown arguments", expected=", ".join(_DEFAULTS[name]),
+            f"metrics query {name!r}",
+            "got unknown arguments",
+            expected=", ".join(_DEFAULTS[name]),
             actual=", ".join(unknown),
-        )  # fmt: skip
+        )
     values = {**_DEFAULTS[name], **{k: v for k, v in args.items() if v not in (None, "")}}
     if name in _BY_CHOICES and values["by"] not in _BY_CHOICES[name]:
-        raise QueryArgumentError("--by", "is not a dimension of this query",
-                                 expected=" | ".join(_BY_CHOICES[name]), actual=values["by"])  # fmt: skip
+        raise QueryArgumentError(
+            "--by",
+            "is not a dimension of this query",
+            expected=" | ".join(_BY_CHOICES[name]),
+            actual=values["by"],
+        )
     if name == "summary":
-        return summary_plan(database, now, days=_positive_int(values["days"], "--days"),
-                            top=_positive_int(values["top"], "--top", maximum=MAX_TOP))  # fmt: skip
+        return summary_plan(
+            database,
+            now,
+            days=_positive_int(values["days"], "--days"),
+            top=_positive_int(values["top"], "--top", maximum=MAX_TOP),
+        )
     if name == "audit":
         return audit_plan(database, now, since=parse_duration(values["since"]), by=values["by"])
     win = window(parse_duration(values["since"]), now)
@@ -125,8 +136,9 @@ def plan(name: str, args: Mapping[str, str], *, database: str, now: datetime) ->
 
 def _positive_int(text: str, option: str, *, maximum: int = 100_000) -> int:
     if not str(text).isdigit() or not 0 < int(text) <= maximum:
-        raise QueryArgumentError(option, "is out of range", expected=f"an integer from 1 to {maximum}",
-                                 actual=repr(text))  # fmt: skip
+        raise QueryArgumentError(
+            option, "is out of range", expected=f"an integer from 1 to {maximum}", actual=repr(text)
+        )
     return int(text)
 
 
@@ -134,8 +146,13 @@ def _positive_int(text: str, option: str, *, maximum: int = 100_000) -> int:
 # Each slice of a window is aggregated inside its own UNION ALL branch, grouped by one of the
 # rollups' projection keys (subscriber, department or resource), so ClickHouse answers it from
 # that projection; the outer query only adds up a few hundred rows per slice.
-_BRANCH_KEY = {"district": "subscriber", "subscriber": "subscriber", "department": "department",
-               "resource": "resource", "all": "subscriber"}  # fmt: skip
+_BRANCH_KEY = {
+    "district": "subscriber",
+    "subscriber": "subscriber",
+    "department": "department",
+    "resource": "resource",
+    "all": "subscriber",
+}
 
 
 def rollup_union(
@@ -226,9 +243,15 @@ def calls_plan(database: str, win: Window, *, by: str) -> Plan:
     through the window's signed cover (sums: see window.signed_cover)."""
     params: dict[str, str | int | float] = {}
     slices = win.signed_slices()
-    source = rollup_union(database, slices, select=f"{branch_key(by)} AS key, outcome AS kind, reason",
-                          sums=(("records", "n"), ("bytes", "b")), group_by="key, kind, reason",
-                          conditions=(district_only(by),), params=params)  # fmt: skip
+    source = rollup_union(
+        database,
+        slices,
+        select=f"{branch_key(by)} AS key, outcome AS kind, reason",
+        sums=(("records", "n"), ("bytes", "b")),
+        group_by="key, kind, reason",
+        conditions=(district_only(by),),
+        params=params,
+    )
     # One row per (key, outcome, reason) of the whole window. The pivot to one entry per key and
     # its ordering stay in `shape_calls`: as SQL (groupArray, maps, ORDER BY) they cost ClickHouse
     # more than the Python they replace (bench/metrics/README.md).
@@ -261,8 +284,14 @@ def _calls_report(rows: Rows, *, by: str, win: Window) -> dict[str, Any]:
         if entry is None:
             # The reasons' keys are exactly OUTCOMES (a literal: built ~4k times per answer).
             reasons: dict[str, dict[str, int]] = {"delivered": {}, "withheld": {}, "dead_letter": {}}
-            entry = entries[key] = {by: key, "delivered": 0, "bytes": 0, "withheld": 0, "dead_letter": 0,
-                                    "reasons": reasons}  # fmt: skip
+            entry = entries[key] = {
+                by: key,
+                "delivered": 0,
+                "bytes": 0,
+                "withheld": 0,
+                "dead_letter": 0,
+                "reasons": reasons,
+            }
         entry[outcome] += records
         entry["reasons"][outcome][row["reason"]] = records
         if outcome == "delivered":
@@ -376,16 +405,24 @@ def reasons_plan(database: str, win: Window, *, by: str) -> Plan:
     slices = win.signed_slices()
     select = f"{branch_key(by)} AS key, toString(outcome) AS kind, reason"
     conditions = ("outcome != 'delivered'", district_only(by))
-    source = rollup_union(database, slices, select=select, sums=(("records", "n"),),
-                          group_by="key, kind, reason", conditions=conditions, params=params)  # fmt: skip
+    source = rollup_union(
+        database,
+        slices,
+        select=select,
+        sums=(("records", "n"),),
+        group_by="key, kind, reason",
+        conditions=conditions,
+        params=params,
+    )
     key = "'all'" if by == "all" else "key"
     sql = (
         f"SELECT kind AS outcome, reason, {key} AS k, sum(n) AS records\n"
         f"FROM (\n    {source}\n)\nGROUP BY outcome, reason, k{netted(slices, 'records')}"
         "\nORDER BY records DESC, outcome, reason, k" + prefer(projection_for(by))
     )
-    return Plan("reasons", {"reasons": Statement(sql, params)},
-                lambda r: shape_reasons(r["reasons"], by=by, win=win))  # fmt: skip
+    return Plan(
+        "reasons", {"reasons": Statement(sql, params)}, lambda r: shape_reasons(r["reasons"], by=by, win=win)
+    )
 
 
 def shape_reasons(rows: Rows, *, by: str, win: Window) -> dict[str, Any]:
@@ -418,15 +455,17 @@ def latency_plan(database: str, win: Window, *, by: str) -> Plan:
     state = f"quantilesTDigestWeightedMergeState({levels})(latency_ms)"
     select = f"{branch_key(by)} AS key, sum(records) AS n, {state} AS s"
     conditions = ("outcome = 'delivered'", district_only(by))
-    source = rollup_union(database, win.slices(), select=select, group_by="key", conditions=conditions,
-                          params=params)  # fmt: skip
+    source = rollup_union(
+        database, win.slices(), select=select, group_by="key", conditions=conditions, params=params
+    )
     key, group = ("'all'", "") if by == "all" else ("key", "GROUP BY k ")
     sql = (
         f"SELECT {key} AS k, sum(n) AS records, quantilesTDigestWeightedMerge({levels})(s) AS q\n"
         f"FROM (\n    {source}\n)\n{group}ORDER BY records DESC, k" + prefer(projection_for(by))
     )
-    return Plan("latency", {"latency": Statement(sql, params)},
-                lambda r: shape_latency(r["latency"], by=by, win=win))  # fmt: skip
+    return Plan(
+        "latency", {"latency": Statement(sql, params)}, lambda r: shape_latency(r["latency"], by=by, win=win)
+    )
 
 
 def shape_latency(rows: Rows, *, by: str, win: Window) -> dict[str, Any]:
@@ -488,8 +527,9 @@ def audit_plan(database: str, now: datetime, *, since: timedelta, by: str) -> Pl
     1 per ACL or credential change) and the number of audit records, per `by` and action. FINAL:
     an event ingested twice is one row (the table is a ReplacingMergeTree on its source offset)."""
     if by not in AUDIT_DIMENSIONS:  # spliced into the SQL: only a known column
-        raise QueryArgumentError("--by", "is not a dimension of this query",
-                                 expected=" | ".join(AUDIT_DIMENSIONS), actual=by)  # fmt: skip
+        raise QueryArgumentError(
+            "--by", "is not a dimension of this query", expected=" | ".join(AUDIT_DIMENSIONS), actual=by
+        )
     start = now.astimezone(UTC) - since
     key = "action" if by == "action" else f"{by}, action"
     sql = (
@@ -517,8 +557,14 @@ def shape_audit(rows: Rows, *, by: str, start: datetime, now: datetime) -> dict[
     for entry in ordered:
         entry["actions"] = dict(sorted(entry["actions"].items(), key=lambda kv: (-kv[1], kv[0])))
     totals = {"count": sum(e["count"] for e in ordered), "events": sum(e["events"] for e in ordered)}
-    return {"query": "audit", "by": by, "since": iso(start), "until": iso(now), "totals": totals,
-            "rows": ordered}  # fmt: skip
+    return {
+        "query": "audit",
+        "by": by,
+        "since": iso(start),
+        "until": iso(now),
+        "totals": totals,
+        "rows": ordered,
+    }
 
 
 def _iso_text(value: Any) -> str:

@@ -14,18 +14,34 @@ OPS = ("c", "u", "d", "r")
 """Debezium ops: create, update, delete, read (snapshot)."""
 
 CALL_COLUMNS = (
-    "minute", "department", "resource", "subscriber", "op", "outcome", "reason",
-    "records", "bytes", "latencies_ms",
-)  # fmt: skip
+    "minute",
+    "department",
+    "resource",
+    "subscriber",
+    "op",
+    "outcome",
+    "reason",
+    "records",
+    "bytes",
+    "latencies_ms",
+)
 """Insert column list of `calls`, in `CallRow` field order."""
 
 POSITION_COLUMNS = ("ts", "subscriber", "group_id", "topic", "partition_id", "committed", "end_offset")
 """Insert column list of `positions`, in `PositionRow` field order."""
 
 AUDIT_COLUMNS = (
-    "ts", "action", "subject", "target", "catalog_version", "count",
-    "topic", "topic_id", "partition_id", "source_offset",
-)  # fmt: skip
+    "ts",
+    "action",
+    "subject",
+    "target",
+    "catalog_version",
+    "count",
+    "topic",
+    "topic_id",
+    "partition_id",
+    "source_offset",
+)
 """Insert column list of `audit_events`, in `AuditRow` field order."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sharebus.errors import UnreachableError
+from sharebus.core.errors import UnreachableError
 from streams.metrics.errors import MetricsError
 from streams.metrics.rows import AUDIT_COLUMNS, CALL_COLUMNS, POSITION_COLUMNS, AuditRow, CallRow, PositionRow
 from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings, plain
@@ -62,9 +62,14 @@ class ServerStore(MetricsStore):
             # No session id: the sink's thread and the web server's threads query concurrently,
             # which ClickHouse refuses within one session.
             client = clickhouse_connect.get_client(
-                host=host, port=port, username=user, password=password,
-                autogenerate_session_id=False, connect_timeout=5, send_receive_timeout=60,
-            )  # fmt: skip
+                host=host,
+                port=port,
+                username=user,
+                password=password,
+                autogenerate_session_id=False,
+                connect_timeout=5,
+                send_receive_timeout=60,
+            )
         except Exception as exc:
             raise UnreachableError(
                 description,
@@ -79,15 +84,17 @@ class ServerStore(MetricsStore):
         try:
             self._client.command(sql, parameters=dict(params) if params else None)
         except Exception as exc:
-            raise MetricsError(self.description, "statement failed", actual=str(exc).strip()[:800],
-                               details=sql) from None  # fmt: skip
+            raise MetricsError(
+                self.description, "statement failed", actual=str(exc).strip()[:800], details=sql
+            ) from None
 
     def query(self, sql: str, params: Params | None = None) -> list[dict[str, Any]]:
         try:
             result = self._client.query(sql, parameters=dict(params) if params else None)
         except Exception as exc:
-            raise MetricsError(self.description, "query failed", actual=str(exc).strip()[:800],
-                               details=sql) from None  # fmt: skip
+            raise MetricsError(
+                self.description, "query failed", actual=str(exc).strip()[:800], details=sql
+            ) from None
         names = list(result.column_names)
         return [dict(zip(names, map(plain, row), strict=True)) for row in result.result_rows]
 
@@ -111,11 +118,13 @@ class ServerStore(MetricsStore):
     ) -> None:
         settings = insert_settings(token)
         try:
-            self._client.insert(table, data, column_names=list(names), database=self.database,
-                                settings=settings)  # fmt: skip
+            self._client.insert(
+                table, data, column_names=list(names), database=self.database, settings=settings
+            )
         except Exception as exc:
-            raise MetricsError(self.description, f"insert into {table} failed",
-                               actual=str(exc).strip()[:800]) from None  # fmt: skip
+            raise MetricsError(
+                self.description, f"insert into {table} failed", actual=str(exc).strip()[:800]
+            ) from None
 
     def close(self) -> None:
         self._client.close()

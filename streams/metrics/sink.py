@@ -62,6 +62,7 @@ class MetricsSink:
         self.backoff = backoff
         self.on_error = on_error
         self.error: SinkError | None = None
+        self._failed = False  # set after `error` was reported to `on_error`
         self.stats = SinkStats()
         self._cond = threading.Condition()
         self._calls: list[CallRow] = []
@@ -125,13 +126,14 @@ class MetricsSink:
             ticket = self._requested
             self._cond.notify_all()
             deadline = None if timeout is None else time.monotonic() + timeout
-            while self._done < ticket and self.error is None and self._thread.is_alive():
+            while self._done < ticket and not self._failed and self._thread.is_alive():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise MetricsError(
-                        "metrics sink", f"flush did not finish within {timeout} s",
+                        "metrics sink",
+                        f"flush did not finish within {timeout} s",
                         fix="check the metrics store; the sink thread is still inserting",
-                    )  # fmt: skip
+                    )
                 self._cond.wait(left if left is not None else 1.0)
         if self.error is not None:
             raise self.error
@@ -147,8 +149,11 @@ class MetricsSink:
         if self.error is not None:
             raise self.error
         if self._thread.is_alive():
-            raise MetricsError("metrics sink", f"close did not finish within {timeout} s",
-                               actual=f"{self.pending} rows still buffered")  # fmt: skip
+            raise MetricsError(
+                "metrics sink",
+                f"close did not finish within {timeout} s",
+                actual=f"{self.pending} rows still buffered",
+            )
 
     def __enter__(self) -> MetricsSink:
         return self
@@ -173,19 +178,26 @@ class MetricsSink:
             try:
                 self._store(calls, positions, audit)
             except Exception as exc:  # the thread must never die silently
-                error = exc if isinstance(exc, SinkError) else SinkError(
-                    "metrics sink", "failed unexpectedly", actual=repr(exc)[:500],
-                    fix="a bug: report it; the worker must stop (metrics would be lost)",
-                )  # fmt: skip
-                with self._cond:
-                    self.error = error
-                    self._cond.notify_all()
+                error = (
+                    exc
+                    if isinstance(exc, SinkError)
+                    else SinkError(
+                        "metrics sink",
+                        "failed unexpectedly",
+                        actual=repr(exc)[:500],
+                        fix="a bug: report it; the worker must stop (metrics would be lost)",
+                    )
+                )
+                self.error = error  # from now on add() raises it
                 log.error("%s", error.render())
                 if self.on_error is not None:
                     try:
                         self.on_error(error)
                     except Exception:
                         log.exception("the metrics sink's on_error callback failed")
+                with self._cond:  # waiters in flush() raise it only once the owner was told
+                    self._failed = True
+                    self._cond.notify_all()
                 return
             with self._cond:
                 self._done = max(self._done, ticket)
@@ -209,8 +221,9 @@ class MetricsSink:
             self._with_retries("call", len(calls), lambda token: self.store.insert_calls(calls, token=token))
             self.stats.call_rows += len(calls)
         if positions:
-            self._with_retries("position", len(positions),
-                               lambda token: self.store.insert_positions(positions, token=token))  # fmt: skip
+            self._with_retries(
+                "position", len(positions), lambda token: self.store.insert_positions(positions, token=token)
+            )
             self.stats.position_rows += len(positions)
         if audit:
             self._with_retries("audit", len(audit), lambda token: self.store.insert_audit(audit, token=token))

@@ -12,8 +12,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sharebus.errors import ConfigError
-from sharebus.settings import Settings
+from sharebus.core.errors import ConfigError
 from streams.metrics import migrations
 from streams.metrics.rows import AuditRow, CallRow, PositionRow
 
@@ -185,32 +184,3 @@ def _bad_url(url: str, problem: str) -> ConfigError:
         actual=shown,
         fix="set SHAREBUS_METRICS_URL to one of the expected forms",
     )
-
-
-def open_store(settings: Settings, *, apply_ddl: bool = True) -> MetricsStore:
-    """Open the store SHAREBUS_METRICS_URL names (embedded chDB or a ClickHouse server) and, unless
-    told otherwise, apply its DDL."""
-    url = parse_url(settings.metrics_url)
-    store: MetricsStore
-    if url.embedded:
-        from streams.metrics.chdb_store import ChdbStore
-
-        assert url.path is not None
-        store = ChdbStore(url.path)
-    else:
-        from streams.metrics.server_store import ServerStore
-
-        store = ServerStore.connect(
-            host=url.host,
-            port=url.port,
-            database=url.database,
-            user=url.user or settings.metrics_user,
-            password=url.password or settings.metrics_password.get_secret_value(),
-        )
-    if apply_ddl:
-        try:
-            store.apply_ddl()
-        except BaseException:
-            store.close()
-            raise
-    return store

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import requests
 
-from sharebus.errors import SharebusError
-from sharebus.settings import Settings
+from sharebus.core.errors import SharebusError
+from sharebus.core.settings import Settings
 from streams.ops.errors import OpsError
 from streams.ops.monitor import OpsMonitor
 from streams.ops.prometheus import CONTENT_TYPE, exposition
@@ -41,8 +41,9 @@ def add_routes(app: web.Application, monitor: OpsMonitor) -> None:
             report = await asyncio.get_running_loop().run_in_executor(None, monitor.report)
         except SharebusError as exc:
             return web.Response(body=orjson.dumps(exc.to_dict()), status=503, content_type="application/json")
-        return web.Response(body=orjson.dumps(report), content_type="application/json",
-                            headers={"Cache-Control": "no-store"})  # fmt: skip
+        return web.Response(
+            body=orjson.dumps(report), content_type="application/json", headers={"Cache-Control": "no-store"}
+        )
 
     async def metrics(request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(None, exposition, monitor)
@@ -75,8 +76,11 @@ def fetch_status(settings: Settings, *, timeout: float = 10.0) -> tuple[dict[str
     except requests.ConnectionError:
         return None, f"no worker answers at {url}"
     except requests.Timeout:
-        raise OpsError(f"ops API at {url}", f"did not answer within {timeout:.0f} s",
-                       fix="the worker is overloaded or stuck; see its log") from None  # fmt: skip
+        raise OpsError(
+            f"ops API at {url}",
+            f"did not answer within {timeout:.0f} s",
+            fix="the worker is overloaded or stuck; see its log",
+        ) from None
     if response.status_code == 404:
         return None, f"the web server at {url} has no ops API (a worker without the Ops extension?)"
     try:

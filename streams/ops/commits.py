@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from sharebus.core import naming
 from streams.ops.model import CommitKey
 
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -51,14 +52,16 @@ class CommitTracker:
         self.clock = clock
         self.last_commit: dict[CommitKey, float] = {}
         self.read = 0
-        self.consumer = Consumer({
-            **kafka,
-            "group.id": "sharebus-ops-commits",  # assign() only: never joins, never commits
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "fetch.wait.max.ms": 50,
-            "queued.max.messages.kbytes": 4096,
-        })  # fmt: skip
+        self.consumer = Consumer(
+            {
+                **kafka,
+                "group.id": naming.OPS_COMMITS_GROUP,  # assign() only: never joins, never commits
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": 50,
+                "queued.max.messages.kbytes": 4096,
+            }
+        )
         self.since = clock()
         meta = self.consumer.list_topics(OFFSETS_TOPIC, timeout=timeout).topics.get(OFFSETS_TOPIC)
         partitions = sorted(meta.partitions) if meta is not None and meta.partitions else []

@@ -10,8 +10,9 @@ from typing import Any
 from connectors.client import ConnectClient
 from connectors.operate import connector_status
 from connectors.slots import DEFAULT_WARN_BYTES
-from sharebus.errors import SharebusError
-from sharebus.settings import Settings
+from sharebus.core import naming
+from sharebus.core.errors import SharebusError
+from sharebus.core.settings import Settings
 from streams.ops.model import iso
 
 
@@ -23,8 +24,12 @@ class ConnectorsSample:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sampled_at": iso(self.at), "error": self.error, "items": list(self.items),
-                "seconds": round(self.seconds, 3)}  # fmt: skip
+        return {
+            "sampled_at": iso(self.at),
+            "error": self.error,
+            "items": list(self.items),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -44,11 +49,20 @@ class ConnectorSampler:
         return ConnectorsSample(at, tuple(items), None, time.monotonic() - started)
 
     def _one(self, name: str) -> dict[str, Any]:
-        department = name[len("cdc-") :] if name.startswith("cdc-") else ""
+        department = naming.department_of_connector(name) or ""
         try:
             report = connector_status(self.settings, name, warn_bytes=self.warn_bytes).to_dict()
         except SharebusError as exc:
-            return {"name": name, "department": department, "kind": None, "state": "UNKNOWN",
-                    "running": False, "tasks": [], "error": f"{exc.subject}: {exc.problem}",
-                    "retention": None, "retention_note": None, "warning": False}  # fmt: skip
+            return {
+                "name": name,
+                "department": department,
+                "kind": None,
+                "state": "UNKNOWN",
+                "running": False,
+                "tasks": [],
+                "error": f"{exc.subject}: {exc.problem}",
+                "retention": None,
+                "retention_note": None,
+                "warning": False,
+            }
         return {**report, "department": department}

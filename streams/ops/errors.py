@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sharebus.errors import SharebusError
+from sharebus.core.errors import ExitCode, SharebusError
 
 
 class OpsError(SharebusError):
     """The ops monitor could not sample the bus, or its API answered with something else."""
 
-    exit_code = 6
+    exit_code = ExitCode.OPS

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
-from sharebus.kafka_clients import Role, kafka_config
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import Role, kafka_config
+from sharebus.core.settings import Settings
 from streams.ops.api import add_routes
 from streams.ops.connector_states import ConnectorSampler
 from streams.ops.meter import RouterMeter
@@ -19,7 +19,8 @@ from streams.ops.monitor import DEFAULT_INTERVAL, DEFAULT_MIN_SAMPLES, DEFAULT_W
 from streams.ops.sampler import KafkaSampler
 from streams.ops.topology import Topology, topology_of
 from streams.router.app import RouterService
-from streams.router.batch import BatchOutput, RawRecord
+from streams.router.batch import BatchOutput
+from streams.router.records import RawRecord
 from streams.router.worker import Fatal
 
 log = logging.getLogger("sharebus.ops")

@@ -14,8 +14,21 @@ FINE_BOUNDS_MS: tuple[float, ...] = tuple(FIRST_MS * FACTOR**k for k in range(11
 """Upper bounds (ms) of the fine buckets; one more bucket holds everything above."""
 
 PROMETHEUS_BOUNDS_S: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-)  # fmt: skip
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 """Upper bounds (seconds) of the Prometheus histogram buckets (+Inf implied)."""
 
 

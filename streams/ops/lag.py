@@ -63,12 +63,18 @@ class TopicLag:
             "committed": sum(max(p.committed, 0) for p in self.partitions),
             "end": sum(p.end for p in self.partitions),
             "partitions": [
-                {"partition": p.partition, "committed": p.committed, "end": p.end, "lag": p.lag,
-                 "lag_seconds": _round(p.seconds), "status": p.verdict.status.value,
-                 "reason": p.verdict.reason}
+                {
+                    "partition": p.partition,
+                    "committed": p.committed,
+                    "end": p.end,
+                    "lag": p.lag,
+                    "lag_seconds": _round(p.seconds),
+                    "status": p.verdict.status.value,
+                    "reason": p.verdict.reason,
+                }
                 for p in self.partitions
             ],
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +187,15 @@ def subscriber_lags(
             if not read:
                 continue
             topic_lags = tuple(
-                TopicLag(t, tuple(_partition(window, group, t.topic, p, min_samples)
-                                  for p in sorted(partitions[t.topic])))
+                TopicLag(
+                    t,
+                    tuple(
+                        _partition(window, group, t.topic, p, min_samples)
+                        for p in sorted(partitions[t.topic])
+                    ),
+                )
                 for t in read
-            )  # fmt: skip
+            )
             group_lags.append(GroupLag(group, latest.groups.get(group), topic_lags))
         ends = {t.topic: sum(latest.ends[(t.topic, p)] for p in partitions[t.topic]) for t in topics}
         out.append(SubscriberLag(sub.id, tuple(group_lags), tuple(topics), ends))
@@ -202,9 +213,7 @@ def _partition(
     window: Sequence[Snapshot], group: str, topic: str, part: int, min_samples: int
 ) -> PartitionLag:
     tp: TP = (topic, part)
-    points = [
-        Point(s.at, s.committed.get(group, {}).get(tp, -1), s.ends[tp]) for s in window if tp in s.ends
-    ]
+    points = [Point(s.at, s.committed.get(group, {}).get(tp, -1), s.ends[tp]) for s in window if tp in s.ends]
     latest = window[-1]
     info = latest.groups.get(group)
     evidence = Evidence(

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sharebus.core import naming
 from streams.ops.histogram import LatencyHistogram
 from streams.ops.model import iso
-from streams.policy.compiled import subscriber_topic
-from streams.router.batch import BatchOutput, RawRecord
+from streams.router.batch import BatchOutput
+from streams.router.records import RawRecord
 
 LATENCY_SAMPLES_PER_KEY = 20
 """Latency samples kept per (department, resource, subscriber, op) and batch, each weighted so
@@ -113,7 +114,7 @@ class RouterMeter:
         for key, agg in out.calls.items():
             target = ""
             if key.outcome == "delivered":
-                target = subscriber_topic(key.subscriber, key.resource)
+                target = naming.share_topic(key.subscriber, key.resource)
                 stamps = agg.source_ts_ms
                 if stamps:
                     step = max(len(stamps) // LATENCY_SAMPLES_PER_KEY, 1)
@@ -180,13 +181,15 @@ class RouterMeter:
         out = []
         for slot in slots:
             p50, p99 = slot.latency.quantile(0.5), slot.latency.quantile(0.99)
-            out.append({
-                "at": iso(slot.start + self.slot_seconds),
-                "in_per_s": round(_sum(slot.raw.values())[0] / self.slot_seconds, 2),
-                "out_per_s": round(_sum(slot.delivered.values())[0] / self.slot_seconds, 2),
-                "p50_ms": None if p50 is None else round(p50, 1),
-                "p99_ms": None if p99 is None else round(p99, 1),
-            })  # fmt: skip
+            out.append(
+                {
+                    "at": iso(slot.start + self.slot_seconds),
+                    "in_per_s": round(_sum(slot.raw.values())[0] / self.slot_seconds, 2),
+                    "out_per_s": round(_sum(slot.delivered.values())[0] / self.slot_seconds, 2),
+                    "p50_ms": None if p50 is None else round(p50, 1),
+                    "p99_ms": None if p99 is None else round(p99, 1),
+                }
+            )
         return out
 
     def totals(self) -> tuple[dict[str, Counts], dict[CallTotalKey, Counts], LatencyHistogram]:

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sharebus.errors import SharebusError
+from sharebus.core.errors import SharebusError
 from streams.ops.connector_states import ConnectorSampler, ConnectorsSample
 from streams.ops.meter import RouterMeter
 from streams.ops.model import TP, DeadLetter, Snapshot
@@ -122,19 +122,34 @@ class OpsMonitor:
             connectors = self.connectors
             dead = self.dead_letters
             info = SamplerInfo(
-                self.source, self.interval, self.window.maxlen or 0, self.min_samples, self.samples,
-                self.error, self.note, round(self.sampler.last_cpu * 1000, 2) if self.samples else None,
-            )  # fmt: skip
+                self.source,
+                self.interval,
+                self.window.maxlen or 0,
+                self.min_samples,
+                self.samples,
+                self.error,
+                self.note,
+                round(self.sampler.last_cpu * 1000, 2) if self.samples else None,
+            )
         if topology is None:
             try:
                 topology = self.topology()
             except Exception as exc:
-                raise SharebusError("ops monitor", f"has no catalog to report on: {exc}",
-                                    fix="wait for the worker to load its catalog") from None  # fmt: skip
+                raise SharebusError(
+                    "ops monitor",
+                    f"has no catalog to report on: {exc}",
+                    fix="wait for the worker to load its catalog",
+                ) from None
         return build_report(
-            topology=topology, window=window, history=history, info=info,
-            dead_letters=dead, meter=self.meter, connectors=connectors, now=now,
-        )  # fmt: skip
+            topology=topology,
+            window=window,
+            history=history,
+            info=info,
+            dead_letters=dead,
+            meter=self.meter,
+            connectors=connectors,
+            now=now,
+        )
 
     def close(self) -> None:
         self.sampler.close()

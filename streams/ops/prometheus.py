@@ -55,7 +55,9 @@ def _lag(report: dict[str, Any]) -> Iterator[Metric]:
     lag = _gauge(
         "sharebus_subscriber_lag_records",
         "Records the subscriber's slowest consumer group of each topic has not consumed, summed",
-        "subscriber", "name", "kind",
+        "subscriber",
+        "name",
+        "kind",
     )
     seconds = _gauge(
         "sharebus_subscriber_lag_seconds",
@@ -70,27 +72,39 @@ def _lag(report: dict[str, Any]) -> Iterator[Metric]:
     status = _gauge(
         "sharebus_subscriber_status",
         "Burrow-style status of the subscriber (1 for the current one)",
-        "subscriber", "status",
+        "subscriber",
+        "status",
     )
     group_lag = _gauge(
         "sharebus_consumergroup_lag_records",
         "Records a subscriber's consumer group has not consumed, per topic",
-        "subscriber", "group", "topic", "resource", "department",
+        "subscriber",
+        "group",
+        "topic",
+        "resource",
+        "department",
     )
     group_seconds = _gauge(
         "sharebus_consumergroup_lag_seconds",
         "Age of the oldest record the consumer group has not consumed, per topic",
-        "subscriber", "group", "topic", "resource", "department",
+        "subscriber",
+        "group",
+        "topic",
+        "resource",
+        "department",
     )
     group_status = _gauge(
         "sharebus_consumergroup_status",
         "Burrow-style status of the consumer group (1 for the current one)",
-        "subscriber", "group", "status",
+        "subscriber",
+        "group",
+        "status",
     )
     members = _gauge(
         "sharebus_consumergroup_members",
         "Live members of the consumer group",
-        "subscriber", "group",
+        "subscriber",
+        "group",
     )
     for sub in report["subscribers"]:
         sid = sub["subscriber"]
@@ -118,17 +132,23 @@ def _topics(report: dict[str, Any]) -> Iterator[Metric]:
     ends = _counter(
         "sharebus_topic_records",
         "End offset of the topic (records ever written), summed over partitions",
-        "topic", "kind", "department", "resource", "subscriber",
+        "topic",
+        "kind",
+        "department",
+        "resource",
+        "subscriber",
     )
     fresh = _gauge(
         "sharebus_raw_topic_last_record_timestamp_seconds",
         "Timestamp of the newest record of the raw (capture) topic",
-        "topic", "department",
+        "topic",
+        "department",
     )
     depth = _gauge(
         "sharebus_dead_letter_records",
         "Records held in the department's dead-letter topic",
-        "department", "topic",
+        "department",
+        "topic",
     )
     for raw in report["raw_topics"]:
         ends.add_metric([raw["topic"], "raw", raw["department"], ",".join(raw["resources"]), ""], raw["end"])
@@ -137,8 +157,10 @@ def _topics(report: dict[str, Any]) -> Iterator[Metric]:
             fresh.add_metric([raw["topic"], raw["department"]], stamp)
     for sub in report["subscribers"]:
         for topic in sub["topics"]:
-            ends.add_metric([topic["topic"], "subscriber", topic["department"], topic["resource"],
-                             sub["subscriber"]], topic["end"])  # fmt: skip
+            ends.add_metric(
+                [topic["topic"], "subscriber", topic["department"], topic["resource"], sub["subscriber"]],
+                topic["end"],
+            )
     for dlq in report["dead_letters"]:
         ends.add_metric([dlq["topic"], "dead_letter", dlq["department"], "", ""], dlq["end"])
         depth.add_metric([dlq["department"], dlq["topic"]], dlq["depth"])
@@ -152,12 +174,14 @@ def _router(monitor: OpsMonitor) -> Iterator[Metric]:
     read = _counter(
         "sharebus_router_read_records",
         "Raw records the router read",
-        "topic", "department",
+        "topic",
+        "department",
     )
     read_bytes = _counter(
         "sharebus_router_read_bytes",
         "Bytes (key + value) of raw records the router read",
-        "topic", "department",
+        "topic",
+        "department",
     )
     topology = monitor.current_topology
     for topic, (n, b) in sorted(raw.items()):
@@ -167,18 +191,25 @@ def _router(monitor: OpsMonitor) -> Iterator[Metric]:
     records = _counter(
         "sharebus_router_records",
         "Records the router delivered, withheld or dead-lettered (calls when delivered)",
-        "department", "resource", "subscriber", "outcome",
+        "department",
+        "resource",
+        "subscriber",
+        "outcome",
     )
     nbytes = _counter(
         "sharebus_router_bytes",
         "Bytes the router delivered or dead-lettered",
-        "department", "resource", "subscriber", "outcome",
+        "department",
+        "resource",
+        "subscriber",
+        "outcome",
     )
     for (dept, resource, subscriber, outcome), (n, b) in sorted(calls.items()):
         records.add_metric([dept, resource, subscriber, outcome], n)
         nbytes.add_metric([dept, resource, subscriber, outcome], b)
-    hist = HistogramMetricFamily("sharebus_delivery_latency_seconds",
-                                 "Source commit to delivered latency of delivered records")  # fmt: skip
+    hist = HistogramMetricFamily(
+        "sharebus_delivery_latency_seconds", "Source commit to delivered latency of delivered records"
+    )
     hist.add_metric([], latency.cumulative_buckets(), latency.total_ms / 1000.0)
     yield from (read, read_bytes, records, nbytes, hist)
 
@@ -190,27 +221,33 @@ def _connectors(report: dict[str, Any]) -> Iterator[Metric]:
     state = _gauge(
         "sharebus_connector_state",
         "Kafka Connect state of the connector (1 for the current one)",
-        "connector", "department", "state",
+        "connector",
+        "department",
+        "state",
     )
     tasks = _gauge(
         "sharebus_connector_tasks",
         "Tasks of the connector by state",
-        "connector", "state",
+        "connector",
+        "state",
     )
     retained = _gauge(
         "sharebus_replication_slot_retained_bytes",
         "Log (WAL, binlog) the database retains for the connector",
-        "connector", "slot",
+        "connector",
+        "slot",
     )
     behind = _gauge(
         "sharebus_replication_slot_lag_bytes",
         "Log the connector has not yet acknowledged",
-        "connector", "slot",
+        "connector",
+        "slot",
     )
     active = _gauge(
         "sharebus_replication_slot_active",
         "1 while a connector streams from the slot",
-        "connector", "slot",
+        "connector",
+        "slot",
     )
     for item in sample["items"]:
         name = item["name"]

@@ -9,25 +9,28 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from sharebus.core import naming
+from sharebus.core.naming import H_CHECK, H_REASON, H_RESOURCE, H_UNIT
 from streams.ops.model import TP, DeadLetter, RecordAt
-from streams.router.lineage import H_CHECK, H_REASON, H_RESOURCE, H_UNIT
 
 
 class RecordReader:
     """One small consumer; blocking; use from one thread."""
 
     def __init__(self, kafka: Mapping[str, object]) -> None:
-        self.consumer = Consumer({
-            **kafka,
-            "group.id": "sharebus-ops-reader",  # assign() only: never joins, never commits
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 20,
-            "max.partition.fetch.bytes": 65536,
-            "fetch.max.bytes": 1048576,
-            "queued.max.messages.kbytes": 2048,
-        })  # fmt: skip
+        self.consumer = Consumer(
+            {
+                **kafka,
+                "group.id": naming.OPS_READER_GROUP,  # assign() only: never joins, never commits
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 20,
+                "max.partition.fetch.bytes": 65536,
+                "fetch.max.bytes": 1048576,
+                "queued.max.messages.kbytes": 2048,
+            }
+        )
 
     def read(self, ranges: Mapping[TP, tuple[int, int]], *, timeout: float = 3.0) -> dict[TP, list[Any]]:
         """Messages of each partition from the first offset (or the next one that exists) up to
@@ -81,9 +84,18 @@ class RecordReader:
         for (topic, part), msgs in self.read(ranges, timeout=timeout).items():
             for msg in msgs:
                 headers = {k: (v or b"").decode(errors="replace") for k, v in msg.headers() or ()}
-                out.append(DeadLetter(topic, part, msg.offset() or 0, msg.timestamp()[1] / 1000.0,
-                                      headers.get(H_REASON, ""), headers.get(H_CHECK, ""),
-                                      headers.get(H_RESOURCE, ""), headers.get(H_UNIT, "")))  # fmt: skip
+                out.append(
+                    DeadLetter(
+                        topic,
+                        part,
+                        msg.offset() or 0,
+                        msg.timestamp()[1] / 1000.0,
+                        headers.get(H_REASON, ""),
+                        headers.get(H_CHECK, ""),
+                        headers.get(H_RESOURCE, ""),
+                        headers.get(H_UNIT, ""),
+                    )
+                )
         return sorted(out, key=lambda d: (d.at, d.offset), reverse=True)
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sharebus.core import naming
 from streams.ops.connector_states import ConnectorsSample
 from streams.ops.lag import SubscriberLag, subscriber_lags
 from streams.ops.meter import RouterMeter, RouterWindow
@@ -163,20 +164,22 @@ def _departments(
     out = []
     for dept, name in topology.departments.items():
         raw = [t for t in topology.raw_topics if topology.department_of_raw(t) == dept]
-        dlq = f"dlq.{dept}"
+        dlq = naming.dlq_topic(dept)
         depth = None
         if latest is not None:
             depth = sum(max(e - latest.starts.get(tp, 0), 0) for tp, e in latest.ends.items() if tp[0] == dlq)
         conn = states.get(dept)
-        out.append({
-            "department": dept,
-            "name": name,
-            "raw_topics": raw,
-            "records_per_s": _sum_per_s(rates, raw),
-            "dead_letters": depth,
-            "connector": conn.get("name") if conn else None,
-            "connector_state": conn.get("state") if conn else None,
-        })  # fmt: skip
+        out.append(
+            {
+                "department": dept,
+                "name": name,
+                "raw_topics": raw,
+                "records_per_s": _sum_per_s(rates, raw),
+                "dead_letters": depth,
+                "connector": conn.get("name") if conn else None,
+                "connector_state": conn.get("state") if conn else None,
+            }
+        )
     return out
 
 
@@ -195,17 +198,19 @@ def _raw_topics(
             continue
         stamps = [latest.record_times.get((t, p, latest.ends[(t, p)] - 1)) for t, p in parts]
         newest = max((s for s in stamps if s is not None), default=None)
-        out.append({
-            "topic": topic,
-            "department": topology.department_of_raw(topic),
-            "resources": list(resources),
-            "end": sum(latest.ends[tp] for tp in parts),
-            "records_per_s": _per_s(rates, topic),
-            "router_records_per_s": _router_rate(windows, "raw", topic, 0),
-            "router_bytes_per_s": _router_rate(windows, "raw", topic, 1),
-            "last_record_at": iso(newest),
-            "age_s": None if newest is None else round(max(latest.at - newest, 0.0), 1),
-        })  # fmt: skip
+        out.append(
+            {
+                "topic": topic,
+                "department": topology.department_of_raw(topic),
+                "resources": list(resources),
+                "end": sum(latest.ends[tp] for tp in parts),
+                "records_per_s": _per_s(rates, topic),
+                "router_records_per_s": _router_rate(windows, "raw", topic, 0),
+                "router_bytes_per_s": _router_rate(windows, "raw", topic, 1),
+                "last_record_at": iso(newest),
+                "age_s": None if newest is None else round(max(latest.at - newest, 0.0), 1),
+            }
+        )
     return out
 
 
@@ -242,12 +247,14 @@ def _dead_letters(
         if not parts:
             continue
         newest = sorted((d for tp in parts for d in letters.get(tp, [])), key=lambda d: d.at, reverse=True)
-        out.append({
-            "department": dept,
-            "topic": topic,
-            "depth": sum(max(latest.ends[tp] - latest.starts.get(tp, 0), 0) for tp in parts),
-            "end": sum(latest.ends[tp] for tp in parts),
-            "records_per_s": _per_s(rates, topic),
-            "latest": [d.to_dict() for d in newest[:5]],
-        })  # fmt: skip
+        out.append(
+            {
+                "department": dept,
+                "topic": topic,
+                "depth": sum(max(latest.ends[tp] - latest.starts.get(tp, 0), 0) for tp in parts),
+                "end": sum(latest.ends[tp] for tp in parts),
+                "records_per_s": _per_s(rates, topic),
+                "latest": [d.to_dict() for d in newest[:5]],
+            }
+        )
     return sorted(out, key=lambda d: (-d["depth"], d["department"]))

@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
 
-from sharebus.kafka_clients import admin_client
+from sharebus.core.kafka_clients import admin_client
 from streams.ops.commits import CommitTracker
 from streams.ops.errors import OpsError
 from streams.ops.lag import wanted_record_times
@@ -196,4 +196,3 @@ class KafkaSampler:
         letters = self.reader.dead_letters(ranges)
         for tp, (_, end) in ranges.items():
             self._dead[tp] = (end, [d for d in letters if (d.topic, d.partition) == tp])
-

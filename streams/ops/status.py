@@ -78,8 +78,10 @@ def evaluate(points: Sequence[Point], evidence: Evidence, *, min_samples: int) -
         return Verdict(Status.NONE, "not sampled")
     first, last = points[0], points[-1]
     if last.committed > last.end:
-        return Verdict(Status.ERROR, f"committed offset {last.committed} is beyond the end {last.end}"
-                                     " (topic recreated or truncated)")  # fmt: skip
+        return Verdict(
+            Status.ERROR,
+            f"committed offset {last.committed} is beyond the end {last.end} (topic recreated or truncated)",
+        )
     rewind = _rewind(points)
     if rewind is not None:
         return Verdict(Status.ERROR, f"committed offset moved back from {rewind[0]} to {rewind[1]}")
@@ -97,13 +99,21 @@ def evaluate(points: Sequence[Point], evidence: Evidence, *, min_samples: int) -
         if observed is not None and observed <= first.at:
             return Verdict(Status.STOP, f"no commit for {span:.0f}s while lag is {last.lag}")
         if evidence.assigned:
-            return Verdict(Status.STALL, f"offset {max(last.committed, 0)} not moving for {span:.0f}s"
-                                         f" while lag is {last.lag} (a live member holds it)")  # fmt: skip
-        return Verdict(Status.STOP, f"offset {max(last.committed, 0)} not moving for {span:.0f}s"
-                                    f" while lag is {last.lag}, and no live member holds it")  # fmt: skip
+            return Verdict(
+                Status.STALL,
+                f"offset {max(last.committed, 0)} not moving for {span:.0f}s"
+                f" while lag is {last.lag} (a live member holds it)",
+            )
+        return Verdict(
+            Status.STOP,
+            f"offset {max(last.committed, 0)} not moving for {span:.0f}s"
+            f" while lag is {last.lag}, and no live member holds it",
+        )
     if not moved:
-        return Verdict(Status.STALL, f"commits arrive but stay at offset {max(last.committed, 0)}"
-                                     f" while lag is {last.lag}")  # fmt: skip
+        return Verdict(
+            Status.STALL,
+            f"commits arrive but stay at offset {max(last.committed, 0)} while lag is {last.lag}",
+        )
     if last.lag > first.lag and slope([(p.at, float(p.lag)) for p in points]) > 0:
         return Verdict(Status.WARN, f"lag grew from {first.lag} to {last.lag} over {span:.0f}s")
     return Verdict(Status.OK, f"consuming; lag {first.lag} → {last.lag} over {span:.0f}s")

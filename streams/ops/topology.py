@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from sharebus.catalog.models import Catalog
-
-SHARE_PREFIX = "share."
-DLQ_PREFIX = "dlq."
+from sharebus.core import naming
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +52,8 @@ class Topology:
 
     def subscriber_of_group(self, group: str) -> str | None:
         """`<subscriber>.<anything>` → the subscriber (the naming rule districts' consumers follow)."""
-        head, dot, _ = group.partition(".")
-        return head if dot and head in self._ids else None
+        head = naming.subscriber_of_group(group)
+        return head if head in self._ids else None
 
     @cached_property
     def _ids(self) -> frozenset[str]:
@@ -67,16 +65,17 @@ class Topology:
         ids = self._ids
         found: dict[str, ShareTopic] = {}
         for name in names:
-            if not name.startswith(SHARE_PREFIX):
+            parsed = naming.parse_share_topic(name)
+            if parsed is None:
                 continue
-            sid, dot, resource = name[len(SHARE_PREFIX) :].partition(".")
-            if dot and sid in ids and resource in self.resources:
+            sid, resource = parsed
+            if sid in ids and resource in self.resources:
                 found[name] = ShareTopic(name, sid, resource, self.resources[resource])
         return found
 
     def department_of_raw(self, topic: str) -> str:
         resources = self.raw_topics.get(topic, ())
-        return self.resources.get(resources[0], "") if resources else topic.split(".")[1]
+        return self.resources.get(resources[0], "") if resources else naming.department_of_raw_topic(topic)
 
     def wanted(self, names: Iterable[str]) -> list[str]:
         """Of the existing topic `names`: the raw, subscriber and dead-letter topics to sample."""
@@ -104,5 +103,5 @@ def topology_of(catalog: Catalog) -> Topology:
         departments=departments,
         resources={r.id: r.department for r in catalog.resources},
         raw_topics={topic: tuple(ids) for topic, ids in sorted(raw.items())},
-        dlq_topics={f"{DLQ_PREFIX}{d}": d for d in sorted(departments)},
+        dlq_topics={naming.dlq_topic(d): d for d in sorted(departments)},
     )

@@ -20,20 +20,15 @@ from sharebus.catalog.models import (
     SubscriberDemand,
     SubscriberKind,
 )
-from sharebus.errors import SharebusError
+from sharebus.core import naming
+from sharebus.core.errors import SharebusError
 from streams.policy.envelope import OP_TRUNCATE, ROW_OPS, SourceKey, source_key
 from streams.policy.masks import MaskFn, make_pseudonym, mask_function
 from streams.policy.reasons import Reason
 from streams.policy.results import Decision, RouteResult, project, withhold_all
 from streams.policy.route import decide_row
-from streams.policy.tables import Candidate, CompiledResource, Target
-
-TOPIC_PREFIX = "share"
-
-
-def subscriber_topic(subscriber: str, resource: str) -> str:
-    """The topic a subscriber reads a resource from: `share.<subscriber>.<resource>`."""
-    return f"{TOPIC_PREFIX}.{subscriber}.{resource}"
+from streams.policy.tables import Candidate, CompiledResource
+from streams.policy.target import Target
 
 
 class PolicyError(SharebusError):
@@ -73,7 +68,7 @@ def _target(res: Resource, binding: SubscriberDemand) -> Target:
     reason = Reason.SHARED_UNCONDITIONAL if res.sharing is Sharing.UNCONDITIONAL else Reason.SHARED_APPROVED
     return Target(
         subscriber=binding.subscriber,
-        topic=subscriber_topic(binding.subscriber, res.id),
+        topic=naming.share_topic(binding.subscriber, res.id),
         demand_id=binding.id,
         reason=reason,
         fields=tuple(fields),

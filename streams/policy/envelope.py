@@ -13,7 +13,7 @@ OP_TRUNCATE = "t"
 ROW_OPS = frozenset({OP_CREATE, OP_UPDATE, OP_DELETE, OP_READ})
 
 SourceKey = tuple[str, str, str]
-"""(Debezium logical name = topic.prefix, schema, table): ("cdc.market", "public", "enterprise")."""
+"""(Debezium logical name = topic.prefix, schema, table), e.g. `(cdc.market, public, enterprise)`."""
 
 
 def source_key(event: Mapping[str, Any]) -> SourceKey | None:

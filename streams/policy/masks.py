@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sharebus.catalog.models import MaskKind
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 
 MaskFn = Callable[[Any], Any]
 

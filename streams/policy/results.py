@@ -9,7 +9,7 @@ from streams.policy.reasons import Reason
 
 if TYPE_CHECKING:
     from streams.policy.masks import MaskFn
-    from streams.policy.tables import Target
+    from streams.policy.target import Target
 
 
 class Delivery(NamedTuple):

@@ -9,7 +9,8 @@ from typing import Any
 from streams.policy.envelope import OP_DELETE, OP_UPDATE
 from streams.policy.reasons import Reason
 from streams.policy.results import Decision, Send, Withheld, withhold_all
-from streams.policy.tables import CompiledResource, Table, Target
+from streams.policy.tables import CompiledResource, Table
+from streams.policy.target import Target
 
 _NO_SUBSCRIBER = "no subscriber in force for this row"
 

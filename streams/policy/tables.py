@@ -13,27 +13,10 @@ from streams.policy.envelope import OP_DELETE, ROW_OPS
 from streams.policy.masks import MaskFn
 from streams.policy.reasons import Reason
 from streams.policy.results import Send, Withheld
+from streams.policy.target import Target
 
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
 _END = datetime.max.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One subscriber's projection of a resource under one demand.
-
-    `fields` is the output layout (resource order, key fields included, secret and redacted
-    fields left out). When `masked`, values come from the masked row and the fields in `clear`
-    are taken from the original row; otherwise every value comes from the original row.
-    """
-
-    subscriber: str
-    topic: str
-    demand_id: str
-    reason: Reason
-    fields: tuple[str, ...]
-    clear: tuple[str, ...]
-    masked: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,16 +14,17 @@ from typing import Any
 import faust
 
 from sharebus.catalog.models import Catalog
-from sharebus.errors import SharebusError
-from sharebus.kafka_clients import MECHANISM, Role, kafka_config, principal
-from sharebus.settings import Settings
+from sharebus.core.errors import SharebusError
+from sharebus.core.kafka_clients import MECHANISM, Role, kafka_config, principal
+from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
-from streams.router.batch import BatchOutput, BatchRouter, EncoderFor, RawRecord
+from streams.router.batch import BatchOutput, BatchRouter, EncoderFor
 from streams.router.delivery import DeliveryTracker
 from streams.router.live_catalog import catalog_from, decode_texts
 from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
+from streams.router.records import RawRecord
 from streams.router.topics import prepare_topics, raw_topics
 
 log = logging.getLogger("sharebus.router")
@@ -149,9 +150,13 @@ class _Window:
         if elapsed >= self.every:
             log.info(
                 "routed %d records (%.0f/s) in %d batches (avg %.0f), %d messages out, routing %.0f%%",
-                self.records, self.records / elapsed, self.batches, self.records / self.batches,
-                self.messages, 100 * self.busy / elapsed,
-            )  # fmt: skip
+                self.records,
+                self.records / elapsed,
+                self.batches,
+                self.records / self.batches,
+                self.messages,
+                100 * self.busy / elapsed,
+            )
             self.start = time.monotonic()
             self.batches = self.records = self.messages = 0
             self.busy = 0.0

@@ -10,36 +10,17 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from sharebus.core import naming
 from streams.policy.compiled import Policy
 from streams.policy.reasons import Reason
 from streams.policy.results import Decision, Send, Withheld, masked_values
-from streams.policy.tables import Target
+from streams.policy.target import Target
 from streams.quality import QualityChecks
 from streams.router.lanes import Lane, lanes_at
 from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header
+from streams.router.records import Outgoing, RawRecord
 
-DLQ_PREFIX = "dlq"
 DELIVERED = "delivered"
-
-
-class RawRecord(NamedTuple):
-    """A message read from a raw `cdc.*` topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int
-
-
-class Outgoing(NamedTuple):
-    """A message to produce."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
 
 
 class ValueEncoder(Protocol):
@@ -94,16 +75,6 @@ class BatchOutput:
         agg.bytes += nbytes
         if source_ts_ms is not None and len(agg.source_ts_ms) < 200:
             agg.source_ts_ms.append(source_ts_ms)
-
-
-def department_of(raw_topic: str) -> str:
-    """`cdc.<dept>.<schema>.<table>` → `<dept>`."""
-    parts = raw_topic.split(".")
-    return parts[1] if len(parts) >= 2 else "unknown"
-
-
-def dlq_topic(department: str) -> str:
-    return f"{DLQ_PREFIX}.{department}"
 
 
 class _Plan(NamedTuple):
@@ -187,7 +158,9 @@ class BatchRouter:
             if rec.value is None:
                 out.skipped += 1  # Debezium's tombstone after a delete: the delete was routed
                 continue
-            dept = departments.get(rec.topic) or departments.setdefault(rec.topic, department_of(rec.topic))
+            dept = departments.get(rec.topic)
+            if dept is None:
+                dept = departments[rec.topic] = naming.department_of_raw_topic(rec.topic)
             try:
                 event = loads(rec.value)
                 if not isinstance(event, dict):
@@ -252,17 +225,32 @@ class BatchRouter:
         return out
 
     def _decide(
-        self, out: BatchOutput, rec: RawRecord, dept: str, event: dict[str, Any], op: str, ts_ms: int | None,
+        self,
+        out: BatchOutput,
+        rec: RawRecord,
+        dept: str,
+        event: dict[str, Any],
+        op: str,
+        ts_ms: int | None,
         now: datetime,
-    ) -> Decision | None:  # fmt: skip
+    ) -> Decision | None:
         """The general path: every check and the policy's full decision. None when the record
         went to the dead letters; withheld entries are counted."""
         routing = self._routing
         verdict = routing.checks.check_event(event)
         if verdict.failures:
             check = verdict.failures[0].check
-            self._dead_letter(out, rec, dept, verdict.resource or "", str(check), verdict.reason,
-                              verdict.responsible_unit, op=op, ts_ms=ts_ms)  # fmt: skip
+            self._dead_letter(
+                out,
+                rec,
+                dept,
+                verdict.resource or "",
+                str(check),
+                verdict.reason,
+                verdict.responsible_unit,
+                op=op,
+                ts_ms=ts_ms,
+            )
             return None
         decision = routing.policy.decide(event, now)
         resource = decision.resource
@@ -273,8 +261,17 @@ class BatchRouter:
             return None
         for held in decision.withheld:
             if held.reason is Reason.MALFORMED_EVENT:
-                self._dead_letter(out, rec, dept, resource, held.reason.value, held.detail,
-                                  _unit(decision, routing.policy), op=op, ts_ms=ts_ms)  # fmt: skip
+                self._dead_letter(
+                    out,
+                    rec,
+                    dept,
+                    resource,
+                    held.reason.value,
+                    held.detail,
+                    _unit(decision, routing.policy),
+                    op=op,
+                    ts_ms=ts_ms,
+                )
                 return None
             out.count(
                 CallKey(dept, resource, held.subscriber or "", op, "withheld", held.reason.value), 0, None
@@ -295,7 +292,7 @@ class BatchRouter:
         ts_ms: int | None = None,
     ) -> None:
         headers = dead_letter_headers(rec, reason=reason, check=check, resource=resource, unit=unit or "")
-        out.messages.append(Outgoing(dlq_topic(dept), rec.key, rec.value, headers))
+        out.messages.append(Outgoing(naming.dlq_topic(dept), rec.key, rec.value, headers))
         out.count(CallKey(dept, resource, "", op, "dead_letter", check), len(rec.value or b""), ts_ms)
 
 

@@ -7,14 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from sharebus.errors import SharebusError
-from streams.router.batch import Outgoing
+from sharebus.core.errors import ExitCode, SharebusError
+from streams.router.records import Outgoing
 
 
 class DeliveryError(SharebusError):
     """Kafka refused or lost a message: the worker must stop before acking its source records."""
 
-    exit_code = 8
+    exit_code = ExitCode.DELIVERY
 
 
 def producer_config(kafka: Mapping[str, object]) -> dict[str, object]:

@@ -6,29 +6,26 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from sharebus.core import naming
+from sharebus.core.naming import (
+    H_CHECK,
+    H_COMMIT_TS,
+    H_CONNECTOR,
+    H_DEMAND,
+    H_FAILED_AT,
+    H_LSN,
+    H_OFFSET,
+    H_OP,
+    H_PARTITION,
+    H_POLICY,
+    H_REASON,
+    H_RESOURCE,
+    H_TOPIC,
+    H_UNIT,
+)
+
 if TYPE_CHECKING:
-    from streams.router.batch import RawRecord
-
-# Header names: a contract with subscribers (documented in the README).
-H_CONNECTOR = "sharebus.source.connector"
-H_TOPIC = "sharebus.source.topic"
-H_PARTITION = "sharebus.source.partition"
-H_OFFSET = "sharebus.source.offset"
-H_LSN = "sharebus.source.lsn"
-H_COMMIT_TS = "sharebus.source.commit_ts"
-H_POLICY = "sharebus.policy.version"
-H_OP = "sharebus.op"
-H_DEMAND = "sharebus.demand.id"
-H_REASON = "sharebus.dlq.reason"
-H_CHECK = "sharebus.dlq.check"
-H_RESOURCE = "sharebus.dlq.resource"
-H_UNIT = "sharebus.dlq.responsible_unit"
-H_FAILED_AT = "sharebus.dlq.failed_at"
-
-
-def connector_of(source_name: str) -> str:
-    """Debezium logical name `cdc.<dept>` → connector name `cdc-<dept>`."""
-    return source_name.replace(".", "-", 1) if source_name.startswith("cdc.") else source_name
+    from streams.router.records import RawRecord
 
 
 @lru_cache(maxsize=4096)
@@ -55,7 +52,7 @@ class SourceHeaders:
         fixed = self._fixed.get((name, rec.topic, rec.partition, op))
         if fixed is None:
             fixed = self._fixed[(name, rec.topic, rec.partition, op)] = [
-                (H_CONNECTOR, connector_of(str(name or "")).encode()),
+                (H_CONNECTOR, naming.connector_of_source(str(name or "")).encode()),
                 (H_TOPIC, rec.topic.encode()),
                 (H_PARTITION, str(rec.partition).encode()),
                 self._policy,

@@ -13,9 +13,10 @@ from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
 from sharebus.catalog.models import Catalog
-from sharebus.errors import UnreachableError
-from sharebus.kafka_clients import Role, admin_client, kafka_config, read_partition
-from sharebus.settings import Settings
+from sharebus.core import naming
+from sharebus.core.errors import UnreachableError
+from sharebus.core.kafka_clients import Role, admin_client, kafka_config, read_partition
+from sharebus.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,14 @@ def latest_catalog(
     """The last published catalog texts of `city`, or None when none was ever published."""
     city = city or settings.city
     ensure_catalog_topic(settings, role)
-    consumer = Consumer({
-        **kafka_config(settings, role),
-        "group.id": "sharebus-catalog-reader",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-    })  # fmt: skip
+    consumer = Consumer(
+        {
+            **kafka_config(settings, role),
+            "group.id": naming.CATALOG_READER_GROUP,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
     try:
         tp = TopicPartition(settings.catalog_topic, 0)
         low, high = _watermarks(consumer, tp, timeout)

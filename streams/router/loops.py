@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from sharebus.kafka_clients import Role, kafka_config
-from sharebus.settings import Settings
-from streams.router.batch import RawRecord
+from sharebus.core import naming
+from sharebus.core.kafka_clients import Role, kafka_config
+from sharebus.core.settings import Settings
+from streams.router.records import RawRecord
 
 log = logging.getLogger("sharebus.router")
 
@@ -86,18 +87,20 @@ class RawLoop:
         self.ledger = OffsetLedger()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sharebus-raw", daemon=True)
-        self.consumer = Consumer({
-            **kafka_config(settings, Role.ROUTER),
-            "group.id": settings.router_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 10000,
-            "heartbeat.interval.ms": 2000,
-            "max.poll.interval.ms": 300000,
-            "fetch.max.bytes": 8 * 1024 * 1024,
-            "queued.max.messages.kbytes": 65536,
-            "topic.metadata.refresh.interval.ms": 10000,
-        })  # fmt: skip
+        self.consumer = Consumer(
+            {
+                **kafka_config(settings, Role.ROUTER),
+                "group.id": settings.router_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 10000,
+                "heartbeat.interval.ms": 2000,
+                "max.poll.interval.ms": 300000,
+                "fetch.max.bytes": 8 * 1024 * 1024,
+                "queued.max.messages.kbytes": 65536,
+                "topic.metadata.refresh.interval.ms": 10000,
+            }
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -170,7 +173,7 @@ class CatalogWatcher:
         self.apply = apply
         self.fatal = fatal
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sharebus-catalog", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=naming.CATALOG_FOLLOWER_GROUP, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -183,7 +186,7 @@ class CatalogWatcher:
         consumer = Consumer(
             {
                 **kafka_config(self.settings, Role.ROUTER),
-                "group.id": "sharebus-catalog",
+                "group.id": naming.CATALOG_FOLLOWER_GROUP,
                 "enable.auto.commit": False,
             }
         )

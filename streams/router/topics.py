@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sharebus.catalog.models import Catalog, DemandStatus, Sharing
-from sharebus.kafka_clients import Role, TopicSpecs, admin_client, ensure_topics, kafka_config
-from sharebus.settings import Settings
-from streams.policy.compiled import Policy, subscriber_topic
-from streams.router.batch import dlq_topic
+from sharebus.core import naming
+from sharebus.core.kafka_clients import Role, TopicSpecs, admin_client, ensure_topics, kafka_config
+from sharebus.core.settings import Settings
+from streams.policy.compiled import Policy
 
 SUBSCRIBER_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 DLQ_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
@@ -29,9 +29,9 @@ def router_topics(settings: Settings, policy: Policy, departments: Iterable[str]
     for name in raw_topics(catalog):
         wanted[name] = (settings.kafka_partitions, RAW_TOPIC_CONFIG)
     for dept in departments or [d.id for d in catalog.departments]:
-        wanted[dlq_topic(dept)] = (1, DLQ_TOPIC_CONFIG)
+        wanted[naming.dlq_topic(dept)] = (1, DLQ_TOPIC_CONFIG)
     for res in catalog.resources:
-        wanted[dlq_topic(res.department)] = (1, DLQ_TOPIC_CONFIG)
+        wanted[naming.dlq_topic(res.department)] = (1, DLQ_TOPIC_CONFIG)
     for ent in _all_entitlements(policy):
         wanted[ent] = (1, SUBSCRIBER_TOPIC_CONFIG)
     return wanted
@@ -44,7 +44,7 @@ def _all_entitlements(policy: Policy) -> set[str]:
     shared = {r.id for r in policy.catalog.resources if r.sharing is not Sharing.NOT_SHARED}
     for binding in policy.catalog.subscriber_demands():
         if binding.demand.resource in shared and binding.demand.status not in _CLOSED:
-            topics.add(subscriber_topic(binding.subscriber, binding.demand.resource))
+            topics.add(naming.share_topic(binding.subscriber, binding.demand.resource))
     return topics
 
 

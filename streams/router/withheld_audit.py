@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 import faust
 
-from sharebus.audit import POLICY_WITHHOLD, AuditEvent, AuditLog, event
-from sharebus.kafka_clients import Role
-from sharebus.settings import Settings
+from sharebus.core.audit import POLICY_WITHHOLD, AuditEvent, AuditLog, event
+from sharebus.core.kafka_clients import Role
+from sharebus.core.settings import Settings
 from streams.router.app import RouterService
-from streams.router.batch import BatchOutput, RawRecord
+from streams.router.batch import BatchOutput
+from streams.router.records import RawRecord
 from streams.router.worker import Fatal
 
 FLUSH_EVERY = 10.0
@@ -63,8 +64,16 @@ class WithheldAudit:
         out: list[AuditEvent] = []
         for (dept, resource, subscriber, reason), count in sorted(pending.items()):
             detail = {"department": dept, "reason": reason, "since": since.isoformat()}
-            held = event(self.settings, POLICY_WITHHOLD, subscriber or "*", resource, catalog_version=version,
-                         role=Role.ROUTER, count=count, detail=detail)  # fmt: skip
+            held = event(
+                self.settings,
+                POLICY_WITHHOLD,
+                subscriber or "*",
+                resource,
+                catalog_version=version,
+                role=Role.ROUTER,
+                count=count,
+                detail=detail,
+            )
             out.append(held)
         return out
 

@@ -11,12 +11,13 @@ from typing import Protocol
 import faust
 import uvloop
 
-from sharebus.keys import pseudonym_key
-from sharebus.settings import Settings
+from sharebus.core.keys import pseudonym_key
+from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy
 from streams.router.app import RouterService, create_app
-from streams.router.batch import BatchOutput, EncoderFor, RawRecord
+from streams.router.batch import BatchOutput, EncoderFor
 from streams.router.live_catalog import startup_catalog
+from streams.router.records import RawRecord
 
 log = logging.getLogger("sharebus.router")
 

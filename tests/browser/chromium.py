@@ -10,15 +10,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sharebus.errors import PrerequisiteError
-from sharebus.stack.system import apt_install
+from sharebus.core.errors import PrerequisiteError
+from sharebus.dev.stack.system import apt_install
 
 PACKAGES = ["chromium", "fonts-wqy-microhei"]
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 """Besides --headless (playwright's `headless=True`) and a fresh --user-data-dir (its persistent
 context on a new directory)."""
 
@@ -31,14 +36,18 @@ def ensure_chromium(echo: Any = print) -> str:
         apt_install(PACKAGES, echo)
         path = shutil.which("chromium")
     if path is None:
-        raise PrerequisiteError("chromium", "not installed after apt-get install",
-                                fix="apt-get install chromium")  # fmt: skip
+        raise PrerequisiteError(
+            "chromium", "not installed after apt-get install", fix="apt-get install chromium"
+        )
     probe = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0 or "Chromium" not in probe.stdout:
         raise PrerequisiteError(
-            "chromium", "does not run", expected="`chromium --version` prints its version",
-            actual=(probe.stdout + probe.stderr)[-300:], fix="apt-get install --reinstall chromium",
-        )  # fmt: skip
+            "chromium",
+            "does not run",
+            expected="`chromium --version` prints its version",
+            actual=(probe.stdout + probe.stderr)[-300:],
+            fix="apt-get install --reinstall chromium",
+        )
     return path
 
 
@@ -54,9 +63,12 @@ def chromium_page(profile: Path, *, width: int = 1500, height: int = 1400) -> It
     executable = ensure_chromium()
     with sync_playwright() as driver:
         context = driver.chromium.launch_persistent_context(
-            str(profile), executable_path=executable, headless=True, args=FLAGS,
+            str(profile),
+            executable_path=executable,
+            headless=True,
+            args=FLAGS,
             viewport={"width": width, "height": height},
-        )  # fmt: skip
+        )
         try:
             yield context.new_page()
         finally:

@@ -17,9 +17,9 @@ import requests
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from psycopg import sql
 
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.samples.generator import RowFactory
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.generator import RowFactory
 
 
 class Inserter:
@@ -72,11 +72,16 @@ class DistrictConsumer:
     def __init__(self, settings: Settings, group: str, topic: str, *, pace: float | None = None) -> None:
         self.group, self.topic, self.pace = group, topic, pace
         self.consumed = 0
-        self.consumer = Consumer({
-            **kafka_config(settings), "group.id": group,
-            "auto.offset.reset": "earliest", "enable.auto.commit": False,
-            "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
-        })  # fmt: skip
+        self.consumer = Consumer(
+            {
+                **kafka_config(settings),
+                "group.id": group,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000,
+            }
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -145,8 +150,13 @@ def wait_for_end(settings: Settings, topic: str, count: int, timeout: float = 60
 
 def ops_status_json(env: Mapping[str, str]) -> dict[str, Any]:
     """`sharebus ops status --json` as a district's operator runs it (another process)."""
-    proc = subprocess.run([sys.executable, "-m", "sharebus", "ops", "status", "--json"], env=dict(env),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharebus", "ops", "status", "--json"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
     result["_stderr"] = proc.stderr

@@ -19,12 +19,12 @@ from connectors.client import ConnectClient
 from connectors.publication import drop_publication, drop_slot
 from connectors.register import register_postgres
 from connectors.render import CaptureSpec
-from connectors.samples import sample_spec
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.samples.database import apply_schema
-from sharebus.samples.departments import DEPARTMENTS, get_department
-from sharebus.settings import Settings
-from sharebus.stack.manager import LocalStack
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.connectors import sample_spec
+from sharebus.dev.samples.database import apply_schema
+from sharebus.dev.samples.departments import DEPARTMENTS, get_department
+from sharebus.dev.stack.manager import LocalStack
 from tests.integration.router_harness import RouterProcess, free_port, worker_env
 
 
@@ -40,7 +40,7 @@ def stack_settings() -> Iterator[Settings]:
     """
     settings = Settings()
     if os.environ.get("SHAREBUS_TEST_BACKEND") == "docker":
-        from sharebus.stack.containers import ContainerStack, docker_available
+        from sharebus.dev.stack.containers import ContainerStack, docker_available
 
         if not docker_available():
             pytest.fail("SHAREBUS_TEST_BACKEND=docker but no Docker engine answers")
@@ -235,7 +235,7 @@ def sharebus_cli(
     from click.testing import CliRunner
 
     from sharebus.cli.main import cli
-    from sharebus.settings import get_settings
+    from sharebus.core.settings import get_settings
 
     catalog = tmp_path / "catalog"
     shutil.copytree(stack_settings.catalog_dir, catalog)
@@ -271,11 +271,16 @@ def onboard_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterat
     token = unique("x").split("_")[1]
     dept, role, db, password = f"onb{token}", f"onbowner_{token}", f"onb_{token}", secrets.token_hex(12)
     with psycopg.connect(stack_settings.pg_dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(password)))  # fmt: skip
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(role)))
-    owner_dsn = (f"host={stack_settings.pg_host} port={stack_settings.pg_port} user={role}"
-                 f" password={password} dbname={db}")  # fmt: skip
+    owner_dsn = (
+        f"host={stack_settings.pg_host} port={stack_settings.pg_port} user={role}"
+        f" password={password} dbname={db}"
+    )
     with psycopg.connect(owner_dsn, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE public.person (id bigint PRIMARY KEY, name text NOT NULL,"
@@ -283,10 +288,14 @@ def onboard_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterat
         )
         conn.execute("ALTER TABLE public.person REPLICA IDENTITY FULL")
     yield {
-        "dept": dept, "db": db, "role": role, "password": password, "owner_dsn": owner_dsn,
+        "dept": dept,
+        "db": db,
+        "role": role,
+        "password": password,
+        "owner_dsn": owner_dsn,
         "url": f"postgresql://{role}:{password}@{stack_settings.pg_host}:{stack_settings.pg_port}/{db}",
         "admin_dsn": stack_settings.pg_dsn(db),
-    }  # fmt: skip
+    }
     client = ConnectClient(stack_settings.connect_url)
     if client.status(f"cdc-{dept}") is not None:
         client.purge(f"cdc-{dept}")
@@ -312,7 +321,7 @@ def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     import subprocess
     import tempfile
 
-    from sharebus.stack.system import postgres_bin_dir
+    from sharebus.dev.stack.system import postgres_bin_dir
 
     bin_dir = postgres_bin_dir()
     assert bin_dir is not None, "PostgreSQL binaries are installed by the stack"
@@ -325,16 +334,47 @@ def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         shutil.chown(data, user, user)
         shutil.chown(pwfile, user, user)
     cluster = data / "cluster"
-    subprocess.run([str(bin_dir / "initdb"), "-D", str(cluster), "-U", "sharebus", f"--pwfile={pwfile}",
-                    "-A", "scram-sha-256", "--no-locale", "-E", "UTF8"],
-                   check=True, capture_output=True, user=user, group=user)  # fmt: skip
+    subprocess.run(
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(cluster),
+            "-U",
+            "sharebus",
+            f"--pwfile={pwfile}",
+            "-A",
+            "scram-sha-256",
+            "--no-locale",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+        user=user,
+        group=user,
+    )
     port = free_port()
     log = (data / "postgres.log").open("wb")
-    proc = subprocess.Popen([str(bin_dir / "postgres"), "-D", str(cluster), "-p", str(port),
-                             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-                             "-c", "wal_level=replica"],
-                            stdout=log, stderr=subprocess.STDOUT, user=user, group=user,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            str(bin_dir / "postgres"),
+            "-D",
+            str(cluster),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "wal_level=replica",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        user=user,
+        group=user,
+        start_new_session=True,
+    )
     dsn = f"host=127.0.0.1 port={port} user=sharebus password={password} dbname=postgres"
     deadline = time.monotonic() + 30
     while True:
@@ -383,8 +423,8 @@ def source_db_factory(
     connector (initial snapshot, department id `<dept>_<token>`); all of it removed afterwards."""
     from psycopg import sql
 
-    from sharebus.samples.departments import SampleDepartment
-    from sharebus.samples.upflow import SQL_FILE, TABLE
+    from sharebus.dev.samples.departments import SampleDepartment
+    from sharebus.dev.samples.upflow import SQL_FILE, TABLE
 
     client = ConnectClient(stack_settings.connect_url)
     made: list[CaptureSpec] = []
@@ -395,16 +435,23 @@ def source_db_factory(
             sample = SampleDepartment("upflow", "区县数据上报", "", SQL_FILE, (TABLE,))
         else:
             sample = get_department(dept_id)
-        own = SampleDepartment(f"{dept_id}_{token}", sample.name_zh, f"src_{token}_{dept_id}",
-                               sample.sql_file, sample.tables)  # fmt: skip
+        own = SampleDepartment(
+            f"{dept_id}_{token}", sample.name_zh, f"src_{token}_{dept_id}", sample.sql_file, sample.tables
+        )
         apply_schema(stack_settings, own)
         if seed is not None:
             with psycopg.connect(stack_settings.pg_dsn(own.database), autocommit=True) as conn:
                 seed(conn)
         spec = sample_spec(own, stack_settings, snapshot_mode="initial")
         made.append(spec)
-        register_postgres(client, spec, stack_settings, admin_dsn=stack_settings.pg_dsn(own.database),
-                          echo=_echo, password=stack_settings.pg_cdc_password.get_secret_value())  # fmt: skip
+        register_postgres(
+            client,
+            spec,
+            stack_settings,
+            admin_dsn=stack_settings.pg_dsn(own.database),
+            echo=_echo,
+            password=stack_settings.pg_cdc_password.get_secret_value(),
+        )
         wait_slot_streaming(stack_settings.pg_dsn(own.database), spec.slot_name)
         return spec
 

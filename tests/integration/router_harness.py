@@ -16,12 +16,12 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
-from sharebus.acl.grants import router_grants
-from sharebus.acl.sync import grant
+from sharebus.apps.acl.grants import router_grants
+from sharebus.apps.acl.sync import grant
+from sharebus.apps.worker_process import WorkerProcess
 from sharebus.catalog.rename import rename_departments
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.services.worker_process import WorkerProcess
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
 
 SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 
@@ -70,8 +70,9 @@ def worker_env(
         "SHAREBUS_METRICS_URL": f"chdb://{work / 'metrics'}",
         "SHAREBUS_ROUTER_BATCH_WINDOW": "0.05",
     }
-    own = settings.model_copy(update={"router_id": env["SHAREBUS_ROUTER_ID"],
-                                      "catalog_topic": env["SHAREBUS_CATALOG_TOPIC"]})  # fmt: skip
+    own = settings.model_copy(
+        update={"router_id": env["SHAREBUS_ROUTER_ID"], "catalog_topic": env["SHAREBUS_CATALOG_TOPIC"]}
+    )
     grant(own, router_grants(own))
     return env
 

@@ -14,10 +14,10 @@ from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
 from connectors.render import CaptureSpec
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.samples.departments import get_department
-from sharebus.samples.generator import RowFactory
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.departments import get_department
+from sharebus.dev.samples.generator import RowFactory
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from connectors.render import CaptureSpec
+from sharebus.apps.district.backfills import Backfiller
 from sharebus.cli.district import district
-from sharebus.district.backfills import Backfiller
-from sharebus.samples.generator import RowFactory
-from sharebus.settings import Settings
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.generator import RowFactory
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess, set_demands
 from tests.integration.test_district_sync import insert, run_cli, settle, sync_once, wait_policy

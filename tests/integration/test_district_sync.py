@@ -19,16 +19,16 @@ from psycopg import sql
 from connectors.dburl import parse_db_url
 from connectors.render import CaptureSpec
 from schemas.registry_client import RegistryClient
+from sharebus.apps.district.decode import ValueDecoder
+from sharebus.apps.district.errors import SyncBusyError
+from sharebus.apps.district.reconcile import ReconcileReport, reconcile
+from sharebus.apps.district.store import DistrictStore
+from sharebus.apps.district.sync import DistrictSync, SyncOptions, SyncReport
 from sharebus.cli.district import district
 from sharebus.cli.reconcile import reconcile as reconcile_cmd
-from sharebus.district.decode import ValueDecoder
-from sharebus.district.errors import SyncBusyError
-from sharebus.district.reconcile import ReconcileReport, reconcile
-from sharebus.district.store import DistrictStore
-from sharebus.district.sync import DistrictSync, SyncOptions, SyncReport
-from sharebus.kafka_clients import kafka_config
-from sharebus.samples.generator import RowFactory
-from sharebus.settings import Settings, get_settings
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.settings import Settings, get_settings
+from sharebus.dev.samples.generator import RowFactory
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess
 
@@ -305,7 +305,7 @@ def test_a_crash_between_the_rows_and_their_offsets_leaves_nothing_then_applies_
     district_db: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import sharebus.district.store as store_module
+    import sharebus.apps.district.store as store_module
     from tests.integration.router_harness import keys_of, read_topic
 
     spec, rows = market

@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import Consumer
 
 from connectors.client import ConnectClient
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.samples import hrss
-from sharebus.settings import Settings
-from sharebus.stack.manager import LocalStack
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
+from sharebus.dev.samples import hrss
+from sharebus.dev.stack.manager import LocalStack
 from tests.integration.test_onboarding import ops, read_topic
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sharebus.audit import ACL_GRANT, ACL_REVOKE, CREDENTIAL_ROTATE, POLICY_WITHHOLD, AuditLog, event
-from sharebus.settings import Settings
+from sharebus.core.audit import ACL_GRANT, ACL_REVOKE, CREDENTIAL_ROTATE, POLICY_WITHHOLD, AuditLog, event
+from sharebus.core.settings import Settings
 from streams.metrics.api import fetch_report
 from tests.integration.router_harness import RouterProcess, write_catalog
 
@@ -24,8 +24,13 @@ pytestmark = pytest.mark.integration
 
 
 def metrics_json(router: RouterProcess, *args: str) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "sharebus", "metrics", *args, "--json"], env=router.env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharebus", "metrics", *args, "--json"],
+        env=router.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
@@ -60,8 +65,12 @@ def test_audit_events_are_counted_by_the_running_worker(
 
     report = metrics_json(router, "audit", "--by", "subject", "--since", "1h")
     (mine,) = [r for r in report["rows"] if r["subject"] == subject]
-    assert mine == {"subject": subject, "count": 28, "events": 4,
-                    "actions": {POLICY_WITHHOLD: 25, ACL_GRANT: 2, ACL_REVOKE: 1}}  # fmt: skip
+    assert mine == {
+        "subject": subject,
+        "count": 28,
+        "events": 4,
+        "actions": {POLICY_WITHHOLD: 25, ACL_GRANT: 2, ACL_REVOKE: 1},
+    }
     by_target = metrics_json(router, "audit", "--by", "target")
     assert [r["count"] for r in by_target["rows"] if r["target"] == target] == [28]
     by_action = metrics_json(router, "audit")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from sharebus.settings import Settings
+from sharebus.core.settings import Settings
 from streams.metrics import migrations
 from streams.metrics.api import fetch_report
 from streams.metrics.chdb_store import ChdbStore
@@ -73,8 +73,11 @@ def test_ddl_applies_twice_and_every_statement_is_idempotent(store: ChdbStore) -
         for statement in migration.statements:
             store.command(migrations.render(statement, store.database))
     versions = store.query("SELECT version, name FROM sharebus.schema_version ORDER BY version")
-    assert versions == [{"version": 1, "name": "001_calls.sql"}, {"version": 2, "name": "002_positions.sql"},
-                        {"version": 3, "name": "003_audit.sql"}]  # fmt: skip
+    assert versions == [
+        {"version": 1, "name": "001_calls.sql"},
+        {"version": 2, "name": "002_positions.sql"},
+        {"version": 3, "name": "003_audit.sql"},
+    ]
 
 
 def test_rows_added_to_the_sink_are_in_every_query_within_5_s_with_exact_counts(store: ChdbStore) -> None:
@@ -99,11 +102,16 @@ def test_rows_added_to_the_sink_are_in_every_query_within_5_s_with_exact_counts(
         nothing: dict[str, dict[str, int]] = {"delivered": {}, "withheld": {}, "dead_letter": {}}
         expected = {
             "500101": (10, 1000, 0, 0, {**nothing, "delivered": {"shared_unconditional": 10}}),
-            "500102": (5, 500, 4, 0, {**nothing, "delivered": {"shared_approved": 5},
-                                      "withheld": {"demand_revoked": 4}}),
+            "500102": (
+                5,
+                500,
+                4,
+                0,
+                {**nothing, "delivered": {"shared_approved": 5}, "withheld": {"demand_revoked": 4}},
+            ),
             "liangjiang": (0, 0, 2, 0, {**nothing, "withheld": {"demand_pending": 2}}),
             "": (0, 0, 0, 7, {**nothing, "dead_letter": {"check_usci": 6, "region_unknown": 1}}),
-        }  # fmt: skip
+        }
         seen: dict[str, Any] = {}
         while time.monotonic() - added < 5.0:
             report = q(store, "calls", by="subscriber", since="1h")
@@ -118,15 +126,24 @@ def test_rows_added_to_the_sink_are_in_every_query_within_5_s_with_exact_counts(
     assert districts == {"delivered": 15, "bytes": 1500, "withheld": 4, "dead_letter": 0}
     assert q(store, "calls", by="department")["totals"]["dead_letter"] == 7
     by_reason = q(store, "reasons")["by_reason"]
-    assert by_reason == {"withheld": {"demand_revoked": 4, "demand_pending": 2},
-                         "dead_letter": {"check_usci": 6, "region_unknown": 1}}  # fmt: skip
+    assert by_reason == {
+        "withheld": {"demand_revoked": 4, "demand_pending": 2},
+        "dead_letter": {"check_usci": 6, "region_unknown": 1},
+    }
     latency = q(store, "latency", by="subscriber", since="1h")["rows"]
     assert [r["subscriber"] for r in latency] == ["500101", "500102"]
     assert latency[1]["p50_ms"] == 60.0
     summary = q(store, "summary")
     assert summary["today"]["calls"] == 15 and summary["cumulative"]["calls"] == 15
-    assert summary["top_resources"] == [{"resource": "market.enterprise", "department": "market", "calls": 15,
-                                         "bytes": 1500, "subscribers": 2}]  # fmt: skip
+    assert summary["top_resources"] == [
+        {
+            "resource": "market.enterprise",
+            "department": "market",
+            "calls": 15,
+            "bytes": 1500,
+            "subscribers": 2,
+        }
+    ]
 
 
 def test_views_roll_up_exactly_and_latency_is_weighted_by_records(store: ChdbStore) -> None:
@@ -137,8 +154,19 @@ def test_views_roll_up_exactly_and_latency_is_weighted_by_records(store: ChdbSto
     for i in range(300):  # spread over ~2 days of minutes (within the raw table's 3-day TTL)
         minute = now - timedelta(minutes=9 * i)
         sub, op = f"5001{i % 7:02d}", "cudr"[i % 4]
-        rows.append(CallRow(minute, *res, sub, op, "delivered", "shared_unconditional", 1 + i % 5, 100 + i,
-                            (float(i % 50),)))  # fmt: skip
+        rows.append(
+            CallRow(
+                minute,
+                *res,
+                sub,
+                op,
+                "delivered",
+                "shared_unconditional",
+                1 + i % 5,
+                100 + i,
+                (float(i % 50),),
+            )
+        )
     store.insert_calls(rows)
     raw = store.query("SELECT sum(records) AS r, sum(bytes) AS b, count() AS n FROM sharebus.calls")[0]
     for table, bucket in (("calls_1m", "minute"), ("calls_1h", "hour"), ("calls_1d", "day")):
@@ -185,8 +213,12 @@ def test_a_retried_batch_counts_once_and_the_store_reopens(tmp_path: Path) -> No
 def _spread_rows(base: datetime, hours: int) -> list[CallRow]:
     """Rows of every 7th minute of the `hours` before `base`: several subscribers (a district, a
     zone, none), outcomes and reasons, 1–5 records each."""
-    kinds = [("delivered", "shared_unconditional"), ("delivered", "shared_approved"),
-             ("withheld", "demand_pending"), ("dead_letter", "check_usci")]  # fmt: skip
+    kinds = [
+        ("delivered", "shared_unconditional"),
+        ("delivered", "shared_approved"),
+        ("withheld", "demand_pending"),
+        ("dead_letter", "check_usci"),
+    ]
     rows = []
     for i in range(hours * 60 // 7):
         minute = (base - timedelta(minutes=7 * i + 1)).replace(second=0, microsecond=0)
@@ -194,8 +226,20 @@ def _spread_rows(base: datetime, hours: int) -> list[CallRow]:
         dept = ("market", "housing", "渝中")[i % 3]
         subscriber = ("500103", "liangjiang", "")[i % 3 if outcome != "dead_letter" else 2]
         n = 1 + i % 5
-        rows.append(CallRow(minute, dept, f"{dept}.r{i % 5}", subscriber, "cu"[i % 2], outcome, reason, n,
-                            100 * n, (float(i % 90),)))  # fmt: skip
+        rows.append(
+            CallRow(
+                minute,
+                dept,
+                f"{dept}.r{i % 5}",
+                subscriber,
+                "cu"[i % 2],
+                outcome,
+                reason,
+                n,
+                100 * n,
+                (float(i % 90),),
+            )
+        )
     return rows
 
 
@@ -220,8 +264,10 @@ def test_sums_read_through_a_signed_cover_are_the_rows_in_the_window(store: Chdb
         signs |= {(s.table, s.sign) for s in win.signed_slices()}
         inside = [r for r in rows if win.since <= r.minute < win.until]
         for by in ("subscriber", "department", "resource"):
-            flat = [{"key": k, "outcome": o, "reason": why, "records": n, "bytes": b}
-                    for (k, o, why), (n, b) in _sums(inside, by, "outcome", "reason").items()]  # fmt: skip
+            flat = [
+                {"key": k, "outcome": o, "reason": why, "records": n, "bytes": b}
+                for (k, o, why), (n, b) in _sums(inside, by, "outcome", "reason").items()
+            ]
             report = plan("calls", {"by": by, "since": since}, database=store.database, now=base).run(store)
             assert report == shape_calls(flat, by=by, win=win), (since, by)
         args = {"by": "department", "since": since}
@@ -241,8 +287,9 @@ def test_query_rows_are_plain_json_values(store: ChdbStore) -> None:
         "SELECT toUInt64(18446744073709551615) AS big, toInt64(-5) AS neg, sum(number) AS total, nan AS q,"
         " [nan, 1.5] AS qs, (1, 'x') AS t, 'ok' AS s FROM numbers(3)"
     )
-    assert rows == [{"big": 2**64 - 1, "neg": -5, "total": 3, "q": None, "qs": [None, 1.5], "t": [1, "x"],
-                     "s": "ok"}]  # fmt: skip
+    assert rows == [
+        {"big": 2**64 - 1, "neg": -5, "total": 3, "q": None, "qs": [None, 1.5], "t": [1, "x"], "s": "ok"}
+    ]
 
 
 def test_one_data_path_per_process(tmp_path: Path) -> None:
@@ -263,8 +310,13 @@ def _free_port() -> int:
 
 
 def _owner(path: Path, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", OWNER, str(path), str(port)], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(path), str(port)],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 

@@ -17,9 +17,9 @@ from confluent_kafka import Producer
 from psycopg import sql
 
 from connectors.render import CaptureSpec
-from sharebus.kafka_clients import kafka_config
-from sharebus.samples.generator import RowFactory
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.generator import RowFactory
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic, write_catalog
 
 pytestmark = pytest.mark.integration
@@ -38,8 +38,13 @@ def insert(settings: Settings, database: str, table: str, row: dict[str, Any]) -
 
 
 def metrics_json(router: RouterProcess, *args: str) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "sharebus", "metrics", *args, "--json"], env=router.env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharebus", "metrics", *args, "--json"],
+        env=router.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
@@ -65,8 +70,12 @@ def test_metrics_report_exact_counts_per_subscriber_and_reason(
         insert(stack_settings, market.db_name, "enterprise", row)
         rows.append(row)
     for i in range(2):  # not shared: withheld from everyone
-        insert(stack_settings, market.db_name, "inspection",
-               {**factory.inspection(rows[0]["uscc"], "500101"), "id": 10 + i})  # fmt: skip
+        insert(
+            stack_settings,
+            market.db_name,
+            "inspection",
+            {**factory.inspection(rows[0]["uscc"], "500101"), "id": 10 + i},
+        )
     producer = Producer(kafka_config(stack_settings))
     producer.produce(market.topic("public.enterprise"), b"{garbage", b'{"uscc":"X"}')
     assert producer.flush(10) == 0

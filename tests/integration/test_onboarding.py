@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.client import ConnectClient
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from connectors.client import ConnectClient
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
 from tests.integration.router_harness import free_port
 
 pytestmark = pytest.mark.integration

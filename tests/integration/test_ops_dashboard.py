@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Producer
 
 from connectors.render import CaptureSpec
-from sharebus.kafka_clients import kafka_config
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.settings import Settings
 from tests.browser.chromium import chromium_page, ensure_chromium
 from tests.browser.ops_scenario import (
     DistrictConsumer,
@@ -77,8 +77,10 @@ def test_dashboard_shows_the_figures_of_ops_status(
     for name in topic.values():
         wait_for_end(stack_settings, name, 5)
     stopped = DistrictConsumer(stack_settings, group[STOPPED], topic[STOPPED])
-    running = [DistrictConsumer(stack_settings, group[KEEPING_UP], topic[KEEPING_UP]),
-               DistrictConsumer(stack_settings, group[SLOW], topic[SLOW], pace=3.0)]  # fmt: skip
+    running = [
+        DistrictConsumer(stack_settings, group[KEEPING_UP], topic[KEEPING_UP]),
+        DistrictConsumer(stack_settings, group[SLOW], topic[SLOW], pace=3.0),
+    ]
     try:
         for consumer in (stopped, *running):
             consumer.start()

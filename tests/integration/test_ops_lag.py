@@ -15,8 +15,8 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.render import CaptureSpec
-from sharebus.kafka_clients import kafka_config
-from sharebus.settings import Settings
+from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.settings import Settings
 from tests.browser.ops_scenario import (
     DistrictConsumer,
     Inserter,
@@ -59,16 +59,22 @@ def ops_worker_factory(
         print(f"--- ops worker log (exit {code}) ---\n{worker.log()[-4000:]}")
 
 
-def wait_report(worker: OpsWorkerProcess, ok: Callable[[dict[str, Any]], bool], timeout: float = 60.0,
-                ) -> dict[str, Any]:  # fmt: skip
+def wait_report(
+    worker: OpsWorkerProcess,
+    ok: Callable[[dict[str, Any]], bool],
+    timeout: float = 60.0,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         report: dict[str, Any] = worker_get(worker.env, "/api/ops/status").json()
         if ok(report):
             return report
         if time.monotonic() > deadline:
-            brief = {s["subscriber"]: (s["status"], s["lag_records"], s["reason"])
-                     for s in report["subscribers"] if s["status"] != "NONE"}  # fmt: skip
+            brief = {
+                s["subscriber"]: (s["status"], s["lag_records"], s["reason"])
+                for s in report["subscribers"]
+                if s["status"] != "NONE"
+            }
             raise AssertionError(f"ops report not as expected after {timeout}s: {brief} {report['sampler']}")
         time.sleep(0.5)
 
@@ -149,8 +155,10 @@ def test_stopped_district_is_stop_lagging_is_warn_others_ok(
         metrics = {f.name: f for f in text_string_to_metric_families(worker_get(worker.env, "/metrics").text)}
         lags = {s.labels["subscriber"]: s.value for s in metrics["sharebus_subscriber_lag_records"].samples}
         assert lags[STOPPED] == lag
-        status = {(s.labels["subscriber"], s.labels["status"]): s.value
-                  for s in metrics["sharebus_subscriber_status"].samples}  # fmt: skip
+        status = {
+            (s.labels["subscriber"], s.labels["status"]): s.value
+            for s in metrics["sharebus_subscriber_status"].samples
+        }
         assert status[(STOPPED, "STOP")] == 1.0 and status[(KEEPING_UP, "OK")] == 1.0
         (dlq,) = [d for d in settled["dead_letters"] if d["department"] == market.department]
         assert dlq["depth"] == 1 and dlq["latest"][0]["check"] == "decode"

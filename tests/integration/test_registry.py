@@ -27,9 +27,9 @@ from schemas.keys import key_bytes, key_from_bytes
 from schemas.registry_client import RegistryClient
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.settings import Settings
-from sharebus.stack.manager import LocalStack
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.settings import Settings
+from sharebus.dev.stack.manager import LocalStack
 from streams.policy import compile_policy
 
 pytestmark = pytest.mark.integration
@@ -56,8 +56,21 @@ class _Server:
     def __init__(self, bootstrap: str, topic: str, log: Path) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "schemas.registry_server", "--host", "127.0.0.1", "--prefix", "",
-                "--port", str(self.port), "--bootstrap", bootstrap, "--topic", topic]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "schemas.registry_server",
+            "--host",
+            "127.0.0.1",
+            "--prefix",
+            "",
+            "--port",
+            str(self.port),
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+        ]
         self._log = log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -161,8 +174,9 @@ def test_records_read_back_from_kafka_through_the_registry(
     row |= {"uscc": "91500101MA5U7X8Y9Z", "name": "某某公司", "updated_at": "2024-03-01T08:15:30Z"}
     topic = topic_factory(unique("test.avro"), config={"cleanup.policy": "compact"})
     producer = Producer(kafka_config(stack_settings))
-    producer.produce(topic, book.encoder_for(share_topic, ent.demand_id).encode(row),
-                     key_bytes({"uscc": row["uscc"]}))  # fmt: skip
+    producer.produce(
+        topic, book.encoder_for(share_topic, ent.demand_id).encode(row), key_bytes({"uscc": row["uscc"]})
+    )
     assert producer.flush(10) == 0
     consumer = consumer_factory()
     consumer.subscribe([topic])

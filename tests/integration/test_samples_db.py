@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from sharebus.samples.database import apply_schema
-from sharebus.samples.departments import DEPARTMENTS, get_department, load_districts
-from sharebus.samples.generator import OPS, ChangeGenerator, seed
-from sharebus.settings import Settings
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.database import apply_schema
+from sharebus.dev.samples.departments import DEPARTMENTS, get_department, load_districts
+from sharebus.dev.samples.generator import OPS, ChangeGenerator, seed
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,11 @@ def query(settings: Settings, dbname: str, stmt: str, *args: Any) -> Any:
 
 
 def row_counts(settings: Settings) -> dict[str, int]:
-    return {table: query(settings, dept.database, f"SELECT count(*) FROM {table}")
-            for dept in DEPARTMENTS for table in dept.tables}
+    return {
+        table: query(settings, dept.database, f"SELECT count(*) FROM {table}")
+        for dept in DEPARTMENTS
+        for table in dept.tables
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,31 +45,42 @@ def test_apply_schema_twice_and_grants_the_cdc_role(stack_settings: Settings) ->
         for dept in DEPARTMENTS:
             apply_schema(stack_settings, dept)
     cdc = stack_settings.pg_cdc_user
-    assert query(stack_settings, "postgres",
-                 "SELECT rolcanlogin AND rolreplication FROM pg_roles WHERE rolname = %s", cdc)
+    assert query(
+        stack_settings,
+        "postgres",
+        "SELECT rolcanlogin AND rolreplication FROM pg_roles WHERE rolname = %s",
+        cdc,
+    )
     for dept in DEPARTMENTS:
         db = dept.database
-        assert query(stack_settings, db, "SELECT has_database_privilege(%s, %s, 'CONNECT')",
-                     cdc, db)
+        assert query(stack_settings, db, "SELECT has_database_privilege(%s, %s, 'CONNECT')", cdc, db)
         for schema_name in ("public", "sharebus"):
-            assert query(stack_settings, db, "SELECT has_schema_privilege(%s, %s, 'USAGE')",
-                         cdc, schema_name)
+            assert query(stack_settings, db, "SELECT has_schema_privilege(%s, %s, 'USAGE')", cdc, schema_name)
         for table in (*dept.tables, "sharebus.debezium_signal", "sharebus.heartbeat"):
-            assert query(stack_settings, db, "SELECT has_table_privilege(%s, %s, 'SELECT')",
-                         cdc, table)
+            assert query(stack_settings, db, "SELECT has_table_privilege(%s, %s, 'SELECT')", cdc, table)
         for table in dept.tables:
             # Full before-images: the router needs the old district of a moved row.
-            assert query(stack_settings, db,
-                         "SELECT relreplident FROM pg_class WHERE oid = %s::regclass",
-                         table) == "f"
+            assert (
+                query(stack_settings, db, "SELECT relreplident FROM pg_class WHERE oid = %s::regclass", table)
+                == "f"
+            )
         for table in ("sharebus.debezium_signal", "sharebus.heartbeat"):
-            assert query(stack_settings, db,
-                         "SELECT has_table_privilege(%s, %s, 'INSERT')"
-                         " AND has_table_privilege(%s, %s, 'UPDATE')"
-                         " AND has_table_privilege(%s, %s, 'DELETE')",
-                         cdc, table, cdc, table, cdc, table)
-        assert not query(stack_settings, db,
-                         "SELECT has_table_privilege(%s, %s, 'INSERT')", cdc, dept.tables[0])
+            assert query(
+                stack_settings,
+                db,
+                "SELECT has_table_privilege(%s, %s, 'INSERT')"
+                " AND has_table_privilege(%s, %s, 'UPDATE')"
+                " AND has_table_privilege(%s, %s, 'DELETE')",
+                cdc,
+                table,
+                cdc,
+                table,
+                cdc,
+                table,
+            )
+        assert not query(
+            stack_settings, db, "SELECT has_table_privilege(%s, %s, 'INSERT')", cdc, dept.tables[0]
+        )
 
 
 def test_seed_inserts_rows_once_per_seed(schema: Settings) -> None:
@@ -75,12 +89,17 @@ def test_seed_inserts_rows_once_per_seed(schema: Settings) -> None:
     before = row_counts(schema)
     progress: list[tuple[int, int]] = []
     n = 2500
-    assert seed(schema, "market", n, seed=run_seed,
-                progress=lambda done, total: progress.append((done, total))) == 2 * n
+    assert (
+        seed(schema, "market", n, seed=run_seed, progress=lambda done, total: progress.append((done, total)))
+        == 2 * n
+    )
     assert seed(schema, "realestate", n, seed=run_seed) == n
     after = row_counts(schema)
     assert {t: after[t] - before[t] for t in after} == {
-        "public.enterprise": n, "public.inspection": n, "public.certificate": n}
+        "public.enterprise": n,
+        "public.inspection": n,
+        "public.certificate": n,
+    }
     assert progress[-1] == (2 * n, 2 * n) and len(progress) == 6  # batches of 1000
     assert [d for d, _ in progress] == sorted(d for d, _ in progress)
     # Same seed again: every key exists, nothing is inserted.
@@ -88,8 +107,7 @@ def test_seed_inserts_rows_once_per_seed(schema: Settings) -> None:
     assert seed(schema, "realestate", n, seed=run_seed) == 0
     assert row_counts(schema) == after
     codes = {d.code for d in load_districts(schema.catalog_dir / schema.city / "districts.csv")}
-    used = query(schema, "dept_market",
-                 "SELECT array_agg(DISTINCT district_code) FROM public.enterprise")
+    used = query(schema, "dept_market", "SELECT array_agg(DISTINCT district_code) FROM public.enterprise")
     assert set(used) <= codes
 
 
@@ -116,8 +134,9 @@ def test_generator_commits_paced_changes_of_every_kind(schema: Settings) -> None
             assert delta == counts.count("insert", table) - counts.count("delete", table), table
     codes = {d.code for d in load_districts(schema.catalog_dir / schema.city / "districts.csv")}
     for dept_id, table in (("market", "public.enterprise"), ("realestate", "public.certificate")):
-        used = query(schema, get_department(dept_id).database,
-                     f"SELECT array_agg(DISTINCT district_code) FROM {table}")
+        used = query(
+            schema, get_department(dept_id).database, f"SELECT array_agg(DISTINCT district_code) FROM {table}"
+        )
         assert set(used) <= codes
 
 

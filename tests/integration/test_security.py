@@ -14,11 +14,11 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from connectors.render import CaptureSpec
-from sharebus.acl.broker import Broker
-from sharebus.audit import read_audit
-from sharebus.kafka_clients import admin_client, scram_config
-from sharebus.samples.generator import RowFactory
-from sharebus.settings import Settings
+from sharebus.apps.acl.broker import Broker
+from sharebus.core.audit import read_audit
+from sharebus.core.kafka_clients import admin_client, scram_config
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.generator import RowFactory
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic, set_demands, write_catalog
 from tests.integration.test_router import db_writer
@@ -37,9 +37,16 @@ def read_as(config: dict[str, Any], topic: str, group: str, timeout: float = 20.
     """Records of `topic` read with a district's client config; raises KafkaException on an
     authorization or authentication error (what a district's client sees)."""
     failures: list[KafkaError] = []  # login failures reach the error callback, not poll()
-    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest",
-                         "enable.partition.eof": True, "enable.auto.commit": False,
-                         "error_cb": failures.append})  # fmt: skip
+    consumer = Consumer(
+        {
+            **config,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+            "error_cb": failures.append,
+        }
+    )
     consumer.subscribe([topic])
     records: list[Any] = []
     deadline = time.monotonic() + timeout
@@ -81,14 +88,26 @@ def test_each_district_reads_only_its_own_topics_until_revoked_or_rotated(
     started = datetime.now(UTC) - timedelta(seconds=5)
     market, realestate = capture_factory("market"), capture_factory("realestate")
     now = datetime.now(UTC)
-    everyone = {"id": "S-0", "subscriber": "all-districts", "resource": f"{market.department}.enterprise",
-                "purpose": "test", "status": "approved", "approver": "test",
-                "valid_from": (now - timedelta(days=1)).isoformat()}  # fmt: skip
-    certificates = {"id": "S-1", "subscriber": A, "resource": f"{realestate.department}.certificate",
-                    "purpose": "test", "status": "approved", "approver": "test",
-                    "fields": ["cert_no", "area_m2", "use", "district_code"],
-                    "valid_from": (now - timedelta(days=1)).isoformat(),
-                    "valid_until": (now + timedelta(days=30)).isoformat()}  # fmt: skip
+    everyone = {
+        "id": "S-0",
+        "subscriber": "all-districts",
+        "resource": f"{market.department}.enterprise",
+        "purpose": "test",
+        "status": "approved",
+        "approver": "test",
+        "valid_from": (now - timedelta(days=1)).isoformat(),
+    }
+    certificates = {
+        "id": "S-1",
+        "subscriber": A,
+        "resource": f"{realestate.department}.certificate",
+        "purpose": "test",
+        "status": "approved",
+        "approver": "test",
+        "fields": ["cert_no", "area_m2", "use", "district_code"],
+        "valid_from": (now - timedelta(days=1)).isoformat(),
+        "valid_until": (now + timedelta(days=30)).isoformat(),
+    }
     departments = {"market": market.department, "realestate": realestate.department}
     catalog = write_catalog(tmp_path / "catalog", departments, [everyone, certificates])
     router = router_factory(catalog)
@@ -104,8 +123,11 @@ def test_each_district_reads_only_its_own_topics_until_revoked_or_rotated(
         row = factory.enterprise()
         row["district_code"] = code
         enterprises("insert", "enterprise", row)
-        read_topic(stack_settings, f"share.{code}.{market.department}.enterprise",
-                   until=lambda rs, u=row["uscc"]: u in keys_of(rs, "uscc"))  # fmt: skip
+        read_topic(
+            stack_settings,
+            f"share.{code}.{market.department}.enterprise",
+            until=lambda rs, u=row["uscc"]: u in keys_of(rs, "uscc"),
+        )
     cert = factory.certificate(time.time_ns() % 10**7)
     cert["district_code"] = A
     db_writer(stack_settings, "dept_realestate")("insert", "certificate", cert)

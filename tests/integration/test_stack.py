@@ -10,17 +10,22 @@ import sys
 import pytest
 from confluent_kafka.admin import ConfigResource, ResourceType
 
-from sharebus.kafka_clients import admin_client, kafka_config
-from sharebus.settings import Settings
-from sharebus.stack.manager import LocalStack
-from sharebus.stack.names import CONNECT_CONFIG_TOPIC, CONNECT_OFFSET_TOPIC, CONNECT_STATUS_TOPIC
+from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.naming import CONNECT_CONFIG_TOPIC, CONNECT_OFFSET_TOPIC, CONNECT_STATUS_TOPIC
+from sharebus.core.settings import Settings
+from sharebus.dev.stack.manager import LocalStack
 
 pytestmark = pytest.mark.integration
 
 
 def sharebus(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sharebus", *args], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sharebus", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
 
 
 def test_status_json_reports_every_component_healthy_with_endpoint(stack_settings: Settings) -> None:

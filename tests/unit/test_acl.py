@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sharebus.acl.grants import (
+from sharebus.apps.acl.grants import (
     GROUP,
     LITERAL,
     PREFIXED,
@@ -20,10 +20,10 @@ from sharebus.acl.grants import (
     subscriber_grants,
     user,
 )
-from sharebus.acl.sync import entitled_topics, managed_principals, plan, subscribers_of
+from sharebus.apps.acl.sync import entitled_topics, managed_principals, plan, subscribers_of
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog, DemandStatus
-from sharebus.settings import Settings
+from sharebus.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)

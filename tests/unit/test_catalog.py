@@ -82,119 +82,326 @@ ENT, INS, CERT = "market.enterprise", "market.inspection", "realestate.certifica
 
 # name, mutation, (file, entry contains, field contains, problem contains), number of issues
 INVALID: list[tuple[str, Callable[[Raw], Any], tuple[str, str, str, str], int | None]] = [
-    ("unknown grade", lambda r: field(r, INS, "finding").update(grade="secrett"),
-     ("catalog.yaml", INS, "fields[finding].grade", "'secrett'"), 1),
-    ("unknown mask kind", lambda r: field(r, ENT, "phone").update(mask="blur"),
-     ("catalog.yaml", ENT, "fields[phone].mask", "'blur'"), 1),
-    ("unknown field type", lambda r: field(r, ENT, "phone").update(type="text"),
-     ("catalog.yaml", ENT, "fields[phone].type", "'text'"), 1),
-    ("unknown sharing type", lambda r: res(r, ENT).update(sharing="open"),
-     ("catalog.yaml", ENT, "sharing", "'open'"), 1),
-    ("unknown key in a field", lambda r: field(r, ENT, "phone").update(colour="red"),
-     ("catalog.yaml", ENT, "fields[phone].colour", "unknown key"), 1),
-    ("unknown top-level key", lambda r: r["catalog"].update(extra=1),
-     ("catalog.yaml", "", "extra", "unknown key"), 1),
-    ("wrong format version", lambda r: r["demands"].update(format=2),
-     ("demands.yaml", "", "format", "2"), 1),
-    ("missing required key", lambda r: res(r, ENT).pop("update_frequency"),
-     ("catalog.yaml", ENT, "update_frequency", "missing"), 1),
-    ("not_shared without legal basis", lambda r: res(r, INS).pop("legal_basis"),
-     ("catalog.yaml", INS, "legal_basis", "legal basis"), 1),
-    ("conditional without legal basis", lambda r: res(r, CERT).update(legal_basis=" "),
-     ("catalog.yaml", CERT, "legal_basis", "legal basis"), 1),
-    ("secret primary key", lambda r: field(r, INS, "id").update(grade="secret"),
-     ("catalog.yaml", INS, "primary_key", "secret"), 1),
-    ("masked primary key", lambda r: field(r, INS, "id").update(grade="sensitive", mask="name"),
-     ("catalog.yaml", INS, "primary_key", "sensitive"), 1),
-    ("primary key not a field", lambda r: res(r, INS).update(primary_key=["nope"]),
-     ("catalog.yaml", INS, "primary_key", "'nope'"), 1),
-    ("sensitive field without mask", lambda r: field(r, ENT, "phone").pop("mask"),
-     ("catalog.yaml", ENT, "fields[phone].mask", "needs a mask"), 1),
-    ("mask on a public field", lambda r: field(r, ENT, "name").update(mask="name"),
-     ("catalog.yaml", ENT, "fields[name].mask", "takes no mask"), 1),
-    ("code check on a non-string", lambda r: field(r, ENT, "reg_capital").update(code="usci"),
-     ("catalog.yaml", ENT, "fields[reg_capital].type", "string"), 1),
-    ("empty allowed values", lambda r: field(r, ENT, "status").update(values=[]),
-     ("catalog.yaml", ENT, "fields[status].values", "distinct"), 1),
-    ("duplicate field", lambda r: res(r, INS)["fields"].append(field(r, INS, "finding")),
-     ("catalog.yaml", INS, "fields[finding]", "duplicate"), 2),
-    ("region field not a field", lambda r: res(r, ENT).update(region_field="district"),
-     ("catalog.yaml", ENT, "region_field", "'district'"), 1),
-    ("undeclared department", lambda r: r["catalog"]["departments"].pop(1),
-     ("catalog.yaml", CERT, "department", "'realestate'"), 1),
-    ("connector of another department", lambda r: res(r, ENT)["source"].update(connector="cdc.x"),
-     ("catalog.yaml", ENT, "source.connector", "'cdc.x'"), 1),
-    ("connector outside cdc.*", lambda r: res(r, ENT)["source"].update(connector="market"),
-     ("catalog.yaml", ENT, "source.connector", "not well-formed"), 1),
-    ("one table, two resources", lambda r: res(r, INS)["source"].update(table="public.enterprise"),
-     ("catalog.yaml", INS, "source", "more than one resource"), 2),
-    ("resource id with characters Kafka refuses", lambda r: res(r, INS).update(id="market.检查"),
-     ("catalog.yaml", "market.检查", "id", "not well-formed"), 3),  # + 2 dangling references
-    ("naive timestamp", lambda r: dem(r, "CQ-2025-0001").update(valid_from="2025-01-01T00:00:00"),
-     ("demands.yaml", "CQ-2025-0001", "valid_from", "timezone"), 1),
-    ("date without time", lambda r: dem(r, "CQ-2025-0001").update(valid_from=date(2025, 1, 1)),
-     ("demands.yaml", "CQ-2025-0001", "valid_from", ""), 1),
-    ("unknown status", lambda r: dem(r, "CQ-2025-0013").update(status="accepted"),
-     ("demands.yaml", "CQ-2025-0013", "status", "'accepted'"), 1),
-    ("unknown subscriber", lambda r: dem(r, "CQ-2025-0013").update(subscriber="500199"),
-     ("demands.yaml", "CQ-2025-0013", "subscriber", "'500199'"), 1),
-    ("unknown resource", lambda r: dem(r, "CQ-2025-0013").update(resource="realestate.x"),
-     ("demands.yaml", "CQ-2025-0013", "resource", "'realestate.x'"), 1),
-    ("unknown field requested", lambda r: dem(r, "CQ-2025-0002")["fields"].append("colour"),
-     ("demands.yaml", "CQ-2025-0002", "fields[7]", "'colour'"), 1),
-    ("secret field requested", lambda r: dem(r, "CQ-2025-0020").update(fields=["finding"]),
-     ("demands.yaml", "CQ-2025-0020", "fields[0]", "secret"), 1),
-    ("clear grant of a non-sensitive field", lambda r: dem(r, "CQ-2025-0010")["clear"].append("area_m2"),
-     ("demands.yaml", "CQ-2025-0010", "clear[2]", "not a sensitive field"), 1),
-    ("clear grant of a field not requested", lambda r: dem(r, "CQ-2025-0012").update(clear=["owner_id"]),
-     ("demands.yaml", "CQ-2025-0012", "clear[0]", "not requested"), 1),
-    ("conditional demand without fields", lambda r: dem(r, "CQ-2025-0013").pop("fields"),
-     ("demands.yaml", "CQ-2025-0013", "fields", "must be listed"), 1),
-    ("conditional demand without end", lambda r: dem(r, "CQ-2025-0013").pop("valid_until"),
-     ("demands.yaml", "CQ-2025-0013", "valid_until", "end of validity"), 1),
-    ("validity window inverted",
-     lambda r: dem(r, "CQ-2025-0013").update(valid_until=dem(r, "CQ-2025-0013")["valid_from"]),
-     ("demands.yaml", "CQ-2025-0013", "valid_until", "not after"), 1),
-    ("decision without approver", lambda r: dem(r, "CQ-2025-0014").pop("approver"),
-     ("demands.yaml", "CQ-2025-0014", "approver", "names who decided"), 1),
-    ("approved demand for a not_shared resource",
-     lambda r: dem(r, "CQ-2025-0020").update(status="approved"),
-     ("demands.yaml", "CQ-2025-0020", "status", "not_shared"), 1),
-    ("duplicate demand id", lambda r: dem(r, "CQ-2025-0013").update(id="CQ-2025-0014"),
-     ("demands.yaml", "CQ-2025-0014", "id", "duplicate"), 2),
-    ("zone without districts", lambda r: sub(r, "liangjiang").pop("districts"),
-     ("region.yaml", "liangjiang", "districts", "a zone needs"), 1),
-    ("zone with an unknown district", lambda r: sub(r, "liangjiang").update(districts=["500199"]),
-     ("region.yaml", "liangjiang", "districts[0]", "500199"), 1),
-    ("department without row filter", lambda r: sub(r, "civil-affairs").pop("city_wide"),
-     ("region.yaml", "civil-affairs", "districts", "no implicit city-wide"), 1),
-    ("department with two row filters", lambda r: sub(r, "civil-affairs").update(districts=["500101"]),
-     ("region.yaml", "civil-affairs", "districts", "exactly one"), 1),
-    ("reserved subscriber id", lambda r: sub(r, "wansheng").update(id="all-districts"),
-     ("region.yaml", "all-districts", "id", "reserved"), 1),
-    ("subscriber id with upper case", lambda r: sub(r, "wansheng").update(id="WanSheng"),
-     ("region.yaml", "WanSheng", "id", "not well-formed"), 1),
-    ("city id differs from folder", lambda r: r["region"]["city"].update(id="shanghai"),
-     ("region.yaml", "city", "id", "folder"), 1),
-    ("responsibility missing", lambda r: r["responsibility"]["responsibilities"].pop(0),
-     ("catalog.yaml", ENT, "responsibility", "no responsibility entry"), 1),
-    ("responsibility twice",
-     lambda r: r["responsibility"]["responsibilities"].append(r["responsibility"]["responsibilities"][0]),
-     ("responsibility.yaml", ENT, "resource", "duplicate"), 2),
-    ("contact unreachable", lambda r: r["responsibility"]["responsibilities"][1]["contact"].pop("email"),
-     ("responsibility.yaml", INS, "contact", "neither phone nor email"), 1),
-    ("bad district code", lambda r: r.update(districts=r["districts"] + "50010,X区,district\n"),
-     ("districts.csv", "50010", "code", "not well-formed"), 1),
-    ("district outside the city", lambda r: r.update(districts=r["districts"] + "430299,X区,district\n"),
-     ("districts.csv", "430299", "code", "outside city"), 1),
-    ("duplicate district", lambda r: r.update(districts=r["districts"] + "500101,万州区,district\n"),
-     ("districts.csv", "500101", "code", "duplicate"), 2),
-    ("unknown district kind", lambda r: r.update(districts=r["districts"] + "500199,X镇,town\n"),
-     ("districts.csv", "500199", "kind", "'town'"), 1),
-    ("districts.csv header", lambda r: r.update(districts="id,name\n500101,万州区\n"),
-     ("districts.csv", "header", "", "header"), 1),
-    ("file missing", lambda r: r.update(responsibility=None),
-     ("responsibility.yaml", "", "", "missing"), 1),
+    (
+        "unknown grade",
+        lambda r: field(r, INS, "finding").update(grade="secrett"),
+        ("catalog.yaml", INS, "fields[finding].grade", "'secrett'"),
+        1,
+    ),
+    (
+        "unknown mask kind",
+        lambda r: field(r, ENT, "phone").update(mask="blur"),
+        ("catalog.yaml", ENT, "fields[phone].mask", "'blur'"),
+        1,
+    ),
+    (
+        "unknown field type",
+        lambda r: field(r, ENT, "phone").update(type="text"),
+        ("catalog.yaml", ENT, "fields[phone].type", "'text'"),
+        1,
+    ),
+    (
+        "unknown sharing type",
+        lambda r: res(r, ENT).update(sharing="open"),
+        ("catalog.yaml", ENT, "sharing", "'open'"),
+        1,
+    ),
+    (
+        "unknown key in a field",
+        lambda r: field(r, ENT, "phone").update(colour="red"),
+        ("catalog.yaml", ENT, "fields[phone].colour", "unknown key"),
+        1,
+    ),
+    (
+        "unknown top-level key",
+        lambda r: r["catalog"].update(extra=1),
+        ("catalog.yaml", "", "extra", "unknown key"),
+        1,
+    ),
+    ("wrong format version", lambda r: r["demands"].update(format=2), ("demands.yaml", "", "format", "2"), 1),
+    (
+        "missing required key",
+        lambda r: res(r, ENT).pop("update_frequency"),
+        ("catalog.yaml", ENT, "update_frequency", "missing"),
+        1,
+    ),
+    (
+        "not_shared without legal basis",
+        lambda r: res(r, INS).pop("legal_basis"),
+        ("catalog.yaml", INS, "legal_basis", "legal basis"),
+        1,
+    ),
+    (
+        "conditional without legal basis",
+        lambda r: res(r, CERT).update(legal_basis=" "),
+        ("catalog.yaml", CERT, "legal_basis", "legal basis"),
+        1,
+    ),
+    (
+        "secret primary key",
+        lambda r: field(r, INS, "id").update(grade="secret"),
+        ("catalog.yaml", INS, "primary_key", "secret"),
+        1,
+    ),
+    (
+        "masked primary key",
+        lambda r: field(r, INS, "id").update(grade="sensitive", mask="name"),
+        ("catalog.yaml", INS, "primary_key", "sensitive"),
+        1,
+    ),
+    (
+        "primary key not a field",
+        lambda r: res(r, INS).update(primary_key=["nope"]),
+        ("catalog.yaml", INS, "primary_key", "'nope'"),
+        1,
+    ),
+    (
+        "sensitive field without mask",
+        lambda r: field(r, ENT, "phone").pop("mask"),
+        ("catalog.yaml", ENT, "fields[phone].mask", "needs a mask"),
+        1,
+    ),
+    (
+        "mask on a public field",
+        lambda r: field(r, ENT, "name").update(mask="name"),
+        ("catalog.yaml", ENT, "fields[name].mask", "takes no mask"),
+        1,
+    ),
+    (
+        "code check on a non-string",
+        lambda r: field(r, ENT, "reg_capital").update(code="usci"),
+        ("catalog.yaml", ENT, "fields[reg_capital].type", "string"),
+        1,
+    ),
+    (
+        "empty allowed values",
+        lambda r: field(r, ENT, "status").update(values=[]),
+        ("catalog.yaml", ENT, "fields[status].values", "distinct"),
+        1,
+    ),
+    (
+        "duplicate field",
+        lambda r: res(r, INS)["fields"].append(field(r, INS, "finding")),
+        ("catalog.yaml", INS, "fields[finding]", "duplicate"),
+        2,
+    ),
+    (
+        "region field not a field",
+        lambda r: res(r, ENT).update(region_field="district"),
+        ("catalog.yaml", ENT, "region_field", "'district'"),
+        1,
+    ),
+    (
+        "undeclared department",
+        lambda r: r["catalog"]["departments"].pop(1),
+        ("catalog.yaml", CERT, "department", "'realestate'"),
+        1,
+    ),
+    (
+        "connector of another department",
+        lambda r: res(r, ENT)["source"].update(connector="cdc.x"),
+        ("catalog.yaml", ENT, "source.connector", "'cdc.x'"),
+        1,
+    ),
+    (
+        "connector outside cdc.*",
+        lambda r: res(r, ENT)["source"].update(connector="market"),
+        ("catalog.yaml", ENT, "source.connector", "not well-formed"),
+        1,
+    ),
+    (
+        "one table, two resources",
+        lambda r: res(r, INS)["source"].update(table="public.enterprise"),
+        ("catalog.yaml", INS, "source", "more than one resource"),
+        2,
+    ),
+    (
+        "resource id with characters Kafka refuses",
+        lambda r: res(r, INS).update(id="market.检查"),
+        ("catalog.yaml", "market.检查", "id", "not well-formed"),
+        3,
+    ),  # + 2 dangling references
+    (
+        "naive timestamp",
+        lambda r: dem(r, "CQ-2025-0001").update(valid_from="2025-01-01T00:00:00"),
+        ("demands.yaml", "CQ-2025-0001", "valid_from", "timezone"),
+        1,
+    ),
+    (
+        "date without time",
+        lambda r: dem(r, "CQ-2025-0001").update(valid_from=date(2025, 1, 1)),
+        ("demands.yaml", "CQ-2025-0001", "valid_from", ""),
+        1,
+    ),
+    (
+        "unknown status",
+        lambda r: dem(r, "CQ-2025-0013").update(status="accepted"),
+        ("demands.yaml", "CQ-2025-0013", "status", "'accepted'"),
+        1,
+    ),
+    (
+        "unknown subscriber",
+        lambda r: dem(r, "CQ-2025-0013").update(subscriber="500199"),
+        ("demands.yaml", "CQ-2025-0013", "subscriber", "'500199'"),
+        1,
+    ),
+    (
+        "unknown resource",
+        lambda r: dem(r, "CQ-2025-0013").update(resource="realestate.x"),
+        ("demands.yaml", "CQ-2025-0013", "resource", "'realestate.x'"),
+        1,
+    ),
+    (
+        "unknown field requested",
+        lambda r: dem(r, "CQ-2025-0002")["fields"].append("colour"),
+        ("demands.yaml", "CQ-2025-0002", "fields[7]", "'colour'"),
+        1,
+    ),
+    (
+        "secret field requested",
+        lambda r: dem(r, "CQ-2025-0020").update(fields=["finding"]),
+        ("demands.yaml", "CQ-2025-0020", "fields[0]", "secret"),
+        1,
+    ),
+    (
+        "clear grant of a non-sensitive field",
+        lambda r: dem(r, "CQ-2025-0010")["clear"].append("area_m2"),
+        ("demands.yaml", "CQ-2025-0010", "clear[2]", "not a sensitive field"),
+        1,
+    ),
+    (
+        "clear grant of a field not requested",
+        lambda r: dem(r, "CQ-2025-0012").update(clear=["owner_id"]),
+        ("demands.yaml", "CQ-2025-0012", "clear[0]", "not requested"),
+        1,
+    ),
+    (
+        "conditional demand without fields",
+        lambda r: dem(r, "CQ-2025-0013").pop("fields"),
+        ("demands.yaml", "CQ-2025-0013", "fields", "must be listed"),
+        1,
+    ),
+    (
+        "conditional demand without end",
+        lambda r: dem(r, "CQ-2025-0013").pop("valid_until"),
+        ("demands.yaml", "CQ-2025-0013", "valid_until", "end of validity"),
+        1,
+    ),
+    (
+        "validity window inverted",
+        lambda r: dem(r, "CQ-2025-0013").update(valid_until=dem(r, "CQ-2025-0013")["valid_from"]),
+        ("demands.yaml", "CQ-2025-0013", "valid_until", "not after"),
+        1,
+    ),
+    (
+        "decision without approver",
+        lambda r: dem(r, "CQ-2025-0014").pop("approver"),
+        ("demands.yaml", "CQ-2025-0014", "approver", "names who decided"),
+        1,
+    ),
+    (
+        "approved demand for a not_shared resource",
+        lambda r: dem(r, "CQ-2025-0020").update(status="approved"),
+        ("demands.yaml", "CQ-2025-0020", "status", "not_shared"),
+        1,
+    ),
+    (
+        "duplicate demand id",
+        lambda r: dem(r, "CQ-2025-0013").update(id="CQ-2025-0014"),
+        ("demands.yaml", "CQ-2025-0014", "id", "duplicate"),
+        2,
+    ),
+    (
+        "zone without districts",
+        lambda r: sub(r, "liangjiang").pop("districts"),
+        ("region.yaml", "liangjiang", "districts", "a zone needs"),
+        1,
+    ),
+    (
+        "zone with an unknown district",
+        lambda r: sub(r, "liangjiang").update(districts=["500199"]),
+        ("region.yaml", "liangjiang", "districts[0]", "500199"),
+        1,
+    ),
+    (
+        "department without row filter",
+        lambda r: sub(r, "civil-affairs").pop("city_wide"),
+        ("region.yaml", "civil-affairs", "districts", "no implicit city-wide"),
+        1,
+    ),
+    (
+        "department with two row filters",
+        lambda r: sub(r, "civil-affairs").update(districts=["500101"]),
+        ("region.yaml", "civil-affairs", "districts", "exactly one"),
+        1,
+    ),
+    (
+        "reserved subscriber id",
+        lambda r: sub(r, "wansheng").update(id="all-districts"),
+        ("region.yaml", "all-districts", "id", "reserved"),
+        1,
+    ),
+    (
+        "subscriber id with upper case",
+        lambda r: sub(r, "wansheng").update(id="WanSheng"),
+        ("region.yaml", "WanSheng", "id", "not well-formed"),
+        1,
+    ),
+    (
+        "city id differs from folder",
+        lambda r: r["region"]["city"].update(id="shanghai"),
+        ("region.yaml", "city", "id", "folder"),
+        1,
+    ),
+    (
+        "responsibility missing",
+        lambda r: r["responsibility"]["responsibilities"].pop(0),
+        ("catalog.yaml", ENT, "responsibility", "no responsibility entry"),
+        1,
+    ),
+    (
+        "responsibility twice",
+        lambda r: r["responsibility"]["responsibilities"].append(r["responsibility"]["responsibilities"][0]),
+        ("responsibility.yaml", ENT, "resource", "duplicate"),
+        2,
+    ),
+    (
+        "contact unreachable",
+        lambda r: r["responsibility"]["responsibilities"][1]["contact"].pop("email"),
+        ("responsibility.yaml", INS, "contact", "neither phone nor email"),
+        1,
+    ),
+    (
+        "bad district code",
+        lambda r: r.update(districts=r["districts"] + "50010,X区,district\n"),
+        ("districts.csv", "50010", "code", "not well-formed"),
+        1,
+    ),
+    (
+        "district outside the city",
+        lambda r: r.update(districts=r["districts"] + "430299,X区,district\n"),
+        ("districts.csv", "430299", "code", "outside city"),
+        1,
+    ),
+    (
+        "duplicate district",
+        lambda r: r.update(districts=r["districts"] + "500101,万州区,district\n"),
+        ("districts.csv", "500101", "code", "duplicate"),
+        2,
+    ),
+    (
+        "unknown district kind",
+        lambda r: r.update(districts=r["districts"] + "500199,X镇,town\n"),
+        ("districts.csv", "500199", "kind", "'town'"),
+        1,
+    ),
+    (
+        "districts.csv header",
+        lambda r: r.update(districts="id,name\n500101,万州区\n"),
+        ("districts.csv", "header", "", "header"),
+        1,
+    ),
+    ("file missing", lambda r: r.update(responsibility=None), ("responsibility.yaml", "", "", "missing"), 1),
 ]
 
 
@@ -208,8 +415,7 @@ def test_invalid_catalog(
     assert catalog is None
     file, entry, fld, problem = where
     matching = [
-        i for i in issues
-        if i.file == file and entry in i.entry and fld in i.field and problem in i.problem
+        i for i in issues if i.file == file and entry in i.entry and fld in i.field and problem in i.problem
     ]
     assert matching, "\n".join(i.render() for i in issues)
     assert all(i.allowed for i in matching), "every issue says what is allowed"
@@ -221,8 +427,11 @@ def test_invalid_catalog(
     ("override", "file", "problem"),
     [
         ({"demands": "format: 1\ndemands: [\n"}, "demands.yaml", "not valid YAML"),
-        ({"responsibility": "format: 1\nformat: 1\nresponsibilities: []\n"}, "responsibility.yaml",
-         "appears twice"),
+        (
+            {"responsibility": "format: 1\nformat: 1\nresponsibilities: []\n"},
+            "responsibility.yaml",
+            "appears twice",
+        ),
         ({"catalog": "- a list\n"}, "catalog.yaml", "not a mapping"),
         ({"catalog": "# only a comment\n"}, "catalog.yaml", "not a mapping"),
         ({"unknown_files": ("demand.yaml",)}, "demand.yaml", "unknown catalog file"),
@@ -295,27 +504,56 @@ def test_all_districts_expands_with_stable_ids() -> None:
 # --- diff ------------------------------------------------------------------------------------
 DIFFS: list[tuple[str, Callable[[Raw], Any], set[tuple[str, str, str, bool]]]] = [
     ("no change", lambda r: None, set()),
-    ("field grade lowered (widens)", lambda r: field(r, ENT, "phone").update(grade="public", mask=None),
-     {("field", f"{ENT}.phone", "changed", True)}),
-    ("field masked harder", lambda r: field(r, ENT, "phone").update(mask="redact"),
-     {("field", f"{ENT}.phone", "changed", False)}),
-    ("field added", lambda r: res(r, ENT)["fields"].append(
-        {"name": "website", "type": "string", "grade": "public"}),
-     {("field", f"{ENT}.website", "added", True)}),
-    ("field removed", lambda r: res(r, ENT)["fields"].pop(5),
-     {("field", f"{ENT}.address", "removed", False)}),
-    ("sharing loosened", lambda r: res(r, CERT).update(sharing="unconditional"),
-     {("resource", CERT, "changed", True)}),
-    ("demand approved", lambda r: dem(r, "CQ-2025-0013").update(status="approved", approver="a"),
-     {("demand", "CQ-2025-0013", "changed", True)}),
-    ("demand revoked", lambda r: dem(r, "CQ-2025-0010").update(status="revoked"),
-     {("demand", "CQ-2025-0010", "changed", False)}),
-    ("demand removed", lambda r: r["demands"]["demands"].pop(0),
-     {("demand", "CQ-2025-0001", "removed", False)}),
-    ("zone widened", lambda r: sub(r, "liangjiang")["districts"].append("500109"),
-     {("subscriber", "liangjiang", "changed", True)}),
-    ("responsibility changed", lambda r: r["responsibility"]["responsibilities"][0].update(unit="x"),
-     {("responsibility", ENT, "changed", False)}),
+    (
+        "field grade lowered (widens)",
+        lambda r: field(r, ENT, "phone").update(grade="public", mask=None),
+        {("field", f"{ENT}.phone", "changed", True)},
+    ),
+    (
+        "field masked harder",
+        lambda r: field(r, ENT, "phone").update(mask="redact"),
+        {("field", f"{ENT}.phone", "changed", False)},
+    ),
+    (
+        "field added",
+        lambda r: res(r, ENT)["fields"].append({"name": "website", "type": "string", "grade": "public"}),
+        {("field", f"{ENT}.website", "added", True)},
+    ),
+    (
+        "field removed",
+        lambda r: res(r, ENT)["fields"].pop(5),
+        {("field", f"{ENT}.address", "removed", False)},
+    ),
+    (
+        "sharing loosened",
+        lambda r: res(r, CERT).update(sharing="unconditional"),
+        {("resource", CERT, "changed", True)},
+    ),
+    (
+        "demand approved",
+        lambda r: dem(r, "CQ-2025-0013").update(status="approved", approver="a"),
+        {("demand", "CQ-2025-0013", "changed", True)},
+    ),
+    (
+        "demand revoked",
+        lambda r: dem(r, "CQ-2025-0010").update(status="revoked"),
+        {("demand", "CQ-2025-0010", "changed", False)},
+    ),
+    (
+        "demand removed",
+        lambda r: r["demands"]["demands"].pop(0),
+        {("demand", "CQ-2025-0001", "removed", False)},
+    ),
+    (
+        "zone widened",
+        lambda r: sub(r, "liangjiang")["districts"].append("500109"),
+        {("subscriber", "liangjiang", "changed", True)},
+    ),
+    (
+        "responsibility changed",
+        lambda r: r["responsibility"]["responsibilities"][0].update(unit="x"),
+        {("responsibility", ENT, "changed", False)},
+    ),
 ]
 
 
@@ -334,7 +572,7 @@ def test_diff(name: str, mutate: Callable[[Raw], Any], expected: set[Any]) -> No
 
 # --- CLI -------------------------------------------------------------------------------------
 def run(*args: str) -> Any:
-    return CliRunner().invoke(catalog_cli, list(args), catch_exceptions=False)
+    return CliRunner(mix_stderr=False).invoke(catalog_cli, list(args), catch_exceptions=False)
 
 
 def test_cli_validate_and_show() -> None:
@@ -351,20 +589,22 @@ def test_cli_validate_and_show() -> None:
 def test_cli_validate_reports_every_issue(tmp_path: Path) -> None:
     folder = tmp_path / "chongqing"
     shutil.copytree(CQ, folder)
-    text = (folder / "demands.yaml").read_text("utf-8").replace("subscriber: \"500106\"", "subscriber: x1")
+    text = (folder / "demands.yaml").read_text("utf-8").replace('subscriber: "500106"', "subscriber: x1")
     (folder / "demands.yaml").write_text(text.replace("status: revoked", "status: gone"), "utf-8")
     out = run("validate", "--dir", str(folder), "--json")
     assert out.exit_code == 2
     issues = json.loads(out.output)["issues"]
-    assert {(i["file"], i["field"]) for i in issues} == {("demands.yaml", "subscriber"),
-                                                         ("demands.yaml", "status")}
+    assert {(i["file"], i["field"]) for i in issues} == {
+        ("demands.yaml", "subscriber"),
+        ("demands.yaml", "status"),
+    }
     out = CliRunner().invoke(catalog_cli, ["validate", "--dir", str(folder)])
     assert out.exit_code == 2
 
 
 def test_cli_missing_folder(tmp_path: Path) -> None:
     out = run("validate", "--dir", str(tmp_path / "nowhere"), "--json")
-    assert out.exit_code == 2 and "does not exist" in out.output
+    assert out.exit_code == 2 and "does not exist" in out.output and "does not exist" in out.stderr
 
 
 def test_cli_diff_two_folders(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sharebus.codes import (
+from sharebus.core.gbcodes import (
     USCI_ALPHABET,
     is_valid_resident_id,
     is_valid_usci,

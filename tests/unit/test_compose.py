@@ -16,32 +16,47 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from sharebus.kafka_clients import JAVA_SCRAM_LOGIN, MECHANISM, Role, java_client_properties
-from sharebus.settings import Settings, setting_env_names
-from sharebus.stack import names
-from sharebus.stack.connect import CONNECT_PASSWORD_SECRET, connect_password_ref
-from sharebus.stack.kafka import Kafka
-from sharebus.stack.layout import Layout
+from sharebus.core import naming as names
+from sharebus.core.kafka_clients import JAVA_SCRAM_LOGIN, MECHANISM, Role, java_client_properties
+from sharebus.core.settings import Settings, setting_env_names
+from sharebus.dev.stack.connect import CONNECT_PASSWORD_SECRET, connect_password_ref
+from sharebus.dev.stack.kafka import Kafka
+from sharebus.dev.stack.layout import Layout
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-MAVEN = ROOT / "sharebus" / "stack" / "maven"
+MAVEN = ROOT / "sharebus" / "dev" / "stack" / "maven"
 
 SERVICES = {
-    "kafka", "kafka-principals", "postgres", "mariadb", "registry", "connect", "clickhouse", "sharebus",
-}  # fmt: skip
+    "kafka",
+    "kafka-principals",
+    "postgres",
+    "mariadb",
+    "registry",
+    "connect",
+    "clickhouse",
+    "sharebus",
+}
 # Run once to completion (no healthcheck): the router's and Connect's principals, before Connect.
 ONE_SHOT = {"kafka-principals"}
 # Containers of the sharebus image that talk to Kafka as the bus (the admin, and the services).
 BUS_CLIENTS = ("kafka-principals", "registry", "sharebus")
 # Environment names the apache/kafka image does not turn into server.properties (KafkaDockerWrapper).
 KAFKA_IMAGE_NON_PROPERTIES = {
-    "KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS", "KAFKA_JMX_OPTS",
-    "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_LOG4J_ROOT_LOGLEVEL",
-    "KAFKA_LOG4J_LOGGERS", "KAFKA_TOOLS_LOG4J_LOGLEVEL", "KAFKA_JMX_HOSTNAME",
-}  # fmt: skip
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+    "KAFKA_JMX_HOSTNAME",
+}
 # Differ by design from the local broker: the Compose broker has container- and host-facing twins.
 KAFKA_LISTENER_LAYOUT = {"listeners", "advertised.listeners", "listener.security.protocol.map"}
 # Compose-only interpolation variables: no setting exists for the ClickHouse server's account.
@@ -159,7 +174,7 @@ def exec_form(args: str) -> list[str]:
 
 
 def test_every_local_stack_component_is_a_service(services: dict[str, dict[str, Any]]) -> None:
-    from sharebus.stack.manager import LocalStack
+    from sharebus.dev.stack.manager import LocalStack
 
     local = {c.name for c in LocalStack(Settings()).components}
     assert set(services) == SERVICES == local | {"clickhouse", "sharebus"} | ONE_SHOT
@@ -234,9 +249,7 @@ def test_sharebus_service_settings(services: dict[str, dict[str, Any]]) -> None:
     connect = urlsplit(env["SHAREBUS_CONNECT_URL"])
     assert (connect.hostname, connect.port) == ("connect", 8083)
     assert env["SHAREBUS_PG_HOST"] == "postgres"
-    assert int(env["SHAREBUS_PG_PORT"]) in [
-        target for _, target in port_pairs(services["postgres"])
-    ]
+    assert int(env["SHAREBUS_PG_PORT"]) in [target for _, target in port_pairs(services["postgres"])]
     metrics = urlsplit(env["SHAREBUS_METRICS_URL"])
     clickhouse_env = {k: resolve(v) for k, v in environment(services["clickhouse"]).items()}
     assert (metrics.scheme, metrics.hostname, metrics.port) == ("clickhouse", "clickhouse", 8123)
@@ -383,13 +396,21 @@ def run_kafka_command(
     argv = list(services["kafka"]["command"])
     assert argv[:2] == ["bash", "-c"]
     script = resolve(argv[2])
-    for path, moved in (("/opt/kafka/bin/kafka-storage.sh", storage), ("/opt/kafka/config", config),
-                        ("/etc/kafka/docker/run", run)):  # fmt: skip
+    for path, moved in (
+        ("/opt/kafka/bin/kafka-storage.sh", storage),
+        ("/opt/kafka/config", config),
+        ("/etc/kafka/docker/run", run),
+    ):
         assert path in script
         script = script.replace(path, str(moved))
     env = {key: resolve(value) for key, value in environment(services["kafka"]).items()}
-    env |= {"KAFKA_LOG_DIRS": str(data), "FAKE_OUT": str(out), "TMPDIR": str(tmp),
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **extra_env}  # fmt: skip
+    env |= {
+        "KAFKA_LOG_DIRS": str(data),
+        "FAKE_OUT": str(out),
+        "TMPDIR": str(tmp),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **extra_env,
+    }
     bash = shutil.which("bash")
     assert bash is not None
     return subprocess.run([bash, "-c", script], env=env, capture_output=True, text=True, timeout=30), out
@@ -472,18 +493,20 @@ def test_bus_containers_log_in_as_the_bus_principals(services: dict[str, dict[st
 def test_kafka_principals_writes_connect_password_and_creates_the_principals(
     services: dict[str, dict[str, Any]], defaults: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sharebus.acl.sync
-    import sharebus.keys
-    import sharebus.settings
+    import sharebus.apps.acl.sync
+    import sharebus.core.keys
+    import sharebus.core.settings
 
     argv = list(services["kafka-principals"]["command"])
     assert argv[:2] == ["python", "-c"]
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(sharebus.keys, "write_secret", lambda *args: calls.append(("secret", *args)))
-    monkeypatch.setattr(sharebus.acl.sync, "ensure_service_principals", lambda s: calls.append(("acl", s)))
+    monkeypatch.setattr(sharebus.core.keys, "write_secret", lambda *args: calls.append(("secret", *args)))
+    monkeypatch.setattr(
+        sharebus.apps.acl.sync, "ensure_service_principals", lambda s: calls.append(("acl", s))
+    )
     for key, value in environment(services["kafka-principals"]).items():
         monkeypatch.setenv(key, resolve(value))
-    monkeypatch.setattr(sharebus.settings, "get_settings", lambda: Settings(_env_file=None))  # type: ignore[call-arg, unused-ignore]
+    monkeypatch.setattr(sharebus.core.settings, "get_settings", lambda: Settings(_env_file=None))  # type: ignore[call-arg, unused-ignore]
     exec(compile(resolve(argv[2]), "kafka-principals", "exec"), {})
     (_, directory, name, password), (_, settings) = calls
     assert (str(directory), name) == (names.CONTAINER_SECRETS_DIR, CONNECT_PASSWORD_SECRET)
@@ -491,17 +514,17 @@ def test_kafka_principals_writes_connect_password_and_creates_the_principals(
     assert isinstance(settings, Settings) and settings.kafka_secure
     assert settings.kafka_bootstrap == "kafka:9092"
     assert (settings.kafka_router_user, settings.kafka_connect_user, settings.kafka_admin_user) == (
-        defaults.kafka_router_user, defaults.kafka_connect_user, defaults.kafka_admin_user,
-    )  # fmt: skip
+        defaults.kafka_router_user,
+        defaults.kafka_connect_user,
+        defaults.kafka_admin_user,
+    )
     assert settings.kafka_router_password == defaults.kafka_router_password
 
 
 # --- Connect -------------------------------------------------------------------------------------
 
 
-def test_connect_matches_the_local_worker(
-    services: dict[str, dict[str, Any]], defaults: Settings
-) -> None:
+def test_connect_matches_the_local_worker(services: dict[str, dict[str, Any]], defaults: Settings) -> None:
     env = {key: resolve(value) for key, value in environment(services["connect"]).items()}
     assert env["GROUP_ID"] == defaults.connect_group_id
     assert env["CONFIG_STORAGE_TOPIC"] == names.CONNECT_CONFIG_TOPIC

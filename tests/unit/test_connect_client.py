@@ -10,7 +10,7 @@ import requests
 
 from connectors import client as client_module
 from connectors.client import ConnectClient
-from sharebus.errors import ConnectorError
+from sharebus.core.errors import ConnectorError
 
 
 def _response(status: int, body: dict[str, Any]) -> requests.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.dburl import mask_urls, parse_db_url, redact, resolve_password
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 
 
 def test_postgres_and_mariadb_urls_parse_with_default_ports() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.draft_catalog import Contact, field_type, load_city_catalog, plan_drafts, secret_columns
 from connectors.source import Column
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 
 CITY = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 COLUMNS = {

@@ -15,8 +15,8 @@ from connectors.errors import ChangePendingError
 from connectors.onboard import Onboarding, OnboardRequest
 from connectors.preflight import Preflight, Step, ok
 from connectors.render import CaptureSpec, render
-from sharebus.errors import ConfigError, ConnectorError
-from sharebus.settings import Settings
+from sharebus.core.errors import ConfigError, ConnectorError
+from sharebus.core.settings import Settings
 
 TARGET = DbTarget("postgres", "h", 5432, "owner", "db", "pw-123")
 RUNNING = ConnectorState("cdc-dept", "RUNNING", (TaskState(0, "RUNNING"),))

@@ -9,8 +9,8 @@ import pytest
 
 from connectors.registered import secret_file, spec_of, target_of
 from connectors.render import CaptureSpec, render
-from sharebus.errors import ConfigError
-from sharebus.settings import Settings
+from sharebus.core.errors import ConfigError
+from sharebus.core.settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,19 @@ import pytest
 from connectors.client import ConnectorState, TaskState, summarise_trace
 from connectors.register import config_diff
 from connectors.render import CaptureSpec, render, render_postgres
-from sharebus.errors import ConfigError
-from sharebus.settings import Settings
+from sharebus.core.errors import ConfigError
+from sharebus.core.settings import Settings
 
 
 def spec(**overrides: object) -> CaptureSpec:
-    base: dict[str, object] = dict(department="market", db_name="dept_market", tables=("public.enterprise",),
-                                   db_host="127.0.0.1", db_port=55432, db_user="sharebus_cdc")  # fmt: skip
+    base: dict[str, object] = dict(
+        department="market",
+        db_name="dept_market",
+        tables=("public.enterprise",),
+        db_host="127.0.0.1",
+        db_port=55432,
+        db_user="sharebus_cdc",
+    )
     return CaptureSpec(**{**base, **overrides})  # type: ignore[arg-type]
 
 
@@ -79,8 +85,11 @@ def test_notifications_go_to_a_topic_outside_the_raw_namespace() -> None:
 
 
 def test_columns_excluded_and_masked_at_the_source_and_overrides() -> None:
-    captured = spec(exclude_columns=("public.enterprise.phone",), mask_columns=("public.enterprise.address",),
-                    overrides=(("snapshot.fetch.size", "2000"),))  # fmt: skip
+    captured = spec(
+        exclude_columns=("public.enterprise.phone",),
+        mask_columns=("public.enterprise.address",),
+        overrides=(("snapshot.fetch.size", "2000"),),
+    )
     config = render(captured, Settings())
     assert config["column.exclude.list"] == r"public\.enterprise\.phone"
     assert config["column.mask.with.12.chars"] == r"public\.enterprise\.address"

@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from sharebus.errors import ComponentError, ConfigError
-from sharebus.settings import Settings
-from sharebus.stack import containers
-from sharebus.stack.connect import CONNECT_PASSWORD_SECRET
-from sharebus.stack.containers import ContainerStack, docker_available, interpolate, rewrite_environment
-from sharebus.stack.names import CONTAINER_SECRETS_DIR
+from sharebus.core.errors import ComponentError, ConfigError
+from sharebus.core.naming import CONTAINER_SECRETS_DIR
+from sharebus.core.settings import Settings
+from sharebus.dev.stack import containers
+from sharebus.dev.stack.connect import CONNECT_PASSWORD_SECRET
+from sharebus.dev.stack.containers import ContainerStack, docker_available, interpolate, rewrite_environment
 
 NO_ENGINE = "unix:///nonexistent/sharebus-test-docker.sock"
 
 
 def test_importing_the_module_needs_neither_testcontainers_nor_docker() -> None:
     code = (
-        "import sys, sharebus.stack.containers\n"
+        "import sys, sharebus.dev.stack.containers\n"
         "loaded = sorted(m for m in ('testcontainers', 'docker') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
@@ -58,9 +58,7 @@ def test_interpolate_takes_settings_names_from_the_settings(
     assert interpolate("${SHAREBUS_PG_PASSWORD:-x}", settings) == "s3cret"  # the secret's value
     assert interpolate("${SHAREBUS_PG_PORT:-55432}:5432", settings) == "6543:5432"
     assert interpolate("${CLICKHOUSE_USER:-sharebus}", settings) == "sharebus"
-    assert (
-        interpolate('pg_isready -U "$$POSTGRES_USER"', settings) == 'pg_isready -U "$POSTGRES_USER"'
-    )
+    assert interpolate('pg_isready -U "$$POSTGRES_USER"', settings) == 'pg_isready -U "$POSTGRES_USER"'
     assert interpolate(1, settings) == "1"
 
 
@@ -86,15 +84,21 @@ def test_the_kafka_command_resolves_for_the_backend() -> None:
 def test_the_kafka_rewrites_reach_the_host_and_district_listeners() -> None:
     kafka = containers.compose_services()["kafka"]
     settings = Settings(  # type: ignore[call-arg, unused-ignore]
-        _env_file=None, kafka_public_bootstrap="bus.example.org:19094",
+        _env_file=None,
+        kafka_public_bootstrap="bus.example.org:19094",
         kafka_admin_password=SecretStr("admin-s3cret"),
-    )  # fmt: skip
+    )
     address, port = containers.public_listener(kafka, settings)
     assert (address, port) == ("bus.example.org:19094", 9094)  # advertised from the settings
-    env = rewrite_environment("kafka", kafka, settings, [
-        ("localhost:9092", "engine:40001"),
-        (f"{containers.PUBLIC_LISTENER}://{address}", f"{containers.PUBLIC_LISTENER}://engine:40002"),
-    ])  # fmt: skip
+    env = rewrite_environment(
+        "kafka",
+        kafka,
+        settings,
+        [
+            ("localhost:9092", "engine:40001"),
+            (f"{containers.PUBLIC_LISTENER}://{address}", f"{containers.PUBLIC_LISTENER}://engine:40002"),
+        ],
+    )
     advertised = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert "INTERNAL_HOST://engine:40001" in advertised and "EXTERNAL://engine:40002" in advertised
     assert "INTERNAL://kafka:9092" in advertised  # the containers' listener is left alone
@@ -125,17 +129,18 @@ def test_a_rewrite_that_matches_nothing_is_a_config_error() -> None:
 def test_the_service_principals_step_writes_connect_password_first(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import sharebus.acl.sync
+    import sharebus.apps.acl.sync
 
     seen: list[bool] = []
     secret = tmp_path / "secrets" / CONNECT_PASSWORD_SECRET
     monkeypatch.setattr(
-        sharebus.acl.sync, "ensure_service_principals", lambda _: seen.append(secret.exists())
+        sharebus.apps.acl.sync, "ensure_service_principals", lambda _: seen.append(secret.exists())
     )
     settings = Settings(  # type: ignore[call-arg, unused-ignore]
-        _env_file=None, connect_secrets_dir=tmp_path / "secrets",
+        _env_file=None,
+        connect_secrets_dir=tmp_path / "secrets",
         kafka_connect_password=SecretStr("connect-s3cret"),
-    )  # fmt: skip
+    )
     containers._service_principals(settings)
     assert seen == [True]
     assert secret.read_text() == "connect-s3cret" and secret.stat().st_mode & 0o777 == 0o600

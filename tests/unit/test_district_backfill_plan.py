@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
+from sharebus.apps.district.backfill import _expected
+from sharebus.apps.district.backfill_plan import Reach, job_for, plan, reach_of
 from sharebus.catalog.load import load_catalog, parse_catalog, read_catalog_dir
 from sharebus.catalog.models import Catalog
-from sharebus.district.backfill import _expected
-from sharebus.district.backfill_plan import Reach, job_for, plan, reach_of
 from streams.policy.compiled import Policy, compile_policy
 
 REPO = Path(__file__).resolve().parents[2]

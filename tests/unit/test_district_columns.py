@@ -8,10 +8,10 @@ import pytest
 from psycopg import sql
 
 from schemas.derive import value_schema
+from sharebus.apps.district.columns import Column, Kind, columns_of, create_table, evolve, kind_of
+from sharebus.apps.district.errors import SchemaEvolutionError
+from sharebus.apps.district.naming import default_schema, resource_of, safe_identifier, table_name
 from sharebus.catalog.load import load_catalog
-from sharebus.district.columns import Column, Kind, columns_of, create_table, evolve, kind_of
-from sharebus.district.errors import SchemaEvolutionError
-from sharebus.district.naming import default_schema, resource_of, safe_identifier, table_name
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog(REPO / "catalog" / "chongqing")
@@ -49,8 +49,12 @@ def test_key_fields_are_the_non_nullable_ones_and_become_the_primary_key() -> No
 
 def test_an_added_field_is_added_and_a_masked_one_widens_to_text() -> None:
     existing = {"id": "text", "amount": "numeric", "note": "text", "sharebus_offset": "bigint"}
-    wanted = [Column("id", Kind.TEXT, True), Column("amount", Kind.TEXT, False),
-              Column("note", Kind.TEXT, False), Column("employees", Kind.BIGINT, False)]  # fmt: skip
+    wanted = [
+        Column("id", Kind.TEXT, True),
+        Column("amount", Kind.TEXT, False),
+        Column("note", Kind.TEXT, False),
+        Column("employees", Kind.BIGINT, False),
+    ]
     ddl, after = evolve("s", "t", existing, ["id"], wanted)
     assert [_text(d) for d in ddl] == [
         'ALTER TABLE "s"."t" ALTER COLUMN "amount" TYPE text USING "amount"::text',

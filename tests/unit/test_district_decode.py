@@ -12,13 +12,13 @@ from click.testing import CliRunner
 
 from schemas.derive import value_schema
 from schemas.encoder import Encoder
+from sharebus.apps.district.decode import ValueDecoder
+from sharebus.apps.district.errors import SyncError
+from sharebus.apps.district.target import parse_target
 from sharebus.catalog.load import load_catalog
 from sharebus.cli.district import _kafka_credentials, district
 from sharebus.cli.reconcile import reconcile
-from sharebus.district.decode import ValueDecoder
-from sharebus.district.errors import SyncError
-from sharebus.district.target import parse_target
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog(REPO / "catalog" / "chongqing")
@@ -40,10 +40,15 @@ def test_values_decode_with_their_writer_schema_fetched_once() -> None:
     schema = value_schema("chongqing", res)
     registry = FakeRegistry({41: schema})
     decoder = ValueDecoder(registry)  # type: ignore[arg-type]
-    value = Encoder("t", "t-value", 41, schema).encode({
-        "uscc": "91500101MA5U3R0X2K", "name": "n", "reg_capital": "12.50", "established_on": 19000,
-        "created_at": "2025-01-01T00:00:00.123456Z",
-    })  # fmt: skip
+    value = Encoder("t", "t-value", 41, schema).encode(
+        {
+            "uscc": "91500101MA5U3R0X2K",
+            "name": "n",
+            "reg_capital": "12.50",
+            "established_on": 19000,
+            "created_at": "2025-01-01T00:00:00.123456Z",
+        }
+    )
     for _ in range(3):
         writer, record = decoder.decode(value, "record t[0]@1")
     assert registry.calls == 1 and writer.id == 41

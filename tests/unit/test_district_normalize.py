@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+from sharebus.apps.district.columns import Kind
+from sharebus.apps.district.normalize import digest, key_of, normalize
+from sharebus.apps.district.source_rows import debezium_value
+from sharebus.apps.district.store import to_column
 from sharebus.catalog.models import FieldType
-from sharebus.district.columns import Kind
-from sharebus.district.normalize import digest, key_of, normalize
-from sharebus.district.source_rows import debezium_value
-from sharebus.district.store import to_column
 
 
 def test_dates_timestamps_and_decimals_compare_by_value() -> None:

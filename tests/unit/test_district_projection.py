@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sharebus.apps.district.normalize import key_of, row_values
+from sharebus.apps.district.projection import Expected, layout_of, project, region_codes
+from sharebus.apps.district.reconcile import ResourceReport, compare
+from sharebus.apps.district.source_rows import debezium_value
 from sharebus.catalog.load import load_catalog
-from sharebus.district.normalize import key_of, row_values
-from sharebus.district.projection import Expected, layout_of, project, region_codes
-from sharebus.district.reconcile import ResourceReport, compare
-from sharebus.district.source_rows import debezium_value
-from sharebus.samples.generator import RowFactory
-from sharebus.samples.upflow import HouseholdRows, UpflowSample
+from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.upflow import HouseholdRows, UpflowSample
 from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks
 

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from sharebus.codes import is_valid_resident_id, is_valid_usci
-from sharebus.errors import ConfigError
-from sharebus.samples.departments import (
+from sharebus.core.errors import ConfigError
+from sharebus.core.gbcodes import is_valid_resident_id, is_valid_usci
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.departments import (
     DEPARTMENTS,
     District,
     districts_csv,
     get_department,
     load_districts,
 )
-from sharebus.samples.generator import ChangeCounts, ChangeGenerator, RowFactory
-from sharebus.settings import Settings
+from sharebus.dev.samples.generator import ChangeCounts, ChangeGenerator, RowFactory
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
@@ -33,8 +33,7 @@ def settings_for(city: str) -> Settings:
 
 
 def factory_for(city: str, seed: int = 0) -> RowFactory:
-    return RowFactory(load_districts(districts_csv(settings_for(city))), city=city, seed=seed,
-                      now=NOW)
+    return RowFactory(load_districts(districts_csv(settings_for(city))), city=city, seed=seed, now=NOW)
 
 
 def district_codes(city: str) -> set[str]:
@@ -173,8 +172,12 @@ def test_departments() -> None:
 
 def test_change_counts_sum_by_kind_and_table() -> None:
     counts = ChangeCounts()
-    for table, op, k in [("public.enterprise", "insert", 3), ("public.enterprise", "move", 2),
-                         ("public.certificate", "delete", 1), ("public.certificate", "insert", 4)]:
+    for table, op, k in [
+        ("public.enterprise", "insert", 3),
+        ("public.enterprise", "move", 2),
+        ("public.certificate", "delete", 1),
+        ("public.certificate", "insert", 4),
+    ]:
         counts.add(table, op, k)
     assert counts.inserts == {"public.enterprise": 3, "public.certificate": 4}
     assert counts.count("insert") == 7 and counts.count(None, "public.certificate") == 5
@@ -183,13 +186,22 @@ def test_change_counts_sum_by_kind_and_table() -> None:
     d = counts.to_dict()
     assert d["total"] == 10 and d["rate_per_s"] == 5.0 and d["moves"] == 2
     assert d["tables"]["public.enterprise"] == {
-        "inserts": 3, "updates": 0, "deletes": 0, "moves": 2, "total": 5}
+        "inserts": 3,
+        "updates": 0,
+        "deletes": 0,
+        "moves": 2,
+        "total": 5,
+    }
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"rate": 0}, "--rate"), ({"rate": 10, "mix": {"upsert": 1.0}}, "mix"),
-     ({"rate": 10, "mix": {"insert": 0.0}}, "mix"), ({"rate": 10, "changes_per_txn": 0}, "txn")],
+    [
+        ({"rate": 0}, "--rate"),
+        ({"rate": 10, "mix": {"upsert": 1.0}}, "mix"),
+        ({"rate": 10, "mix": {"insert": 0.0}}, "mix"),
+        ({"rate": 10, "changes_per_txn": 0}, "txn"),
+    ],
 )
 def test_change_generator_rejects_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigError, match=match):

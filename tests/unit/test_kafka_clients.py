@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from sharebus.acl.subscribers import ClientConfig
-from sharebus.kafka_clients import Role, java_client_properties, kafka_config, principal
-from sharebus.settings import Settings
+from sharebus.apps.acl.subscribers import ClientConfig
+from sharebus.core.kafka_clients import Role, java_client_properties, kafka_config, principal
+from sharebus.core.settings import Settings
 
 
 @pytest.fixture
@@ -56,8 +56,16 @@ def test_passwords_are_never_in_the_settings_repr(settings: Settings) -> None:
 
 
 def test_a_client_config_names_the_topics_and_the_group_prefix() -> None:
-    config = ClientConfig("500103", "kafka:9094", "SASL_PLAINTEXT", "SCRAM-SHA-512", "500103", "pw",
-                          ("share.500103.market.enterprise",), "500103.")  # fmt: skip
+    config = ClientConfig(
+        "500103",
+        "kafka:9094",
+        "SASL_PLAINTEXT",
+        "SCRAM-SHA-512",
+        "500103",
+        "pw",
+        ("share.500103.market.enterprise",),
+        "500103.",
+    )
     text = config.properties()
     assert "bootstrap.servers=kafka:9094" in text and "sasl.mechanism=SCRAM-SHA-512" in text
     assert "# topic: share.500103.market.enterprise" in text and "500103." in text

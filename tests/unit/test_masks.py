@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sharebus.catalog.models import MaskKind
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 from streams.policy.masks import (
     PSEUDONYM_HEX_CHARS,
     make_pseudonym,

@@ -15,7 +15,7 @@ import pytest
 import requests
 from aiohttp import web
 
-from sharebus.settings import Settings
+from sharebus.core.settings import Settings
 from streams.metrics.api import PREFIX, add_routes, api_base, fetch_report
 from streams.metrics.chdb_store import ChdbStore
 from streams.metrics.errors import MetricsError, QueryArgumentError
@@ -62,10 +62,12 @@ def store(tmp_path: Path) -> Iterator[ChdbStore]:
     s.apply_ddl()
     minute = datetime.now(UTC).replace(second=0, microsecond=0)
     res = ("market", "market.enterprise")
-    s.insert_calls([
-        CallRow(minute, *res, "500101", "c", "delivered", "shared_unconditional", 6, 600, (20.0,)),
-        CallRow(minute, *res, "", "c", "dead_letter", "check_usci", 2, 10),
-    ])  # fmt: skip
+    s.insert_calls(
+        [
+            CallRow(minute, *res, "500101", "c", "delivered", "shared_unconditional", 6, 600, (20.0,)),
+            CallRow(minute, *res, "", "c", "dead_letter", "check_usci", 2, 10),
+        ]
+    )
     try:
         yield s
     finally:
@@ -140,16 +142,25 @@ def test_with_nobody_on_the_web_port_the_store_is_opened_here(store: ChdbStore, 
     store.close()  # no owner any more
     report = fetch_report(_settings(tmp_path, free_port()), "calls", {"by": "district", "since": "1h"})
     assert report["rows"] == [
-        {"district": "500101", "delivered": 6, "bytes": 600, "withheld": 0, "dead_letter": 0,
-         "reasons": {"delivered": {"shared_unconditional": 6}, "withheld": {}, "dead_letter": {}}},
-    ]  # fmt: skip
+        {
+            "district": "500101",
+            "delivered": 6,
+            "bytes": 600,
+            "withheld": 0,
+            "dead_letter": 0,
+            "reasons": {"delivered": {"shared_unconditional": 6}, "withheld": {}, "dead_letter": {}},
+        },
+    ]
 
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("0.0.0.0", "http://127.0.0.1:6066/api/metrics"), ("::", "http://[::1]:6066/api/metrics"),
-     ("10.0.0.5", "http://10.0.0.5:6066/api/metrics")],
-)  # fmt: skip
+    [
+        ("0.0.0.0", "http://127.0.0.1:6066/api/metrics"),
+        ("::", "http://[::1]:6066/api/metrics"),
+        ("10.0.0.5", "http://10.0.0.5:6066/api/metrics"),
+    ],
+)
 def test_a_wildcard_bind_address_is_asked_on_loopback(host: str, expected: str) -> None:
     assert api_base(Settings(web_host=host, web_port=6066)) == expected
 

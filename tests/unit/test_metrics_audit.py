@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka import KafkaError, TopicPartition
 
-from sharebus.audit import ACL_GRANT, ACL_REVOKE, POLICY_WITHHOLD, event
 from sharebus.cli.metrics import metrics
-from sharebus.settings import Settings, get_settings
+from sharebus.core.audit import ACL_GRANT, ACL_REVOKE, POLICY_WITHHOLD, event
+from sharebus.core.settings import Settings, get_settings
 from streams.metrics.audit_tail import (
     MALFORMED,
     AuditTail,
@@ -35,11 +35,12 @@ from streams.metrics.audit_tail import (
 )
 from streams.metrics.chdb_store import ChdbStore
 from streams.metrics.errors import QueryArgumentError, SinkError
+from streams.metrics.opening import open_store
 from streams.metrics.queries import Statement, plan, shape_audit
 from streams.metrics.rows import AUDIT_COLUMNS, AuditRow
 from streams.metrics.server_store import ServerStore
 from streams.metrics.sink import MetricsSink
-from streams.metrics.store import MetricsStore, open_store
+from streams.metrics.store import MetricsStore
 
 SOURCE = Source("sharebus.audit", "vkvJrNOGQVOeVsXmuf8fHg")
 AT = datetime(2026, 3, 10, 8, 30, 15, 250000, tzinfo=UTC)
@@ -70,8 +71,15 @@ class FakeMessage:
 
 def record(action: str = ACL_GRANT, subject: str = "500101", *, count: int = 1, at: datetime = AT) -> bytes:
     settings = Settings()
-    ev = event(settings, action, subject, f"share.{subject}.market.enterprise", catalog_version="v7",
-               count=count, at=at)  # fmt: skip
+    ev = event(
+        settings,
+        action,
+        subject,
+        f"share.{subject}.market.enterprise",
+        catalog_version="v7",
+        count=count,
+        at=at,
+    )
     return orjson.dumps(ev.to_dict())
 
 
@@ -82,8 +90,18 @@ def msg(payload: bytes | None, offset: int, **kw: Any) -> FakeMessage:
 # --- records → rows ------------------------------------------------------------------------------
 def test_an_audit_record_becomes_a_row_dated_by_its_at() -> None:
     row = audit_row(msg(record(POLICY_WITHHOLD, "500102", count=42), 17), SOURCE)
-    assert row == AuditRow(AT, POLICY_WITHHOLD, "500102", "share.500102.market.enterprise", "v7", 42,
-                           SOURCE.topic, SOURCE.topic_id, 0, 17)  # fmt: skip
+    assert row == AuditRow(
+        AT,
+        POLICY_WITHHOLD,
+        "500102",
+        "share.500102.market.enterprise",
+        "v7",
+        42,
+        SOURCE.topic,
+        SOURCE.topic_id,
+        0,
+        17,
+    )
     assert len(row) == len(AUDIT_COLUMNS), "one field per inserted column, in order"
     naive = orjson.loads(record())
     naive.update(at="2026-03-10T08:30:15", catalog_version=None)
@@ -205,8 +223,15 @@ def tail_of(
 ) -> tuple[AuditTail, list[BaseException], StoredOffsets]:
     fatal: list[BaseException] = []
     store = StoredOffsets(stored)
-    tail = AuditTail(store, add, fatal.append, topic=SOURCE.topic, consumer=lambda: consumer,
-                     topic_id=lambda: SOURCE.topic_id, poll_seconds=0.01)  # fmt: skip
+    tail = AuditTail(
+        store,
+        add,
+        fatal.append,
+        topic=SOURCE.topic,
+        consumer=lambda: consumer,
+        topic_id=lambda: SOURCE.topic_id,
+        poll_seconds=0.01,
+    )
     return tail, fatal, store
 
 
@@ -284,8 +309,14 @@ def test_a_failed_sink_stops_the_tail_and_an_unexpected_error_is_wrapped() -> No
         raise RuntimeError("no metadata")
 
     fatal2: list[BaseException] = []
-    tail2 = AuditTail(StoredOffsets(None), lambda rows: None, fatal2.append, topic=SOURCE.topic,
-                      consumer=lambda: FakeConsumer([]), topic_id=explode)  # fmt: skip
+    tail2 = AuditTail(
+        StoredOffsets(None),
+        lambda rows: None,
+        fatal2.append,
+        topic=SOURCE.topic,
+        consumer=lambda: FakeConsumer([]),
+        topic_id=explode,
+    )
     tail2.start()
     wait_for(lambda: not tail2.running)
     assert isinstance(fatal2[0], AuditTailError) and "no metadata" in (fatal2[0].actual or "")
@@ -388,10 +419,15 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Metric
 
 def test_both_stores_count_audit_events_once_and_know_where_to_resume(any_store: MetricsStore) -> None:
     now = datetime.now(UTC)
-    rows = rows_of([msg(record(ACL_GRANT, "500101", at=now - timedelta(minutes=5)), 0),
-                    msg(record(POLICY_WITHHOLD, "500102", count=40, at=now - timedelta(minutes=4)), 1),
-                    msg(record(ACL_GRANT, "500102", at=now - timedelta(minutes=3)), 2),
-                    msg(record(ACL_REVOKE, "500101", at=now - timedelta(days=2)), 3)], SOURCE)  # fmt: skip
+    rows = rows_of(
+        [
+            msg(record(ACL_GRANT, "500101", at=now - timedelta(minutes=5)), 0),
+            msg(record(POLICY_WITHHOLD, "500102", count=40, at=now - timedelta(minutes=4)), 1),
+            msg(record(ACL_GRANT, "500102", at=now - timedelta(minutes=3)), 2),
+            msg(record(ACL_REVOKE, "500101", at=now - timedelta(days=2)), 3),
+        ],
+        SOURCE,
+    )
     any_store.insert_audit(rows)
     any_store.insert_audit(rows[1:3])  # a second worker on the same server: stored again, counted once
     assert stored_next(any_store, SOURCE) == 4
@@ -399,13 +435,18 @@ def test_both_stores_count_audit_events_once_and_know_where_to_resume(any_store:
     report = plan("audit", {}, database=any_store.database, now=now).run(any_store)
     assert report["totals"] == {"count": 42, "events": 3}, "the 2-day-old revoke is outside 24h"
     assert [(r["action"], r["count"], r["events"]) for r in report["rows"]] == [
-        (POLICY_WITHHOLD, 40, 1), (ACL_GRANT, 2, 2)]  # fmt: skip
+        (POLICY_WITHHOLD, 40, 1),
+        (ACL_GRANT, 2, 2),
+    ]
     week_plan = plan("audit", {"by": "subject", "since": "7d"}, database=any_store.database, now=now)
     week = week_plan.run(any_store)
     assert {r["subject"]: r["actions"] for r in week["rows"]} == {
-        "500102": {POLICY_WITHHOLD: 40, ACL_GRANT: 1}, "500101": {ACL_GRANT: 1, ACL_REVOKE: 1}}  # fmt: skip
-    stored = any_store.query("SELECT toString(ts) AS ts, catalog_version FROM sharebus.audit_events"
-                             " WHERE source_offset = 0")  # fmt: skip
+        "500102": {POLICY_WITHHOLD: 40, ACL_GRANT: 1},
+        "500101": {ACL_GRANT: 1, ACL_REVOKE: 1},
+    }
+    stored = any_store.query(
+        "SELECT toString(ts) AS ts, catalog_version FROM sharebus.audit_events WHERE source_offset = 0"
+    )
     assert stored == [{"ts": rows[0].ts.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], "catalog_version": "v7"}]
 
 
@@ -422,10 +463,17 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
     settings = get_settings()
     now = datetime.now(UTC)
     with open_store(settings) as store:
-        store.insert_audit(rows_of([
-            msg(record(ACL_GRANT, "500101", at=now), 0), msg(record(ACL_GRANT, "500102", at=now), 1),
-            msg(record(POLICY_WITHHOLD, "500102", count=12, at=now), 2), msg(b"{bad", 3, stamp_ms=1),
-        ], SOURCE))  # fmt: skip
+        store.insert_audit(
+            rows_of(
+                [
+                    msg(record(ACL_GRANT, "500101", at=now), 0),
+                    msg(record(ACL_GRANT, "500102", at=now), 1),
+                    msg(record(POLICY_WITHHOLD, "500102", count=12, at=now), 2),
+                    msg(b"{bad", 3, stamp_ms=1),
+                ],
+                SOURCE,
+            )
+        )
     yield settings
     get_settings.cache_clear()
 
@@ -443,8 +491,12 @@ def test_cli_audit_table_and_json(cli_env: Settings) -> None:
     result = CliRunner().invoke(metrics, ["audit", "--by", "subject", "--since", "1h", "--json"])
     report = json.loads(result.output)
     assert report["query"] == "audit" and report["by"] == "subject"
-    assert report["rows"][0] == {"subject": "500102", "count": 13, "events": 2,
-                                 "actions": {POLICY_WITHHOLD: 12, ACL_GRANT: 1}}  # fmt: skip
+    assert report["rows"][0] == {
+        "subject": "500102",
+        "count": 13,
+        "events": 2,
+        "actions": {POLICY_WITHHOLD: 12, ACL_GRANT: 1},
+    }
     result = CliRunner().invoke(metrics, ["audit", "--by", "subject"])
     assert "policy.withhold 12, acl.grant 1" in result.output
     result = CliRunner().invoke(metrics, ["audit", "--since", "all"])

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from sharebus.cli.metrics import _reasons_text, metrics, size
-from sharebus.settings import Settings, get_settings
+from sharebus.core.settings import Settings, get_settings
+from streams.metrics.opening import open_store
 from streams.metrics.rows import CallRow, PositionRow
-from streams.metrics.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,14 +37,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     res = ("market", "market.enterprise")
     with open_store(settings) as store:
         shared = "shared_unconditional"
-        store.insert_calls([
-            CallRow(minute, *res, "500101", "c", "delivered", shared, 1200, 2_400_000, (30.0, 50.0)),
-            CallRow(minute - timedelta(days=2), *res, "500101", "u", "delivered", shared, 10, 900),
-            CallRow(minute, *res, "liangjiang", "c", "withheld", "demand_revoked", 3, 0),
-            CallRow(minute, *res, "", "c", "dead_letter", "check_usci", 2, 50),
-        ])  # fmt: skip
-        store.insert_positions([PositionRow(now, "500101", "share.500101.market.enterprise", 0, 90, 100,
-                                            "500101.sync")])  # fmt: skip
+        store.insert_calls(
+            [
+                CallRow(minute, *res, "500101", "c", "delivered", shared, 1200, 2_400_000, (30.0, 50.0)),
+                CallRow(minute - timedelta(days=2), *res, "500101", "u", "delivered", shared, 10, 900),
+                CallRow(minute, *res, "liangjiang", "c", "withheld", "demand_revoked", 3, 0),
+                CallRow(minute, *res, "", "c", "dead_letter", "check_usci", 2, 50),
+            ]
+        )
+        store.insert_positions(
+            [PositionRow(now, "500101", "share.500101.market.enterprise", 0, 90, 100, "500101.sync")]
+        )
     yield settings
     get_settings.cache_clear()
 
@@ -108,11 +111,19 @@ def test_bad_arguments_exit_with_the_error_code(env: Settings) -> None:
 
 def test_sizes_for_humans() -> None:
     assert [size(n) for n in (0, 999, 1000, 2_400_000, 13.8e12, 2e16)] == [
-        "0 B", "999 B", "1.0 kB", "2.4 MB", "13.8 TB", "20000.0 TB"]  # fmt: skip
+        "0 B",
+        "999 B",
+        "1.0 kB",
+        "2.4 MB",
+        "13.8 TB",
+        "20000.0 TB",
+    ]
 
 
 def test_why_not_lists_most_records_first_and_ties_by_name() -> None:
-    reasons = {"delivered": {"shared_unconditional": 9},
-               "withheld": {"no_subscriber": 3, "demand_pending": 3, "demand_revoked": 5},
-               "dead_letter": {"check_usci": 1}}  # fmt: skip
+    reasons = {
+        "delivered": {"shared_unconditional": 9},
+        "withheld": {"no_subscriber": 3, "demand_pending": 3, "demand_revoked": 5},
+        "dead_letter": {"check_usci": 1},
+    }
     assert _reasons_text(reasons) == "demand_revoked 5, demand_pending 3, no_subscriber 3, check_usci 1"

@@ -55,8 +55,13 @@ def test_apply_runs_new_files_in_order_and_skips_applied_ones() -> None:
     sent: list[str] = []
     recorded: list[int] = []
     done = {1: files[0].checksum}
-    applied = m.apply_migrations("db", command=sent.append, applied=lambda: done,
-                                 record=lambda x: recorded.append(x.version), migrations=files)  # fmt: skip
+    applied = m.apply_migrations(
+        "db",
+        command=sent.append,
+        applied=lambda: done,
+        record=lambda x: recorded.append(x.version),
+        migrations=files,
+    )
     assert applied == ["002_b.sql"] and recorded == [2]
     assert sent[:2] == list(m.bootstrap_statements("db")) and sent[2:] == ["CREATE TABLE db.b"]
 
@@ -64,6 +69,11 @@ def test_apply_runs_new_files_in_order_and_skips_applied_ones() -> None:
 def test_apply_refuses_a_file_changed_after_it_was_applied() -> None:
     files = m.load_migrations({"001_a.sql": "CREATE TABLE {db}.a (x UInt16);"})
     with pytest.raises(MetricsError) as err:
-        m.apply_migrations("db", command=lambda s: None, applied=lambda: {1: "feedfacefeedface"},
-                           record=lambda x: None, migrations=files)  # fmt: skip
+        m.apply_migrations(
+            "db",
+            command=lambda s: None,
+            applied=lambda: {1: "feedfacefeedface"},
+            record=lambda x: None,
+            migrations=files,
+        )
     assert err.value.expected == "checksum feedfacefeedface (as applied)"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
-from sharebus.errors import UnreachableError
+from sharebus.core.errors import UnreachableError
 from streams.metrics.positions import NO_GROUP, sample_positions
 from streams.metrics.rows import PositionRow
 
@@ -58,30 +58,45 @@ class FakeAdmin:
         (asked,) = request
         self.asked.append(asked.group_id)
         offsets = self.committed[asked.group_id]
-        parts = [TopicPartition(tp.topic, tp.partition, offsets.get((tp.topic, tp.partition), -1001))
-                 for tp in asked.topic_partitions]  # fmt: skip
+        parts = [
+            TopicPartition(tp.topic, tp.partition, offsets.get((tp.topic, tp.partition), -1001))
+            for tp in asked.topic_partitions
+        ]
         return {asked.group_id: done(ConsumerGroupTopicPartitions(asked.group_id, parts))}
 
 
 def test_positions_of_each_subscriber_group_and_partition() -> None:
     admin = FakeAdmin(
-        topics={"share.500101.market.enterprise": 2, "share.500102.market.enterprise": 1,
-                "share.5001011.other": 1, "cdc.market.public.enterprise": 3},
-        ends={("share.500101.market.enterprise", 0): 10, ("share.500101.market.enterprise", 1): 4,
-              ("share.500102.market.enterprise", 0): 7, ("share.5001011.other", 0): 1},
-        committed={"500101.sync": {("share.500101.market.enterprise", 0): 8},
-                   "500101.audit": {}, "other.500101": {}},
-    )  # fmt: skip
+        topics={
+            "share.500101.market.enterprise": 2,
+            "share.500102.market.enterprise": 1,
+            "share.5001011.other": 1,
+            "cdc.market.public.enterprise": 3,
+        },
+        ends={
+            ("share.500101.market.enterprise", 0): 10,
+            ("share.500101.market.enterprise", 1): 4,
+            ("share.500102.market.enterprise", 0): 7,
+            ("share.5001011.other", 0): 1,
+        },
+        committed={
+            "500101.sync": {("share.500101.market.enterprise", 0): 8},
+            "500101.audit": {},
+            "other.500101": {},
+        },
+    )
     rows = sample_positions(
         {"bootstrap.servers": "kafka:9092"}, ["500101", "500102", "500103"], admin=admin, now=NOW
     )
-    assert sorted(rows) == sorted([
-        PositionRow(NOW, "500101", "share.500101.market.enterprise", 0, -1, 10, "500101.audit"),
-        PositionRow(NOW, "500101", "share.500101.market.enterprise", 1, -1, 4, "500101.audit"),
-        PositionRow(NOW, "500101", "share.500101.market.enterprise", 0, 8, 10, "500101.sync"),
-        PositionRow(NOW, "500101", "share.500101.market.enterprise", 1, -1, 4, "500101.sync"),
-        PositionRow(NOW, "500102", "share.500102.market.enterprise", 0, -1, 7, NO_GROUP),
-    ])  # fmt: skip
+    assert sorted(rows) == sorted(
+        [
+            PositionRow(NOW, "500101", "share.500101.market.enterprise", 0, -1, 10, "500101.audit"),
+            PositionRow(NOW, "500101", "share.500101.market.enterprise", 1, -1, 4, "500101.audit"),
+            PositionRow(NOW, "500101", "share.500101.market.enterprise", 0, 8, 10, "500101.sync"),
+            PositionRow(NOW, "500101", "share.500101.market.enterprise", 1, -1, 4, "500101.sync"),
+            PositionRow(NOW, "500102", "share.500102.market.enterprise", 0, -1, 7, NO_GROUP),
+        ]
+    )
     assert sorted(admin.asked) == ["500101.audit", "500101.sync"], "only groups named <subscriber>.*"
 
 

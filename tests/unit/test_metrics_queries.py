@@ -279,8 +279,11 @@ def test_calls_shape_counts_per_key_and_reason() -> None:
     }
     assert report["rows"][2]["reasons"]["dead_letter"] == {"check_usci": 4}
     assert report["rows"][2]["bytes"] == 0, "bytes count deliveries only"
-    assert all(list(r) == ["subscriber", "delivered", "bytes", "withheld", "dead_letter", "reasons"]
-               and tuple(r["reasons"]) == OUTCOMES for r in report["rows"])  # fmt: skip
+    assert all(
+        list(r) == ["subscriber", "delivered", "bytes", "withheld", "dead_letter", "reasons"]
+        and tuple(r["reasons"]) == OUTCOMES
+        for r in report["rows"]
+    )
 
 
 def test_calls_shape_orders_by_figures_then_key_and_entries_are_independent() -> None:

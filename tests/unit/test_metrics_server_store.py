@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
-from sharebus.errors import ConfigError, UnreachableError
-from sharebus.settings import Settings
+from sharebus.core.errors import ConfigError, UnreachableError
+from sharebus.core.settings import Settings
 from streams.metrics import migrations as mig
 from streams.metrics.errors import MetricsError
+from streams.metrics.opening import open_store
 from streams.metrics.queries import Statement, plan
 from streams.metrics.rows import CALL_COLUMNS, POSITION_COLUMNS, CallRow, PositionRow
 from streams.metrics.server_store import ServerStore
-from streams.metrics.store import open_store, parse_url
+from streams.metrics.store import parse_url
 
 MINUTE = datetime(2026, 3, 10, 8, 30, tzinfo=UTC)
 
@@ -356,13 +357,31 @@ def test_real_client_applies_ddl_inserts_and_queries(real_client_store: ServerSt
     # int counts, every outcome in the reasons.
     nothing: dict[str, dict[str, int]] = {"delivered": {}, "withheld": {}, "dead_letter": {}}
     assert report["rows"] == [
-        {"subscriber": "500101", "delivered": 4, "bytes": 400, "withheld": 0, "dead_letter": 0,
-         "reasons": {**nothing, "delivered": {"shared_unconditional": 4}}},
-        {"subscriber": "liangjiang", "delivered": 0, "bytes": 0, "withheld": 2, "dead_letter": 0,
-         "reasons": {**nothing, "withheld": {"demand_revoked": 2}}},
-        {"subscriber": "", "delivered": 0, "bytes": 0, "withheld": 0, "dead_letter": 1,
-         "reasons": {**nothing, "dead_letter": {"check_usci": 1}}},
-    ]  # fmt: skip
+        {
+            "subscriber": "500101",
+            "delivered": 4,
+            "bytes": 400,
+            "withheld": 0,
+            "dead_letter": 0,
+            "reasons": {**nothing, "delivered": {"shared_unconditional": 4}},
+        },
+        {
+            "subscriber": "liangjiang",
+            "delivered": 0,
+            "bytes": 0,
+            "withheld": 2,
+            "dead_letter": 0,
+            "reasons": {**nothing, "withheld": {"demand_revoked": 2}},
+        },
+        {
+            "subscriber": "",
+            "delivered": 0,
+            "bytes": 0,
+            "withheld": 0,
+            "dead_letter": 1,
+            "reasons": {**nothing, "dead_letter": {"check_usci": 1}},
+        },
+    ]
     lag = plan("lag", {}, database="metrics", now=now).run(store)
     assert lag["rows"][0]["lag"] == 4
     latency = plan("latency", {}, database="metrics", now=now).run(store)
@@ -385,10 +404,19 @@ def test_real_client_sums_through_a_signed_cover(real_client_store: ServerStore)
     now = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=1, second=30, microsecond=0)
     minute = now.replace(second=0, microsecond=0)
     rows = [
-        CallRow(minute - timedelta(minutes=m), "market", f"market.r{m % 3}", ("500101", "")[m % 2], "c",
-                ("delivered", "withheld")[m % 5 == 0], f"r{m % 4}", 1 + m % 7, 10 * (m % 7))
+        CallRow(
+            minute - timedelta(minutes=m),
+            "market",
+            f"market.r{m % 3}",
+            ("500101", "")[m % 2],
+            "c",
+            ("delivered", "withheld")[m % 5 == 0],
+            f"r{m % 4}",
+            1 + m % 7,
+            10 * (m % 7),
+        )
         for m in range(0, 26 * 60, 13)
-    ]  # fmt: skip
+    ]
     store.insert_calls(rows)
     p = plan("calls", {"by": "resource", "since": "24h"}, database="metrics", now=now)
     statement = p.statements["calls"]

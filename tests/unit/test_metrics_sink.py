@@ -64,8 +64,21 @@ class FakeStore(MetricsStore):
 
 
 def _rows(n: int, outcome: str = "delivered") -> list[CallRow]:
-    return [CallRow(MINUTE, "market", "market.enterprise", str(500100 + i % 40), "u", outcome,
-                    "shared_unconditional", 1, 100, (5.0,)) for i in range(n)]  # fmt: skip
+    return [
+        CallRow(
+            MINUTE,
+            "market",
+            "market.enterprise",
+            str(500100 + i % 40),
+            "u",
+            outcome,
+            "shared_unconditional",
+            1,
+            100,
+            (5.0,),
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture

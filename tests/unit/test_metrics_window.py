@@ -24,11 +24,35 @@ def _shape(slices: list[w.Slice]) -> list[tuple[str, str, str, int]]:
     return [(s.table, s.lo.strftime("%d %H:%M"), s.hi.strftime("%d %H:%M"), s.sign) for s in slices]
 
 
-NOWS = [NOW, datetime(2026, 3, 10, 0, 1, 5, tzinfo=UTC), datetime(2026, 3, 10, 23, 59, 59, tzinfo=UTC),
-        datetime(2026, 3, 10, 11, 30, 0, tzinfo=UTC)]  # fmt: skip
+NOWS = [
+    NOW,
+    datetime(2026, 3, 10, 0, 1, 5, tzinfo=UTC),
+    datetime(2026, 3, 10, 23, 59, 59, tzinfo=UTC),
+    datetime(2026, 3, 10, 11, 30, 0, tzinfo=UTC),
+]
 HOUR, DAY = 60, 24 * 60
-MINUTES = [1, 14, 15, 16, 29, 31, 59, 60, 61, 89, 7 * HOUR + 3, 11 * HOUR + 52, 12 * HOUR + 30, DAY - 1, DAY,
-           36 * HOUR + 11, 2 * DAY + 7, 8 * DAY + 1, 30 * DAY, 92 * DAY + 61]  # fmt: skip
+MINUTES = [
+    1,
+    14,
+    15,
+    16,
+    29,
+    31,
+    59,
+    60,
+    61,
+    89,
+    7 * HOUR + 3,
+    11 * HOUR + 52,
+    12 * HOUR + 30,
+    DAY - 1,
+    DAY,
+    36 * HOUR + 11,
+    2 * DAY + 7,
+    8 * DAY + 1,
+    30 * DAY,
+    92 * DAY + 61,
+]
 
 
 @pytest.mark.parametrize("minutes", MINUTES)
@@ -78,18 +102,35 @@ def test_all_added_is_the_cover_and_short_windows_add_only() -> None:
     ("now", "since", "expected"),
     [
         # 24 h at 00:01 (the benchmark's worst case for the cover): a day row and two minutes.
-        (datetime(2026, 3, 10, 0, 1, 30, tzinfo=UTC), "24h",
-         [("calls_1m", "09 00:00", "09 00:02", -1), ("calls_1d", "09 00:00", "11 00:00", 1)]),
+        (
+            datetime(2026, 3, 10, 0, 1, 30, tzinfo=UTC),
+            "24h",
+            [("calls_1m", "09 00:00", "09 00:02", -1), ("calls_1d", "09 00:00", "11 00:00", 1)],
+        ),
         # 24 h at 16:07: eight minutes less than hour 16, then hours and today.
-        (NOW, "24h", [("calls_1m", "09 16:00", "09 16:08", -1), ("calls_1h", "09 16:00", "10 00:00", 1),
-                      ("calls_1d", "10 00:00", "11 00:00", 1)]),
+        (
+            NOW,
+            "24h",
+            [
+                ("calls_1m", "09 16:00", "09 16:08", -1),
+                ("calls_1h", "09 16:00", "10 00:00", 1),
+                ("calls_1d", "10 00:00", "11 00:00", 1),
+            ],
+        ),
         # 12 h at 16:07: today less its first four hours and eight minutes.
-        (NOW, "12h", [("calls_1m", "10 04:00", "10 04:08", -1), ("calls_1h", "10 00:00", "10 04:00", -1),
-                      ("calls_1d", "10 00:00", "11 00:00", 1)]),
+        (
+            NOW,
+            "12h",
+            [
+                ("calls_1m", "10 04:00", "10 04:08", -1),
+                ("calls_1h", "10 00:00", "10 04:00", -1),
+                ("calls_1d", "10 00:00", "11 00:00", 1),
+            ],
+        ),
         # 90 min at 16:07: 22 minutes added (fewer than 38 subtracted), then hours 15 and 16.
         (NOW, "90m", [("calls_1m", "10 14:38", "10 15:00", 1), ("calls_1h", "10 15:00", "10 17:00", 1)]),
     ],
-)  # fmt: skip
+)
 def test_the_cheaper_reading_is_chosen(
     now: datetime, since: str, expected: list[tuple[str, str, str, int]]
 ) -> None:

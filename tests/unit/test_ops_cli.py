@@ -16,7 +16,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from sharebus.cli import ops as ops_cli
-from sharebus.settings import Settings, get_settings
+from sharebus.core.settings import Settings, get_settings
 from streams.ops.api import add_routes, fetch_status
 from streams.ops.errors import OpsError
 from tests.unit.test_ops_report import monitor, snapshots

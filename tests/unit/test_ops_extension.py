@@ -7,9 +7,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from sharebus.catalog.load import load_catalog
-from sharebus.settings import Settings
+from sharebus.core.settings import Settings
 from streams.ops.extension import Ops, _topology_of
-from streams.router.batch import BatchOutput, CallKey, RawRecord
+from streams.router.batch import BatchOutput, CallKey
+from streams.router.records import RawRecord
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,7 @@ def test_topology_is_rebuilt_only_for_a_new_catalog_version() -> None:
     current = _topology_of(service)  # type: ignore[arg-type]
     first = current()
     assert current() is first and first.version == catalog.version
-    service.policy = SimpleNamespace(catalog=SimpleNamespace(version="other", districts=(), subscribers=(),
-                                                             departments=(), resources=()))  # fmt: skip
+    service.policy = SimpleNamespace(
+        catalog=SimpleNamespace(version="other", districts=(), subscribers=(), departments=(), resources=())
+    )
     assert current().version == "other"

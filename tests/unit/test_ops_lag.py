@@ -19,19 +19,25 @@ ENT2 = "share.500102.market.enterprise"
 
 TOPOLOGY = Topology(
     version="v1",
-    subscribers=(SubscriberInfo("500101", "万州区", "district"),
-                 SubscriberInfo("500102", "涪陵区", "district"),
-                 SubscriberInfo("civil-affairs", "重庆市民政局", "department")),
+    subscribers=(
+        SubscriberInfo("500101", "万州区", "district"),
+        SubscriberInfo("500102", "涪陵区", "district"),
+        SubscriberInfo("civil-affairs", "重庆市民政局", "department"),
+    ),
     departments={"market": "市场监督管理局", "realestate": "不动产登记中心"},
     resources={"market.enterprise": "market", "realestate.certificate": "realestate"},
     raw_topics={"cdc.market.public.enterprise": ("market.enterprise",)},
     dlq_topics={"dlq.market": "market", "dlq.realestate": "realestate"},
-)  # fmt: skip
+)
 
 
-def snap(i: int, ends: dict[tuple[str, int], int], committed: dict[str, dict[tuple[str, int], int]],
-         groups: dict[str, GroupInfo] | None = None, times: dict[tuple[str, int, int], float] | None = None,
-         ) -> Snapshot:  # fmt: skip
+def snap(
+    i: int,
+    ends: dict[tuple[str, int], int],
+    committed: dict[str, dict[tuple[str, int], int]],
+    groups: dict[str, GroupInfo] | None = None,
+    times: dict[tuple[str, int, int], float] | None = None,
+) -> Snapshot:
     return Snapshot(T0 + 5 * i, ends, {}, committed, groups or {}, {}, T0 - 100, times or {})
 
 
@@ -48,8 +54,14 @@ def test_topology_of_the_sample_catalog_lists_districts_first() -> None:
     assert topo.subscriber_of_group("500101.sync") == "500101"
     assert topo.subscriber_of_group("civil-affairs.pool") == "civil-affairs"
     assert topo.subscriber_of_group("5001011.x") is None and topo.subscriber_of_group("500101") is None
-    found = topo.share_topics(["share.500101.market.enterprise", "share.500101.nope.table",
-                               "share.x.market.enterprise", "cdc.market.public.enterprise"])  # fmt: skip
+    found = topo.share_topics(
+        [
+            "share.500101.market.enterprise",
+            "share.500101.nope.table",
+            "share.x.market.enterprise",
+            "cdc.market.public.enterprise",
+        ]
+    )
     assert list(found) == ["share.500101.market.enterprise"]
     assert found["share.500101.market.enterprise"].department == "market"
 
@@ -57,11 +69,17 @@ def test_topology_of_the_sample_catalog_lists_districts_first() -> None:
 def test_stopped_group_is_stop_with_its_lag_and_the_others_ok() -> None:
     ends_by_i = [{(ENT, 0): 110 + 10 * i, (ENT2, 0): 50 + 10 * i} for i in range(4)]
     window = [
-        snap(i, ends_by_i[i], {"500101.sync": {(ENT, 0): 100},  # stopped at 100
-                               "500102.sync": {(ENT2, 0): 50 + 10 * i}},  # keeps up
-             times={(ENT, 0, 100): T0 + 1})
+        snap(
+            i,
+            ends_by_i[i],
+            {
+                "500101.sync": {(ENT, 0): 100},  # stopped at 100
+                "500102.sync": {(ENT2, 0): 50 + 10 * i},
+            },  # keeps up
+            times={(ENT, 0, 100): T0 + 1},
+        )
         for i in range(4)
-    ]  # fmt: skip
+    ]
     lags = {lag.subscriber: lag for lag in subscriber_lags(window, TOPOLOGY, min_samples=3)}
     stopped, fine = lags["500101"], lags["500102"]
     assert stopped.status is Status.STOP and stopped.lag == 40
@@ -94,10 +112,16 @@ def test_a_live_member_holding_a_partition_counts_as_reading_it() -> None:
 def test_subscriber_sums_the_slowest_group_per_topic_and_takes_the_worst_status() -> None:
     ends = {(ENT, 0): 100, (ENT, 1): 100, (CERT, 0): 40}
     window = [
-        snap(i, ends, {"500101.a": {(ENT, 0): 90, (ENT, 1): 100, (CERT, 0): 40},
-                       "500101.b": {(ENT, 0): 70, (ENT, 1): 95}})
+        snap(
+            i,
+            ends,
+            {
+                "500101.a": {(ENT, 0): 90, (ENT, 1): 100, (CERT, 0): 40},
+                "500101.b": {(ENT, 0): 70, (ENT, 1): 95},
+            },
+        )
         for i in range(3)
-    ]  # fmt: skip
+    ]
     (lag, *_) = subscriber_lags(window, TOPOLOGY, min_samples=3)
     assert lag.topic_lag() == {ENT: 35, CERT: 0}  # max(10, 30 + 5) and 0
     assert lag.lag == 35
@@ -106,9 +130,14 @@ def test_subscriber_sums_the_slowest_group_per_topic_and_takes_the_worst_status(
     body = lag.groups[1].to_dict()
     assert body["group"] == "500101.b" and body["lag_records"] == 35
     assert body["topics"][0]["partitions"][0] == {
-        "partition": 0, "committed": 70, "end": 100, "lag": 30, "lag_seconds": None, "status": "STOP",
+        "partition": 0,
+        "committed": 70,
+        "end": 100,
+        "lag": 30,
+        "lag_seconds": None,
+        "status": "STOP",
         "reason": "no commit for 10s while lag is 30",
-    }  # fmt: skip
+    }
 
 
 def test_group_errors_are_error() -> None:
@@ -125,7 +154,10 @@ def test_empty_window_reports_every_subscriber_without_status() -> None:
 
 
 def test_record_times_wanted_are_the_first_unconsumed_records() -> None:
-    latest = snap(0, {(ENT, 0): 100, (ENT, 1): 7, (CERT, 0): 3, (ENT2, 0): 9},
-                  {"500101.sync": {(ENT, 0): 60, (ENT, 1): 7}, "nobody.x": {(ENT2, 0): 1}},
-                  {"500101.live": GroupInfo("500101.live", "STABLE", 1, frozenset({(CERT, 0)}))})  # fmt: skip
+    latest = snap(
+        0,
+        {(ENT, 0): 100, (ENT, 1): 7, (CERT, 0): 3, (ENT2, 0): 9},
+        {"500101.sync": {(ENT, 0): 60, (ENT, 1): 7}, "nobody.x": {(ENT2, 0): 1}},
+        {"500101.live": GroupInfo("500101.live", "STABLE", 1, frozenset({(CERT, 0)}))},
+    )
     assert wanted_record_times(latest, TOPOLOGY) == [(ENT, 0, 60), (CERT, 0, 0)]

@@ -16,21 +16,24 @@ from streams.ops.model import DeadLetter, GroupInfo, Snapshot
 from streams.ops.monitor import OpsMonitor
 from streams.ops.prometheus import exposition
 from streams.ops.topology import SubscriberInfo, Topology
-from streams.router.batch import BatchOutput, CallKey, RawRecord
+from streams.router.batch import BatchOutput, CallKey
+from streams.router.records import RawRecord
 
 T0 = 1_800_000_000.0
 ENT1, ENT2 = "share.500101.market.enterprise", "share.500102.market.enterprise"
 RAW, DLQ = "cdc.market.public.enterprise", "dlq.market"
 TOPOLOGY = Topology(
     version="v1",
-    subscribers=(SubscriberInfo("civil-affairs", "重庆市民政局", "department"),
-                 SubscriberInfo("500101", "万州区", "district"),
-                 SubscriberInfo("500102", "涪陵区", "district")),
+    subscribers=(
+        SubscriberInfo("civil-affairs", "重庆市民政局", "department"),
+        SubscriberInfo("500101", "万州区", "district"),
+        SubscriberInfo("500102", "涪陵区", "district"),
+    ),
     departments={"market": "市场监督管理局"},
     resources={"market.enterprise": "market"},
     raw_topics={RAW: ("market.enterprise",)},
     dlq_topics={DLQ: "market"},
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -60,8 +63,10 @@ def snapshots() -> list[Snapshot]:
         at = T0 + 5 * i
         ends = {(ENT1, 0): 110 + 10 * i, (ENT2, 0): 50 + 10 * i, (RAW, 0): 1000 + 50 * i, (DLQ, 0): 7}
         committed = {"500101.sync": {(ENT1, 0): 100}, "500102.sync": {(ENT2, 0): 50 + 10 * i}}
-        groups = {"500101.sync": GroupInfo("500101.sync", "EMPTY", 0),
-                  "500102.sync": GroupInfo("500102.sync", "STABLE", 1, frozenset({(ENT2, 0)}))}  # fmt: skip
+        groups = {
+            "500101.sync": GroupInfo("500101.sync", "EMPTY", 0),
+            "500102.sync": GroupInfo("500102.sync", "STABLE", 1, frozenset({(ENT2, 0)})),
+        }
         times = {(ENT1, 0, 100): T0 - 20, (RAW, 0, ends[(RAW, 0)] - 1): at - 1}
         out.append(Snapshot(at, ends, {(DLQ, 0): 2}, committed, groups, {}, T0 - 60, times, 0.05))
     return out
@@ -78,12 +83,33 @@ def monitor(script: list[Snapshot | OpsError]) -> OpsMonitor:
     meter.add_raw([RawRecord(RAW, 0, i, b"k", b"vvvv", 0) for i in range(15)], T0 + 1)
     letter = DeadLetter(DLQ, 0, 6, T0 - 5, "uscc fails its check", "code", "market.enterprise", "市场监管局")
     sampler = ScriptedSampler(script, letters={(DLQ, 0): [letter]})
-    connectors = ConnectorsSample(T0, ({"name": "cdc-market", "department": "market", "state": "RUNNING",
-                                        "tasks": [{"id": 0, "state": "RUNNING"}], "error": None,
-                                        "retention": {"name": "sharebus_market", "retained_bytes": 4096,
-                                                      "lag_bytes": 0, "active": True}},))  # fmt: skip
-    mon = OpsMonitor(sampler, lambda: TOPOLOGY, interval=5.0, window=10, min_samples=3, meter=meter,  # type: ignore[arg-type]
-                     clock=lambda: T0 + 15)  # fmt: skip
+    connectors = ConnectorsSample(
+        T0,
+        (
+            {
+                "name": "cdc-market",
+                "department": "market",
+                "state": "RUNNING",
+                "tasks": [{"id": 0, "state": "RUNNING"}],
+                "error": None,
+                "retention": {
+                    "name": "sharebus_market",
+                    "retained_bytes": 4096,
+                    "lag_bytes": 0,
+                    "active": True,
+                },
+            },
+        ),
+    )
+    mon = OpsMonitor(
+        sampler,
+        lambda: TOPOLOGY,
+        interval=5.0,
+        window=10,
+        min_samples=3,
+        meter=meter,  # type: ignore[arg-type]
+        clock=lambda: T0 + 15,
+    )
     mon.connectors = connectors
     for _ in script[:]:
         mon.sample()
@@ -104,8 +130,13 @@ def test_report_puts_districts_first_with_status_lag_and_reason() -> None:
     assert subs[2]["status"] == "OK" and subs[2]["lag_records"] == 0
     assert subs[2]["delivered_per_s_1m"] == 0.5  # 30 delivered over the 60 s the meter has run
     assert subs[0]["status"] == "NONE" and subs[0]["reason"] == "no topics yet"
-    assert report["summary"] == {"status": "STOP", "subscribers_by_status": {"NONE": 1, "OK": 1, "STOP": 1},
-                                 "lag_records": 40, "max_lag_seconds": 35.0, "dead_letters": 5}  # fmt: skip
+    assert report["summary"] == {
+        "status": "STOP",
+        "subscribers_by_status": {"NONE": 1, "OK": 1, "STOP": 1},
+        "lag_records": 40,
+        "max_lag_seconds": 35.0,
+        "dead_letters": 5,
+    }
     assert report["sampler"]["samples"] == 4 and report["sampler"]["window_span_s"] == 15.0
     assert report["generated_at"] == "2027-01-15T08:00:15.000Z"
 
@@ -133,12 +164,19 @@ def test_prometheus_exposes_the_same_lag_and_status() -> None:
     families = {f.name: f for f in text_string_to_metric_families(exposition(mon).decode())}
     lag = {s.labels["subscriber"]: s.value for s in families["sharebus_subscriber_lag_records"].samples}
     assert lag == {"civil-affairs": 0, "500101": 40, "500102": 0}
-    status = {(s.labels["subscriber"], s.labels["status"]): s.value
-              for s in families["sharebus_subscriber_status"].samples}  # fmt: skip
+    status = {
+        (s.labels["subscriber"], s.labels["status"]): s.value
+        for s in families["sharebus_subscriber_status"].samples
+    }
     assert status[("500101", "STOP")] == 1 and status[("500101", "OK")] == 0
     group = families["sharebus_consumergroup_lag_records"].samples[0]
-    assert group.labels == {"subscriber": "500101", "group": "500101.sync", "topic": ENT1,
-                            "resource": "market.enterprise", "department": "market"}  # fmt: skip
+    assert group.labels == {
+        "subscriber": "500101",
+        "group": "500101.sync",
+        "topic": ENT1,
+        "resource": "market.enterprise",
+        "department": "market",
+    }
     assert group.value == 40
     ends = {s.labels["topic"]: s.value for s in families["sharebus_topic_records"].samples}
     assert ends[RAW] == 1150 and ends[DLQ] == 7

@@ -80,12 +80,15 @@ class FakeAdmin:
             out[gid] = done(type("D", (), {"state": state, "members": members if held else []})())
         return out
 
-    def list_consumer_group_offsets(self, request: list[ConsumerGroupTopicPartitions],
-                                    request_timeout: float) -> dict[str, Future[Any]]:  # fmt: skip
+    def list_consumer_group_offsets(
+        self, request: list[ConsumerGroupTopicPartitions], request_timeout: float
+    ) -> dict[str, Future[Any]]:
         (asked,) = request
         offsets = self.committed.get(asked.group_id, {})
-        parts = [TopicPartition(tp.topic, tp.partition, offsets.get((tp.topic, tp.partition), -1001))
-                 for tp in asked.topic_partitions]  # fmt: skip
+        parts = [
+            TopicPartition(tp.topic, tp.partition, offsets.get((tp.topic, tp.partition), -1001))
+            for tp in asked.topic_partitions
+        ]
         return {asked.group_id: done(ConsumerGroupTopicPartitions(asked.group_id, parts))}
 
 
@@ -102,8 +105,11 @@ class FakeReader:
 
     def dead_letters(self, ranges: Any, *, timeout: float = 3.0) -> list[DeadLetter]:
         self.asked_dead.append(dict(ranges))
-        return [DeadLetter(t, p, o, T0, "bad code", "code", "market.enterprise", "科")
-                for (t, p), (lo, hi) in ranges.items() for o in range(hi - 1, lo - 1, -1)]  # fmt: skip
+        return [
+            DeadLetter(t, p, o, T0, "bad code", "code", "market.enterprise", "科")
+            for (t, p), (lo, hi) in ranges.items()
+            for o in range(hi - 1, lo - 1, -1)
+        ]
 
     def close(self) -> None:
         pass
@@ -111,18 +117,34 @@ class FakeReader:
 
 def make() -> tuple[KafkaSampler, FakeAdmin, FakeReader]:
     admin = FakeAdmin(
-        topics={ENT: 2, "share.500102.market.enterprise": 1, "share.500101.gone.table": 1,
-                "cdc.market.public.enterprise": 1, "dlq.market": 1, "unrelated": 4},
-        ends={(ENT, 0): 10, (ENT, 1): 4, ("share.500102.market.enterprise", 0): 3,
-              ("cdc.market.public.enterprise", 0): 20, ("dlq.market", 0): 12},
+        topics={
+            ENT: 2,
+            "share.500102.market.enterprise": 1,
+            "share.500101.gone.table": 1,
+            "cdc.market.public.enterprise": 1,
+            "dlq.market": 1,
+            "unrelated": 4,
+        },
+        ends={
+            (ENT, 0): 10,
+            (ENT, 1): 4,
+            ("share.500102.market.enterprise", 0): 3,
+            ("cdc.market.public.enterprise", 0): 20,
+            ("dlq.market", 0): 12,
+        },
         starts={("dlq.market", 0): 2},
         committed={"500101.sync": {(ENT, 0): 8}, "other-group": {}},
         members={"500102.live": [("share.500102.market.enterprise", 0)]},
-    )  # fmt: skip
+    )
     reader = FakeReader({(ENT, 0, 8): T0 - 30, ("cdc.market.public.enterprise", 0, 19): T0 - 2})
     kafka = {"bootstrap.servers": "kafka:9092"}
-    sampler = KafkaSampler(kafka, observe_commits=False, admin=admin, reader=reader,  # type: ignore[arg-type]
-                           clock=lambda: T0)  # fmt: skip
+    sampler = KafkaSampler(
+        kafka,
+        observe_commits=False,
+        admin=admin,
+        reader=reader,  # type: ignore[arg-type]
+        clock=lambda: T0,
+    )
     return sampler, admin, reader
 
 
@@ -130,16 +152,22 @@ def test_sample_reads_the_bus_topics_and_the_subscribers_groups() -> None:
     sampler, _, reader = make()
     snap = sampler.sample(TOPOLOGY)
     assert snap.at == T0 and snap.commits_since is None
-    assert set(snap.ends) == {(ENT, 0), (ENT, 1), ("share.500102.market.enterprise", 0),
-                              ("cdc.market.public.enterprise", 0), ("dlq.market", 0)}  # fmt: skip
+    assert set(snap.ends) == {
+        (ENT, 0),
+        (ENT, 1),
+        ("share.500102.market.enterprise", 0),
+        ("cdc.market.public.enterprise", 0),
+        ("dlq.market", 0),
+    }
     assert snap.starts == {("dlq.market", 0): 2}
     assert snap.committed == {"500101.sync": {(ENT, 0): 8}, "500102.live": {}}
     assert snap.groups["500101.sync"].state == "EMPTY" and snap.groups["500101.sync"].members == 0
     assert snap.groups["500102.live"].assigned == frozenset({("share.500102.market.enterprise", 0)})
     assert "other-group" not in snap.groups
     # Timestamps: the first unconsumed record of each lagging partition read, the newest raw record.
-    assert reader.asked_times == [[("cdc.market.public.enterprise", 0, 19), (ENT, 0, 8),
-                                   ("share.500102.market.enterprise", 0, 0)]]  # fmt: skip
+    assert reader.asked_times == [
+        [("cdc.market.public.enterprise", 0, 19), (ENT, 0, 8), ("share.500102.market.enterprise", 0, 0)]
+    ]
     assert snap.record_times == {(ENT, 0, 8): T0 - 30, ("cdc.market.public.enterprise", 0, 19): T0 - 2}
     assert reader.asked_dead == [{("dlq.market", 0): (7, 12)}]
     letters = sampler.dead_letters()[("dlq.market", 0)]

@@ -11,7 +11,8 @@ from streams.ops.commits import parse_commit
 from streams.ops.histogram import LatencyHistogram
 from streams.ops.meter import RouterMeter
 from streams.ops.throughput import EndSample, rates, window_rates
-from streams.router.batch import BatchOutput, CallKey, RawRecord
+from streams.router.batch import BatchOutput, CallKey
+from streams.router.records import RawRecord
 
 T0 = 1_800_000_000.0
 

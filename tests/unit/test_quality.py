@@ -9,7 +9,7 @@ import pytest
 
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import CodeKind, FieldType
-from sharebus.codes import resident_id_check_char, usci_check_char
+from sharebus.core.gbcodes import resident_id_check_char, usci_check_char
 from streams.quality import (
     TYPE_CHECKS,
     Check,
@@ -83,8 +83,11 @@ ROW_CASES: list[tuple[str, dict[str, Any], set[tuple[str, str | None]]]] = [
     ("date as a boolean", enterprise(established_on=True), {("type", "established_on")}),
     ("timestamp without zone", enterprise(created_at="2025-01-01T00:00:00"), {("type", "created_at")}),
     ("timestamp as epoch", enterprise(created_at=1735689600000), {("type", "created_at")}),
-    ("several failures, all reported", enterprise(uscc=BAD_USCC, status="x", name=None),
-     {("code", "uscc"), ("value", "status"), ("required", "name")}),
+    (
+        "several failures, all reported",
+        enterprise(uscc=BAD_USCC, status="x", name=None),
+        {("code", "uscc"), ("value", "status"), ("required", "name")},
+    ),
 ]
 
 
@@ -103,10 +106,16 @@ ENVELOPE_CASES: list[tuple[str, dict[str, Any], set[tuple[str, str | None]]]] = 
     ("unknown op", event("z", after=enterprise()), {("envelope", None)}),
     ("create without after", event("c"), {("envelope", None)}),
     ("delete without before", event("d"), {("envelope", None)}),
-    ("delete: only key and region checked",
-     event("d", before={"uscc": USCC, "district_code": "500103", "status": "??"}), set()),
-    ("delete: bad region", event("d", before={"uscc": USCC, "district_code": "1"}),
-     {("region", "district_code")}),
+    (
+        "delete: only key and region checked",
+        event("d", before={"uscc": USCC, "district_code": "500103", "status": "??"}),
+        set(),
+    ),
+    (
+        "delete: bad region",
+        event("d", before={"uscc": USCC, "district_code": "1"}),
+        {("region", "district_code")},
+    ),
     ("delete: key missing", event("d", before={"district_code": "500103"}), {("key", "uscc")}),
     ("truncate is not checked", event("t"), set()),
 ]
@@ -169,10 +178,33 @@ def test_every_check_is_exercised() -> None:
 
 
 _CANDIDATES: list[Any] = [
-    None, "", "x", "active", "other", "500103", "500000", "430202", "430200", "999999",
-    USCC, BAD_USCC, RID, BAD_RID, RID_X,
-    "12.50", "12.", "2024-03-01T08:15:30Z", "2024-03-01 08:15:30", 0, 42, -1, 1.5, True, False, ["x"],
-]  # fmt: skip
+    None,
+    "",
+    "x",
+    "active",
+    "other",
+    "500103",
+    "500000",
+    "430202",
+    "430200",
+    "999999",
+    USCC,
+    BAD_USCC,
+    RID,
+    BAD_RID,
+    RID_X,
+    "12.50",
+    "12.",
+    "2024-03-01T08:15:30Z",
+    "2024-03-01 08:15:30",
+    0,
+    42,
+    -1,
+    1.5,
+    True,
+    False,
+    ["x"],
+]
 
 
 @pytest.mark.parametrize("city", ["chongqing", "zhuzhou"])

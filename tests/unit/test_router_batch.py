@@ -15,11 +15,11 @@ from fastavro import parse_schema, schemaless_reader
 from schemas.encoder import SchemaBook
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
-from sharebus.samples.generator import RowFactory
-from sharebus.settings import Settings
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.generator import RowFactory
 from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks
-from streams.router.batch import BatchRouter, Outgoing, RawRecord
+from streams.router.batch import BatchRouter
 from streams.router.calls import call_rows
 from streams.router.lanes import lanes_at
 from streams.router.lineage import (
@@ -33,6 +33,7 @@ from streams.router.lineage import (
     H_REASON,
     H_UNIT,
 )
+from streams.router.records import Outgoing, RawRecord
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -200,8 +201,25 @@ def _variants(rng: random.Random) -> list[RawRecord]:
             "updated_at": r["updated_at"].isoformat().replace("+00:00", "Z"),
         }
         moved = {**row, "district_code": factory.district(other_than=row["district_code"]).code}
-        kind = rng.choice(["c", "r", "u", "u-move", "u-nobefore", "d", "bad-usci", "region", "drift",
-                           "null-phone", "null-name", "t", "unknown", "cert", "json"])  # fmt: skip
+        kind = rng.choice(
+            [
+                "c",
+                "r",
+                "u",
+                "u-move",
+                "u-nobefore",
+                "d",
+                "bad-usci",
+                "region",
+                "drift",
+                "null-phone",
+                "null-name",
+                "t",
+                "unknown",
+                "cert",
+                "json",
+            ]
+        )
         value: bytes
         if kind in ("c", "r"):
             value = event(kind, None, row)
@@ -230,11 +248,31 @@ def _variants(rng: random.Random) -> list[RawRecord]:
         elif kind == "cert":
             c = factory.certificate(i)
             days = (c["registered_on"] - datetime(1970, 1, 1).date()).days
-            cert = {**c, "area_m2": str(c["area_m2"]), "registered_on": days,
-                    "updated_at": c["updated_at"].isoformat().replace("+00:00", "Z")}  # fmt: skip
-            records.append(raw(orjson.dumps({"op": "c", "before": None, "after": cert, "source": {
-                "name": "cdc.realestate", "schema": "public", "table": "certificate", "ts_ms": 1}}),
-                offset=i, topic="cdc.realestate.public.certificate"))  # fmt: skip
+            cert = {
+                **c,
+                "area_m2": str(c["area_m2"]),
+                "registered_on": days,
+                "updated_at": c["updated_at"].isoformat().replace("+00:00", "Z"),
+            }
+            records.append(
+                raw(
+                    orjson.dumps(
+                        {
+                            "op": "c",
+                            "before": None,
+                            "after": cert,
+                            "source": {
+                                "name": "cdc.realestate",
+                                "schema": "public",
+                                "table": "certificate",
+                                "ts_ms": 1,
+                            },
+                        }
+                    ),
+                    offset=i,
+                    topic="cdc.realestate.public.certificate",
+                )
+            )
             continue
         else:
             value = b'{"op": "c", "after": [1]}'

@@ -23,7 +23,7 @@ from schemas.derive import (
 from schemas.generate import SCHEMA_DIR, avsc_text, stale_files
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog, Resource
-from sharebus.errors import ConfigError
+from sharebus.core.errors import ConfigError
 from streams.policy import compile_policy
 
 REPO = Path(__file__).resolve().parents[2]

@@ -93,8 +93,12 @@ def test_not_found_answers_carry_confluent_error_codes(server: BackgroundServer)
 
 
 def test_invalid_schemas_are_refused(server: BackgroundServer) -> None:
-    for body in ({"schema": "{not json"}, {"schema": json.dumps({"type": "record"})}, {"nope": 1},
-                 {"schema": "\"string\"", "schemaType": "PROTOBUF"}):  # fmt: skip
+    for body in (
+        {"schema": "{not json"},
+        {"schema": json.dumps({"type": "record"})},
+        {"nope": 1},
+        {"schema": '"string"', "schemaType": "PROTOBUF"},
+    ):
         resp = _post(f"{server.url}/subjects/x-value/versions", body)
         assert resp.status_code == 422 and resp.json()["error_code"] == 42201, body
 
@@ -103,8 +107,10 @@ def test_backward_compatibility_is_enforced(server: BackgroundServer, client: Re
     client.register("c-value", V1)
     assert client.is_compatible("c-value", V2) is True
     assert client.is_compatible("c-value", BAD) is False
-    verbose = _post(f"{server.url}/compatibility/subjects/c-value/versions/latest?verbose=true",
-                    {"schema": json.dumps(BAD)}).json()  # fmt: skip
+    verbose = _post(
+        f"{server.url}/compatibility/subjects/c-value/versions/latest?verbose=true",
+        {"schema": json.dumps(BAD)},
+    ).json()
     assert verbose["is_compatible"] is False and "cannot be read as string" in verbose["messages"][0]
     with pytest.raises(SchemaIncompatibleError, match="c-value"):
         client.register("c-value", BAD)
@@ -147,11 +153,16 @@ def test_unknown_id_is_a_registry_error(client: RegistryClient) -> None:
 
 def test_state_rebuilds_from_its_records_in_order() -> None:
     state = RegistryState()
-    for record in (schema_record(1, "\"long\""), version_record("s", 1, 1), version_record("s", 1, 1),
-                   schema_record(2, "\"string\""), version_record("s", 2, 2)):  # fmt: skip
+    for record in (
+        schema_record(1, '"long"'),
+        version_record("s", 1, 1),
+        version_record("s", 1, 1),
+        schema_record(2, '"string"'),
+        version_record("s", 2, 2),
+    ):
         state.apply(record)  # a replayed record changes nothing
     assert state.versions("s") == [1, 2] and state.version("s", "latest") == (2, 2)
-    assert state.ids == {"\"long\"": 1, "\"string\"": 2}
+    assert state.ids == {'"long"': 1, '"string"': 2}
 
 
 # --- Avro resolution rules ----------------------------------------------------------------------------

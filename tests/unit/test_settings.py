@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sharebus.errors import SharebusError
-from sharebus.settings import Settings, setting_env_names
+from sharebus.core.errors import SharebusError
+from sharebus.core.settings import Settings, setting_env_names
 
 
 def test_env_prefix_and_derived_values(monkeypatch: pytest.MonkeyPatch) -> None:

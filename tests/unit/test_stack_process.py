@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sharebus.errors import ComponentError, PortInUseError
-from sharebus.progress import silent
-from sharebus.settings import Settings
-from sharebus.stack.component import Component
-from sharebus.stack.layout import Layout
-from sharebus.stack.process import PidRecord, port_owner, read_pid, require_port_free, spawn, tail
+from sharebus.core.errors import ComponentError, PortInUseError
+from sharebus.core.process import PidRecord, port_owner, read_pid, require_port_free, spawn, tail
+from sharebus.core.progress import silent
+from sharebus.core.settings import Settings
+from sharebus.dev.stack.component import Component
+from sharebus.dev.stack.layout import Layout
 
 
 class FakeComponent(Component):
@@ -45,8 +45,12 @@ class FakeComponent(Component):
         pass
 
     def launch(self) -> PidRecord:
-        return spawn([sys.executable, "-c", self.script, self.marker], log_file=self.log_file,
-                     pid_file=self.layout.pid_file(self.name), marker=self.marker)  # fmt: skip
+        return spawn(
+            [sys.executable, "-c", self.script, self.marker],
+            log_file=self.log_file,
+            pid_file=self.layout.pid_file(self.name),
+            marker=self.marker,
+        )
 
     def probe(self) -> str | None:
         try:

@@ -1,0 +1,1 @@
+"""Applications: the worker's wiring, ACL services and the district side."""

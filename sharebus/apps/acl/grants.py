@@ -1,0 +1,125 @@
+"""The ACLs the bus needs, derived from the catalog and the settings: pure data, no Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sharebus.core import naming
+from sharebus.core.settings import Settings
+
+TOPIC, GROUP, CLUSTER = "topic", "group", "cluster"
+LITERAL, PREFIXED = "literal", "prefixed"
+CLUSTER_NAME = "kafka-cluster"
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ALLOW ACL binding (host `*`)."""
+
+    principal: str  # "User:<name>"
+    resource: str  # topic | group | cluster
+    name: str
+    pattern: str  # literal | prefixed
+    operation: str  # READ, WRITE, DESCRIBE, CREATE, ... (Kafka's AclOperation names)
+
+    @property
+    def user(self) -> str:
+        return self.principal.removeprefix("User:")
+
+    def describe(self) -> str:
+        star = "*" if self.pattern == PREFIXED else ""
+        return f"{self.principal} {self.operation} {self.resource} {self.name}{star}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "principal": self.principal,
+            "resource": self.resource,
+            "name": self.name,
+            "pattern": self.pattern,
+            "operation": self.operation,
+        }
+
+
+def user(name: str) -> str:
+    return f"User:{name}"
+
+
+def _grants(principal: str, resource: str, name: str, pattern: str, operations: Iterable[str]) -> set[Grant]:
+    return {Grant(principal, resource, name, pattern, op) for op in operations}
+
+
+def subscriber_grants(subscriber: str, topics: Iterable[str]) -> set[Grant]:
+    """A subscriber reads exactly its entitled topics, in groups named `<subscriber>.<anything>`.
+    No topic → no grant at all (a subscriber whose last demand is revoked loses its group too)."""
+    principal = user(subscriber)
+    out: set[Grant] = set()
+    for topic in topics:
+        out |= _grants(principal, TOPIC, topic, LITERAL, ("READ", "DESCRIBE"))
+    if out:
+        out |= _grants(principal, GROUP, naming.subscriber_group_prefix(subscriber), PREFIXED, ("READ",))
+    return out
+
+
+def router_grants(settings: Settings) -> set[Grant]:
+    """Read raw topics; write subscriber, dead-letter and audit topics; its catalog; ops sampling."""
+    p = user(settings.kafka_router_user)
+    app = naming.app_prefix(settings.router_id)  # the Faust app `<router_id>.app` and its internal topics
+    out = _grants(p, TOPIC, naming.RAW_PREFIX, PREFIXED, ("READ", "DESCRIBE", "CREATE"))
+    # READ: ops' lag in seconds is the age of a subscriber's first unread record (data the router
+    # wrote itself; districts never get READ beyond their own topics).
+    out |= _grants(p, TOPIC, naming.SHARE_PREFIX, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, TOPIC, naming.DLQ_PREFIX, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, TOPIC, settings.catalog_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    derived = naming.catalog_derived_prefix(settings.catalog_topic)
+    out |= _grants(p, TOPIC, derived, PREFIXED, ("READ", "DESCRIBE"))
+    # READ: the worker counts every audit event into the metrics.
+    out |= _grants(p, TOPIC, settings.audit_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, TOPIC, app, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, TOPIC, "__consumer_offsets", LITERAL, ("READ", "DESCRIBE"))  # ops: commit times
+    out |= _grants(p, GROUP, settings.router_id, LITERAL, ("READ",))
+    out |= _grants(p, GROUP, app, PREFIXED, ("READ",))
+    for group in naming.ROUTER_READER_GROUPS:
+        out |= _grants(p, GROUP, group, LITERAL, ("READ",))
+    out |= _grants(p, GROUP, "*", LITERAL, ("DESCRIBE",))  # ops: every subscriber's lag
+    out |= _grants(p, CLUSTER, CLUSTER_NAME, LITERAL, ("DESCRIBE", "IDEMPOTENT_WRITE"))
+    return out
+
+
+def connect_grants(settings: Settings) -> set[Grant]:
+    """Kafka Connect's own topics and group; what Debezium writes (raw, heartbeat, notification
+    and MariaDB schema-history topics)."""
+    p = user(settings.kafka_connect_user)
+    out: set[Grant] = set()
+    for topic in (naming.CONNECT_CONFIG_TOPIC, naming.CONNECT_OFFSET_TOPIC, naming.CONNECT_STATUS_TOPIC):
+        out |= _grants(p, TOPIC, topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE", "DESCRIBE_CONFIGS"))
+    out |= _grants(p, TOPIC, naming.RAW_PREFIX, PREFIXED, ("WRITE", "DESCRIBE", "CREATE", "DESCRIBE_CONFIGS"))
+    out |= _grants(p, TOPIC, naming.DEBEZIUM_HEARTBEAT_PREFIX, PREFIXED, ("WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, TOPIC, naming.NOTIFICATIONS_PREFIX, PREFIXED, ("WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, TOPIC, naming.SCHEMA_HISTORY_PREFIX, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, GROUP, settings.connect_group_id, LITERAL, ("READ",))
+    # Debezium's schema-history readers
+    out |= _grants(p, GROUP, naming.CONNECTOR_PREFIX, PREFIXED, ("READ",))
+    out |= _grants(p, CLUSTER, CLUSTER_NAME, LITERAL, ("DESCRIBE", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"))
+    return out
+
+
+def service_grants(settings: Settings) -> set[Grant]:
+    """The bus's own principals (the admin is a super user and needs none)."""
+    return router_grants(settings) | connect_grants(settings)
+
+
+def desired_grants(settings: Settings, entitled: dict[str, list[str]]) -> set[Grant]:
+    """Every grant: the services' and, per subscriber, its entitled topics (`subscriber → topics`)."""
+    out = service_grants(settings)
+    for subscriber, topics in entitled.items():
+        out |= subscriber_grants(subscriber, topics)
+    return out
+
+
+def is_subscriber_grant(grant: Grant) -> bool:
+    """A grant on a subscriber topic or a subscriber group: the kind `acl sync` owns for any principal."""
+    if grant.resource == TOPIC:
+        return grant.name.startswith(naming.SHARE_PREFIX) and grant.pattern == LITERAL
+    own_groups = naming.subscriber_group_prefix(grant.user)
+    return grant.resource == GROUP and grant.pattern == PREFIXED and grant.name == own_groups

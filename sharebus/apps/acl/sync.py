@@ -1,0 +1,135 @@
+"""`acl sync`: the broker's ACLs made equal to those derived from the catalog, every change audited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sharebus.apps.acl.broker import Broker
+from sharebus.apps.acl.grants import (
+    Grant,
+    desired_grants,
+    is_subscriber_grant,
+    service_grants,
+    subscriber_grants,
+    user,
+)
+from sharebus.catalog.models import Catalog
+from sharebus.core.audit import ACL_GRANT, ACL_REVOKE, AuditLog, event
+from sharebus.core.keys import pseudonym_key
+from sharebus.core.settings import Settings
+from streams.policy.compiled import compile_policy
+
+
+@dataclass(frozen=True)
+class AclPlan:
+    """What `acl sync` changes: grants to add and to remove; `kept` already right; `unmanaged`
+    grants of principals sharebus does not own (left alone)."""
+
+    add: tuple[Grant, ...]
+    remove: tuple[Grant, ...]
+    kept: int
+    unmanaged: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.add or self.remove)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "add": [g.to_dict() for g in self.add],
+            "remove": [g.to_dict() for g in self.remove],
+            "kept": self.kept,
+            "unmanaged": self.unmanaged,
+        }
+
+
+def subscribers_of(catalog: Catalog) -> set[str]:
+    """Every subscriber the catalog knows: its districts and the subscribers of its demands."""
+    return {d.code for d in catalog.districts} | {b.subscriber for b in catalog.subscriber_demands()}
+
+
+def entitled_topics(catalog: Catalog, settings: Settings, now: datetime) -> dict[str, list[str]]:
+    """subscriber → the topics it is entitled to read at `now` (exactly what the router writes)."""
+    policy = compile_policy(catalog, pseudonym_key=pseudonym_key(settings))
+    out: dict[str, list[str]] = {s: [] for s in subscribers_of(catalog)}
+    for ent in policy.entitlements(now):
+        out.setdefault(ent.subscriber, []).append(ent.topic)
+    return out
+
+
+def managed_principals(settings: Settings, catalog: Catalog, current: Iterable[Grant]) -> set[str]:
+    """Principals whose every ACL `acl sync` owns: the router, Connect, the catalog's subscribers,
+    and anyone holding a subscriber-style grant (a subscriber since removed from the catalog)."""
+    owned = {user(settings.kafka_router_user), user(settings.kafka_connect_user)}
+    owned |= {user(s) for s in subscribers_of(catalog)}
+    owned |= {g.principal for g in current if is_subscriber_grant(g)}
+    return owned
+
+
+def plan(current: set[Grant], desired: set[Grant], managed: set[str]) -> AclPlan:
+    """Pure: the changes that make the managed principals' grants exactly `desired`."""
+    ours = {g for g in current if g.principal in managed}
+    return AclPlan(
+        add=tuple(sorted(desired - current)),
+        remove=tuple(sorted(ours - desired)),
+        kept=len(ours & desired),
+        unmanaged=len(current - ours),
+    )
+
+
+def plan_for(settings: Settings, catalog: Catalog, current: set[Grant], now: datetime) -> AclPlan:
+    desired = desired_grants(settings, entitled_topics(catalog, settings, now))
+    return plan(current, desired, managed_principals(settings, catalog, current))
+
+
+def apply(settings: Settings, broker: Broker, changes: AclPlan, catalog_version: str | None) -> None:
+    """Apply `changes`, then audit each grant added and removed."""
+    broker.remove(changes.remove)
+    broker.add(changes.add)
+    done = [(ACL_REVOKE, g) for g in changes.remove] + [(ACL_GRANT, g) for g in changes.add]
+    AuditLog(settings).write(
+        event(settings, action, g.user, g.name, catalog_version=catalog_version, detail=g.to_dict())
+        for action, g in done
+    )
+
+
+def sync(
+    settings: Settings, catalog: Catalog, *, dry_run: bool = False, now: datetime | None = None
+) -> AclPlan:
+    broker = Broker(settings)
+    changes = plan_for(settings, catalog, broker.grants(), now or datetime.now(UTC))
+    if not dry_run and changes.changed:
+        apply(settings, broker, changes, catalog.version)
+    return changes
+
+
+def sync_subscriber(
+    settings: Settings, broker: Broker, catalog: Catalog, subscriber: str, topics: list[str]
+) -> AclPlan:
+    """Only `subscriber`'s grants: exactly those of `topics` (none: a disabled subscriber)."""
+    current = broker.grants()
+    changes = plan(current, subscriber_grants(subscriber, topics), {user(subscriber)})
+    if changes.changed:
+        apply(settings, broker, changes, catalog.version)
+    return changes
+
+
+def ensure_service_principals(settings: Settings) -> None:
+    """The router's and Connect's SCRAM credentials (from the settings) and their grants; run by
+    `stack up`, before Connect starts. Adds only: `acl sync` removes."""
+    broker = Broker(settings)
+    broker.set_password(settings.kafka_router_user, settings.kafka_router_password.get_secret_value())
+    broker.set_password(settings.kafka_connect_user, settings.kafka_connect_password.get_secret_value())
+    grant(settings, service_grants(settings), broker)
+
+
+def grant(settings: Settings, grants: set[Grant], broker: Broker | None = None) -> list[Grant]:
+    """Add the missing ones of `grants` (audited); returns those added."""
+    broker = broker or Broker(settings)
+    missing = tuple(sorted(grants - broker.grants()))
+    if missing:
+        apply(settings, broker, AclPlan(add=missing, remove=(), kept=0, unmanaged=0), None)
+    return list(missing)

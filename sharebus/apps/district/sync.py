@@ -1,0 +1,319 @@
+"""`district sync`: consume a subscriber's topics from the offsets its database holds, and apply
+each batch — upserts, deletes, table evolution and the next offsets — in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from schemas.keys import key_from_bytes
+from sharebus.apps.district.decode import ValueDecoder
+from sharebus.apps.district.errors import SyncError
+from sharebus.apps.district.naming import resource_of, table_name, topic_prefix
+from sharebus.apps.district.offsets import TopicPartitionKey
+from sharebus.apps.district.store import Change, DistrictStore
+from sharebus.core import naming
+from sharebus.core.errors import UnreachableError
+from sharebus.core.kafka_clients import Role, kafka_config
+from sharebus.core.naming import H_DEMAND, H_POLICY
+from sharebus.core.progress import Echo
+from sharebus.core.settings import Settings
+
+_REFUSED = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError._AUTHENTICATION,
+        KafkaError._SSL,
+    }
+)
+"""Errors retrying cannot cure: the sync stops and says so."""
+IDLE_PROGRESS_EVERY = 60.0  # seconds between progress lines while nothing arrives
+_QUIET = logging.getLogger("sharebus.district.kafka")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    batch_size: int = 2000  # messages per transaction, at most
+    batch_window: float = 0.2  # seconds a partial batch waits
+    until_caught_up: bool = False  # stop once every partition reached its end as of the start
+    progress_every: float = 5.0
+    discover_every: float = 10.0  # new subscriber topics (a newly approved demand) are picked up
+    kafka: Mapping[str, str] = field(default_factory=dict)  # the district's own client settings
+    resources: frozenset[str] = frozenset()  # only these resources' topics (empty: every one)
+
+
+@dataclass
+class SyncReport:
+    """What a sync run did; `lag` is what was left to read when it last looked."""
+
+    subscriber: str
+    schema: str
+    records: int = 0  # messages consumed
+    upserts: int = 0
+    deletes: int = 0
+    batches: int = 0
+    ddl: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    lag: int = 0
+    seconds: float = 0.0
+    caught_up: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subscriber": self.subscriber,
+            "schema": self.schema,
+            "records": self.records,
+            "upserts": self.upserts,
+            "deletes": self.deletes,
+            "batches": self.batches,
+            "ddl": self.ddl,
+            "topics": self.topics,
+            "lag": self.lag,
+            "caught_up": self.caught_up,
+            "seconds": round(self.seconds, 2),
+            "records_per_second": round(self.rate, 1),
+        }
+
+
+def group_id(subscriber: str) -> str:
+    """The consumer group the sync commits to (for lag tooling only): `<subscriber>.sync`."""
+    return naming.sync_group(subscriber)
+
+
+def _header(msg: Message, name: str) -> str | None:
+    for header in msg.headers() or ():
+        if header[0] == name and header[1] is not None:
+            value = header[1]
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+class DistrictSync:
+    """One subscriber's topics into one target schema. `run` blocks until stopped (or caught up)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        subscriber: str,
+        store: DistrictStore,
+        decoder: ValueDecoder,
+        options: SyncOptions,
+        echo: Echo,
+    ) -> None:
+        self.settings = settings
+        self.subscriber = subscriber
+        self.store = store
+        self.decoder = decoder
+        self.options = options
+        self.echo = echo
+        self.report = SyncReport(subscriber, store.schema)
+        self.positions: dict[TopicPartitionKey, int] = {}
+        self.targets: dict[TopicPartitionKey, int] = {}
+        self._stop = threading.Event()
+        self.consumer = Consumer(
+            {
+                **kafka_config(settings, Role.CLIENT),
+                "group.id": group_id(subscriber),
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "fetch.max.bytes": 8 * 1024 * 1024,
+                "logger": _QUIET,
+                **options.kafka,
+            }
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> SyncReport:
+        started = time.monotonic()
+        last_progress = last_discover = started
+        window_records = 0
+        try:
+            self._discover()
+            if self.options.until_caught_up:
+                self.targets = {tp: self._high(tp) for tp in self.positions}
+            while not self._stop.is_set():
+                msgs = self.consumer.consume(self.options.batch_size, self.options.batch_window)
+                window_records += self._batch(msgs)
+                now = time.monotonic()
+                if self.options.until_caught_up and self._reached_targets():
+                    self.report.caught_up = True
+                    break
+                if now - last_discover >= self.options.discover_every:
+                    self._discover()
+                    last_discover = now
+                idle = window_records == 0 and now - last_progress < IDLE_PROGRESS_EVERY
+                if now - last_progress >= self.options.progress_every and not idle:
+                    self._progress(window_records / (now - last_progress))
+                    last_progress, window_records = now, 0
+        finally:
+            self.report.seconds = time.monotonic() - started
+            self.report.lag = self._lag()
+            self.report.caught_up = self.report.caught_up or self.report.lag == 0
+            self.consumer.close()
+        return self.report
+
+    # --- assignment ------------------------------------------------------------------------------
+    def _discover(self) -> None:
+        """Assign every partition of the subscriber's topics not yet assigned, at the offset the
+        target database holds (or the beginning)."""
+        try:
+            meta = self.consumer.list_topics(timeout=10)
+        except KafkaException as exc:
+            raise SyncError(
+                f"Kafka at {self.settings.kafka_bootstrap}",
+                "does not answer a metadata request",
+                actual=str(exc),
+                fix="check SHAREBUS_KAFKA_BOOTSTRAP and the district's Kafka credentials",
+            ) from None
+        new: list[TopicPartition] = []
+        for topic, tmeta in sorted(meta.topics.items()):
+            resource = resource_of(topic, self.subscriber)
+            if resource is None or tmeta.error is not None:
+                continue
+            if self.options.resources and resource not in self.options.resources:
+                continue
+            for p in sorted(tmeta.partitions):
+                if (topic, p) in self.positions:
+                    continue
+                start = self.store.offsets.get((topic, p))
+                new.append(TopicPartition(topic, p, OFFSET_BEGINNING if start is None else start))
+                self.positions[(topic, p)] = start if start is not None else 0
+            if topic not in self.report.topics:
+                self.report.topics.append(topic)
+                self.echo(f"  {topic}: from offset {self.store.offsets.get((topic, 0), 'beginning')}")
+        if new:
+            self.consumer.incremental_assign(new)
+        if not self.positions:
+            self.echo(f"  no topics {topic_prefix(self.subscriber)}* yet (waiting for an entitlement)")
+
+    def _high(self, tp: TopicPartitionKey) -> int:
+        _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), timeout=10, cached=False)
+        return int(high)
+
+    def _reached_targets(self) -> bool:
+        return all(self.positions.get(tp, 0) >= high for tp, high in self.targets.items())
+
+    def _lag(self) -> int:
+        lag = 0
+        for tp, position in self.positions.items():
+            try:
+                lag += max(0, self._high(tp) - position)
+            except KafkaException:
+                continue
+        return lag
+
+    # --- one batch -------------------------------------------------------------------------------
+    def _batch(self, msgs: list[Message]) -> int:
+        latest: dict[tuple[str, bytes], Change] = {}
+        offsets: dict[TopicPartitionKey, int] = {}
+        records: dict[TopicPartitionKey, int] = {}
+        for msg in msgs:
+            err = msg.error()
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    if topic is not None and partition is not None and offset is not None:
+                        tp = (topic, partition)
+                        self.positions[tp] = max(self.positions.get(tp, 0), offset)
+                    continue
+                if err.fatal() or err.code() in _REFUSED:
+                    raise SyncError(
+                        f"topic {topic or '?'}",
+                        "cannot be read",
+                        actual=err.str(),
+                        fix="check the district's Kafka credentials and ACL on "
+                        + topic_prefix(self.subscriber),
+                    )
+                self.echo(f"  kafka: {err.str()} (retrying)")  # a broker restart, a deleted topic…
+                continue
+            assert topic is not None and partition is not None and offset is not None
+            latest_key = self._change(msg, topic, partition, offset)
+            latest[latest_key[0]] = latest_key[1]
+            offsets[(topic, partition)] = offset + 1
+            records[(topic, partition)] = records.get((topic, partition), 0) + 1
+        if not offsets:
+            return 0
+        try:
+            applied = self.store.apply(list(latest.values()), offsets, records)
+        except psycopg.OperationalError as exc:
+            raise UnreachableError(
+                f"district database {self.store.target.safe_url}",
+                "the connection failed mid-batch (the batch was rolled back)",
+                actual=" ".join(str(exc).split()),
+                fix="restart the sync once the database is back: it resumes at the stored offsets",
+            ) from None
+        except psycopg.Error as exc:
+            first = ", ".join(f"{t}[{p}]@{o - records[(t, p)]}" for (t, p), o in offsets.items())
+            raise SyncError(
+                f"batch from {first}",
+                "could not be applied (rolled back; the offsets stay before it)",
+                actual=" ".join(str(exc).split()),
+                fix="correct the district table (e.g. a column changed by hand) and restart the sync",
+            ) from None
+        self.positions.update(offsets)
+        self.consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
+        )
+        n = sum(records.values())
+        self.report.records += n
+        self.report.upserts += applied.upserts
+        self.report.deletes += applied.deletes
+        self.report.batches += 1
+        for stmt in applied.ddl:
+            self.report.ddl.append(stmt)
+            self.echo(f"  ddl: {stmt}")
+        return n
+
+    def _change(
+        self, msg: Message, topic: str, partition: int, offset: int
+    ) -> tuple[tuple[str, bytes], Change]:
+        where = f"record {topic}[{partition}]@{offset}"
+        raw_key = msg.key()
+        resource = resource_of(topic, self.subscriber)
+        if raw_key is None or resource is None:
+            raise SyncError(
+                where,
+                "has no key",
+                expected="the source primary key as JSON",
+                fix="only the router should write subscriber topics",
+            )
+        try:
+            key = key_from_bytes(raw_key)
+        except ValueError as exc:
+            raise SyncError(
+                where,
+                "has a key that is not a JSON object",
+                actual=str(exc),
+                fix="only the router should write subscriber topics",
+            ) from None
+        value = msg.value()
+        writer, record = self.decoder.decode(value, where) if value is not None else (None, None)
+        change = Change(
+            table_name(resource), key, record, writer, offset, _header(msg, H_POLICY), _header(msg, H_DEMAND)
+        )
+        return (topic, raw_key), change
+
+    def _progress(self, rate: float) -> None:
+        r = self.report
+        self.echo(
+            f"  applied {r.records:,} records ({rate:,.0f}/s now): {r.upserts:,} upserts,"
+            f" {r.deletes:,} deletes in {r.batches:,} transactions; lag {self._lag():,}"
+        )

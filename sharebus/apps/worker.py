@@ -1,0 +1,95 @@
+"""Wire the worker: Avro encoders from the schema registry, the metrics sink and its query API,
+then run the router."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import faust
+
+from schemas.encoder import SchemaBook
+from schemas.registry_client import RegistryClient
+from sharebus.core.kafka_clients import Role, kafka_config
+from sharebus.core.settings import Settings
+from streams.metrics.api import add_routes
+from streams.metrics.audit_tail import AuditTail
+from streams.metrics.opening import open_store
+from streams.metrics.positions import sample_positions
+from streams.metrics.sink import MetricsSink
+from streams.metrics.store import MetricsStore
+from streams.ops.extension import Ops
+from streams.policy.compiled import Policy
+from streams.router.app import RouterService
+from streams.router.batch import BatchOutput, EncoderFor
+from streams.router.calls import call_rows
+from streams.router.records import RawRecord
+from streams.router.withheld_audit import WithheldAudit
+from streams.router.worker import Fatal, WorkerExtension, run_worker
+
+log = logging.getLogger("sharebus.router")
+
+POSITIONS_EVERY = 30.0  # seconds between samples of the subscribers' consumer positions
+
+
+def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
+    """For each policy version: its subscriber topics' schemas registered up front, then the
+    encoder per (topic, demand) — the Confluent wire format districts read."""
+    client = RegistryClient(settings.registry_url)
+
+    def for_policy(policy: Policy) -> EncoderFor:
+        book = SchemaBook(client, policy)
+        book.prepare()
+        return book.encoder_for
+
+    return for_policy
+
+
+class Metrics:
+    """The worker owns the metrics store: every delivered batch becomes call rows, consumer
+    positions are sampled, every audit event is counted (a thread tails the audit topic), and
+    the store's queries are served over the worker's web port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: MetricsStore = open_store(settings)
+        self.sink: MetricsSink | None = None
+        self.audit: AuditTail | None = None
+
+    def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
+        self.sink = MetricsSink(self.store, on_error=fatal)
+        add_routes(app.web.web_app, self.store)  # type: ignore[attr-defined]  # aiohttp driver
+        sink = self.sink
+        tail = self.audit = AuditTail.for_settings(self.settings, self.store, sink.add_audit, fatal)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _count_audit_events() -> None:
+            tail.start()  # once the worker runs: `fatal` needs its event loop
+
+        @app.timer(POSITIONS_EVERY)  # type: ignore[untyped-decorator]
+        async def _sample_positions() -> None:
+            subscribers = sorted(service.policy.catalog.subscriber_ids())
+            rows = await asyncio.get_running_loop().run_in_executor(
+                None, sample_positions, kafka_config(self.settings, Role.ROUTER), subscribers
+            )
+            sink.add_positions(rows)
+
+    def on_records_read(self, records: list[RawRecord]) -> None:
+        pass  # calls are counted once delivered
+
+    def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
+        if self.sink is not None and out.calls:
+            self.sink.add(call_rows(out, delivered_at))
+
+    def close(self) -> None:
+        if self.audit is not None:
+            self.audit.stop()  # before the sink closes: what it read is flushed
+        if self.sink is not None:
+            self.sink.close()
+        self.store.close()
+
+
+def start_worker(settings: Settings, *, log_level: str = "info") -> None:
+    extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings), WithheldAudit(settings)]
+    run_worker(settings, encoder_for=avro_encoders(settings), extensions=extensions, log_level=log_level)

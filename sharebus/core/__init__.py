@@ -1,0 +1,1 @@
+"""Foundations: settings, errors and exit codes, the naming contract, Kafka clients, GB codes, audit."""

@@ -1,0 +1,135 @@
+"""Kafka client configuration from the one settings model: bootstrap, SASL/SCRAM and principal per role."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from enum import StrEnum
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from pydantic import SecretStr
+
+from sharebus.core.settings import Settings
+
+TopicSpecs = dict[str, tuple[int, dict[str, str]]]
+"""Topic name → (partitions, config)."""
+
+MECHANISM = "SCRAM-SHA-512"
+JAVA_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+_QUIET = logging.getLogger("sharebus.kafka")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+class Role(StrEnum):
+    """Who a client acts as; each role is one Kafka principal with its own ACLs."""
+
+    ADMIN = "admin"  # super user: the CLI, the registry, `acl sync`, tests
+    ROUTER = "router"  # router workers: read raw, write subscriber and dead-letter topics
+    CONNECT = "connect"  # Kafka Connect and its Debezium connectors
+    CLIENT = "client"  # district-side commands: SHAREBUS_KAFKA_USER, else the admin
+
+
+def principal(settings: Settings, role: Role) -> tuple[str, SecretStr]:
+    """(user, password) of `role`."""
+    if role is Role.ROUTER:
+        return settings.kafka_router_user, settings.kafka_router_password
+    if role is Role.CONNECT:
+        return settings.kafka_connect_user, settings.kafka_connect_password
+    if role is Role.CLIENT and settings.kafka_user:
+        return settings.kafka_user, settings.kafka_password or SecretStr("")
+    return settings.kafka_admin_user, settings.kafka_admin_password
+
+
+def kafka_config(settings: Settings, role: Role = Role.ADMIN) -> dict[str, object]:
+    """librdkafka properties every client of `role` starts from (bootstrap and security)."""
+    conf: dict[str, object] = {"bootstrap.servers": settings.kafka_bootstrap}
+    if settings.kafka_secure:
+        user, password = principal(settings, role)
+        conf |= {
+            "security.protocol": settings.kafka_security_protocol,
+            "sasl.mechanisms": MECHANISM,
+            "sasl.username": user,
+            "sasl.password": password.get_secret_value(),
+        }
+    return conf
+
+
+def scram_config(
+    bootstrap: str, user: str, password: str, protocol: str = "SASL_PLAINTEXT"
+) -> dict[str, object]:
+    """librdkafka properties of an arbitrary SCRAM principal (a district's client config)."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": protocol,
+        "sasl.mechanisms": MECHANISM,
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+
+
+def admin_client(conf: Mapping[str, object], **extra: object) -> AdminClient:
+    """An AdminClient that does not spray librdkafka connection errors on stderr."""
+    full: dict[str, object] = {"logger": _QUIET, **conf, **extra}
+    return AdminClient(full)  # type: ignore[arg-type]  # `logger` takes a Logger object
+
+
+def java_jaas(user: str, password_ref: str) -> str:
+    """A SCRAM `sasl.jaas.config`; `password_ref` is a config-provider reference, never the secret."""
+    return f'{JAVA_SCRAM_LOGIN} required username="{user}" password="{password_ref}";'
+
+
+def java_client_properties(
+    settings: Settings, role: Role, password_ref: str, prefix: str = ""
+) -> dict[str, str]:
+    """Security properties of a Java client (Connect worker, Debezium's schema history), each
+    key under `prefix`; the password is `password_ref` (e.g. `${dir:<secrets>:<name>}`)."""
+    if not settings.kafka_secure:
+        return {}
+    user, _ = principal(settings, role)
+    return {
+        f"{prefix}security.protocol": settings.kafka_security_protocol,
+        f"{prefix}sasl.mechanism": MECHANISM,
+        f"{prefix}sasl.jaas.config": java_jaas(user, password_ref),
+    }
+
+
+def ensure_topics(admin: AdminClient, wanted: TopicSpecs) -> list[str]:
+    """Create the missing topics of `wanted` (name → (partitions, config)); returns those created."""
+    existing = set(admin.list_topics(timeout=10).topics)
+    missing = [NewTopic(n, p, 1, config=c) for n, (p, c) in sorted(wanted.items()) if n not in existing]
+    if not missing:
+        return []
+    created: list[str] = []
+    for name, future in admin.create_topics(missing).items():
+        try:
+            future.result(timeout=30)
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return created
+
+
+def read_partition(
+    consumer: Consumer, tp: TopicPartition, start: int, high: int, timeout: float
+) -> Iterator[Message]:
+    """The messages of partition `tp` from offset `start` up to `high` (exclusive): stops at the
+    end of the partition or after `timeout` seconds. `consumer` needs enable.partition.eof."""
+    consumer.assign([TopicPartition(tp.topic, tp.partition, start)])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        error = msg.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return
+            continue
+        yield msg
+        if (msg.offset() or 0) >= high - 1:
+            return

@@ -1,0 +1,245 @@
+"""The naming contract: every topic, group, connector, slot, subject, secret and header name of the bus.
+
+These names are the security boundary: routing writes `share_topic(...)`, the ACLs grant
+`share_topic(...)` and `SHARE_PREFIX`, ops and the district side parse them back. Each is made
+here and nowhere else (a unit test greps the tree for stray literals).
+"""
+
+from __future__ import annotations
+
+# --- Capture: what Debezium writes (the raw side) -------------------------------------------------
+
+RAW = "cdc"
+RAW_PREFIX = f"{RAW}."
+"""Every raw topic starts with it: `cdc.<department>.<schema>.<table>`."""
+CONNECTOR_PREFIX = f"{RAW}-"
+"""Every capture connector is named `cdc-<department>` (Debezium's schema-history readers use it
+as their group prefix too)."""
+BUS = "sharebus"
+NOTIFICATIONS_PREFIX = f"{BUS}.notifications."
+SCHEMA_HISTORY_PREFIX = f"{BUS}.schema-history."
+DEBEZIUM_HEARTBEAT_PREFIX = "__debezium-heartbeat."
+PG_SIGNAL_TABLE = f"{BUS}.debezium_signal"
+PG_HEARTBEAT_TABLE = f"{BUS}.heartbeat"
+MARIADB_SIGNAL_TABLE = f"{BUS}_signal"
+MARIADB_HEARTBEAT_TABLE = f"{BUS}_heartbeat"
+
+
+def raw_prefix(department: str) -> str:
+    """Debezium's `topic.prefix` (its logical name) for a department: `cdc.<department>`."""
+    return f"{RAW_PREFIX}{department}"
+
+
+def raw_topic(department: str, table: str) -> str:
+    """`cdc.<department>.<schema>.<table>` (`table` is `<schema>.<table>`, or `<db>.<table>`)."""
+    return f"{raw_prefix(department)}.{table}"
+
+
+def department_of_raw_prefix(prefix: str) -> str | None:
+    """`cdc.<department>` → `<department>`; None for a logical name the bus did not make."""
+    return prefix[len(RAW_PREFIX) :] if prefix.startswith(RAW_PREFIX) else None
+
+
+def department_of_raw_topic(topic: str) -> str:
+    """`cdc.<department>.<schema>.<table>` → `<department>` ("unknown" for a name without one)."""
+    parts = topic.split(".")
+    return parts[1] if len(parts) >= 2 else "unknown"
+
+
+def connector_name(department: str) -> str:
+    """The capture connector of a department: `cdc-<department>`."""
+    return f"{CONNECTOR_PREFIX}{department}"
+
+
+def department_of_connector(name: str) -> str | None:
+    """`cdc-<department>` → `<department>`; None for a connector the bus did not name."""
+    return name[len(CONNECTOR_PREFIX) :] if name.startswith(CONNECTOR_PREFIX) else None
+
+
+def connector_of_source(source_name: str) -> str:
+    """The connector that wrote a record, from its Debezium logical name (`cdc.market` → `cdc-market`)."""
+    department = department_of_raw_prefix(source_name)
+    return connector_name(department) if department is not None else source_name
+
+
+def slot_name(department: str) -> str:
+    """The PostgreSQL replication slot of a department's connector: `sharebus_<department>`."""
+    return f"{BUS}_{department}"
+
+
+def publication_name(department: str) -> str:
+    """The filtered PostgreSQL publication of a department's connector: `sharebus_<department>`."""
+    return f"{BUS}_{department}"
+
+
+def notification_topic(department: str) -> str:
+    """Debezium's notifications (snapshot progress), outside the raw-topic namespace."""
+    return f"{NOTIFICATIONS_PREFIX}{department}"
+
+
+def schema_history_topic(department: str) -> str:
+    """MariaDB only: the connector's own record of the captured tables' DDL."""
+    return f"{SCHEMA_HISTORY_PREFIX}{department}"
+
+
+def db_password_secret(department: str) -> str:
+    """File name of a department database's password in the secrets dir (read by Connect)."""
+    return f"{connector_name(department)}.db-password"
+
+
+# --- Routing: what the router writes --------------------------------------------------------------
+
+SHARE = "share"
+SHARE_PREFIX = f"{SHARE}."
+"""Every subscriber topic starts with it: `share.<subscriber>.<resource>`."""
+DLQ = "dlq"
+DLQ_PREFIX = f"{DLQ}."
+
+
+def share_topic(subscriber: str, resource: str) -> str:
+    """The topic a subscriber reads a resource from: `share.<subscriber>.<resource>`."""
+    return f"{SHARE_PREFIX}{subscriber}.{resource}"
+
+
+def share_prefix(subscriber: str) -> str:
+    """`share.<subscriber>.`: every topic of a subscriber starts with it."""
+    return f"{SHARE_PREFIX}{subscriber}."
+
+
+def parse_share_topic(topic: str) -> tuple[str, str] | None:
+    """`share.<subscriber>.<resource>` → (subscriber, resource); None for any other topic."""
+    if not topic.startswith(SHARE_PREFIX):
+        return None
+    subscriber, dot, resource = topic[len(SHARE_PREFIX) :].partition(".")
+    return (subscriber, resource) if dot and subscriber and resource else None
+
+
+def dlq_topic(department: str) -> str:
+    """A department's dead letters: `dlq.<department>`."""
+    return f"{DLQ_PREFIX}{department}"
+
+
+def department_of_dlq(topic: str) -> str | None:
+    return topic[len(DLQ_PREFIX) :] if topic.startswith(DLQ_PREFIX) else None
+
+
+def value_subject(topic: str) -> str:
+    """The registry subject of a topic's values (TopicNameStrategy): `<topic>-value`."""
+    return f"{topic}-value"
+
+
+def catalog_derived_prefix(catalog_topic: str) -> str:
+    """Topics kept beside the catalog topic start with `<catalog topic>.` (the router reads them)."""
+    return f"{catalog_topic}."
+
+
+def backfills_topic(catalog_topic: str) -> str:
+    """The compacted log of backfill jobs: `<catalog topic>.backfills`."""
+    return f"{catalog_derived_prefix(catalog_topic)}backfills"
+
+
+AVRO_TYPE_PROPERTY = f"{BUS}.type"
+"""Avro field property: the catalog type behind an Avro type (e.g. "decimal" behind a string)."""
+AVRO_MASK_PROPERTY = f"{BUS}.mask"
+"""Avro field property, present when the field carries a masked value: the mask kind."""
+SCHEMAS_TOPIC = f"_{BUS}_schemas"
+"""The registry's compacted store of schemas and ids."""
+DEFAULT_CATALOG_TOPIC = f"{BUS}.catalog"
+DEFAULT_AUDIT_TOPIC = f"{BUS}.audit"
+
+# --- Groups -----------------------------------------------------------------------------------------
+
+GROUP_SEPARATOR = "."
+
+
+def app_prefix(router_id: str) -> str:
+    """The Faust app `<router id>.app` and its internal topics and groups start with `<router id>.`."""
+    return f"{router_id}{GROUP_SEPARATOR}"
+
+
+def subscriber_group_prefix(subscriber: str) -> str:
+    """A subscriber's consumers use groups named `<subscriber>.<anything>` (the prefix it is granted)."""
+    return f"{subscriber}{GROUP_SEPARATOR}"
+
+
+def sync_group(subscriber: str) -> str:
+    """The group `sharebus district sync` commits for lag tooling: `<subscriber>.sync`."""
+    return f"{subscriber_group_prefix(subscriber)}sync"
+
+
+def subscriber_of_group(group: str) -> str | None:
+    """`<subscriber>.<anything>` → `<subscriber>` (the rule subscribers' groups follow); else None."""
+    head, dot, _ = group.partition(GROUP_SEPARATOR)
+    return head if dot else None
+
+
+# Assign-only readers (they never join or commit, but still fetch committed offsets under a group).
+CATALOG_FOLLOWER_GROUP = f"{BUS}-catalog"
+CATALOG_READER_GROUP = f"{BUS}-catalog-reader"
+OPS_COMMITS_GROUP = f"{BUS}-ops-commits"
+OPS_READER_GROUP = f"{BUS}-ops-reader"
+ROUTER_READER_GROUPS = (CATALOG_FOLLOWER_GROUP, CATALOG_READER_GROUP, OPS_COMMITS_GROUP, OPS_READER_GROUP)
+AUDIT_READER_GROUP = f"{BUS}-audit-reader"
+BACKFILL_READER_GROUP = f"{BUS}-backfill-reader"
+BACKFILL_VERIFY_GROUP = f"{BUS}-backfill-verify"
+RUN_WATCH_GROUP = f"{BUS}-run-watch"
+
+
+def notification_reader_group(token: str) -> str:
+    """A one-off reader of Debezium's notifications (assign() only)."""
+    return f"{BUS}-notify-{token}"
+
+
+def registry_reader_group(token: str) -> str:
+    """A registry instance's reader of its schema topic (assign() only)."""
+    return f"{BUS}-registry-{token}"
+
+
+def registry_transactional_id(schemas_topic: str) -> str:
+    """One writer of a registry's schema topic at a time: the transactional id fences the previous one."""
+    return f"{BUS}-registry-{schemas_topic}"
+
+
+# --- Kafka Connect's own topics and secrets (the local stack and docker-compose.yml) ---------------
+
+DEFAULT_CONNECT_GROUP = f"{BUS}-connect"
+"""The Kafka Connect worker's group (SHAREBUS_CONNECT_GROUP_ID); its internal topics follow."""
+CONNECT_CONFIG_TOPIC = f"{BUS}-connect-configs"
+CONNECT_OFFSET_TOPIC = f"{BUS}-connect-offsets"
+CONNECT_STATUS_TOPIC = f"{BUS}-connect-statuses"
+CONTAINER_SECRETS_DIR = "/run/sharebus/secrets"
+CONNECT_PASSWORD_SECRET = "kafka-connect-password"
+
+
+def secret_ref(secrets_dir: object, name: str) -> str:
+    """A secret as Connect reads it, through Kafka's DirectoryConfigProvider: `${dir:<dir>:<name>}`."""
+    return f"${{dir:{secrets_dir}:{name}}}"
+
+
+# --- Headers on every delivered (and dead-lettered) record ------------------------------------------
+
+H_CONNECTOR = f"{BUS}.source.connector"
+H_TOPIC = f"{BUS}.source.topic"
+H_PARTITION = f"{BUS}.source.partition"
+H_OFFSET = f"{BUS}.source.offset"
+H_LSN = f"{BUS}.source.lsn"
+H_COMMIT_TS = f"{BUS}.source.commit_ts"
+H_POLICY = f"{BUS}.policy.version"
+H_OP = f"{BUS}.op"
+H_DEMAND = f"{BUS}.demand.id"
+H_REASON = f"{BUS}.dlq.reason"
+H_CHECK = f"{BUS}.dlq.check"
+H_RESOURCE = f"{BUS}.dlq.resource"
+H_UNIT = f"{BUS}.dlq.responsible_unit"
+H_FAILED_AT = f"{BUS}.dlq.failed_at"
+
+# --- The district side (PostgreSQL names in a district's database) ---------------------------------
+
+DISTRICT_META_PREFIX = f"{BUS}_"
+"""Columns the sync adds to each table start with this; catalog fields may not."""
+DISTRICT_OFFSETS_TABLE = f"{BUS}_sync_offsets"
+
+
+def district_schema(subscriber: str) -> str:
+    """A subscriber's default schema (before identifier cleaning): `share_<subscriber>`."""
+    return f"{SHARE}_{subscriber}"

@@ -1,0 +1,332 @@
+"""The one settings model: every knob of sharebus, read from `SHAREBUS_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sharebus.core import naming
+from sharebus.core.errors import ConfigError
+
+ENV_PREFIX = "SHAREBUS_"
+
+
+class Settings(BaseSettings):
+    """All settings; each field's env name is `SHAREBUS_<FIELD NAME UPPER-CASED>`.
+
+    The local stack (`sharebus stack up`), docker-compose.yml and every client read these same
+    names, so one environment describes one deployment.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- deployment --------------------------------------------------------------------------
+    city: str = Field(
+        "chongqing",
+        description="SHAREBUS_CITY: the city this deployment serves; selects catalog/<city>/.",
+    )
+    catalog_dir: Path = Field(
+        Path("catalog"),
+        description="SHAREBUS_CATALOG_DIR: folder holding one sub-folder of catalog files per city.",
+    )
+    runtime_dir: Path = Field(
+        Path(".runtime"),
+        description=(
+            "SHAREBUS_RUNTIME_DIR: git-ignored folder for fetched jars, data dirs, pid files and"
+            " logs of the local stack."
+        ),
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description=(
+            "SHAREBUS_KAFKA_BOOTSTRAP: host:port of the Kafka broker; the local stack listens on this port."
+        ),
+    )
+    kafka_public_bootstrap: str = Field(
+        "127.0.0.1:9094",
+        description=(
+            "SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP: host:port districts connect to (the broker's external"
+            " SASL listener); printed in subscriber client configs. SHAREBUS_KAFKA_BOOTSTRAP is the"
+            " internal listener of the bus's own components."
+        ),
+    )
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "PLAINTEXT"] = Field(
+        "SASL_PLAINTEXT",
+        description=(
+            "SHAREBUS_KAFKA_SECURITY_PROTOCOL: SASL_PLAINTEXT (SCRAM-SHA-512 on every listener, ACLs"
+            " deny by default) or PLAINTEXT (no authentication: only for a broker you secure otherwise)."
+        ),
+    )
+    kafka_admin_user: str = Field(
+        "sharebus-admin",
+        description=("SHAREBUS_KAFKA_ADMIN_USER: the bus's super user (broker, CLI, registry, `acl sync`)."),
+    )
+    kafka_admin_password: SecretStr = Field(
+        SecretStr("sharebus-admin-local"),
+        description="SHAREBUS_KAFKA_ADMIN_PASSWORD: its SCRAM password (never logged; set in production).",
+    )
+    kafka_router_user: str = Field(
+        "sharebus-router", description="SHAREBUS_KAFKA_ROUTER_USER: principal of the router workers."
+    )
+    kafka_router_password: SecretStr = Field(
+        SecretStr("sharebus-router-local"),
+        description="SHAREBUS_KAFKA_ROUTER_PASSWORD: its SCRAM password (never logged).",
+    )
+    kafka_connect_user: str = Field(
+        "sharebus-connect",
+        description="SHAREBUS_KAFKA_CONNECT_USER: principal of Kafka Connect and its Debezium connectors.",
+    )
+    kafka_connect_password: SecretStr = Field(
+        SecretStr("sharebus-connect-local"),
+        description=(
+            "SHAREBUS_KAFKA_CONNECT_PASSWORD: its SCRAM password; Connect reads it from the secrets"
+            " dir, never from a config in clear."
+        ),
+    )
+    kafka_user: str | None = Field(
+        None,
+        description=(
+            "SHAREBUS_KAFKA_USER: principal of district-side commands (`sharebus district sync`),"
+            " e.g. the subscriber id; unset = SHAREBUS_KAFKA_ADMIN_USER."
+        ),
+    )
+    kafka_password: SecretStr | None = Field(
+        None, description="SHAREBUS_KAFKA_PASSWORD: the SCRAM password of SHAREBUS_KAFKA_USER."
+    )
+    audit_topic: str = Field(
+        naming.DEFAULT_AUDIT_TOPIC,
+        description=(
+            "SHAREBUS_AUDIT_TOPIC: append-only topic of withheld-data decisions, ACL and credential changes."
+        ),
+    )
+    kafka_controller_port: int = Field(
+        9093, description="SHAREBUS_KAFKA_CONTROLLER_PORT: KRaft controller port of the local stack."
+    )
+    kafka_heap: str = Field(
+        "768m", description="SHAREBUS_KAFKA_HEAP: -Xmx/-Xms of the local Kafka broker JVM."
+    )
+    kafka_partitions: int = Field(
+        3,
+        description="SHAREBUS_KAFKA_PARTITIONS: default partition count of topics the bus creates.",
+    )
+
+    # --- Kafka Connect -----------------------------------------------------------------------
+    connect_url: str = Field(
+        "http://127.0.0.1:8083",
+        description=(
+            "SHAREBUS_CONNECT_URL: Kafka Connect REST endpoint; the local stack's worker listens on"
+            " this port."
+        ),
+    )
+    connect_heap: str = Field(
+        "768m", description="SHAREBUS_CONNECT_HEAP: -Xmx/-Xms of the local Kafka Connect JVM."
+    )
+    connect_group_id: str = Field(
+        naming.DEFAULT_CONNECT_GROUP,
+        description="SHAREBUS_CONNECT_GROUP_ID: group.id of the Kafka Connect distributed worker.",
+    )
+    connect_secrets_dir: Path | None = Field(
+        None,
+        description=(
+            "SHAREBUS_CONNECT_SECRETS_DIR: directory, as the Connect worker sees it, of one file per"
+            " secret, read through Kafka's DirectoryConfigProvider (`${dir:<dir>:<name>}`)."
+            " Default: <runtime_dir>/secrets."
+        ),
+    )
+    debezium_poll_interval_ms: int = Field(
+        50,
+        description=(
+            "SHAREBUS_DEBEZIUM_POLL_INTERVAL_MS: Debezium poll.interval.ms (50 gives ~55 ms"
+            " commit→topic; Debezium's default 500 gives ~300 ms)."
+        ),
+    )
+
+    # --- PostgreSQL (department databases of the local stack) --------------------------------
+    pg_host: str = Field("127.0.0.1", description="SHAREBUS_PG_HOST: department PostgreSQL host.")
+    pg_port: int = Field(
+        55432,
+        description=(
+            "SHAREBUS_PG_PORT: port of the private PostgreSQL cluster (not 5432, so a system cluster"
+            " is never touched)."
+        ),
+    )
+    pg_user: str = Field("sharebus", description="SHAREBUS_PG_USER: superuser of the private cluster.")
+    pg_password: SecretStr = Field(
+        SecretStr("sharebus-local"),
+        description="SHAREBUS_PG_PASSWORD: password of SHAREBUS_PG_USER (never logged).",
+    )
+    pg_cdc_user: str = Field(
+        "sharebus_cdc",
+        description="SHAREBUS_PG_CDC_USER: replication role Debezium connects as.",
+    )
+    pg_cdc_password: SecretStr = Field(
+        SecretStr("sharebus-cdc-local"),
+        description=(
+            "SHAREBUS_PG_CDC_PASSWORD: password of the CDC role; handed to Connect through the"
+            " secrets dir, never in a connector config."
+        ),
+    )
+
+    # --- MariaDB (department databases of the local stack) -----------------------------------
+    mariadb_host: str = Field("127.0.0.1", description="SHAREBUS_MARIADB_HOST: department MariaDB host.")
+    mariadb_port: int = Field(
+        53306, description="SHAREBUS_MARIADB_PORT: port of the private MariaDB instance (not 3306)."
+    )
+    mariadb_user: str = Field("root", description="SHAREBUS_MARIADB_USER: admin user of the private MariaDB.")
+    mariadb_password: SecretStr = Field(
+        SecretStr("sharebus-local"),
+        description="SHAREBUS_MARIADB_PASSWORD: password of SHAREBUS_MARIADB_USER (never logged).",
+    )
+    mariadb_cdc_user: str = Field(
+        "sharebus_cdc", description="SHAREBUS_MARIADB_CDC_USER: MariaDB user Debezium connects as."
+    )
+    mariadb_cdc_password: SecretStr = Field(
+        SecretStr("sharebus-cdc-local"),
+        description="SHAREBUS_MARIADB_CDC_PASSWORD: password of the MariaDB CDC user (via the secrets dir).",
+    )
+
+    # --- schema registry ---------------------------------------------------------------------
+    registry_url: str = Field(
+        "http://127.0.0.1:8081",
+        description=(
+            "SHAREBUS_REGISTRY_URL: schema registry speaking the Confluent REST API; subscriber"
+            " topics carry its schema ids."
+        ),
+    )
+
+    # --- policy ------------------------------------------------------------------------------
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description=(
+            "SHAREBUS_PSEUDONYM_KEY: HMAC key (>= 16 bytes) of keyed pseudonyms; required when a"
+            " catalog field uses the `pseudonym` mask. Changing it changes every pseudonym."
+        ),
+    )
+
+    # --- router ------------------------------------------------------------------------------
+    router_id: str = Field(
+        "sharebus-router",
+        description=(
+            "SHAREBUS_ROUTER_ID: the router's Faust app id = its consumer group; workers sharing it"
+            " split the raw topics' partitions."
+        ),
+    )
+    catalog_topic: str = Field(
+        naming.DEFAULT_CATALOG_TOPIC,
+        description="SHAREBUS_CATALOG_TOPIC: compacted topic holding the live catalog (the policy).",
+    )
+    router_batch_size: int = Field(
+        2000, description="SHAREBUS_ROUTER_BATCH_SIZE: records routed per batch (at most)."
+    )
+    router_batch_window: float = Field(
+        0.1,
+        description="SHAREBUS_ROUTER_BATCH_WINDOW: seconds a partial batch waits before it is routed.",
+    )
+
+    # --- metrics -----------------------------------------------------------------------------
+    metrics_url: str = Field(
+        "chdb:///.runtime/metrics",
+        description=(
+            "SHAREBUS_METRICS_URL: `chdb:///path` (embedded, default) or"
+            " `clickhouse://user:pass@host:8123/db` (a ClickHouse server)."
+        ),
+    )
+
+    metrics_user: str = Field(
+        "default", description="SHAREBUS_METRICS_USER: ClickHouse server user (clickhouse:// URLs)."
+    )
+    metrics_password: SecretStr = Field(
+        SecretStr(""),
+        description="SHAREBUS_METRICS_PASSWORD: ClickHouse server password (never logged).",
+    )
+
+    # --- worker web server ---------------------------------------------------------------------
+    web_host: str = Field(
+        "127.0.0.1",
+        description=(
+            "SHAREBUS_WEB_HOST: address the worker's web server (dashboard, /metrics, query API)"
+            " binds; 0.0.0.0 only inside a container."
+        ),
+    )
+    web_port: int = Field(6066, description="SHAREBUS_WEB_PORT: port of the worker's web server.")
+
+    # --- derived -----------------------------------------------------------------------------
+    @property
+    def kafka_port(self) -> int:
+        return _port_of(self.kafka_bootstrap.split(",")[0], default=9092)
+
+    @property
+    def kafka_public_port(self) -> int:
+        return _port_of(self.kafka_public_bootstrap.split(",")[0], default=9094)
+
+    @property
+    def kafka_secure(self) -> bool:
+        return self.kafka_security_protocol != "PLAINTEXT"
+
+    @property
+    def connect_port(self) -> int:
+        return urlsplit(self.connect_url).port or 8083
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.connect_secrets_dir or (self.runtime_dir / "secrets").resolve()
+
+    def pg_dsn(self, dbname: str = "postgres") -> str:
+        """A libpq connection string for the superuser; the password stays out of logs."""
+        return (
+            f"host={self.pg_host} port={self.pg_port} user={self.pg_user}"
+            f" password={self.pg_password.get_secret_value()} dbname={dbname}"
+        )
+
+
+def _port_of(hostport: str, *, default: int) -> int:
+    host, _, port = hostport.rpartition(":")
+    return int(port) if host and port.isdigit() else default
+
+
+def setting_env_names() -> dict[str, str]:
+    """Map each settings field to its environment variable name."""
+    return {name: f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment (a bad value is a ConfigError
+    naming its variable)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"])
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "the settings"
+        shown = "(secret)" if "password" in field or "key" in field else repr(error.get("input"))[:80]
+        problems.append(f"{name}={shown}: {error['msg']}")
+    return ConfigError(
+        "settings",
+        f"{len(problems)} environment variable(s) hold a value sharebus cannot use",
+        actual="; ".join(problems),
+        fix="correct or unset them (README, Settings: every SHAREBUS_* name and its meaning)",
+    )
+
+
+def secret_values(settings: Settings) -> set[str]:
+    """Every secret the settings hold (never printed: the CLI scrubs them from every message)."""
+    return {
+        value.get_secret_value()
+        for name in Settings.model_fields
+        if isinstance(value := getattr(settings, name), SecretStr) and value.get_secret_value()
+    }

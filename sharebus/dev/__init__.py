@@ -1,0 +1,1 @@
+"""The development bus: the local stack, the sample departments and `sharebus run`."""

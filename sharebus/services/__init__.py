@@ -1,1 +1,0 @@
-"""Services the CLI calls: each wires routing, delivery and measurement for one job."""
