@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from schemas.registry_log import DEFAULT_TOPIC, KafkaSchemaLog
 from schemas.registry_state import ApiError, Registry, RegistryState, validate_schema
+from sharebus.core.errors import SharebusError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 REGISTRY_KEY: web.AppKey[Registry] = web.AppKey("registry", Registry)
@@ -227,9 +229,9 @@ class BackgroundServer:
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    from sharebus.core.settings import Settings
+    from sharebus.core.settings import get_settings
 
-    settings = Settings()
+    settings = get_settings()
     url = urlsplit(settings.registry_url)
     parser = argparse.ArgumentParser(prog="python -m schemas.registry_server", description=__doc__)
     parser.add_argument("--config", type=Path, help="JSON file of the options below (the local stack's)")
@@ -248,14 +250,22 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
 
 def _kafka(bootstrap: str) -> dict[str, object]:
     """The registry's Kafka clients: the admin principal of the settings, at `bootstrap`."""
-    from sharebus.core.kafka_clients import kafka_config
-    from sharebus.core.settings import Settings
+    from sharebus.core.kafka_clients import connection
+    from sharebus.core.settings import get_settings
 
-    return {**kafka_config(Settings()), "bootstrap.servers": bootstrap}
+    return {**connection(get_settings()).admin(), "bootstrap.servers": bootstrap}
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)")
+    try:
+        _serve(argv)
+    except SharebusError as exc:  # a wrong setting or an unreachable Kafka: said, never a traceback
+        log.error("%s", exc.render())
+        sys.exit(exc.exit_code)
+
+
+def _serve(argv: list[str] | None) -> None:
     options = _options(argv)
     if options.memory:
         registry, close = memory_registry(), None

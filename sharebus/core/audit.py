@@ -17,9 +17,11 @@ from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
     Role,
     admin_client,
+    consumer_config,
     ensure_topics,
     kafka_config,
     principal,
+    producer_config,
     read_partition,
 )
 from sharebus.core.settings import Settings
@@ -99,7 +101,7 @@ class AuditLog:
             return 0
         if self._producer is None:
             ensure_audit_topic(self.settings, self.role)
-            self._producer = Producer({**kafka_config(self.settings, self.role), "enable.idempotence": True})
+            self._producer = Producer(producer_config(self.settings, self.role, {"enable.idempotence": True}))
         errors: list[str] = []
 
         def done(err: object, _msg: object) -> None:
@@ -126,12 +128,15 @@ def read_audit(
     """Every audit event (at or after `since`), oldest first; for the CLI and tests (admin)."""
     ensure_audit_topic(settings)
     consumer = Consumer(
-        {
-            **kafka_config(settings),
-            "group.id": naming.AUDIT_READER_GROUP,
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        consumer_config(
+            settings,
+            Role.ADMIN,
+            {
+                "group.id": naming.AUDIT_READER_GROUP,
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
     )
     try:
         tp = TopicPartition(settings.audit_topic, 0)

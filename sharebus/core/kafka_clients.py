@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -56,6 +57,51 @@ def kafka_config(settings: Settings, role: Role = Role.ADMIN) -> dict[str, objec
             "sasl.password": password.get_secret_value(),
         }
     return conf
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """What a component needs to reach Kafka as one role: bootstrap and security, plus the
+    operator's extra properties per kind of client (SHAREBUS_KAFKA_{CONSUMER,PRODUCER,ADMIN}_EXTRA).
+    The component's own properties come between: an extra may tune them, never its identity."""
+
+    base: Mapping[str, object]
+    consumer_extra: Mapping[str, str] = field(default_factory=dict)
+    producer_extra: Mapping[str, str] = field(default_factory=dict)
+    admin_extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self.base["bootstrap.servers"])
+
+    def consumer(self, props: Mapping[str, object]) -> dict[str, object]:
+        return {**self.base, **props, **self.consumer_extra}
+
+    def producer(self, props: Mapping[str, object]) -> dict[str, object]:
+        return {**self.base, **props, **self.producer_extra}
+
+    def admin(self, props: Mapping[str, object] | None = None) -> dict[str, object]:
+        return {**self.base, **(props or {}), **self.admin_extra}
+
+
+def connection(settings: Settings, role: Role = Role.ADMIN) -> KafkaConnection:
+    """The Kafka part of the settings for a component acting as `role`."""
+    return KafkaConnection(
+        kafka_config(settings, role),
+        settings.kafka_consumer_extra,
+        settings.kafka_producer_extra,
+        settings.kafka_admin_extra,
+    )
+
+
+def consumer_config(settings: Settings, role: Role, props: Mapping[str, object]) -> dict[str, object]:
+    """A consumer's properties: bootstrap and security of `role`, `props`, the operator's extras."""
+    return connection(settings, role).consumer(props)
+
+
+def producer_config(settings: Settings, role: Role, props: Mapping[str, object]) -> dict[str, object]:
+    """A producer's properties: bootstrap and security of `role`, `props`, the operator's extras."""
+    return connection(settings, role).producer(props)
 
 
 def scram_config(

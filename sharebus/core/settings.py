@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError
 
 ENV_PREFIX = "SHAREBUS_"
+ClientProperties = Annotated[dict[str, str], NoDecode]
+"""Extra librdkafka properties (read from JSON or `key=value,…`, not pydantic's JSON-only decoding)."""
 
 
 class Settings(BaseSettings):
@@ -117,6 +121,34 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(
         3,
         description="SHAREBUS_KAFKA_PARTITIONS: default partition count of topics the bus creates.",
+    )
+    kafka_consumer_extra: ClientProperties = Field(
+        default_factory=dict,
+        description=(
+            "SHAREBUS_KAFKA_CONSUMER_EXTRA: librdkafka properties added to every consumer the bus"
+            ' makes, as JSON (`{"fetch.max.bytes": 16777216}`) or `key=value` pairs separated by'
+            " commas; identity, security and commit properties are refused."
+        ),
+    )
+    kafka_producer_extra: ClientProperties = Field(
+        default_factory=dict,
+        description=(
+            "SHAREBUS_KAFKA_PRODUCER_EXTRA: librdkafka properties added to every producer (e.g."
+            " `linger.ms=20,compression.type=zstd`); identity, security and delivery guarantees"
+            " (acks, idempotence) are refused."
+        ),
+    )
+    kafka_admin_extra: ClientProperties = Field(
+        default_factory=dict,
+        description="SHAREBUS_KAFKA_ADMIN_EXTRA: librdkafka properties added to every admin client.",
+    )
+    allow_default_passwords: bool = Field(
+        False,
+        description=(
+            "SHAREBUS_ALLOW_DEFAULT_PASSWORDS: accept the built-in Kafka passwords with a broker that"
+            " is not on loopback (only on a private network, as docker-compose.yml's); otherwise"
+            " sharebus refuses to start with them."
+        ),
     )
 
     # --- Kafka Connect -----------------------------------------------------------------------
@@ -259,6 +291,29 @@ class Settings(BaseSettings):
     )
     web_port: int = Field(6066, description="SHAREBUS_WEB_PORT: port of the worker's web server.")
 
+    @field_validator("kafka_consumer_extra", "kafka_producer_extra", "kafka_admin_extra", mode="before")
+    @classmethod
+    def _client_properties(cls, value: object, info: ValidationInfo) -> object:
+        return parse_client_properties(value, f"{ENV_PREFIX}{(info.field_name or '').upper()}")
+
+    @model_validator(mode="after")
+    def _no_default_password_beyond_loopback(self) -> Settings:
+        if not self.kafka_secure or self.allow_default_passwords or _on_loopback(self.kafka_bootstrap):
+            return self
+        defaults = [
+            f"{ENV_PREFIX}{name.upper()}"
+            for name in _KAFKA_PASSWORDS
+            if getattr(self, name) == type(self).model_fields[name].default
+        ]
+        if defaults:
+            raise ValueError(
+                f"Kafka at {self.kafka_bootstrap} is not on loopback, yet {', '.join(defaults)} keep"
+                " the built-in password(s) everyone can read in this repository; fix: set them (and the"
+                " broker's SCRAM credentials) to secrets of your own, or set"
+                f" {ENV_PREFIX}ALLOW_DEFAULT_PASSWORDS=true on a private network"
+            )
+        return self
+
     # --- derived -----------------------------------------------------------------------------
     @property
     def kafka_port(self) -> int:
@@ -288,6 +343,53 @@ class Settings(BaseSettings):
         )
 
 
+_KAFKA_PASSWORDS = ("kafka_admin_password", "kafka_router_password", "kafka_connect_password")
+_LOOPBACK = ("localhost", "::1")
+# Properties that carry a client's identity, security or guarantees: the bus sets them, never an extra.
+_PROTECTED = re.compile(
+    r"^(bootstrap\.servers|security\.protocol|sasl\..*|ssl\..*|group\.id|group\.instance\.id"
+    r"|enable\.auto\.commit|enable\.auto\.offset\.store|isolation\.level|enable\.idempotence|acks"
+    r"|transactional\.id|client\.id)$"
+)
+
+
+def _on_loopback(bootstrap: str) -> bool:
+    hosts = [hp.strip().rpartition(":")[0].strip("[]") or hp.strip() for hp in bootstrap.split(",")]
+    return all(h in _LOOPBACK or h.startswith("127.") for h in hosts if h)
+
+
+def parse_client_properties(value: object, name: str) -> dict[str, str]:
+    """Extra librdkafka properties from JSON (an object) or `key=value` pairs separated by commas."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        pairs = {str(k): str(v) for k, v in value.items()}
+    else:
+        text = str(value).strip()
+        if text.startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"{name} is not valid JSON ({exc}); fix: a JSON object or k=v,k=v") from None
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{name} must be a JSON object or k=v,k=v")
+            pairs = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in loaded.items()}
+        else:
+            pairs = {}
+            for item in filter(None, (p.strip() for p in text.split(","))):
+                key, eq, val = item.partition("=")
+                if not eq or not key.strip():
+                    raise ValueError(f"{name}: {item!r} is not key=value; fix: k=v,k=v or a JSON object")
+                pairs[key.strip()] = val.strip()
+    refused = sorted(k for k in pairs if _PROTECTED.match(k))
+    if refused:
+        raise ValueError(
+            f"{name} may not set {', '.join(refused)}: the bus sets identity, security and delivery"
+            " guarantees itself; fix: remove them"
+        )
+    return pairs
+
+
 def _port_of(hostport: str, *, default: int) -> int:
     host, _, port = hostport.rpartition(":")
     return int(port) if host and port.isdigit() else default
@@ -312,9 +414,16 @@ def _config_error(exc: ValidationError) -> ConfigError:
     problems = []
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"])
-        name = f"{ENV_PREFIX}{field.upper()}" if field else "the settings"
-        shown = "(secret)" if "password" in field or "key" in field else repr(error.get("input"))[:80]
-        problems.append(f"{name}={shown}: {error['msg']}")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not field:  # a check across settings: its message names them (never their values)
+            problems.append(message)
+            continue
+        spec = Settings.model_fields.get(field)
+        secret = spec is not None and spec.annotation in (SecretStr, SecretStr | None)
+        shown = (
+            "(secret)" if secret or "password" in field or "key" in field else repr(error.get("input"))[:80]
+        )
+        problems.append(f"{ENV_PREFIX}{field.upper()}={shown}: {message}")
     return ConfigError(
         "settings",
         f"{len(problems)} environment variable(s) hold a value sharebus cannot use",

@@ -24,7 +24,7 @@ from sharebus.apps.district.live import live_catalog
 from sharebus.apps.worker_process import WorkerProcess
 from sharebus.core import naming
 from sharebus.core.errors import ComponentError, UnreachableError
-from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 from sharebus.dev.samples import hrss
@@ -260,7 +260,7 @@ class _TopicWatcher:
 
     def __init__(self, settings: Settings) -> None:
         self.admin = admin_client(kafka_config(settings))
-        self.consumer = Consumer({**kafka_config(settings), "group.id": naming.RUN_WATCH_GROUP})
+        self.consumer = Consumer(consumer_config(settings, Role.ADMIN, {"group.id": naming.RUN_WATCH_GROUP}))
 
     def events(self, parts: tuple[str, ...]) -> int:
         """Messages on topics whose name starts with (or, for `.x.` parts, contains) a part."""

@@ -15,11 +15,12 @@ import faust
 
 from sharebus.catalog.models import Catalog
 from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import MECHANISM, Role, kafka_config, principal
+from sharebus.core.kafka_clients import MECHANISM, Role, principal
 from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchOutput, BatchRouter, EncoderFor
+from streams.router.config import RouterConfig
 from streams.router.delivery import DeliveryTracker
 from streams.router.live_catalog import catalog_from, decode_texts
 from streams.router.loops import CatalogWatcher, RawLoop
@@ -68,11 +69,12 @@ class RouterService:
     def start(self, fatal: Callable[[BaseException], None]) -> None:
         """Start the producer, the raw-topic loop and the catalog watcher."""
         # A batch's delivery is awaited in the raw loop; a failure raises there and stops the worker.
-        self.tracker = DeliveryTracker(kafka_config(self.settings, Role.ROUTER))
+        config = RouterConfig.from_settings(self.settings)
+        self.tracker = DeliveryTracker(config.kafka)
         tracker = self.tracker
         self.loops = [
-            RawLoop(self.settings, self.source_topics, self.route, lambda: tracker.close_batches(), fatal),
-            CatalogWatcher(self.settings, self.apply_published, fatal),
+            RawLoop(config, self.source_topics, self.route, lambda: tracker.close_batches(), fatal),
+            CatalogWatcher(config, self.apply_published, fatal),
         ]
         # The heap built so far (Faust, the catalog, the metrics store) lives as long as the worker:
         # frozen, full collections no longer walk it; they cost ~25% of the routing CPU otherwise.

@@ -3,11 +3,12 @@ messages is acknowledged by Kafka; any delivery error is fatal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from sharebus.core.errors import ExitCode, SharebusError
+from sharebus.core.kafka_clients import KafkaConnection
 from streams.router.records import Outgoing
 
 
@@ -17,17 +18,16 @@ class DeliveryError(SharebusError):
     exit_code = ExitCode.DELIVERY
 
 
-def producer_config(kafka: Mapping[str, object]) -> dict[str, object]:
-    return {
-        **kafka,
-        "enable.idempotence": True,  # retries never duplicate or reorder
-        "acks": "all",
-        "linger.ms": 5,
-        "batch.num.messages": 10000,
-        "compression.type": "lz4",
-        "queue.buffering.max.messages": 1_000_000,
-        "queue.buffering.max.kbytes": 1_048_576,
-    }
+PRODUCER: dict[str, object] = {
+    "enable.idempotence": True,  # retries never duplicate or reorder
+    "acks": "all",
+    "linger.ms": 5,
+    "batch.num.messages": 10000,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 1_000_000,
+    "queue.buffering.max.kbytes": 1_048_576,
+}
+"""The router's producer: idempotent, every replica acknowledges, batched and compressed."""
 
 
 class DeliveryTracker:
@@ -36,8 +36,8 @@ class DeliveryTracker:
     batch costs no Python callback per message; the first failure is raised and stops the worker
     before the batch's source offsets are committed."""
 
-    def __init__(self, kafka: Mapping[str, object], *, timeout: float = 60.0) -> None:
-        self.producer = Producer({**producer_config(kafka), "delivery.report.only.error": True})
+    def __init__(self, kafka: KafkaConnection, *, timeout: float = 60.0) -> None:
+        self.producer = Producer(kafka.producer({**PRODUCER, "delivery.report.only.error": True}))
         self.timeout = timeout
         self.error: DeliveryError | None = None
 

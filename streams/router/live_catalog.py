@@ -15,7 +15,14 @@ from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_ca
 from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
-from sharebus.core.kafka_clients import Role, admin_client, kafka_config, read_partition
+from sharebus.core.kafka_clients import (
+    Role,
+    admin_client,
+    consumer_config,
+    kafka_config,
+    producer_config,
+    read_partition,
+)
 from sharebus.core.settings import Settings
 
 
@@ -65,7 +72,7 @@ def publish_catalog(settings: Settings, city: str | None = None, role: Role = Ro
     texts = read_catalog_dir(folder)
     catalog = catalog_from(texts, str(folder))
     ensure_catalog_topic(settings, role)
-    producer = Producer({**kafka_config(settings, role), "enable.idempotence": True})
+    producer = Producer(producer_config(settings, role, {"enable.idempotence": True}))
     offsets: list[int] = []
     errors: list[str] = []
 
@@ -93,12 +100,15 @@ def latest_catalog(
     city = city or settings.city
     ensure_catalog_topic(settings, role)
     consumer = Consumer(
-        {
-            **kafka_config(settings, role),
-            "group.id": naming.CATALOG_READER_GROUP,
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        consumer_config(
+            settings,
+            role,
+            {
+                "group.id": naming.CATALOG_READER_GROUP,
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
     )
     try:
         tp = TopicPartition(settings.catalog_topic, 0)

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from sharebus.core import naming
-from sharebus.core.kafka_clients import Role, kafka_config
-from sharebus.core.settings import Settings
+from streams.router.config import RouterConfig
 from streams.router.records import RawRecord
 
 log = logging.getLogger("sharebus.router")
@@ -73,13 +72,13 @@ class RawLoop:
 
     def __init__(
         self,
-        settings: Settings,
+        config: RouterConfig,
         topics: list[str],
         route: RouteBatch,
         flush: Callable[[], int],
         fatal: Fatal,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.topics = topics
         self.route = route
         self.flush = flush
@@ -88,18 +87,19 @@ class RawLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sharebus-raw", daemon=True)
         self.consumer = Consumer(
-            {
-                **kafka_config(settings, Role.ROUTER),
-                "group.id": settings.router_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": 10000,
-                "heartbeat.interval.ms": 2000,
-                "max.poll.interval.ms": 300000,
-                "fetch.max.bytes": 8 * 1024 * 1024,
-                "queued.max.messages.kbytes": 65536,
-                "topic.metadata.refresh.interval.ms": 10000,
-            }
+            config.kafka.consumer(
+                {
+                    "group.id": config.router_id,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": 10000,
+                    "heartbeat.interval.ms": 2000,
+                    "max.poll.interval.ms": 300000,
+                    "fetch.max.bytes": 8 * 1024 * 1024,
+                    "queued.max.messages.kbytes": 65536,
+                    "topic.metadata.refresh.interval.ms": 10000,
+                }
+            )
         )
 
     def start(self) -> None:
@@ -112,7 +112,7 @@ class RawLoop:
     def _run(self) -> None:
         try:
             self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
-            size, window = self.settings.router_batch_size, self.settings.router_batch_window
+            size, window = self.config.batch_size, self.config.batch_window
             while not self._stop.is_set():
                 msgs = self.consumer.consume(size, window)
                 if msgs:
@@ -168,8 +168,8 @@ class CatalogWatcher:
     """Every worker reads the whole catalog topic (no group): each new version of its city's
     catalog is handed to `apply` (which validates, compiles and swaps it in)."""
 
-    def __init__(self, settings: Settings, apply: Callable[[bytes, int], None], fatal: Fatal) -> None:
-        self.settings = settings
+    def __init__(self, config: RouterConfig, apply: Callable[[bytes, int], None], fatal: Fatal) -> None:
+        self.config = config
         self.apply = apply
         self.fatal = fatal
         self._stop = threading.Event()
@@ -184,14 +184,12 @@ class CatalogWatcher:
 
     def _run(self) -> None:
         consumer = Consumer(
-            {
-                **kafka_config(self.settings, Role.ROUTER),
-                "group.id": naming.CATALOG_FOLLOWER_GROUP,
-                "enable.auto.commit": False,
-            }
+            self.config.kafka.consumer(
+                {"group.id": naming.CATALOG_FOLLOWER_GROUP, "enable.auto.commit": False}
+            )
         )
-        city = self.settings.city.encode()
-        tp = TopicPartition(self.settings.catalog_topic, 0, 0)
+        city = self.config.city.encode()
+        tp = TopicPartition(self.config.catalog_topic, 0, 0)
         try:
             # Versions already in the topic are history: only the newest may apply (never an
             # older policy, not even for a moment); from there on every new version applies.

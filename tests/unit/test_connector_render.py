@@ -66,7 +66,7 @@ def test_trace_summary_keeps_first_line_and_causes() -> None:
 
 
 def test_mariadb_render_has_history_server_id_and_bus_tables_in_its_database() -> None:
-    settings = Settings(kafka_bootstrap="k:9092")  # type: ignore[call-arg]
+    settings = Settings(kafka_bootstrap="k:9092", allow_default_passwords=True)  # type: ignore[call-arg]
     config = render(spec(kind="mariadb", db_name="hr", tables=("hr.person",), db_port=3306), settings)
     assert config["connector.class"] == "io.debezium.connector.mariadb.MariaDbConnector"
     assert config["database.include.list"] == "hr"

@@ -22,7 +22,7 @@ from sharebus.apps.district.source_rows import count_by_region
 from sharebus.catalog.models import Catalog, Resource
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.kafka_clients import Role, consumer_config, kafka_config
 from sharebus.core.naming import H_OP
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
@@ -32,12 +32,15 @@ TERMINAL = frozenset({"done", "incomplete", "failed"})
 
 def _consumer(settings: Settings, group: str) -> Consumer:
     return Consumer(
-        {
-            **kafka_config(settings),
-            "group.id": group,
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        consumer_config(
+            settings,
+            Role.ADMIN,
+            {
+                "group.id": group,
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
     )
 
 

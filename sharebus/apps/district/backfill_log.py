@@ -13,7 +13,15 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from sharebus.apps.district.backfill_plan import Reach
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
-from sharebus.core.kafka_clients import admin_client, ensure_topics, kafka_config, read_partition
+from sharebus.core.kafka_clients import (
+    Role,
+    admin_client,
+    consumer_config,
+    ensure_topics,
+    kafka_config,
+    producer_config,
+    read_partition,
+)
 from sharebus.core.settings import Settings
 
 LOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
@@ -39,8 +47,9 @@ class BackfillLog:
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         if self._producer is None:
             ensure_topics(admin_client(kafka_config(self.settings)), {self.topic: (1, LOG_CONFIG)})
-            conf = {**kafka_config(self.settings), "enable.idempotence": True}
-            self._producer = Producer(conf)
+            self._producer = Producer(
+                producer_config(self.settings, Role.ADMIN, {"enable.idempotence": True})
+            )
         errors: list[str] = []
 
         def done(err: object, _msg: object) -> None:
@@ -70,12 +79,15 @@ class BackfillLog:
         if self._producer is None and not self.exists():
             return {}
         consumer = Consumer(
-            {
-                **kafka_config(self.settings),
-                "group.id": naming.BACKFILL_READER_GROUP,
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
+            consumer_config(
+                self.settings,
+                Role.ADMIN,
+                {
+                    "group.id": naming.BACKFILL_READER_GROUP,
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                },
+            )
         )
         out: dict[str, dict[str, Any]] = {}
         try:

@@ -21,7 +21,7 @@ from sharebus.apps.district.offsets import TopicPartitionKey
 from sharebus.apps.district.store import Change, DistrictStore
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
-from sharebus.core.kafka_clients import Role, kafka_config
+from sharebus.core.kafka_clients import Role, consumer_config
 from sharebus.core.naming import H_DEMAND, H_POLICY
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
@@ -126,16 +126,19 @@ class DistrictSync:
         self.targets: dict[TopicPartitionKey, int] = {}
         self._stop = threading.Event()
         self.consumer = Consumer(
-            {
-                **kafka_config(settings, Role.CLIENT),
-                "group.id": group_id(subscriber),
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "auto.offset.reset": "earliest",
-                "fetch.max.bytes": 8 * 1024 * 1024,
-                "logger": _QUIET,
-                **options.kafka,
-            }
+            consumer_config(
+                settings,
+                Role.CLIENT,
+                {
+                    "group.id": group_id(subscriber),
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "auto.offset.reset": "earliest",
+                    "fetch.max.bytes": 8 * 1024 * 1024,
+                    "logger": _QUIET,
+                    **options.kafka,
+                },
+            )
         )
 
     def stop(self) -> None:
