@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,11 @@ from sharebus.dev.samples.connectors import sample_spec
 from sharebus.dev.samples.departments import get_department
 from sharebus.dev.samples.generator import ChangeGenerator, RowFactory
 from sharebus.dev.stack.manager import LocalStack
+from sharebus.testing.builders import as_debezium_json, debezium_bytes
 from streams.router.topics import RAW_TOPIC_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "catalog" / "chongqing"
-EPOCH = date(1970, 1, 1)
 
 
 def log(msg: str) -> None:
@@ -52,27 +52,16 @@ def log(msg: str) -> None:
 
 
 def debezium_event(row: dict[str, Any], dept: str, lsn: int) -> bytes:
-    after = {
-        **row,
-        "reg_capital": str(row["reg_capital"]),
-        "established_on": (row["established_on"] - EPOCH).days,
-        "created_at": row["created_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "updated_at": row["updated_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
-    }
-    source = {
-        "version": "3.7.0.Final",
-        "connector": "postgresql",
-        "name": naming.raw_prefix(dept),
-        "db": "dept_market",
-        "schema": "public",
-        "table": "enterprise",
-        "lsn": lsn,
-        "txId": lsn,
-        "snapshot": "false",
-        "ts_ms": int(time.time() * 1000),
-    }
-    return orjson.dumps(
-        {"before": None, "after": after, "source": source, "op": "c", "ts_ms": source["ts_ms"]}
+    """An insert of `row` as Debezium writes it, committed now."""
+    return debezium_bytes(
+        "c",
+        None,
+        as_debezium_json(row),
+        department=dept,
+        db="dept_market",
+        lsn=lsn,
+        tx_id=lsn,
+        ts_ms=int(time.time() * 1000),
     )
 
 

@@ -26,6 +26,9 @@ class WorkerProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    argv: tuple[str, ...] = (sys.executable, "-m", "sharebus", "worker")
+    """The command (a test's worker with other wiring runs its own module)."""
+    name: str = "worker"
 
     @property
     def settings(self) -> Settings:
@@ -44,7 +47,7 @@ class WorkerProcess:
         with self.log_path.open("ab") as log:
             log.write(f"\n--- start {self.starts}\n".encode())
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sharebus", "worker"],
+                list(self.argv),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -59,7 +62,7 @@ class WorkerProcess:
                 raise self.died()
             time.sleep(0.2)
         raise ComponentError(
-            "worker",
+            self.name,
             f"not ready after {timeout:.0f}s",
             fix=f"read {self.log_path}",
             details=tail(self.log_path, 30),
@@ -68,7 +71,7 @@ class WorkerProcess:
     def died(self) -> ComponentError:
         code = self.proc.returncode if self.proc is not None else None
         return ComponentError(
-            "worker",
+            self.name,
             f"exited with code {code}",
             expected="the router running",
             actual=f"exit code {code}",

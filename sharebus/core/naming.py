@@ -183,6 +183,8 @@ AUDIT_READER_GROUP = f"{BUS}-audit-reader"
 BACKFILL_READER_GROUP = f"{BUS}-backfill-reader"
 BACKFILL_VERIFY_GROUP = f"{BUS}-backfill-verify"
 RUN_WATCH_GROUP = f"{BUS}-run-watch"
+TEST_PROBE_GROUP = f"{BUS}-test-probe"
+"""The testing kit's assign-only reader of end offsets."""
 
 
 def notification_reader_group(token: str) -> str:

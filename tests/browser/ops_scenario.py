@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from psycopg import sql
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.generator import RowFactory
+from sharebus.testing.kafka import wait_for_records
 
 
 class Inserter:
@@ -133,19 +133,7 @@ def kafka_lag(settings: Settings, group: str, topic: str) -> tuple[int, int]:
 
 def wait_for_end(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> None:
     """Until `topic` holds `count` records (the router delivered everything inserted)."""
-    deadline = time.monotonic() + timeout
-    probe = Consumer({**kafka_config(settings), "group.id": "ops-test-probe"})
-    try:
-        while True:
-            meta = admin_client(kafka_config(settings)).list_topics(topic, timeout=10).topics[topic]
-            parts = [TopicPartition(topic, p) for p in meta.partitions]
-            end = sum(probe.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
-            if end >= count:
-                return
-            assert time.monotonic() < deadline, f"{topic}: {end} of {count} records after {timeout}s"
-            time.sleep(0.3)
-    finally:
-        probe.close()
+    wait_for_records(settings, topic, count, timeout)
 
 
 def ops_status_json(env: Mapping[str, str]) -> dict[str, Any]:

@@ -5,15 +5,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 from sharebus.apps.worker import Metrics, avro_encoders
-from sharebus.apps.worker_process import READY, WorkerProcess
-from sharebus.core.errors import ComponentError
-from sharebus.core.process import tail
+from sharebus.apps.worker_process import WorkerProcess
 from sharebus.core.settings import Settings
 from streams.ops.extension import Ops
 from streams.router.worker import WorkerExtension, run_worker
@@ -23,32 +19,8 @@ from streams.router.worker import WorkerExtension, run_worker
 class OpsWorkerProcess(WorkerProcess):
     """A WorkerProcess running this module instead of `sharebus worker`."""
 
-    def start(self, timeout: float = 90.0) -> None:
-        self.starts += 1
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"\n--- start {self.starts}\n".encode())
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.browser.ops_worker"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log_path.read_text(errors="replace").count(READY) >= self.starts:
-                return
-            if self.proc.poll() is not None:
-                raise self.died()
-            time.sleep(0.2)
-        raise ComponentError(
-            "ops worker",
-            f"not ready after {timeout:.0f}s",
-            fix=f"read {self.log_path}",
-            details=tail(self.log_path, 30),
-        )
+    argv: tuple[str, ...] = (sys.executable, "-m", "tests.browser.ops_worker")
+    name: str = "ops worker"
 
 
 def main() -> None:

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer
-from confluent_kafka.admin import NewTopic
 
 from connectors.client import ConnectClient
 from connectors.publication import drop_publication, drop_slot
@@ -24,111 +21,20 @@ from sharebus.core.settings import Settings
 from sharebus.dev.samples.connectors import sample_spec
 from sharebus.dev.samples.database import apply_schema
 from sharebus.dev.samples.departments import DEPARTMENTS, get_department
-from sharebus.dev.stack.manager import LocalStack
+from sharebus.testing.waiting import wait_until
 from tests.integration.router_harness import RouterProcess, free_port, worker_env
 
 
 def _echo(line: str) -> None:
-    print(f"[stack] {line}", flush=True)
+    print(f"[connect] {line}", flush=True)
 
 
 @pytest.fixture(scope="session")
-def stack_settings() -> Iterator[Settings]:
-    """Settings of a running stack: started here when not already up, stopped after if so.
-
-    A stack that cannot start fails the tests that need it; they never skip.
-    """
-    settings = Settings()
-    if os.environ.get("SHAREBUS_TEST_BACKEND") == "docker":
-        from sharebus.dev.stack.containers import ContainerStack, docker_available
-
-        if not docker_available():
-            pytest.fail("SHAREBUS_TEST_BACKEND=docker but no Docker engine answers")
-        containers = ContainerStack()
-        settings = containers.start(settings)
-        try:
-            _prepare_departments(settings)
-            yield settings
-        finally:
-            containers.stop()
-        return
-    local = LocalStack(settings)
-    running = {s.name for s in local.status() if s.healthy}
-    try:
-        report = local.up(_echo)
-    except BaseException:
-        for comp in reversed(local.components):  # leave the machine as it was
-            if comp.name not in running:
-                comp.stop()
-        raise
-    started = [name for name, action in report.actions.items() if action == "started"]
-    _echo(f"stack ready in {report.seconds:.1f}s (started here: {', '.join(started) or 'none'})")
-    _prepare_departments(settings)
-    try:
-        yield settings
-    finally:
-        # Stop only what this session started: a stack someone else runs stays as it was.
-        if os.environ.get("SHAREBUS_TEST_KEEP_STACK") != "1":
-            for comp in reversed(local.components):
-                if comp.name in started:
-                    comp.stop()
-                    _echo(f"  {comp.name} stopped")
-
-
-def _prepare_departments(settings: Settings) -> None:
+def stack_settings(local_stack: Settings) -> Settings:
+    """The session's stack (the testing kit's `local_stack`) with the sample departments' schemas."""
     for dept in DEPARTMENTS:
-        apply_schema(settings, dept)
-
-
-@pytest.fixture
-def unique() -> Callable[[str], str]:
-    """Names unique to this test run: unique('grp') -> 'grp_3f9a1c2b'."""
-    token = uuid.uuid4().hex[:8]
-    return lambda prefix: f"{prefix}_{token}"
-
-
-@pytest.fixture
-def topic_factory(stack_settings: Settings) -> Iterator[Callable[..., str]]:
-    """Create topics for one test; deleted afterwards."""
-    admin = admin_client(kafka_config(stack_settings))
-    created: list[str] = []
-
-    def make(name: str, partitions: int = 1, config: dict[str, str] | None = None) -> str:
-        futures = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])
-        futures[name].result(timeout=30)
-        created.append(name)
-        return name
-
-    yield make
-    if created:
-        for future in admin.delete_topics(created).values():
-            future.result(timeout=30)
-
-
-@pytest.fixture
-def consumer_factory(
-    stack_settings: Settings, unique: Callable[[str], str]
-) -> Iterator[Callable[..., Consumer]]:
-    """Consumers with their own group and short session timeouts; closed afterwards."""
-    consumers: list[Consumer] = []
-
-    def make(**extra: object) -> Consumer:
-        conf: dict[str, object] = {
-            **kafka_config(stack_settings),
-            "group.id": unique("test-group"),
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 1000,
-            **extra,
-        }
-        consumer = Consumer(conf)
-        consumers.append(consumer)
-        return consumer
-
-    yield make
-    for consumer in consumers:
-        consumer.close()
+        apply_schema(local_stack, dept)
+    return local_stack
 
 
 @pytest.fixture
@@ -175,30 +81,21 @@ def capture_factory(
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _slot_active(conn: psycopg.Connection[tuple[object, ...]], slot: str) -> bool | None:
+    """True/False: the slot is (not) streaming to a connector; None: no such slot."""
+    row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+    return None if row is None else bool(row[0])
+
+
 def wait_slot_streaming(admin_dsn: str, slot: str, timeout: float = 60.0) -> None:
     """Block until Debezium streams from `slot`: changes committed after this are captured."""
-    deadline = time.monotonic() + timeout
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-            ).fetchone()
-            if row is not None and row[0]:
-                return
-            time.sleep(0.2)
-    raise AssertionError(f"replication slot {slot} not active after {timeout}s")
+        wait_until(lambda: _slot_active(conn, slot), timeout, f"replication slot {slot} to stream")
 
 
 def _wait_slot_inactive(admin_dsn: str, slot: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-            ).fetchone()
-            if row is None or not row[0]:
-                return
-            time.sleep(0.2)
+        wait_until(lambda: not _slot_active(conn, slot), timeout, f"replication slot {slot} to be released")
 
 
 @pytest.fixture
@@ -376,14 +273,21 @@ def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         start_new_session=True,
     )
     dsn = f"host=127.0.0.1 port={port} user=sharebus password={password} dbname=postgres"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def accepts_logins() -> bool:
+        assert proc.poll() is None, (data / "postgres.log").read_text()
         try:
             psycopg.connect(dsn, connect_timeout=1).close()
-            break
         except psycopg.OperationalError:
-            assert proc.poll() is None and time.monotonic() < deadline, (data / "postgres.log").read_text()
-            time.sleep(0.2)
+            return False
+        return True
+
+    wait_until(
+        accepts_logins,
+        30,
+        "the throwaway PostgreSQL to accept logins",
+        last=lambda: (data / "postgres.log").read_text()[-2000:],
+    )
     try:
         yield {"port": port, "password": password, "dsn": dsn}
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from sharebus.apps.acl.grants import router_grants
 from sharebus.apps.acl.sync import grant
@@ -22,6 +21,7 @@ from sharebus.apps.worker_process import WorkerProcess
 from sharebus.catalog.rename import rename_departments
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
+from sharebus.testing.kafka import read_until
 
 SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 
@@ -114,32 +114,18 @@ def read_topic(
             "enable.auto.commit": False,
         }
     )
-    reads: list[Read] = []
+    values = decode
+
+    def read(msg: Message) -> Read:
+        value = msg.value()
+        return Read(
+            json.loads(msg.key() or b"null"),
+            values(value) if value is not None else None,
+            dict(msg.headers() or []),
+        )
+
     try:
-        deadline = time.monotonic() + timeout
-        meta = None
-        while meta is None:
-            meta = admin_client(kafka_config(settings)).list_topics(topic, timeout=5).topics.get(topic)
-            if meta is not None and (meta.error is not None or not meta.partitions):
-                meta = None
-            if meta is None:
-                assert time.monotonic() < deadline, f"topic {topic} does not exist"
-                time.sleep(0.2)
-        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-        while not until(reads):
-            assert time.monotonic() < deadline, f"{topic}: condition not met in {timeout}s; read {len(reads)}"
-            msg = consumer.poll(0.3)
-            if msg is None or msg.error():
-                continue
-            value = msg.value()
-            reads.append(
-                Read(
-                    json.loads(msg.key() or b"null"),
-                    decode(value) if value is not None else None,
-                    dict(msg.headers() or []),
-                )
-            )
-        return reads
+        return read_until(consumer, settings, topic, decode=read, until=until, timeout=timeout)
     finally:
         consumer.close()
 

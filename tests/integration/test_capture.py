@@ -10,14 +10,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message
 from psycopg import sql
 
 from connectors.render import CaptureSpec
-from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.departments import get_department
 from sharebus.dev.samples.generator import RowFactory
+from sharebus.testing.kafka import read_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,26 +33,21 @@ def read_events(
 ) -> list[tuple[Any, Any]]:
     """Wait for `topic` to exist, then read `count` (key, value) pairs with key `key`, decoded from
     JSON (other writers may change other rows of the same table meanwhile)."""
-    admin = admin_client(kafka_config(settings))
-    deadline = time.monotonic() + timeout
-    while True:
-        meta = admin.list_topics(topic, timeout=5).topics.get(topic)
-        if meta is not None and meta.error is None and meta.partitions:
-            break
-        assert time.monotonic() < deadline, f"topic {topic} never appeared"
-        time.sleep(0.2)
-    consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-    events: list[tuple[Any, Any]] = []
-    while len(events) < count and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None or msg.error():
-            continue
-        if json.loads(msg.key()) != key:
-            continue
+
+    def of_the_key(msg: Message) -> tuple[Any, Any] | None:
+        if json.loads(msg.key() or b"null") != key:
+            return None
         value = msg.value()
-        events.append((key, json.loads(value) if value is not None else None))
-    assert len(events) >= count, f"{topic}: {len(events)} of {count} events within {timeout}s"
-    return events
+        return key, json.loads(value) if value is not None else None
+
+    return read_until(
+        consumer,
+        settings,
+        topic,
+        decode=of_the_key,
+        until=lambda events: len(events) >= count,
+        timeout=timeout,
+    )
 
 
 CASES = {

@@ -26,9 +26,10 @@ from sharebus.apps.district.store import DistrictStore
 from sharebus.apps.district.sync import DistrictSync, SyncOptions, SyncReport
 from sharebus.cli.district import district
 from sharebus.cli.reconcile import reconcile as reconcile_cmd
-from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings, get_settings
 from sharebus.dev.samples.generator import RowFactory
+from sharebus.testing.kafka import wait_for_records
+from sharebus.testing.waiting import wait_until
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess
 
@@ -84,28 +85,30 @@ def settle(
     started = time.monotonic()
     pending = list(subscribers)
     reports: dict[str, ReconcileReport] = {}
-    while True:
+
+    def settled() -> bool:
         for sub in list(pending):
             if sync:
                 sync_once(settings, sub, target_url, resources)
             reports[sub] = reconcile_now(settings, sub, target_url, resources=list(resources))
             if reports[sub].differences == 0:
                 pending.remove(sub)
-        if not pending:
-            print(f"settled {sorted(reports)} in {time.monotonic() - started:.1f}s")
-            return reports
-        if time.monotonic() - started > timeout:
-            details = {s: reports[s].to_dict() for s in pending}
-            raise AssertionError(f"not reconciled after {timeout}s: {json.dumps(details, indent=1)}")
-        time.sleep(0.5)
+        return not pending
+
+    wait_until(
+        settled,
+        timeout,
+        f"{', '.join(subscribers)} to reconcile to zero differences",
+        interval=0.5,
+        last=lambda: json.dumps({s: reports[s].to_dict() for s in pending}, indent=1),
+    )
+    print(f"settled {sorted(reports)} in {time.monotonic() - started:.1f}s")
+    return reports
 
 
 def wait_policy(router: RouterProcess, version: str, timeout: float = 30.0) -> None:
     """Until the worker logs the catalog version in force."""
-    deadline = time.monotonic() + timeout
-    while f"policy {version} in force" not in router.log():
-        assert time.monotonic() < deadline, f"policy {version} not in force after {timeout}s"
-        time.sleep(0.2)
+    wait_until(lambda: f"policy {version} in force" in router.log(), timeout, f"policy {version} in force")
 
 
 def add_field(catalog_dir: Path, resource: str, line: str) -> None:
@@ -341,7 +344,6 @@ def test_sync_and_reconcile_throughput(
     factory: RowFactory,
 ) -> None:
     """Measured, printed, and held to a floor far below what this machine does."""
-    from confluent_kafka import Consumer, TopicPartition
 
     n = 10_000
     rows = enterprises(factory, [A] * n)
@@ -349,14 +351,7 @@ def test_sync_and_reconcile_throughput(
     router = router_factory(catalog_factory(market=spec))
     settings, url, resource = router.settings, district_db["url"], f"{spec.department}.enterprise"
     topic = f"share.{A}.{resource}"
-    consumer = Consumer({**kafka_config(settings), "group.id": "throughput-probe"})
-    deadline = time.monotonic() + 120
-    try:
-        while consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)[1] < n:
-            assert time.monotonic() < deadline, f"{topic} did not receive {n} records"
-            time.sleep(0.5)
-    finally:
-        consumer.close()
+    wait_for_records(settings, topic, n, 120)
     report = sync_once(settings, A, url, [resource])
     assert report.upserts == n
     t0 = time.monotonic()

@@ -17,6 +17,7 @@ import pytest
 
 from sharebus.core.audit import ACL_GRANT, ACL_REVOKE, CREDENTIAL_ROTATE, POLICY_WITHHOLD, AuditLog, event
 from sharebus.core.settings import Settings
+from sharebus.testing.waiting import wait_until
 from streams.metrics.api import fetch_report
 from tests.integration.router_harness import RouterProcess, write_catalog
 
@@ -39,13 +40,17 @@ def metrics_json(router: RouterProcess, *args: str) -> dict[str, Any]:
 def wait_for_subject(router: RouterProcess, subject: str, count: int, timeout: float = 10.0) -> float:
     """Seconds until the worker's metrics API counts `count` for `subject` (asked every 50 ms)."""
     started = time.monotonic()
-    while True:
+    mine: list[dict[str, Any]] = []
+
+    def counted() -> bool:
         report = fetch_report(router.settings, "audit", {"by": "subject", "since": "1h"})
-        mine = [r for r in report["rows"] if r["subject"] == subject]
-        if mine and mine[0]["count"] >= count:
-            return time.monotonic() - started
-        assert time.monotonic() - started < timeout, f"{subject}: {mine} after {timeout:.0f} s"
-        time.sleep(0.05)
+        mine[:] = [r for r in report["rows"] if r["subject"] == subject]
+        return bool(mine) and mine[0]["count"] >= count
+
+    wait_until(
+        counted, timeout, f"the metrics to count {count} for {subject}", interval=0.05, last=lambda: mine
+    )
+    return time.monotonic() - started
 
 
 def test_audit_events_are_counted_by_the_running_worker(

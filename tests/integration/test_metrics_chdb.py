@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from sharebus.core.settings import Settings
+from sharebus.testing.waiting import wait_until
 from streams.metrics import migrations
 from streams.metrics.api import fetch_report
 from streams.metrics.chdb_store import ChdbStore
@@ -113,13 +114,17 @@ def test_rows_added_to_the_sink_are_in_every_query_within_5_s_with_exact_counts(
             "": (0, 0, 0, 7, {**nothing, "dead_letter": {"check_usci": 6, "region_unknown": 1}}),
         }
         seen: dict[str, Any] = {}
-        while time.monotonic() - added < 5.0:
+
+        def in_the_figures() -> bool:
             report = q(store, "calls", by="subscriber", since="1h")
-            seen = {r["subscriber"]: _figures(r) for r in report["rows"]}
-            if seen == expected:
-                break
-            time.sleep(0.1)
-        assert seen == expected, f"not in the figures {time.monotonic() - added:.1f} s after add()"
+            seen.clear()
+            seen.update({r["subscriber"]: _figures(r) for r in report["rows"]})
+            return seen == expected
+
+        wait_until(
+            in_the_figures, 5.0, "the rows in the figures after add()", interval=0.1, last=lambda: seen
+        )
+        print(f"in the figures {time.monotonic() - added:.1f} s after add()")
     finally:
         sink.close()
     districts = q(store, "calls", by="district")["totals"]
@@ -339,13 +344,15 @@ def test_a_store_owned_by_another_process(tmp_path: Path) -> None:
         holder.wait(10)
     server = _owner(path, port)  # owns the store and serves the query API: the worker's way
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def serving() -> bool:
             try:
                 requests.get(f"http://127.0.0.1:{port}/api/metrics", timeout=1)
-                break
             except requests.ConnectionError:
-                time.sleep(0.1)
+                return False
+            return True
+
+        wait_until(serving, 20, f"the store's owner to serve the query API on {port}", interval=0.1)
         report = fetch_report(settings, "calls", {"by": "district"})
         assert report["query"] == "calls" and report["rows"] == []
     finally:

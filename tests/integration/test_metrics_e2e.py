@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from connectors.render import CaptureSpec
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.generator import RowFactory
+from sharebus.testing.waiting import wait_until
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic, write_catalog
 
 pytestmark = pytest.mark.integration
@@ -83,14 +83,15 @@ def test_metrics_report_exact_counts_per_subscriber_and_reason(
     # Everything routed: the last enterprise is in its district's topic.
     topic = f"share.500102.{market.department}.enterprise"
     read_topic(stack_settings, topic, until=lambda rs: keys_of(rs, "uscc") >= {rows[-1]["uscc"]})
-    deadline = time.monotonic() + 5.0  # a delivery shows up in the figures within 5 s
-    while True:
-        report = metrics_json(router, "calls", "--by", "subscriber", "--since", "1h")
-        by_sub = {r["subscriber"]: r for r in report["rows"]}
-        complete = report["totals"]["delivered"] >= 10 and report["totals"]["dead_letter"] >= 1
-        if complete or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+
+    def complete() -> dict[str, Any] | None:
+        report: dict[str, Any] = metrics_json(router, "calls", "--by", "subscriber", "--since", "1h")
+        done = report["totals"]["delivered"] >= 10 and report["totals"]["dead_letter"] >= 1
+        return report if done else None
+
+    # A delivery shows up in the figures within 5 s.
+    report = wait_until(complete, 5.0, "every delivery and dead letter in the figures", interval=0.5)
+    by_sub = {r["subscriber"]: r for r in report["rows"]}
     # Each enterprise reaches its district and the city-wide civil-affairs department.
     assert by_sub["500101"]["delivered"] == 3 and by_sub["500102"]["delivered"] == 2
     assert by_sub["500101"]["reasons"]["delivered"] == {"shared_unconditional": 3}

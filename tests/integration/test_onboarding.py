@@ -12,11 +12,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message
 
 from connectors.client import ConnectClient
-from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
+from sharebus.testing.kafka import read_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,28 +34,12 @@ def read_topic(
 ) -> list[tuple[Any, Any]]:
     """(key, value) pairs of `topic` from its start, decoded from JSON, until `until(pairs)` holds
     (then `settle` more seconds, to catch anything extra)."""
-    admin = admin_client(kafka_config(settings))
-    deadline = time.monotonic() + timeout
-    while True:
-        meta = admin.list_topics(topic, timeout=5).topics.get(topic)
-        if meta is not None and meta.error is None and meta.partitions:
-            break
-        assert time.monotonic() < deadline, f"topic {topic} never appeared"
-        time.sleep(0.2)
-    consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-    pairs: list[tuple[Any, Any]] = []
-    done_at: float | None = None
-    while time.monotonic() < deadline:
-        if done_at is None and until(pairs):
-            done_at = time.monotonic()
-        if done_at is not None and time.monotonic() - done_at >= settle:
-            return pairs
-        msg = consumer.poll(0.3)
-        if msg is None or msg.error():
-            continue
+
+    def pair(msg: Message) -> tuple[Any, Any]:
         value = msg.value()
-        pairs.append((json.loads(msg.key()), json.loads(value) if value is not None else None))
-    raise AssertionError(f"{topic}: condition not met within {timeout}s; read {len(pairs)} records")
+        return json.loads(msg.key() or b"null"), json.loads(value) if value is not None else None
+
+    return read_until(consumer, settings, topic, decode=pair, until=until, timeout=timeout, settle=settle)
 
 
 def ops(pairs: list[tuple[Any, Any]], op: str) -> list[dict[str, Any]]:

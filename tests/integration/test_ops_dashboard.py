@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from connectors.render import CaptureSpec
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings
+from sharebus.testing.waiting import wait_until
 from tests.browser.chromium import chromium_page, ensure_chromium
 from tests.browser.ops_scenario import (
     DistrictConsumer,
@@ -84,10 +85,7 @@ def test_dashboard_shows_the_figures_of_ops_status(
     try:
         for consumer in (stopped, *running):
             consumer.start()
-        deadline = time.monotonic() + 30
-        while stopped.consumed < 5:
-            assert time.monotonic() < deadline, "the district consumer did not read its records"
-            time.sleep(0.2)
+        wait_until(lambda: stopped.consumed >= 5, 30, "the district consumer to read its records")
         assert stopped.stop() == 5
         inserter.insert(STOPPED, 7)  # what the stopped district will not read
         wait_for_end(stack_settings, topic[STOPPED], 12)
@@ -98,14 +96,21 @@ def test_dashboard_shows_the_figures_of_ops_status(
         router.stop()
         router.start()
         inserter.start()
-        deadline = time.monotonic() + 90
-        while True:
-            report = worker_get(router.env, "/api/ops/status").json()
+        seen: list[dict[str, Any]] = [{}]
+
+        def stopped_with_lag_7() -> dict[str, Any] | None:
+            report = seen[0] = worker_get(router.env, "/api/ops/status").json()
             state = subscriber(report, STOPPED)
-            if (state["status"], state["lag_records"]) == ("STOP", 7) and report["router"]["series"]:
-                break
-            assert time.monotonic() < deadline, f"{STOPPED} not STOP with lag 7: {state}"
-            time.sleep(1)
+            done = (state["status"], state["lag_records"]) == ("STOP", 7) and report["router"]["series"]
+            return report if done else None
+
+        report = wait_until(
+            stopped_with_lag_7,
+            90,
+            f"{STOPPED} STOP with lag 7",
+            interval=1,
+            last=lambda: seen[0].get("subscribers"),
+        )
         assert subscriber(report, KEEPING_UP)["status"] == "OK"
 
         with chromium_page(tmp_path / "profile") as page:
@@ -146,11 +151,14 @@ def matching_sample(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The page's figures and `ops status --json` of the same sample of the worker (the page
     refreshes every 3 s, the worker samples every 5 s)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    seen: list[object] = [None]
+
+    def on_one_sample() -> tuple[dict[str, Any], dict[str, Any]] | None:
         cli = ops_status_json(env)
         shown: dict[str, Any] = page.evaluate(PAGE_STATE)
-        if shown["sampledAt"] == cli["sampler"]["last_sample_at"]:
-            return shown, cli
-        assert time.monotonic() < deadline, f"page and CLI never on one sample: {shown} vs {cli['sampler']}"
-        time.sleep(1)
+        seen[0] = (shown, cli["sampler"])
+        return (shown, cli) if shown["sampledAt"] == cli["sampler"]["last_sample_at"] else None
+
+    return wait_until(
+        on_one_sample, timeout, "the page and the CLI on one sample", interval=1, last=lambda: seen[0]
+    )

@@ -5,7 +5,6 @@ own once the worker is gone; plus throughput, latency, dead letters and connecto
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors.render import CaptureSpec
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings
+from sharebus.testing.waiting import wait_until
 from tests.browser.ops_scenario import (
     DistrictConsumer,
     Inserter,
@@ -64,19 +64,25 @@ def wait_report(
     ok: Callable[[dict[str, Any]], bool],
     timeout: float = 60.0,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        report: dict[str, Any] = worker_get(worker.env, "/api/ops/status").json()
-        if ok(report):
-            return report
-        if time.monotonic() > deadline:
-            brief = {
-                s["subscriber"]: (s["status"], s["lag_records"], s["reason"])
-                for s in report["subscribers"]
-                if s["status"] != "NONE"
-            }
-            raise AssertionError(f"ops report not as expected after {timeout}s: {brief} {report['sampler']}")
-        time.sleep(0.5)
+    seen: list[dict[str, Any]] = [{}]
+
+    def as_expected() -> dict[str, Any] | None:
+        seen[0] = worker_get(worker.env, "/api/ops/status").json()
+        return seen[0] if ok(seen[0]) else None
+
+    def brief() -> object:
+        report = seen[0]
+        subscribers = {
+            s["subscriber"]: (s["status"], s["lag_records"], s["reason"])
+            for s in report.get("subscribers", [])
+            if s["status"] != "NONE"
+        }
+        return (subscribers, report.get("sampler"))
+
+    report: dict[str, Any] = wait_until(
+        as_expected, timeout, "the ops report expected", interval=0.5, last=brief
+    )
+    return report
 
 
 def statuses(report: dict[str, Any]) -> dict[str, str]:
@@ -107,10 +113,9 @@ def test_stopped_district_is_stop_lagging_is_warn_others_ok(
     try:
         for consumer in consumers.values():
             consumer.start()
-        deadline = time.monotonic() + 30
-        while consumers[STOPPED].consumed < 5:
-            assert time.monotonic() < deadline, "the district consumer did not read its 5 records"
-            time.sleep(0.2)
+        wait_until(
+            lambda: consumers[STOPPED].consumed >= 5, 30, "the district consumer to read its 5 records"
+        )
         assert consumers[STOPPED].stop() == 5  # committed 5, left the group
         garbage = Producer(kafka_config(stack_settings))
         garbage.produce(market.topic("public.enterprise"), b"{garbage", b'{"uscc":"X"}')

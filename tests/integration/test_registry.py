@@ -9,7 +9,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from sharebus.catalog.load import load_catalog
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.manager import LocalStack
+from sharebus.testing.waiting import wait_until
 from streams.policy import compile_policy
 
 pytestmark = pytest.mark.integration
@@ -73,16 +73,15 @@ class _Server:
         ]
         self._log = log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def serving() -> bool:
             assert self.proc.poll() is None, log.read_text()[-2000:]
             try:
-                if requests.get(f"{self.url}/subjects", timeout=1).status_code == 200:
-                    return
+                return requests.get(f"{self.url}/subjects", timeout=1).status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"registry on {self.url} not up in 60s: {log.read_text()[-2000:]}")
+                return False
+
+        wait_until(serving, 60, f"the registry on {self.url}", last=lambda: log.read_text()[-2000:])
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -154,10 +153,11 @@ def test_a_newer_registry_fences_the_older_writer(own_registry: Callable[[], _Se
         RegistryClient(older.url).register("C-value", _schema("C"))
     assert info.value.error_code == 50301
     # The older one still tails the log: it serves what the newer one wrote.
-    deadline = time.monotonic() + 10
-    while requests.get(f"{older.url}/schemas/ids/{schema_id}", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, "older registry did not read the newer one's write"
-        time.sleep(0.2)
+    wait_until(
+        lambda: requests.get(f"{older.url}/schemas/ids/{schema_id}", timeout=5).status_code == 200,
+        10,
+        "the older registry to read the newer one's write",
+    )
 
 
 def test_records_read_back_from_kafka_through_the_registry(
@@ -180,11 +180,8 @@ def test_records_read_back_from_kafka_through_the_registry(
     assert producer.flush(10) == 0
     consumer = consumer_factory()
     consumer.subscribe([topic])
-    msg = None
-    deadline = time.monotonic() + 30
-    while msg is None and time.monotonic() < deadline:
-        msg = consumer.poll(1.0)
-    assert msg is not None and msg.error() is None
+    msg = wait_until(lambda: consumer.poll(1.0), 30, f"a record on {topic}", interval=0)
+    assert msg.error() is None
     raw_key, raw_value = msg.key(), msg.value()
     assert raw_key is not None and raw_value is not None
     assert key_from_bytes(raw_key) == {"uscc": row["uscc"]}

@@ -19,6 +19,7 @@ from sharebus.core.audit import read_audit
 from sharebus.core.kafka_clients import admin_client, scram_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.generator import RowFactory
+from sharebus.testing.waiting import wait_until
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic, set_demands, write_catalog
 from tests.integration.test_router import db_writer
@@ -49,22 +50,27 @@ def read_as(config: dict[str, Any], topic: str, group: str, timeout: float = 20.
     )
     consumer.subscribe([topic])
     records: list[Any] = []
-    deadline = time.monotonic() + timeout
+
+    def at_the_end() -> bool:
+        msg = consumer.poll(0.5)
+        if any(f.code() == KafkaError._AUTHENTICATION for f in failures):
+            raise KafkaException(next(f for f in failures if f.code() == KafkaError._AUTHENTICATION))
+        error = msg.error() if msg is not None else None
+        if msg is not None and error is None:
+            records.append(msg)
+        elif error is not None and error.code() == KafkaError._PARTITION_EOF:
+            return True
+        elif error is not None and (
+            error.fatal() or not error.retriable() or "AUTHORIZATION" in error.name()
+        ):
+            raise KafkaException(error)
+        return False
+
     try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if any(f.code() == KafkaError._AUTHENTICATION for f in failures):
-                raise KafkaException(next(f for f in failures if f.code() == KafkaError._AUTHENTICATION))
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is None:
-                records.append(msg)
-            elif error.code() == KafkaError._PARTITION_EOF:
-                return records
-            elif error.fatal() or not error.retriable() or "AUTHORIZATION" in error.name():
-                raise KafkaException(error)
-        raise AssertionError(f"no end of {topic} within {timeout}s (read {len(records)})")
+        wait_until(
+            at_the_end, timeout, f"the end of {topic}", interval=0, last=lambda: f"{len(records)} read"
+        )
+        return records
     finally:
         consumer.close()
 
@@ -194,13 +200,20 @@ def test_each_district_reads_only_its_own_topics_until_revoked_or_rotated(
     def audited() -> list[dict[str, Any]]:
         return [e for e in read_audit(settings, since=started) if e["subject"] == A]
 
-    deadline = time.monotonic() + 40
-    events = audited()
-    while time.monotonic() < deadline and not any(
-        e["action"] == "policy.withhold" and e["detail"].get("reason") == "demand_revoked" for e in events
-    ):
-        time.sleep(2.0)
+    def with_the_revoked_withholding() -> list[dict[str, Any]]:
         events = audited()
+        revoked = (
+            e["detail"].get("reason") == "demand_revoked" for e in events if e["action"] == "policy.withhold"
+        )
+        return events if any(revoked) else []
+
+    events = wait_until(
+        with_the_revoked_withholding,
+        40,
+        "records withheld after the revocation, audited",
+        interval=2.0,
+        last=audited,
+    )
     actions = {(e["action"], e["target"]) for e in events}
     assert ("credential.create", f"User:{A}") in actions
     assert ("credential.rotate", f"User:{A}") in actions

@@ -30,8 +30,8 @@ NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(REPO / "catalog" / "chongqing")
+def catalog(chongqing_catalog: Catalog) -> Catalog:
+    return chongqing_catalog
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from sharebus.cli.metrics import metrics
 from sharebus.core.audit import ACL_GRANT, ACL_REVOKE, POLICY_WITHHOLD, event
 from sharebus.core.settings import Settings, get_settings
+from sharebus.testing.waiting import wait_until
 from streams.metrics.audit_tail import (
     MALFORMED,
     AuditTail,
@@ -235,19 +236,12 @@ def tail_of(
     return tail, fatal, store
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met"
-        time.sleep(0.01)
-
-
 def test_the_tail_resumes_after_the_stored_offset_and_hands_every_batch_on() -> None:
     consumer = FakeConsumer([[msg(record(), 40), msg(b"{bad", 41)], [msg(record(ACL_REVOKE), 42)]], high=43)
     added: list[list[AuditRow]] = []
     tail, fatal, store = tail_of(consumer, 40, added.append)
     tail.start()
-    wait_for(lambda: sum(map(len, added)) == 3)
+    wait_until(lambda: sum(map(len, added)) == 3, 5.0, "3 audit rows handed on", interval=0.01)
     tail.stop()
     assert not tail.running and consumer.closed and fatal == []
     assert store.asked == [{"topic": SOURCE.topic, "topic_id": SOURCE.topic_id}]
@@ -268,7 +262,7 @@ def test_a_lone_event_is_not_held_back_waiting_for_a_full_batch() -> None:
     added: list[list[AuditRow]] = []
     tail, _, _ = tail_of(Recording([[msg(record(), 0), msg(record(), 1)]], high=2), None, added.append)
     tail.start()
-    wait_for(lambda: bool(added))
+    wait_until(lambda: bool(added), 5.0, "a batch handed on", interval=0.01)
     tail.stop()
     # Wait for one record (up to the poll time), then take what is already there without waiting.
     assert asked[:2] == [(1, 0.01), (499, 0)] and [r.offset for r in added[0]] == [0, 1]
@@ -289,7 +283,7 @@ def test_a_read_error_stops_the_worker_through_fatal() -> None:
     added: list[list[AuditRow]] = []
     tail, fatal, _ = tail_of(consumer, None, added.append)
     tail.start()
-    wait_for(lambda: not tail.running)
+    wait_until(lambda: not tail.running, 5.0, "the tail to stop", interval=0.01)
     assert len(fatal) == 1 and isinstance(fatal[0], AuditTailError) and tail.error is fatal[0]
     assert consumer.closed and [r.offset for batch in added for r in batch] == [0]
 
@@ -302,7 +296,7 @@ def test_a_failed_sink_stops_the_tail_and_an_unexpected_error_is_wrapped() -> No
 
     tail, fatal, _ = tail_of(FakeConsumer([[msg(record(), 0)]], high=1), None, add)
     tail.start()
-    wait_for(lambda: not tail.running)
+    wait_until(lambda: not tail.running, 5.0, "the tail to stop", interval=0.01)
     assert fatal == [broken]
 
     def explode() -> str:
@@ -318,7 +312,7 @@ def test_a_failed_sink_stops_the_tail_and_an_unexpected_error_is_wrapped() -> No
         topic_id=explode,
     )
     tail2.start()
-    wait_for(lambda: not tail2.running)
+    wait_until(lambda: not tail2.running, 5.0, "the tail to stop", interval=0.01)
     assert isinstance(fatal2[0], AuditTailError) and "no metadata" in (fatal2[0].actual or "")
 
 
@@ -326,7 +320,7 @@ def test_a_store_past_the_end_of_the_topic_stops_the_tail() -> None:
     consumer = FakeConsumer([], high=10)
     tail, fatal, _ = tail_of(consumer, 25, lambda rows: None)
     tail.start()
-    wait_for(lambda: not tail.running)
+    wait_until(lambda: not tail.running, 5.0, "the tail to stop", interval=0.01)
     assert isinstance(fatal[0], AuditTailError) and consumer.closed and not tail.started.is_set()
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sharebus.testing.waiting import wait_until
 from streams.metrics.errors import MetricRowError, MetricsError, SinkError
 from streams.metrics.rows import AuditRow, CallRow, PositionRow
 from streams.metrics.sink import MetricsSink
@@ -96,15 +97,6 @@ def make_sink() -> Iterator[Callable[..., MetricsSink]]:
             sink.close(timeout=5)
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 def test_a_full_batch_is_inserted_at_once_not_after_the_delay(make_sink: Callable[..., MetricsSink]) -> None:
     store = FakeStore()
     sink = make_sink(store, max_rows=100, max_delay=30.0)
@@ -113,7 +105,7 @@ def test_a_full_batch_is_inserted_at_once_not_after_the_delay(make_sink: Callabl
     time.sleep(0.2)
     assert store.calls == [], "below max_rows and before max_delay: nothing inserted yet"
     sink.add(_rows(60))
-    assert _wait(lambda: store.rows == 120, timeout=2.0)
+    wait_until(lambda: store.rows == 120, 2.0, "120 rows stored", interval=0.01)
     assert len(store.calls) == 1 and store.calls[0][2] - started < 2.0
 
 
@@ -122,11 +114,11 @@ def test_a_partial_batch_is_inserted_after_max_delay(make_sink: Callable[..., Me
     sink = make_sink(store, max_rows=1000, max_delay=0.3)
     added = time.monotonic()
     sink.add(_rows(5))
-    assert _wait(lambda: store.rows == 5, timeout=3.0)
+    wait_until(lambda: store.rows == 5, 3.0, "5 rows stored", interval=0.01)
     waited = store.calls[0][2] - added
     assert 0.25 <= waited < 1.5, waited
     sink.add(_rows(3))
-    assert _wait(lambda: store.rows == 8, timeout=3.0), "the timer restarts with the next row"
+    wait_until(lambda: store.rows == 8, 3.0, "the next row stored (the timer restarts)", interval=0.01)
 
 
 def test_flush_stores_everything_added_before_it(make_sink: Callable[..., MetricsSink]) -> None:

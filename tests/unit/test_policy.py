@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sharebus.catalog.load import CatalogTexts, load_catalog, parse_catalog
+from sharebus.catalog.load import CatalogTexts, parse_catalog
 from sharebus.catalog.models import Catalog
 from sharebus.core.gbcodes import resident_id_check_char
+from sharebus.testing.builders import debezium_event, sample_enterprise
 from streams.policy import Policy, PolicyError, Reason, RouteResult, compile_policy
 from streams.policy.masks import make_pseudonym
 
@@ -213,11 +214,11 @@ def _columns(table: str, image: Any) -> Any:
     return {k: v for k, v in image.items() if k in known or k in extra}
 
 
-def event(table: str, op: str, before: Any = None, after: Any = None) -> dict[str, Any]:
+def event(
+    table: str, op: str, before: Any = None, after: Any = None, department: str = "src"
+) -> dict[str, Any]:
     before, after = _columns(table, before), _columns(table, after)
-    source: dict[str, Any] = {"connector": "postgresql", "name": "cdc.src", "db": "src", "schema": "public"}
-    source |= {"table": table, "lsn": 1, "txId": 1, "ts_ms": 0, "snapshot": "false"}
-    return {"before": before, "after": after, "source": source, "op": op, "ts_ms": 0}
+    return debezium_event(op, before, after, table=table, department=department, db="src")
 
 
 def deliveries(r: RouteResult) -> set[tuple[str, str, str]]:
@@ -525,27 +526,18 @@ def test_entitlements(policy: Policy) -> None:
 
 # --- the sample catalogs ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def chongqing() -> Policy:
-    return compile_policy(load_catalog(REPO / "catalog" / "chongqing"), pseudonym_key=KEY)
+def chongqing(chongqing_catalog: Catalog) -> Policy:
+    return compile_policy(chongqing_catalog, pseudonym_key=KEY)
 
 
 def _cq(table: str, dept: str, op: str, **images: Any) -> dict[str, Any]:
-    ev = event(table, op)
-    ev |= {"before": images.get("before"), "after": images.get("after")}
-    ev["source"]["name"] = f"cdc.{dept}"
-    return ev
+    return debezium_event(
+        op, images.get("before"), images.get("after"), table=table, department=dept, db="src"
+    )
 
 
 def enterprise(code: str) -> dict[str, Any]:
-    return {
-        "uscc": "91500103MA5U00001G",
-        "name": "示例企业",
-        "legal_rep_name": "张三",
-        "legal_rep_id": ID1,
-        "phone": "13812345678",
-        "address": "重庆市渝中区某路1号",
-        "district_code": code,
-    }
+    return sample_enterprise(district_code=code, legal_rep_id=ID1)
 
 
 def test_chongqing_enterprise(chongqing: Policy) -> None:
@@ -588,8 +580,8 @@ def test_chongqing_inspection_not_shared(chongqing: Policy) -> None:
     assert r.deliveries == () and withheld(r) == {(None, "not_shared")}
 
 
-def test_zhuzhou_city_wide_enterprise() -> None:
-    p = compile_policy(load_catalog(REPO / "catalog" / "zhuzhou"), pseudonym_key=KEY)
+def test_zhuzhou_city_wide_enterprise(zhuzhou_catalog: Catalog) -> None:
+    p = compile_policy(zhuzhou_catalog, pseudonym_key=KEY)
     r = p.route(_cq("enterprise", "market", "c", after=enterprise("430202")), NOW)
     assert len(r.deliveries) == 9 + 1  # every district + the zone (pending, unconditional)
     assert all("phone" not in (d.value or {}) for d in r.deliveries)  # redacted

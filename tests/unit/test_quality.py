@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from sharebus.catalog.load import load_catalog
-from sharebus.catalog.models import CodeKind, FieldType
-from sharebus.core.gbcodes import resident_id_check_char, usci_check_char
+from sharebus.catalog.models import Catalog, CodeKind, FieldType
+from sharebus.core.gbcodes import resident_id_check_char
+from sharebus.testing import builders
+from sharebus.testing.builders import debezium_event, sample_enterprise
 from streams.quality import (
     TYPE_CHECKS,
     Check,
@@ -21,8 +23,7 @@ from streams.quality import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-USCC = "91500103MA5U00001" + usci_check_char("91500103MA5U00001")
-RID = "50010319800101123" + resident_id_check_char("50010319800101123")
+USCC, RID = builders.USCC, builders.RESIDENT_ID
 BAD_RID = RID[:17] + ("0" if RID[17] != "0" else "1")
 BAD_USCC = USCC[:17] + ("0" if USCC[17] != "0" else "1")
 RID_X = next(
@@ -33,33 +34,15 @@ RID_X = next(
 
 
 @pytest.fixture(scope="module")
-def checks() -> QualityChecks:
-    return compile_checks(load_catalog(REPO / "catalog" / "chongqing"))
+def checks(chongqing_catalog: Catalog) -> QualityChecks:
+    return compile_checks(chongqing_catalog)
 
 
-def enterprise(**changes: Any) -> dict[str, Any]:
-    row = {
-        "uscc": USCC,
-        "name": "重庆示例科技有限公司",
-        "legal_rep_name": "张三",
-        "legal_rep_id": RID,
-        "phone": "13812345678",
-        "address": "重庆市渝中区民族路1号",
-        "district_code": "500103",
-        "reg_capital": "1000000.00",
-        "status": "active",
-        "established_on": 19000,
-        "created_at": "2025-01-01T00:00:00Z",
-        "updated_at": "2025-01-01T08:00:00.123456+08:00",
-    }
-    row.update(changes)
-    return {k: v for k, v in row.items() if v is not ...}
+enterprise = sample_enterprise
 
 
 def event(op: str | None, before: Any = None, after: Any = None, table: str = "enterprise") -> dict[str, Any]:
-    source: dict[str, Any] = {"connector": "postgresql", "name": "cdc.market", "db": "dept_market"}
-    source |= {"schema": "public", "table": table, "lsn": 1, "txId": 1, "ts_ms": 0}
-    return {"before": before, "after": after, "source": source, "op": op, "ts_ms": 0}
+    return debezium_event(op, before, after, table=table)
 
 
 ROW_CASES: list[tuple[str, dict[str, Any], set[tuple[str, str | None]]]] = [

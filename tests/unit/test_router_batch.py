@@ -17,6 +17,7 @@ from schemas.wire import split
 from sharebus.catalog.load import load_catalog
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.generator import RowFactory
+from sharebus.testing.builders import as_debezium_json, debezium_bytes, raw_record
 from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchRouter
@@ -68,15 +69,7 @@ def decoded(book: SchemaBook, msg: Outgoing) -> dict[str, Any]:
 
 
 def enterprise() -> dict[str, Any]:
-    factory = RowFactory.for_settings(_settings(), seed=7)
-    r = factory.enterprise()
-    return {
-        **r,
-        "reg_capital": str(r["reg_capital"]),
-        "established_on": (r["established_on"] - datetime(1970, 1, 1).date()).days,
-        "created_at": r["created_at"].isoformat().replace("+00:00", "Z"),
-        "updated_at": r["updated_at"].isoformat().replace("+00:00", "Z"),
-    }
+    return as_debezium_json(RowFactory.for_settings(_settings(), seed=7).enterprise())
 
 
 def _settings() -> Settings:
@@ -86,21 +79,12 @@ def _settings() -> Settings:
 def event(
     op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, table: str = "enterprise"
 ) -> bytes:
-    source = {
-        "name": "cdc.market",
-        "db": "dept_market",
-        "schema": "public",
-        "table": table,
-        "lsn": 4242,
-        "ts_ms": int(NOW.timestamp() * 1000) - 150,
-        "txId": 9,
-        "snapshot": "false",
-    }
-    return orjson.dumps({"before": before, "after": after, "source": source, "op": op})
+    ts_ms = int(NOW.timestamp() * 1000) - 150
+    return debezium_bytes(op, before, after, table=table, lsn=4242, ts_ms=ts_ms, tx_id=9)
 
 
-def raw(value: bytes | None, offset: int = 10, topic: str = "cdc.market.public.enterprise") -> RawRecord:
-    return RawRecord(topic, 0, offset, b'{"uscc":"x"}', value, 0)
+def raw(value: bytes | None, offset: int = 10, topic: str | None = None) -> RawRecord:
+    return raw_record(value, offset=offset, topic=topic)
 
 
 def test_an_insert_reaches_its_district_with_lineage_headers(router: BatchRouter, book: SchemaBook) -> None:

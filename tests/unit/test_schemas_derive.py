@@ -21,7 +21,6 @@ from schemas.derive import (
     value_subject,
 )
 from schemas.generate import SCHEMA_DIR, avsc_text, stale_files
-from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog, Resource
 from sharebus.core.errors import ConfigError
 from streams.policy import compile_policy
@@ -31,8 +30,8 @@ KEY = b"test-pseudonym-key-32-bytes-long"
 
 
 @pytest.fixture(scope="module")
-def chongqing() -> Catalog:
-    return load_catalog(REPO / "catalog" / "chongqing")
+def chongqing(chongqing_catalog: Catalog) -> Catalog:
+    return chongqing_catalog
 
 
 def _resource(fields: list[dict[str, Any]], **extra: Any) -> Resource:
