@@ -38,7 +38,8 @@ from sharebus.core.naming import H_COMMIT_TS
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.connectors import sample_spec
 from sharebus.dev.samples.departments import get_department
-from sharebus.dev.samples.generator import ChangeGenerator, RowFactory
+from sharebus.dev.samples.generator import ChangeGenerator
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.dev.stack.manager import LocalStack
 from sharebus.testing.builders import as_debezium_json, debezium_bytes
 from streams.router.topics import RAW_TOPIC_CONFIG

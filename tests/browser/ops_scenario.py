@@ -18,7 +18,7 @@ from psycopg import sql
 
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.kafka import wait_for_records
 
 

@@ -16,7 +16,7 @@ from psycopg import sql
 from connectors.render import CaptureSpec
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.departments import get_department
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.kafka import read_until
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from connectors.render import CaptureSpec
 from sharebus.apps.district.backfills import Backfiller
 from sharebus.cli.district import district
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess, set_demands
 from tests.integration.test_district_sync import insert, run_cli, settle, sync_once, wait_policy

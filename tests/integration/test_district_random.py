@@ -22,7 +22,7 @@ from psycopg import sql
 from connectors.render import CaptureSpec
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.departments import districts_csv, load_districts
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from streams.router.live_catalog import publish_catalog
 from tests.integration.conftest import SyncProcess
 from tests.integration.router_harness import RouterProcess

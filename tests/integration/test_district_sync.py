@@ -27,7 +27,7 @@ from sharebus.apps.district.sync import DistrictSync, SyncOptions, SyncReport
 from sharebus.cli.district import district
 from sharebus.cli.reconcile import reconcile as reconcile_cmd
 from sharebus.core.settings import Settings, get_settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.kafka import wait_for_records
 from sharebus.testing.waiting import wait_until
 from streams.router.live_catalog import publish_catalog

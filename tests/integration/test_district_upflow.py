@@ -13,7 +13,7 @@ import pytest
 from connectors.render import CaptureSpec
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.dev.samples.upflow import COLUMNS, HouseholdRows
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic
 from tests.integration.test_district_sync import district_rows, insert, settle

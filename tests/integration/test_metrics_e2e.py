@@ -18,7 +18,7 @@ from psycopg import sql
 from connectors.render import CaptureSpec
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic, write_catalog
 

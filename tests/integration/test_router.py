@@ -19,7 +19,7 @@ from connectors.render import CaptureSpec
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.naming import H_CHECK, H_DEMAND, H_LSN, H_POLICY, H_REASON
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import (
     Read,

@@ -18,7 +18,7 @@ from sharebus.apps.acl.broker import Broker
 from sharebus.core.audit import read_audit
 from sharebus.core.kafka_clients import admin_client, scram_config
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess, keys_of, read_topic, set_demands, write_catalog

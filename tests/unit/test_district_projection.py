@@ -12,7 +12,7 @@ from sharebus.apps.district.projection import Expected, layout_of, project, regi
 from sharebus.apps.district.reconcile import ResourceReport, compare
 from sharebus.apps.district.source_rows import debezium_value
 from sharebus.catalog.load import load_catalog
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.dev.samples.upflow import HouseholdRows, UpflowSample
 from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks

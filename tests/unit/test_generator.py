@@ -19,7 +19,8 @@ from sharebus.dev.samples.departments import (
     get_department,
     load_districts,
 )
-from sharebus.dev.samples.generator import ChangeCounts, ChangeGenerator, RowFactory
+from sharebus.dev.samples.generator import ChangeCounts, ChangeGenerator
+from sharebus.dev.samples.rows import RowFactory
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from schemas.encoder import SchemaBook
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.builders import as_debezium_json, debezium_bytes, raw_record
 from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks

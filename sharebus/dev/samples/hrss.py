@@ -17,7 +17,7 @@ from sharebus.core.errors import UnreachableError
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.database import sql_text
 from sharebus.dev.samples.departments import SampleDepartment
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 from sharebus.dev.stack.mariadb import CDC_GLOBAL_PRIVILEGES
 
 HRSS = SampleDepartment(

@@ -19,7 +19,7 @@ from sharebus.core.settings import Settings
 from sharebus.dev.samples.connectors import sample_spec
 from sharebus.dev.samples.database import apply_schema, connect
 from sharebus.dev.samples.departments import SampleDepartment
-from sharebus.dev.samples.generator import RowFactory
+from sharebus.dev.samples.rows import RowFactory
 
 TABLE = "public.assistance_household"
 SQL_FILE = "assistance.sql"
