@@ -411,10 +411,12 @@ def get_settings() -> Settings:
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
-    problems = []
+    problems, fixes = [], []
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message, _, fix = str(error["msg"]).removeprefix("Value error, ").partition("; fix: ")
+        if fix:
+            fixes.append(fix)
         if not field:  # a check across settings: its message names them (never their values)
             problems.append(message)
             continue
@@ -425,10 +427,11 @@ def _config_error(exc: ValidationError) -> ConfigError:
         )
         problems.append(f"{ENV_PREFIX}{field.upper()}={shown}: {message}")
     return ConfigError(
-        "settings",
-        f"{len(problems)} environment variable(s) hold a value sharebus cannot use",
+        "settings (SHAREBUS_* environment variables, .env)",
+        "are refused: sharebus will not start with them",
         actual="; ".join(problems),
-        fix="correct or unset them (README, Settings: every SHAREBUS_* name and its meaning)",
+        fix="; ".join(fixes)
+        or "correct or unset them (README, Settings: every SHAREBUS_* name and its meaning)",
     )
 
 
