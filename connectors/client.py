@@ -148,9 +148,24 @@ class ConnectClient:
         tasks = tuple(TaskState(int(t["id"]), t["state"], t.get("trace")) for t in body.get("tasks", []))
         return ConnectorState(name, conn.get("state", "UNKNOWN"), tasks, conn.get("trace"))
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, *, timeout: float = 30.0) -> bool:
+        """Delete `name` and return once Connect no longer reports it (its status answers 404
+        on every worker, not a lingering UNASSIGNED); False if there was no such connector."""
         body = self._call("DELETE", f"/connectors/{name}", ok=(204, 404, 200))
-        return not (isinstance(body, dict) and body.get("error_code") == 404)
+        if isinstance(body, dict) and body.get("error_code") == 404:
+            return False
+        deadline = time.monotonic() + timeout
+        while self.status(name) is not None:
+            if time.monotonic() >= deadline:
+                raise ConnectorError(
+                    f"connector {name}",
+                    f"still reported by Kafka Connect {timeout:.0f}s after its deletion",
+                    expected="no such connector",
+                    actual=f"status {self.status(name)}",
+                    fix="check `sharebus stack logs connect`, then run the command again",
+                )
+            time.sleep(0.2)
+        return True
 
     def pause(self, name: str) -> None:
         self._call("PUT", f"/connectors/{name}/pause", ok=(202,))

@@ -10,9 +10,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
+import psycopg
+import requests
+from confluent_kafka import KafkaException
 
 from connectors.dburl import redact
-from sharebus.core.errors import ExitCode, SharebusError
+from sharebus.core.errors import AccessError, ExitCode, SharebusError, UnreachableError
 from sharebus.core.settings import get_settings, secret_values
 
 P = ParamSpec("P")
@@ -89,6 +92,45 @@ def _scrubbed(value: Any) -> Any:
     return value
 
 
+def _unreachable(exc: Exception) -> SharebusError:
+    """A service's own exception that reached the CLI (no component named it): said plainly."""
+    text = str(exc).strip()[:500] or type(exc).__name__
+    if isinstance(exc, KafkaException):
+        try:
+            bootstrap = get_settings().kafka_bootstrap
+        except SharebusError:
+            bootstrap = "(SHAREBUS_KAFKA_BOOTSTRAP)"
+        if "AUTHORIZATION" in text or "AUTHENTICATION" in text:
+            return AccessError(
+                f"Kafka at {bootstrap}",
+                "refused the request",
+                actual=text,
+                fix="check the principal's password (SHAREBUS_KAFKA_*_PASSWORD) and its grants"
+                " (`sharebus acl show`)",
+            )
+        return UnreachableError(
+            f"Kafka at {bootstrap}",
+            "does not answer",
+            actual=text,
+            fix="start it (`sharebus stack up`, `sharebus stack status`) or correct SHAREBUS_KAFKA_BOOTSTRAP",
+        )
+    if isinstance(exc, psycopg.OperationalError):
+        return UnreachableError(
+            "a PostgreSQL database",
+            "refused or lost the connection",
+            actual=text,
+            fix="start it (`sharebus stack up`) or correct the database URL or SHAREBUS_PG_* settings",
+        )
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) or "an HTTP service"
+    return UnreachableError(
+        str(url),
+        "does not answer",
+        actual=text,
+        fix="start it (`sharebus stack up`) or correct SHAREBUS_CONNECT_URL / SHAREBUS_REGISTRY_URL",
+    )
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """The one error path of every command: a `SharebusError` becomes its message (and JSON with
     --json) and its exit code, Ctrl-C exits 130; never a traceback."""
@@ -99,6 +141,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except SharebusError as exc:
             fail(exc, as_json=bool(kwargs.get("as_json")))
+        except (KafkaException, requests.ConnectionError, requests.Timeout, psycopg.OperationalError) as exc:
+            fail(_unreachable(exc), as_json=bool(kwargs.get("as_json")))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(ExitCode.INTERRUPTED)

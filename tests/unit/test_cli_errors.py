@@ -7,8 +7,11 @@ import re
 from pathlib import Path
 
 import click
+import psycopg
 import pytest
+import requests
 from click.testing import CliRunner
+from confluent_kafka import KafkaError, KafkaException
 from pydantic import SecretStr
 
 from connectors.errors import ChangePendingError, PreflightError, SnapshotError
@@ -131,3 +134,35 @@ def test_a_bad_setting_is_a_config_error_naming_its_variable(monkeypatch: pytest
     assert result.exit_code == ExitCode.CONFIG, result.stderr
     assert "SHAREBUS_PG_PORT='not-a-port'" in result.stderr and "Traceback" not in result.stderr
     assert json.loads(result.stdout)["subject"].startswith("settings")
+
+
+@click.command()
+@click.option("--kind")
+@json_option
+@handle_errors
+def _client_failure(kind: str, as_json: bool) -> None:
+    if kind == "kafka":
+        raise KafkaException(
+            KafkaError(KafkaError._TRANSPORT, "Failed to get metadata: Broker transport failure")
+        )
+    if kind == "denied":
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "TOPIC_AUTHORIZATION_FAILED"))
+    if kind == "http":
+        raise requests.ConnectionError("Connection refused")
+    raise psycopg.OperationalError("connection refused")
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "text"),
+    [
+        ("kafka", ExitCode.UNREACHABLE, "Kafka at "),
+        ("denied", ExitCode.ACCESS, "refused the request"),
+        ("http", ExitCode.UNREACHABLE, "does not answer"),
+        ("postgres", ExitCode.UNREACHABLE, "a PostgreSQL database"),
+    ],
+)
+def test_a_client_library_failure_is_one_clear_error(kind: str, code: ExitCode, text: str) -> None:
+    result = CliRunner(mix_stderr=False).invoke(_client_failure, ["--kind", kind, "--json"])
+    assert result.exit_code == code, result.stderr
+    assert text in result.stderr and "Traceback" not in result.stderr and "fix:" in result.stderr
+    assert json.loads(result.stdout)["ok"] is False

@@ -66,3 +66,22 @@ def test_a_rebalance_that_does_not_end_is_an_error(monkeypatch: pytest.MonkeyPat
     client = ConnectClient("http://connect", session=session)  # type: ignore[arg-type]
     with pytest.raises(ConnectorError, match="answered 409"):
         client.names()
+
+
+def test_delete_returns_once_connect_no_longer_reports_the_connector() -> None:
+    lingering = {"name": "cdc-x", "connector": {"state": "UNASSIGNED"}, "tasks": []}
+    session = _Session(
+        _response(204, {}),
+        _response(200, lingering),
+        _response(200, lingering),
+        _response(404, {"error_code": 404, "message": "No status found for connector cdc-x"}),
+    )
+    client = ConnectClient("http://connect", session=session)  # type: ignore[arg-type]
+    assert client.delete("cdc-x") is True
+    assert session.calls == 4 and session.answers == []
+
+
+def test_delete_of_an_unknown_connector_is_false_at_once() -> None:
+    session = _Session(_response(404, {"error_code": 404, "message": "Connector cdc-x not found"}))
+    client = ConnectClient("http://connect", session=session)  # type: ignore[arg-type]
+    assert client.delete("cdc-x") is False and session.calls == 1
