@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from sharebus.core import naming
+from sharebus.core.errors import SharebusError
 from streams.policy.compiled import Policy
 from streams.policy.reasons import Reason
 from streams.policy.results import Decision, Send, Withheld, masked_values
@@ -21,6 +22,8 @@ from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_he
 from streams.router.records import Outgoing, RawRecord
 
 DELIVERED = "delivered"
+ENCODE_CHECK = "encode"
+"""The dead-letter check of a record whose value a mask or the Avro encoder refused."""
 
 
 class ValueEncoder(Protocol):
@@ -197,22 +200,33 @@ class BatchRouter:
                 )
             if not sends:
                 continue
+            # Every send of the record is encoded before any is kept: a value the checks let
+            # through but a mask or the encoder refuses dead-letters the whole record (never half
+            # delivered), and routing goes on with the next one.
+            masked = None
+            encoded: list[tuple[Send, _Plan, bytes | None]] = []
+            try:
+                for send in sends:
+                    target = send.target
+                    plan = plans.get(id(target))
+                    if plan is None:
+                        plan = plans[id(target)] = _plan(routing, target)
+                    if send.tombstone:
+                        data = None
+                    elif target.masked:
+                        if masked is None:
+                            masked = masked_values(masks, image)
+                        data = plan.encode_row(image, masked)
+                    else:
+                        data = plan.encode_row(image, _UNMASKED)
+                    encoded.append((send, plan, data))
+            except Exception as exc:  # a bad value of this record, not a fault of the router
+                self._unencodable(out, rec, dept, resource, exc, op, ts_ms)
+                continue
             common = lineage(rec, source, op)
-            key_bytes, masked = rec.key, None
-            for send in sends:
-                target = send.target
-                plan = plans.get(id(target))
-                if plan is None:
-                    plan = plans[id(target)] = _plan(routing, target)
-                if send.tombstone:
-                    data = None
-                elif target.masked:
-                    if masked is None:
-                        masked = masked_values(masks, image)
-                    data = plan.encode_row(image, masked)
-                else:
-                    data = plan.encode_row(image, _UNMASKED)
-                append(Outgoing(target.topic, key_bytes, data, [*common, plan.demand_header]))
+            key_bytes = rec.key
+            for send, plan, data in encoded:
+                append(Outgoing(send.target.topic, key_bytes, data, [*common, plan.demand_header]))
                 counted = sent.get(id(send))
                 if counted is None:
                     counted = sent[id(send)] = _Sent(send, dept, resource)
@@ -277,6 +291,21 @@ class BatchRouter:
                 CallKey(dept, resource, held.subscriber or "", op, "withheld", held.reason.value), 0, None
             )
         return decision
+
+    def _unencodable(
+        self,
+        out: BatchOutput,
+        rec: RawRecord,
+        dept: str,
+        resource: str,
+        exc: Exception,
+        op: str,
+        ts_ms: int | None,
+    ) -> None:
+        detail = exc.render() if isinstance(exc, SharebusError) else f"{type(exc).__name__}: {exc}"
+        resp = self._routing.policy.responsibility(resource)
+        unit = resp.unit if resp is not None else None
+        self._dead_letter(out, rec, dept, resource, ENCODE_CHECK, detail[:1000], unit, op=op, ts_ms=ts_ms)
 
     def _dead_letter(
         self,
