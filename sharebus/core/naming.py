@@ -157,6 +157,11 @@ def app_prefix(router_id: str) -> str:
     return f"{router_id}{GROUP_SEPARATOR}"
 
 
+def faust_app_id(router_id: str) -> str:
+    """The Faust app hosting a router (its internal topics and groups start with `<router id>.`)."""
+    return f"{app_prefix(router_id)}app"
+
+
 def subscriber_group_prefix(subscriber: str) -> str:
     """A subscriber's consumers use groups named `<subscriber>.<anything>` (the prefix it is granted)."""
     return f"{subscriber}{GROUP_SEPARATOR}"

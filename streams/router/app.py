@@ -14,6 +14,7 @@ from typing import Any
 import faust
 
 from sharebus.catalog.models import Catalog
+from sharebus.core import naming
 from sharebus.core.errors import SharebusError
 from sharebus.core.kafka_clients import MECHANISM, Role, principal
 from sharebus.core.settings import Settings
@@ -173,12 +174,17 @@ def faust_credentials(settings: Settings, role: Role) -> faust.SASLCredentials |
 
 
 def create_app(
-    settings: Settings, service: RouterService, fatal: Callable[[BaseException], None]
+    settings: Settings,
+    service: RouterService,
+    fatal: Callable[[BaseException], None],
+    *,
+    after_stop: Callable[[], None] | None = None,
 ) -> faust.App:
     """The Faust app hosting the router: lifecycle, web server (metrics API, dashboard), timers.
-    The routing itself runs in the service's loops (see streams/router/loops.py)."""
+    The routing itself runs in the service's loops (see streams/router/loops.py). At shutdown
+    routing stops (drained, committed) before `after_stop` closes what it feeds (the metrics)."""
     app = faust.App(
-        settings.router_id + ".app",
+        naming.faust_app_id(settings.router_id),
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=faust_credentials(settings, Role.ROUTER),
         value_serializer="raw",
@@ -199,8 +205,14 @@ def create_app(
     async def _start() -> None:
         service.start(fatal)
 
+    def stop_in_order() -> None:
+        service.stop()
+        if after_stop is not None:
+            after_stop()
+
+    # One receiver: a signal's receivers are a set, run in no fixed order.
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _stop(app_: faust.App, **_: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, service.stop)
+        await asyncio.get_running_loop().run_in_executor(None, stop_in_order)
 
     return app

@@ -25,6 +25,23 @@ log = logging.getLogger("sharebus.router")
 
 Fatal = Callable[[BaseException], None]
 
+# A commit the group coordinator refuses because the group moved on without this member: that is a
+# rebalance, not a fault. The partitions' new owner reads from the last committed offsets, so the
+# uncommitted batches are delivered again, as upserts of the same keys (at-least-once).
+GENERATION_MOVED = frozenset(
+    {
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.FENCED_INSTANCE_ID,
+    }
+)
+
+
+def generation_moved(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.code() in GENERATION_MOVED
+
 
 @dataclass
 class _Batch:
@@ -123,7 +140,16 @@ class RawLoop:
             log.error("raw topic loop failed: %s", exc)
             self.fatal(exc)
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Leave the group; a refusal to commit on the way out is the group having moved on."""
+        try:
             self.consumer.close()
+        except KafkaException as exc:
+            if not generation_moved(exc):
+                raise
+            log.warning("raw consumer left a group that had moved on (%s): nothing is lost", exc.args[0])
 
     def _route(self, msgs: list) -> None:  # type: ignore[type-arg]
         records: list[RawRecord] = []
@@ -154,9 +180,19 @@ class RawLoop:
         undelivered = self.flush()
         offsets = self.ledger.committable()
         if offsets:
-            self.consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-            )
+            try:
+                self.consumer.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+                )
+            except KafkaException as exc:
+                if not generation_moved(exc):
+                    raise
+                log.warning(
+                    "commit of %d partitions refused, the group moved on (%s): their records since the"
+                    " last commit are delivered again by their new owner",
+                    len(offsets),
+                    exc.args[0],
+                )
         if undelivered:
             log.error("%d routed records undelivered; their source offsets stay uncommitted", undelivered)
 

@@ -73,14 +73,13 @@ def run_worker(
         """From any thread: stop the worker; it exits with code 1."""
         loop.call_soon_threadsafe(lambda: crashing.append(asyncio.ensure_future(worker.crash(exc))))
 
-    app = create_app(settings, service, fatal)
+    def close_extensions() -> None:  # after routing stopped: nothing feeds them any more
+        for ext in extensions:
+            ext.close()
+
+    app = create_app(settings, service, fatal, after_stop=close_extensions)
     for ext in extensions:
         ext.attach(app, service, fatal)
-
-    @app.on_before_shutdown.connect  # type: ignore[arg-type]
-    async def _close_extensions(app_: faust.App, **_: object) -> None:
-        for ext in extensions:
-            await asyncio.get_running_loop().run_in_executor(None, ext.close)
 
     uvloop.install()  # before the worker creates its event loop
     # -l info: Faust's default `warn` starts a spinner that sets the root logger to DEBUG.

@@ -97,3 +97,8 @@ def test_groups_follow_the_subscriber_rule() -> None:
     assert naming.department_of_dlq("dlq.market") == "market"
     assert naming.backfills_topic("sharebus.catalog") == "sharebus.catalog.backfills"
     assert naming.value_subject("share.500103.market.enterprise") == "share.500103.market.enterprise-value"
+
+
+def test_the_router_owns_its_app_prefix() -> None:
+    assert naming.faust_app_id("sharebus-router") == "sharebus-router.app"
+    assert naming.faust_app_id("r").startswith(naming.app_prefix("r"))

@@ -1,0 +1,62 @@
+"""The raw-topic loop: a commit refused because the group moved on is a rebalance, not a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from sharebus.core.kafka_clients import KafkaConnection
+from streams.router.config import RouterConfig
+from streams.router.loops import RawLoop
+
+
+class _Consumer:
+    def __init__(self, error: int | None) -> None:
+        self.error = error
+        self.commits: list[Any] = []
+        self.closed = False
+
+    def commit(self, **kw: Any) -> None:
+        self.commits.append(kw)
+        if self.error is not None:
+            raise KafkaException(KafkaError(self.error, "Commit failed"))
+
+    def close(self) -> None:
+        self.closed = True
+        if self.error is not None:
+            raise KafkaException(KafkaError(self.error, "Commit failed"))
+
+
+def _loop(error: int | None) -> tuple[RawLoop, _Consumer]:
+    config = RouterConfig(
+        "r", "chongqing", "c", 10, 0.1, KafkaConnection({"bootstrap.servers": "127.0.0.1:1"})
+    )
+    loop = RawLoop(config, ["cdc.x.public.t"], lambda records, done: done(), lambda: 0, lambda exc: None)
+    loop.consumer.close()
+    fake = _Consumer(error)
+    loop.consumer = fake  # type: ignore[assignment]
+    batch = loop.ledger.open({("cdc.x.public.t", 0): 5})
+    loop.ledger.close(batch)
+    return loop, fake
+
+
+@pytest.mark.parametrize(
+    "code", [KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS]
+)
+def test_a_commit_refused_by_a_moved_on_group_is_a_rebalance(
+    code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop, fake = _loop(code)
+    loop._drain()
+    loop._close()
+    assert len(fake.commits) == 1 and fake.closed
+    assert loop.ledger.in_flight() == 0  # the new owner re-reads them: not retried here
+    assert "the group moved on" in caplog.text
+
+
+def test_any_other_commit_failure_is_raised() -> None:
+    loop, _ = _loop(KafkaError._TRANSPORT)
+    with pytest.raises(KafkaException):
+        loop._drain()
