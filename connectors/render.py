@@ -10,7 +10,7 @@ from importlib import resources
 
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError
-from sharebus.core.kafka_clients import Role, java_client_properties
+from sharebus.core.kafka_clients import Role, connect_password_ref, java_client_properties
 from sharebus.core.settings import Settings
 
 POSTGRES = "postgres"
@@ -236,7 +236,7 @@ def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
     }
     config = {key: value.format(**values) for key, value in _template(MARIADB).items()}
     # The schema history's own Kafka clients authenticate as Connect (password via the secrets dir).
-    password = naming.secret_ref(settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET)
+    password = connect_password_ref(settings)
     for client in ("producer", "consumer"):
         prefix = f"schema.history.internal.{client}."
         config |= java_client_properties(settings, Role.CONNECT, password, prefix)

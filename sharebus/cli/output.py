@@ -34,13 +34,17 @@ def remember_secret(value: str | None) -> None:
         _SEEN_SECRETS.add(value)
 
 
+def _known_secrets() -> set[str]:
+    """Every secret the settings hold and every remembered one."""
+    try:
+        return secret_values(get_settings()) | _SEEN_SECRETS
+    except SharebusError:  # unreadable settings hold no secret we could know
+        return set(_SEEN_SECRETS)
+
+
 def scrub(text: str) -> str:
     """`text` with URL passwords, every secret the settings hold and every remembered one masked."""
-    try:
-        secrets = secret_values(get_settings()) | _SEEN_SECRETS
-    except SharebusError:  # unreadable settings hold no secret we could know
-        secrets = set(_SEEN_SECRETS)
-    return redact(text, secrets)
+    return redact(text, _known_secrets())
 
 
 def progress(message: str) -> None:
@@ -76,19 +80,20 @@ def _pad(text: str, width: int) -> str:
 def fail(err: SharebusError, *, as_json: bool = False) -> NoReturn:
     """Report `err` and exit with its code: the message on stderr and, with --json, the error as
     JSON on stdout (`{"ok": false, "error": …}`); secrets scrubbed from both."""
-    click.echo("error: " + scrub(err.render()), err=True)
+    secrets = _known_secrets()
+    click.echo("error: " + redact(err.render(), secrets), err=True)
     if as_json:
-        emit_json(_scrubbed({"ok": False, **err.to_dict(), "details": err.details}))
+        emit_json(_scrubbed({"ok": False, **err.to_dict(), "details": err.details}, secrets))
     sys.exit(err.exit_code)
 
 
-def _scrubbed(value: Any) -> Any:
+def _scrubbed(value: Any, secrets: set[str]) -> Any:
     if isinstance(value, str):
-        return scrub(value)
+        return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: _scrubbed(v) for k, v in value.items()}
+        return {k: _scrubbed(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrubbed(v) for v in value]
+        return [_scrubbed(v, secrets) for v in value]
     return value
 
 

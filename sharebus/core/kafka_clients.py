@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from pydantic import SecretStr
 
+from sharebus.core import naming
 from sharebus.core.settings import Settings
 
 TopicSpecs = dict[str, tuple[int, dict[str, str]]]
@@ -126,6 +127,12 @@ def admin_client(conf: Mapping[str, object], **extra: object) -> AdminClient:
 def java_jaas(user: str, password_ref: str) -> str:
     """A SCRAM `sasl.jaas.config`; `password_ref` is a config-provider reference, never the secret."""
     return f'{JAVA_SCRAM_LOGIN} required username="{user}" password="{password_ref}";'
+
+
+def connect_password_ref(settings: Settings) -> str:
+    """The Connect principal's password as Connect (and Debezium's schema history) reads it:
+    through Kafka's DirectoryConfigProvider, never in clear."""
+    return naming.secret_ref(settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET)
 
 
 def java_client_properties(

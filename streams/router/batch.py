@@ -282,7 +282,7 @@ class BatchRouter:
                     resource,
                     held.reason.value,
                     held.detail,
-                    _unit(decision, routing.policy),
+                    _unit(routing.policy, resource),
                     op=op,
                     ts_ms=ts_ms,
                 )
@@ -303,8 +303,7 @@ class BatchRouter:
         ts_ms: int | None,
     ) -> None:
         detail = exc.render() if isinstance(exc, SharebusError) else f"{type(exc).__name__}: {exc}"
-        resp = self._routing.policy.responsibility(resource)
-        unit = resp.unit if resp is not None else None
+        unit = _unit(self._routing.policy, resource)
         self._dead_letter(out, rec, dept, resource, ENCODE_CHECK, detail[:1000], unit, op=op, ts_ms=ts_ms)
 
     def _dead_letter(
@@ -325,8 +324,9 @@ class BatchRouter:
         out.count(CallKey(dept, resource, "", op, "dead_letter", check), len(rec.value or b""), ts_ms)
 
 
-def _unit(decision: Decision, policy: Policy) -> str | None:
-    resp = policy.responsibility(decision.resource or "")
+def _unit(policy: Policy, resource: str) -> str | None:
+    """The unit responsible for `resource`'s data quality (None when the catalog names none)."""
+    resp = policy.responsibility(resource)
     return resp.unit if resp is not None else None
 
 

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from schemas.encoder import SchemaBook
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog
+from sharebus.testing.registry import IdRegistry
+from streams.policy.compiled import compile_policy
 
 CATALOGS = Path(__file__).resolve().parents[2] / "catalog"
 
@@ -16,6 +19,13 @@ CATALOGS = Path(__file__).resolve().parents[2] / "catalog"
 def chongqing_catalog() -> Catalog:
     """The Chongqing sample catalog (`catalog/chongqing/`)."""
     return load_catalog(CATALOGS / "chongqing")
+
+
+@pytest.fixture(scope="module")
+def book(chongqing_catalog: Catalog) -> SchemaBook:
+    """Avro writers of the Chongqing policy, with ids from a registry without a server."""
+    policy = compile_policy(chongqing_catalog, pseudonym_key=b"k" * 32)
+    return SchemaBook(IdRegistry(), policy)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

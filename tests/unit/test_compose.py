@@ -17,9 +17,15 @@ import pytest
 import yaml
 
 from sharebus.core import naming as names
-from sharebus.core.kafka_clients import JAVA_SCRAM_LOGIN, MECHANISM, Role, java_client_properties
+from sharebus.core.kafka_clients import (
+    JAVA_SCRAM_LOGIN,
+    MECHANISM,
+    Role,
+    connect_password_ref,
+    java_client_properties,
+)
+from sharebus.core.naming import CONNECT_PASSWORD_SECRET
 from sharebus.core.settings import Settings, setting_env_names
-from sharebus.dev.stack.connect import CONNECT_PASSWORD_SECRET, connect_password_ref
 from sharebus.dev.stack.kafka import Kafka
 from sharebus.dev.stack.layout import Layout
 

@@ -10,10 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from sharebus.core.errors import ComponentError, ConfigError
-from sharebus.core.naming import CONTAINER_SECRETS_DIR
+from sharebus.core.naming import CONNECT_PASSWORD_SECRET, CONTAINER_SECRETS_DIR
 from sharebus.core.settings import Settings
 from sharebus.dev.stack import containers
-from sharebus.dev.stack.connect import CONNECT_PASSWORD_SECRET
 from sharebus.dev.stack.containers import ContainerStack, docker_available, interpolate, rewrite_environment
 
 NO_ENGINE = "unix:///nonexistent/sharebus-test-docker.sock"

@@ -14,11 +14,9 @@ from fastavro import parse_schema, schemaless_reader
 
 from schemas.encoder import SchemaBook
 from schemas.wire import split
-from sharebus.catalog.load import load_catalog
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.builders import as_debezium_json, debezium_bytes, raw_record
-from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchRouter
 from streams.router.calls import call_rows
@@ -38,22 +36,6 @@ from streams.router.records import Outgoing, RawRecord
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-class Registry:
-    """Schema ids without a server (the SchemaBook only registers)."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def register(self, subject: str, schema: dict[str, Any]) -> int:
-        return self.ids.setdefault(subject, len(self.ids) + 1)
-
-
-@pytest.fixture(scope="module")
-def book() -> SchemaBook:
-    catalog = load_catalog(CATALOG)
-    return SchemaBook(Registry(), compile_policy(catalog, pseudonym_key=b"k" * 32))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,11 @@ from typing import Any
 import pytest
 
 from schemas.encoder import SchemaBook
-from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.naming import H_CHECK, H_REASON
 from sharebus.testing.builders import debezium_bytes, raw_record, sample_enterprise
-from streams.policy.compiled import compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import ENCODE_CHECK, BatchRouter
-from tests.unit.test_router_batch import Registry
 
 # Values of each catalog type that are wrong in a way a pattern or type check may not see.
 POISON: dict[str, list[Any]] = {
@@ -31,9 +28,9 @@ POISON: dict[str, list[Any]] = {
 
 
 @pytest.fixture(scope="module")
-def router(chongqing_catalog: Catalog) -> BatchRouter:
-    book = SchemaBook(Registry(), compile_policy(chongqing_catalog, pseudonym_key=b"k" * 32))  # type: ignore[arg-type]
-    return BatchRouter(book.policy, compile_checks(chongqing_catalog), book.encoder_for)
+def router(book: SchemaBook) -> BatchRouter:
+    """A router of its own (the tests switch its lanes), over test_router_batch's schema book."""
+    return BatchRouter(book.policy, compile_checks(book.policy.catalog), book.encoder_for)
 
 
 @pytest.mark.parametrize("lanes", [True, False])

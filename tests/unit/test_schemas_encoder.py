@@ -26,6 +26,7 @@ from schemas.wire import header, split
 from schemas.writers import zigzag_varint
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Resource
+from sharebus.testing.registry import IdRegistry
 from streams.policy import Policy, compile_policy
 from streams.policy.results import masked_values
 
@@ -282,7 +283,7 @@ def test_every_sample_projection_encodes_rows_as_its_dicts(city: str) -> None:
     """Through the policy, every projection of every resource: the bytes of `encode_row` are
     those of `encode(delivery.value)`."""
     policy = compile_policy(load_catalog(REPO / "catalog" / city), pseudonym_key=KEY)
-    book = SchemaBook(_IdRegistry(), policy)  # type: ignore[arg-type]
+    book = SchemaBook(IdRegistry(), policy)  # type: ignore[arg-type]
     now = datetime(2026, 6, 1, tzinfo=UTC)
     checked = 0
     for res in policy.catalog.resources:
@@ -301,11 +302,3 @@ def test_every_sample_projection_encodes_rows_as_its_dicts(city: str) -> None:
                 assert encoder.encode_row(row, masked) == encoder.encode(delivery.value), delivery.topic
                 checked += 1
     assert checked > 0
-
-
-class _IdRegistry:
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def register(self, subject: str, schema: dict[str, Any]) -> int:
-        return self.ids.setdefault(subject, len(self.ids) + 1)

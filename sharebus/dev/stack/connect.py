@@ -7,23 +7,14 @@ from pathlib import Path
 import requests
 
 from sharebus.core import naming
-from sharebus.core.kafka_clients import Role, java_client_properties
+from sharebus.core.kafka_clients import Role, connect_password_ref, java_client_properties
 from sharebus.core.keys import write_secret
 from sharebus.core.naming import CONNECT_CONFIG_TOPIC, CONNECT_OFFSET_TOPIC, CONNECT_STATUS_TOPIC
 from sharebus.core.process import PidRecord, spawn
 from sharebus.core.progress import Echo
-from sharebus.core.settings import Settings
 from sharebus.dev.stack.component import Component
 from sharebus.dev.stack.jvm import java_argv, write_properties
 from sharebus.dev.stack.system import ensure_java
-
-CONNECT_PASSWORD_SECRET = naming.CONNECT_PASSWORD_SECRET
-
-
-def connect_password_ref(settings: Settings) -> str:
-    """The Connect principal's password as Connect reads it: through the DirectoryConfigProvider."""
-    return naming.secret_ref(settings.secrets_dir, CONNECT_PASSWORD_SECRET)
-
 
 # Connect must list these plugins before the stack calls it healthy.
 REQUIRED_PLUGINS = (
@@ -96,7 +87,7 @@ class Connect(Component):
     def prepare(self, echo: Echo) -> None:
         self.settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         password = self.settings.kafka_connect_password.get_secret_value()
-        write_secret(self.settings.secrets_dir, CONNECT_PASSWORD_SECRET, password)
+        write_secret(self.settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET, password)
         write_properties(self.config_file, self._properties())
 
     def launch(self) -> PidRecord:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import SecretStr
 
+from sharebus.core import naming
 from sharebus.core.errors import ComponentError, ConfigError, SharebusError
 from sharebus.core.naming import CONTAINER_SECRETS_DIR
 from sharebus.core.settings import ENV_PREFIX, Settings
@@ -135,10 +136,9 @@ def _service_principals(settings: Settings) -> None:
     file for its `${dir:...}` reference, the router's and Connect's SCRAM credentials and ACLs."""
     from sharebus.apps.acl.sync import ensure_service_principals
     from sharebus.core.keys import write_secret
-    from sharebus.dev.stack.connect import CONNECT_PASSWORD_SECRET
 
     password = settings.kafka_connect_password.get_secret_value()
-    write_secret(settings.secrets_dir, CONNECT_PASSWORD_SECRET, password)
+    write_secret(settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET, password)
     ensure_service_principals(settings)
 
 
