@@ -5,7 +5,6 @@ the signal channel (`execute-snapshot`, optionally with a WHERE condition), trac
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -18,15 +17,12 @@ from connectors.errors import SnapshotError
 from connectors.render import CaptureSpec
 from connectors.source import Source
 from sharebus.core import naming
+from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.progress import Echo
 
 INITIAL = "Initial Snapshot"
 INCREMENTAL = "Incremental Snapshot"
 DONE = frozenset({"COMPLETED", "ABORTED", "SKIPPED"})
-
-_QUIET = logging.getLogger("sharebus.connectors.notifications")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,7 @@ class NotificationReader:
                 "group.id": naming.notification_reader_group(uuid.uuid4().hex[:8]),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
-                "logger": _QUIET,
+                "logger": CHATTER,
             }
         )
         self.assigned = False

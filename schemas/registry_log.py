@@ -19,20 +19,18 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from schemas.errors import RegistryError
 from schemas.registry_state import ApiError, Record
 from sharebus.core import naming
+from sharebus.core.kafka_chatter import CHATTER
+from sharebus.core.kafka_clients import admin_client
 
 DEFAULT_TOPIC = naming.SCHEMAS_TOPIC
 _FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
 
 log = logging.getLogger(__name__)
-_QUIET = logging.getLogger("schemas.registry_log.kafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
 
 
 def _key_bytes(key: tuple[object, ...]) -> bytes:
@@ -81,7 +79,7 @@ class KafkaSchemaLog:
                 **self.kafka,
                 "transactional.id": naming.registry_transactional_id(self.topic),
                 "enable.idempotence": True,
-                "logger": _QUIET,
+                "logger": CHATTER,
             }
         )
         self._producer.init_transactions(self.timeout)
@@ -92,7 +90,7 @@ class KafkaSchemaLog:
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
-                "logger": _QUIET,
+                "logger": CHATTER,
             }
         )
         self._consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
@@ -102,7 +100,7 @@ class KafkaSchemaLog:
         return loaded
 
     def _ensure_topic(self) -> None:
-        admin = AdminClient({**self.kafka, "logger": _QUIET})  # type: ignore[dict-item]
+        admin = admin_client(self.kafka)
         config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
         futures = admin.create_topics([NewTopic(self.topic, 1, -1, config=config)])
         try:

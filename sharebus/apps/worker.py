@@ -61,7 +61,9 @@ class Metrics:
         self.sink = MetricsSink(self.store, on_error=fatal)
         add_routes(app.web.web_app, self.store)  # type: ignore[attr-defined]  # aiohttp driver
         sink = self.sink
-        tail = self.audit = AuditTail.for_settings(self.settings, self.store, sink.add_audit, fatal)
+        tail = self.audit = AuditTail.for_settings(
+            self.settings, self.store, sink.add_audit, fatal, service.watch
+        )
 
         @app.task  # type: ignore[untyped-decorator]
         async def _count_audit_events() -> None:
@@ -81,6 +83,10 @@ class Metrics:
     def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
         if self.sink is not None and out.calls:
             self.sink.add(call_rows(out, delivered_at))
+
+    def persist(self) -> None:
+        if self.sink is not None:
+            self.sink.flush()  # the call rows of the batches about to be committed are stored
 
     def close(self) -> None:
         if self.audit is not None:

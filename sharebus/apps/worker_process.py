@@ -82,6 +82,9 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def exit_code(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
     def kill(self) -> None:
         """SIGKILL: no flush, no offset commit — what a crash looks like."""
         if self.alive():

@@ -24,6 +24,7 @@ from sharebus.core.kafka_clients import (
     producer_config,
     read_partition,
 )
+from sharebus.core.outage import KafkaWatch
 from sharebus.core.settings import Settings
 
 # Kept forever, never compacted: an audit record is never replaced or removed.
@@ -95,13 +96,26 @@ class AuditLog:
         self.role = role
         self._producer: Producer | None = None
 
-    def write(self, events: Iterable[AuditEvent], timeout: float = 30.0) -> int:
+    def write(
+        self, events: Iterable[AuditEvent], timeout: float = 30.0, watch: KafkaWatch | None = None
+    ) -> int:
+        """Write `events`; returns once Kafka has them. With a `watch` (a long-running component),
+        a Kafka outage is waited out within its tolerance."""
         batch = list(events)
         if not batch:
             return 0
         if self._producer is None:
-            ensure_audit_topic(self.settings, self.role)
-            self._producer = Producer(producer_config(self.settings, self.role, {"enable.idempotence": True}))
+            if watch is not None:
+                watch.call(lambda: ensure_audit_topic(self.settings, self.role))
+            else:
+                ensure_audit_topic(self.settings, self.role)
+            props: dict[str, object] = {"enable.idempotence": True}
+            if watch is not None:
+                props |= {
+                    "message.timeout.ms": int((watch.tolerance + timeout) * 1000),
+                    **watch.client_config(),
+                }
+            self._producer = Producer(producer_config(self.settings, self.role, props))
         errors: list[str] = []
 
         def done(err: object, _msg: object) -> None:
@@ -112,7 +126,10 @@ class AuditLog:
             self._producer.produce(
                 self.settings.audit_topic, orjson.dumps(ev.to_dict()), ev.subject.encode(), on_delivery=done
             )
-        if self._producer.flush(timeout) or errors:
+        remaining = (
+            watch.flush(self._producer, timeout) if watch is not None else self._producer.flush(timeout)
+        )
+        if remaining or errors:
             raise UnreachableError(
                 f"audit topic {self.settings.audit_topic}",
                 f"{len(batch)} audit event(s) were not written",

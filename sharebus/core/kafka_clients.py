@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from pydantic import SecretStr
 
 from sharebus.core import naming
+from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.settings import Settings
 
 TopicSpecs = dict[str, tuple[int, dict[str, str]]]
@@ -20,10 +20,6 @@ TopicSpecs = dict[str, tuple[int, dict[str, str]]]
 
 MECHANISM = "SCRAM-SHA-512"
 JAVA_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
-
-_QUIET = logging.getLogger("sharebus.kafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
 
 
 class Role(StrEnum):
@@ -47,8 +43,9 @@ def principal(settings: Settings, role: Role) -> tuple[str, SecretStr]:
 
 
 def kafka_config(settings: Settings, role: Role = Role.ADMIN) -> dict[str, object]:
-    """librdkafka properties every client of `role` starts from (bootstrap and security)."""
-    conf: dict[str, object] = {"bootstrap.servers": settings.kafka_bootstrap}
+    """librdkafka properties every client of `role` starts from: bootstrap, security, and the
+    logger that keeps librdkafka's connection chatter in the component's log (kafka_chatter)."""
+    conf: dict[str, object] = {"bootstrap.servers": settings.kafka_bootstrap, "logger": CHATTER}
     if settings.kafka_secure:
         user, password = principal(settings, role)
         conf |= {
@@ -110,6 +107,7 @@ def scram_config(
 ) -> dict[str, object]:
     """librdkafka properties of an arbitrary SCRAM principal (a district's client config)."""
     return {
+        "logger": CHATTER,
         "bootstrap.servers": bootstrap,
         "security.protocol": protocol,
         "sasl.mechanisms": MECHANISM,
@@ -120,7 +118,7 @@ def scram_config(
 
 def admin_client(conf: Mapping[str, object], **extra: object) -> AdminClient:
     """An AdminClient that does not spray librdkafka connection errors on stderr."""
-    full: dict[str, object] = {"logger": _QUIET, **conf, **extra}
+    full: dict[str, object] = {"logger": CHATTER, **conf, **extra}
     return AdminClient(full)  # type: ignore[arg-type]  # `logger` takes a Logger object
 
 

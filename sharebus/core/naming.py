@@ -82,6 +82,12 @@ def schema_history_topic(department: str) -> str:
     return f"{SCHEMA_HISTORY_PREFIX}{department}"
 
 
+def schema_history_group(department: str) -> str:
+    """MariaDB only: the group Debezium reads the schema history with when a task (re)starts —
+    its default `<topic.prefix>-schemahistory`, under RAW_PREFIX (the Connect principal's ACL)."""
+    return f"{raw_prefix(department)}-schemahistory"
+
+
 def db_password_secret(department: str) -> str:
     """File name of a department database's password in the secrets dir (read by Connect)."""
     return f"{connector_name(department)}.db-password"

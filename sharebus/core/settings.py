@@ -142,6 +142,15 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="SHAREBUS_KAFKA_ADMIN_EXTRA: librdkafka properties added to every admin client.",
     )
+    kafka_outage_tolerance: float = Field(
+        300.0,
+        gt=0,
+        description=(
+            "SHAREBUS_KAFKA_OUTAGE_TOLERANCE: seconds a long-running component (worker, district"
+            " sync, backfill follower, `sharebus run`) waits out an unreachable Kafka (a broker"
+            " restart, an upgrade) before it stops with an error; nothing is lost either way."
+        ),
+    )
     allow_default_passwords: bool = Field(
         False,
         description=(

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from sharebus.apps.acl import subscribers
 from sharebus.apps.acl.broker import Broker
@@ -23,8 +20,9 @@ from sharebus.apps.acl.sync import sync
 from sharebus.apps.district.live import live_catalog
 from sharebus.apps.worker_process import WorkerProcess
 from sharebus.core import naming
-from sharebus.core.errors import ComponentError, UnreachableError
+from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config
+from sharebus.core.outage import KafkaWatch
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 from sharebus.dev.samples import hrss
@@ -33,6 +31,7 @@ from sharebus.dev.samples.database import apply_schema
 from sharebus.dev.samples.departments import DEPARTMENTS
 from sharebus.dev.samples.generator import ChangeCounts, ChangeGenerator, seed
 from sharebus.dev.stack.manager import LocalStack
+from sharebus.dev.supervisor import Child, ChildProcess, Supervisor
 
 SAMPLE_DISTRICTS = ("500103", "500105")  # 渝中区, 江北区: each syncs into its own database
 
@@ -69,34 +68,49 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
         echo(f"  {reg.name}: {reg.action}, {reg.state.state}")
     echo("starting the router (sharebus worker)…")
     worker = WorkerProcess(dict(os.environ), settings.runtime_dir.resolve() / "logs" / "worker.log")
+    worker.name = "router"
     worker.start()
     web = f"{settings.web_host}:{settings.web_port}"
     echo(f"  router running (pid {worker.pid}), web {web}, log {worker.log_path}")
     logins = _grant_access(settings, options.districts, echo)
-    children = _district_side(settings, options.districts, logins, echo)
+    supervisor = Supervisor([_Started(worker), *_district_side(settings, options.districts, logins)], echo)
+    supervisor.start()
+    echo(
+        f"districts {', '.join(options.districts)} syncing into pool_<code>; backfills following"
+        f" (logs: {worker.log_path.parent}); a part that exits is restarted"
+    )
     echo(
         f"streaming changes at {options.rate:g}/s into {', '.join(d.id for d in DEPARTMENTS)}"
         f" (and {max(1, int(options.rate / 10))}/s into {hrss.HRSS.id} on MariaDB)"
         " (Ctrl-C stops the stream and the router; `sharebus stack down` stops the stack)"
     )
     generator = ChangeGenerator(settings, [d.id for d in DEPARTMENTS], rate=options.rate)
-    watcher = _TopicWatcher(settings)
+    watch = KafkaWatch(kafka_config(settings), settings.kafka_outage_tolerance, component="sharebus run")
+    watcher = _TopicWatcher(settings, watch)
     ids = (*(d.id for d in DEPARTMENTS), hrss.HRSS.id)
     captured = tuple(naming.raw_prefix(d) + "." for d in ids)
     delivered = tuple(f".{d}." for d in ids)
     dead = tuple(naming.dlq_topic(d) for d in ids)
-    died: list[ComponentError] = []
+    failed: list[BaseException] = []
 
     def report(counts: ChangeCounts, elapsed: float) -> None:
-        if not worker.alive():
-            died.append(worker.died())
+        try:
+            watch.check()
+        except UnreachableError as exc:  # past the tolerance: the bus stops, loudly
+            failed.append(exc)
             generator.stop()
             return
+        figures = watcher.figures(captured, delivered, dead)
+        status = watch.status()
+        seen = (
+            f"{status or 'Kafka does not answer'}: the bus waits and resumes by itself"
+            if status is not None or figures is None
+            else f"captured {figures[0]:,}  delivered {figures[1]:,}  dead letters {figures[2]:,}"
+        )
         echo(
             f"  {elapsed:7.0f}s  committed {counts.total:>8,} changes"
             f" ({counts.count('insert')} ins, {counts.count('update')} upd, {counts.count('delete')} del,"
-            f" {counts.count('move')} moves)  captured {watcher.events(captured):,}"
-            f"  delivered {watcher.events(delivered):,}  dead letters {watcher.events(dead):,}"
+            f" {counts.count('move')} moves)  {seen}"
         )
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -108,16 +122,18 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     try:
         counts = generator.run(duration=options.duration, progress=report, progress_interval=5.0)
     finally:
-        for child in children:
-            child.stop()
+        codes = supervisor.stop()
         mariadb_stream.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         watcher.close()
-        code = worker.stop()
-    if died:
-        raise died[0]
-    echo(f"stopped after {counts.total:,} changes ({counts.rate:.1f}/s); router exited with {code}")
+        watch.close()
+    if failed:
+        raise failed[0]
+    echo(
+        f"stopped after {counts.total:,} changes ({counts.rate:.1f}/s); router exited with"
+        f" {codes.get(worker.name)}; {supervisor.restarts} restart(s) on the way"
+    )
     return counts
 
 
@@ -160,13 +176,15 @@ def _grant_access(settings: Settings, districts: tuple[str, ...], echo: Echo) ->
 
 
 def _district_side(
-    settings: Settings, districts: tuple[str, ...], logins: dict[str, dict[str, str]], echo: Echo
-) -> list[ChildProcess]:
+    settings: Settings, districts: tuple[str, ...], logins: dict[str, dict[str, str]]
+) -> list[Child]:
     """Districts keeping their copies (`district sync` into database `pool_<code>` of the local
     cluster, each as its own Kafka principal) and backfills following the policy, as children."""
     logs = settings.runtime_dir.resolve() / "logs"
     env = {**os.environ, "SHAREBUS_DISTRICT_DB_PASSWORD": settings.pg_password.get_secret_value()}
-    children = [ChildProcess(["district", "backfill", "--follow"], env, logs / "backfill.log")]
+    children: list[Child] = [
+        ChildProcess("backfill follower", ["district", "backfill", "--follow"], env, logs / "backfill.log")
+    ]
     with psycopg.connect(settings.pg_dsn(), autocommit=True) as conn:
         for code in districts:
             database = f"pool_{code}"
@@ -175,42 +193,36 @@ def _district_side(
             target = f"postgresql://{settings.pg_user}@{settings.pg_host}:{settings.pg_port}/{database}"
             children.append(
                 ChildProcess(
+                    f"district sync {code}",
                     ["district", "sync", code, "--target", target],
                     {**env, **logins.get(code, {})},
                     logs / f"district-{code}.log",
                 )
             )
-    for child in children:
-        child.start()
-    echo(f"districts {', '.join(districts)} syncing into pool_<code>; backfills following (logs: {logs})")
     return children
 
 
-class ChildProcess:
-    """A `sharebus …` child whose output goes to a log file; stopped with SIGTERM."""
+class _Started:
+    """The router, started by the run itself before the rest: the supervisor only restarts it."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args, self.env, self.log = args, env, log
-        self.proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, worker: WorkerProcess) -> None:
+        self.worker, self.name, self.log_path = worker, worker.name, worker.log_path
+        self._first = True
 
     def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sharebus", *self.args],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        if self._first:
+            self._first = False
+            return
+        self.worker.start()
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+    def alive(self) -> bool:
+        return self.worker.alive()
+
+    def exit_code(self) -> int | None:
+        return self.worker.exit_code()
+
+    def stop(self) -> int | None:
+        return self.worker.stop()
 
 
 def _hrss_empty(settings: Settings) -> bool:
@@ -258,9 +270,24 @@ def _row_count(settings: Settings, database: str, table: str) -> int:
 class _TopicWatcher:
     """Counts messages on topics by name prefix (sum of end offsets): captured, delivered."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, watch: KafkaWatch) -> None:
+        self.watch = watch
         self.admin = admin_client(kafka_config(settings))
-        self.consumer = Consumer(consumer_config(settings, Role.ADMIN, {"group.id": naming.RUN_WATCH_GROUP}))
+        self.consumer = Consumer(
+            consumer_config(
+                settings, Role.ADMIN, {"group.id": naming.RUN_WATCH_GROUP, **watch.client_config()}
+            )
+        )
+
+    def figures(self, *parts: tuple[str, ...]) -> tuple[int, ...] | None:
+        """Messages on the topics of each of `parts` (see `events`); None while Kafka is away."""
+        if self.watch.suspected:
+            return None
+        try:
+            return tuple(self.events(p) for p in parts)
+        except KafkaException as exc:
+            self.watch.failed(exc)
+            return None
 
     def events(self, parts: tuple[str, ...]) -> int:
         """Messages on topics whose name starts with (or, for `.x.` parts, contains) a part."""

@@ -17,17 +17,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, TopicCollection, TopicPartition
 
 from sharebus.core.errors import SharebusError
 from sharebus.core.kafka_clients import Role, admin_client, kafka_config
+from sharebus.core.outage import KafkaWatch
 from sharebus.core.settings import Settings
 from streams.metrics.errors import MetricsError
 from streams.metrics.migrations import check_database_name
 from streams.metrics.rows import AuditRow
+
+T = TypeVar("T")
 
 log = logging.getLogger("sharebus.metrics.audit")
 
@@ -145,9 +148,12 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def rows_of(messages: Iterable[MessageLike], source: Source) -> list[AuditRow]:
+def rows_of(
+    messages: Iterable[MessageLike], source: Source, watch: KafkaWatch | None = None
+) -> list[AuditRow]:
     """The rows of a batch of consumed messages. End-of-partition events are skipped, retriable
-    errors logged (the client retries); any other error is an AuditTailError."""
+    errors go to `watch` (a suspected outage) or the log (the client retries); any other error
+    is an AuditTailError."""
     rows: list[AuditRow] = []
     for msg in messages:
         error = msg.error()
@@ -157,7 +163,10 @@ def rows_of(messages: Iterable[MessageLike], source: Source) -> list[AuditRow]:
         if error.code() == KafkaError._PARTITION_EOF:
             continue
         if error.retriable() and not error.fatal():
-            log.warning("reading the audit topic %s: %s (retrying)", source.topic, error.str())
+            if watch is not None:
+                watch.suspect(f"{error.name()}: {error.str()}")
+            else:
+                log.warning("reading the audit topic %s: %s (retrying)", source.topic, error.str())
             continue
         raise AuditTailError(
             f"audit topic {source.topic}[{source.partition}]",
@@ -247,7 +256,9 @@ class AuditTail:
         prepare: Callable[[], None] = lambda: None,
         batch: int = BATCH,
         poll_seconds: float = POLL_SECONDS,
+        watch: KafkaWatch | None = None,
     ) -> None:
+        self.watch = watch
         self.store = store
         self.add = add
         self.fatal = fatal
@@ -271,8 +282,9 @@ class AuditTail:
         store: QueryableStore,
         add: Callable[[list[AuditRow]], None],
         fatal: Callable[[BaseException], None],
+        watch: KafkaWatch | None = None,
     ) -> AuditTail:
-        """The tail of SHAREBUS_AUDIT_TOPIC as the router principal."""
+        """The tail of SHAREBUS_AUDIT_TOPIC as the router principal (`watch`: the worker's)."""
         from sharebus.core.audit import ensure_audit_topic
 
         conf = kafka_config(settings, Role.ROUTER)
@@ -282,6 +294,7 @@ class AuditTail:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "error",  # a start offset out of range is an error, never a skip
+            **(watch.client_config() if watch is not None else {}),
         }
 
         def topic_id() -> str:
@@ -298,6 +311,7 @@ class AuditTail:
             consumer=lambda: Consumer(consumer_conf),
             topic_id=topic_id,
             prepare=lambda: ensure_audit_topic(settings, Role.ROUTER),
+            watch=watch,
         )
 
     def start(self) -> None:
@@ -344,14 +358,17 @@ class AuditTail:
                 except Exception:
                     log.exception("closing the audit tail's consumer failed")
 
+    def _kafka(self, call: Callable[[], T]) -> T:
+        """A Kafka call; with a watch, retried through an outage within its tolerance."""
+        return self.watch.call(call) if self.watch is not None else call()
+
     def _open(self) -> ConsumerLike:
-        self._prepare()
-        source = self.source = Source(self.topic, self._topic_id())
+        self._kafka(self._prepare)
+        source = self.source = Source(self.topic, self._kafka(self._topic_id))
         consumer = self._new_consumer()
         try:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(source.topic, source.partition), timeout=15
-            )
+            tp = TopicPartition(source.topic, source.partition)
+            low, high = self._kafka(lambda: consumer.get_watermark_offsets(tp, timeout=15))
             start = start_offset(stored_next(self.store, source), low, high, source)
             consumer.assign([TopicPartition(source.topic, source.partition, start)])
         except BaseException:
@@ -370,12 +387,14 @@ class AuditTail:
     def read_once(self, consumer: ConsumerLike) -> int:
         """One consume: the rows of what it returned handed to `add`; their number."""
         assert self.source is not None
+        if self.watch is not None:
+            self.watch.check()
         # Wait for one record only, then take what is already fetched: consume(n, t) would hold a
         # lone event back for the whole `t` waiting for n.
         messages = list(consumer.consume(1, self.poll_seconds))
         if messages and self.batch > 1:
             messages += consumer.consume(self.batch - 1, 0)
-        rows = rows_of(messages, self.source)
+        rows = rows_of(messages, self.source, self.watch)
         if rows:
             self.add(rows)
             self.stats.events += len(rows)

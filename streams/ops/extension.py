@@ -91,6 +91,9 @@ class Ops:
     def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
         self.meter.add_batch(out, delivered_at)
 
+    def persist(self) -> None:
+        pass  # samples are figures of the moment: nothing to keep
+
     def close(self) -> None:
         self._closed = True
         self._connect.shutdown(wait=True, cancel_futures=True)

@@ -43,6 +43,7 @@ class KafkaSampler:
         self.timeout = timeout
         self.metadata_every = metadata_every
         self.clock = clock
+        self._own_admin, self._own_reader = admin is None, reader is None
         self.admin = admin if admin is not None else admin_client(kafka)
         self.observe_commits = observe_commits
         self._commits: CommitTracker | None = None
@@ -58,6 +59,7 @@ class KafkaSampler:
         try:
             snap = self._sample(topology)
         except KafkaException as exc:
+            self._renew()
             raise OpsError(
                 f"Kafka at {self.kafka['bootstrap.servers']}",
                 "did not answer the ops sample",
@@ -66,7 +68,22 @@ class KafkaSampler:
                 fix="check that Kafka runs (`sharebus stack status`) and SHAREBUS_KAFKA_BOOTSTRAP",
             ) from None
         self.last_cpu = time.thread_time() - cpu
-        return replace(snap, duration=time.monotonic() - started)
+        duration = time.monotonic() - started
+        if duration > self.timeout:
+            self._renew()
+        return replace(snap, duration=duration)
+
+    def _renew(self) -> None:
+        """Fresh clients for the next sample: after a broker restart, librdkafka's admin client
+        was seen answering group-offset requests only at their timeout, sample after sample."""
+        if self._own_admin:
+            self.admin = admin_client(self.kafka)
+        if self._commits is not None:
+            self._commits.close()
+            self._commits = None
+        if self._own_reader and self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def dead_letters(self) -> dict[TP, list[DeadLetter]]:
         return {tp: letters for tp, (_, letters) in self._dead.items()}

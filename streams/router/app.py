@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.app.base import BootStrategy
 
 from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import MECHANISM, Role, principal
 from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
@@ -47,9 +47,11 @@ class RouterService:
         encoder_for: Callable[[Policy], EncoderFor],
         on_batch_done: BatchDone | None = None,
         on_read: Callable[[list[RawRecord]], None] | None = None,
+        persist: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.on_read = on_read
+        self.persist = persist
         self.pseudonym_key = pseudonym_key
         self.make_encoder_for = encoder_for
         self.on_batch_done = on_batch_done
@@ -57,6 +59,8 @@ class RouterService:
         prepare_topics(settings, policy)
         self.router = BatchRouter(policy, compile_checks(catalog), encoder_for(policy))
         self.source_topics = raw_topics(catalog)
+        self.config = RouterConfig.from_settings(settings)
+        self.watch = self.config.watch()
         self.tracker: DeliveryTracker | None = None
         self.loops: list[RawLoop | CatalogWatcher] = []
         self.routed = 0
@@ -70,12 +74,20 @@ class RouterService:
     def start(self, fatal: Callable[[BaseException], None]) -> None:
         """Start the producer, the raw-topic loop and the catalog watcher."""
         # A batch's delivery is awaited in the raw loop; a failure raises there and stops the worker.
-        config = RouterConfig.from_settings(self.settings)
-        self.tracker = DeliveryTracker(config.kafka)
+        config, watch = self.config, self.watch
+        self.tracker = DeliveryTracker(config.kafka, watch)
         tracker = self.tracker
         self.loops = [
-            RawLoop(config, self.source_topics, self.route, lambda: tracker.close_batches(), fatal),
-            CatalogWatcher(config, self.apply_published, fatal),
+            RawLoop(
+                config,
+                watch,
+                self.source_topics,
+                self.route,
+                lambda: tracker.close_batches(),
+                fatal,
+                self.persist,
+            ),
+            CatalogWatcher(config, watch, self.apply_published, fatal),
         ]
         # The heap built so far (Faust, the catalog, the metrics store) lives as long as the worker:
         # frozen, full collections no longer walk it; they cost ~25% of the routing CPU otherwise.
@@ -133,6 +145,7 @@ class RouterService:
                 log.error(
                     "%d routed records undelivered at stop; their sources stay uncommitted", undelivered
                 )
+        self.watch.close()
 
 
 class _Window:
@@ -165,14 +178,6 @@ class _Window:
             self.busy = 0.0
 
 
-def faust_credentials(settings: Settings, role: Role) -> faust.SASLCredentials | None:
-    """The Faust app's broker login: the same principal as the worker's other clients."""
-    if not settings.kafka_secure:
-        return None
-    user, password = principal(settings, role)
-    return faust.SASLCredentials(username=user, password=password.get_secret_value(), mechanism=MECHANISM)
-
-
 def create_app(
     settings: Settings,
     service: RouterService,
@@ -186,20 +191,20 @@ def create_app(
     app = faust.App(
         naming.faust_app_id(settings.router_id),
         broker=f"kafka://{settings.kafka_bootstrap}",
-        broker_credentials=faust_credentials(settings, Role.ROUTER),
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=True,
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host=settings.web_host,
-        topic_allow_declare=True,
-        # A restarted worker (e.g. after a crash) rejoins in seconds, not after Faust's 60 s default.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
         store="memory://",
         monitor=QuietMonitor(),
     )
+    # Faust hosts the lifecycle, the web server and the timers; it reads and writes nothing. Its
+    # aiokafka clients would only hold a group membership the worker does not use, and aiokafka
+    # does not re-authenticate (KIP-368): the broker drops the connection every
+    # connections.max.reauth.ms, with ERROR lines in a healthy log. So none are started.
+    app.boot_strategy = BootStrategy(app, enable_kafka=False)
 
     @app.task  # type: ignore[untyped-decorator]
     async def _start() -> None:

@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from sharebus.core.errors import ExitCode, SharebusError
 from sharebus.core.kafka_clients import KafkaConnection
+from sharebus.core.outage import KafkaWatch
 from streams.router.records import Outgoing
 
 
@@ -36,8 +37,19 @@ class DeliveryTracker:
     batch costs no Python callback per message; the first failure is raised and stops the worker
     before the batch's source offsets are committed."""
 
-    def __init__(self, kafka: KafkaConnection, *, timeout: float = 60.0) -> None:
-        self.producer = Producer(kafka.producer({**PRODUCER, "delivery.report.only.error": True}))
+    def __init__(self, kafka: KafkaConnection, watch: KafkaWatch, *, timeout: float = 60.0) -> None:
+        self.watch = watch
+        self.producer = Producer(
+            kafka.producer(
+                {
+                    **PRODUCER,
+                    "delivery.report.only.error": True,
+                    # librdkafka must not give up on a message while the worker still waits out an outage.
+                    "message.timeout.ms": int((watch.tolerance + timeout) * 1000),
+                    **watch.client_config(),
+                }
+            )
+        )
         self.timeout = timeout
         self.error: DeliveryError | None = None
 
@@ -53,15 +65,15 @@ class DeliveryTracker:
                     break
                 except BufferError:  # local queue full: let deliveries drain it
                     self.producer.poll(0.05)
-        remaining = self.producer.flush(self.timeout)
+        remaining = self.watch.flush(self.producer, self.timeout)  # an outage is waited out
         if self.error is not None:
             raise self.error
         if remaining:
             raise DeliveryError(
                 "routed records",
-                f"{remaining} not acknowledged by Kafka within {self.timeout:.0f}s",
-                fix="check the broker (`sharebus stack status`); the worker stops without committing"
-                " the source offsets, so nothing is lost on restart",
+                f"{remaining} not acknowledged by Kafka within {self.timeout:.0f}s while it was reachable",
+                fix="check the broker and the topics (`sharebus ops status`); the worker stops without"
+                " committing the source offsets, so nothing is lost on restart",
             )
         on_done()
 

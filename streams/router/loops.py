@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from sharebus.core import naming
+from sharebus.core.outage import KafkaWatch
 from streams.router.config import RouterConfig
 from streams.router.records import RawRecord
 
@@ -90,16 +92,21 @@ class RawLoop:
     def __init__(
         self,
         config: RouterConfig,
+        watch: KafkaWatch,
         topics: list[str],
         route: RouteBatch,
         flush: Callable[[], int],
         fatal: Fatal,
+        persist: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
+        self.watch = watch
         self.topics = topics
         self.route = route
         self.flush = flush
         self.fatal = fatal
+        self.persist = persist
+        self._checkpointed = time.monotonic()
         self.ledger = OffsetLedger()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sharebus-raw", daemon=True)
@@ -115,6 +122,7 @@ class RawLoop:
                     "fetch.max.bytes": 8 * 1024 * 1024,
                     "queued.max.messages.kbytes": 65536,
                     "topic.metadata.refresh.interval.ms": 10000,
+                    **watch.client_config(),
                 }
             )
         )
@@ -135,6 +143,7 @@ class RawLoop:
                 if msgs:
                     self._route(msgs)
                 self._commit()
+                self.watch.check()  # an outage is waited out, up to the tolerance
             self._drain()
         except BaseException as exc:
             log.error("raw topic loop failed: %s", exc)
@@ -157,9 +166,9 @@ class RawLoop:
         for m in msgs:
             err = m.error()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaException(err)
+                if err.code() != KafkaError._PARTITION_EOF:
+                    self.watch.failed(KafkaException(err))  # raised unless Kafka is away for a while
+                continue
             topic, partition, offset = m.topic(), m.partition(), m.offset()
             records.append(RawRecord(topic, partition, offset, m.key(), m.value(), m.timestamp()[1]))
             offsets[(topic, partition)] = offset + 1
@@ -169,17 +178,29 @@ class RawLoop:
         self.route(records, lambda: self.ledger.close(batch))
 
     def _commit(self) -> None:
+        """Every `commit_every` seconds: make durable what the delivered batches handed over
+        (persist), then commit their offsets — a crash never loses what was counted of records
+        whose offsets are committed; it re-delivers at most `commit_every` seconds of records."""
+        if time.monotonic() - self._checkpointed < self.config.commit_every:
+            return
+        self._checkpointed = time.monotonic()
         offsets = self.ledger.committable()
         if offsets:
-            self.consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
-            )
+            self.persist()  # routing is synchronous: every batch in `offsets` handed over already
+            try:
+                self.consumer.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
+                )
+            except KafkaException as exc:  # the next commit carries these offsets too
+                if not generation_moved(exc):
+                    self.watch.failed(exc)
 
     def _drain(self) -> None:
         """Deliver everything routed and commit it (stop and rebalance)."""
         undelivered = self.flush()
         offsets = self.ledger.committable()
         if offsets:
+            self.persist()
             try:
                 self.consumer.commit(
                     offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
@@ -204,8 +225,11 @@ class CatalogWatcher:
     """Every worker reads the whole catalog topic (no group): each new version of its city's
     catalog is handed to `apply` (which validates, compiles and swaps it in)."""
 
-    def __init__(self, config: RouterConfig, apply: Callable[[bytes, int], None], fatal: Fatal) -> None:
+    def __init__(
+        self, config: RouterConfig, watch: KafkaWatch, apply: Callable[[bytes, int], None], fatal: Fatal
+    ) -> None:
         self.config = config
+        self.watch = watch
         self.apply = apply
         self.fatal = fatal
         self._stop = threading.Event()
@@ -221,7 +245,11 @@ class CatalogWatcher:
     def _run(self) -> None:
         consumer = Consumer(
             self.config.kafka.consumer(
-                {"group.id": naming.CATALOG_FOLLOWER_GROUP, "enable.auto.commit": False}
+                {
+                    "group.id": naming.CATALOG_FOLLOWER_GROUP,
+                    "enable.auto.commit": False,
+                    **self.watch.client_config(),
+                }
             )
         )
         city = self.config.city.encode()
@@ -229,17 +257,20 @@ class CatalogWatcher:
         try:
             # Versions already in the topic are history: only the newest may apply (never an
             # older policy, not even for a moment); from there on every new version applies.
-            catch_up = (consumer.get_watermark_offsets(tp, timeout=10) or (0, 0))[1] or 0
+            catch_up = (
+                self.watch.call(lambda: consumer.get_watermark_offsets(tp, timeout=10) or (0, 0))[1] or 0
+            )
             pending: tuple[bytes, int] | None = None
             consumer.assign([tp])
             while not self._stop.is_set():
+                self.watch.check()
                 msg = consumer.poll(0.5)
                 if msg is None:
                     continue
                 err = msg.error()
                 if err is not None:
                     if err.code() != KafkaError._PARTITION_EOF:
-                        raise KafkaException(err)
+                        self.watch.failed(KafkaException(err))
                     continue
                 value, offset = msg.value(), msg.offset() or 0
                 if msg.key() == city and value is not None:

@@ -36,6 +36,10 @@ class WorkerExtension(Protocol):
     def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
         """From the producer's delivery thread, once a batch is fully delivered; must not block."""
 
+    def persist(self) -> None:
+        """From the raw-topic loop, before it commits: make durable what delivered batches handed
+        over (audit events, metric rows); raise if that cannot be done (nothing is committed)."""
+
     def close(self) -> None:
         """At shutdown, after routing stopped."""
 
@@ -59,6 +63,10 @@ def run_worker(
         for ext in extensions:
             ext.on_records_read(records)
 
+    def persist() -> None:
+        for ext in extensions:
+            ext.persist()
+
     service = RouterService(
         settings,
         catalog,
@@ -66,6 +74,7 @@ def run_worker(
         encoder_for=encoder_for,
         on_batch_done=batch_done,
         on_read=records_read,
+        persist=persist,
     )
     crashing: list[asyncio.Future[None]] = []
 

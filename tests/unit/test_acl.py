@@ -23,6 +23,7 @@ from sharebus.apps.acl.grants import (
 from sharebus.apps.acl.sync import entitled_topics, managed_principals, plan, subscribers_of
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog, DemandStatus
+from sharebus.core import naming
 from sharebus.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,6 +105,15 @@ def test_connect_writes_raw_topics_and_owns_its_internal_topics(settings: Settin
     assert ("topic", "cdc.", "WRITE") in grants and ("topic", "cdc.", "READ") not in grants
     assert ("group", settings.connect_group_id, "READ") in grants
     assert not any(name.startswith("share.") for _, name, _ in grants)
+
+
+def test_connect_may_read_the_schema_history_when_a_mariadb_task_restarts(settings: Settings) -> None:
+    # Found riding out a broker restart: the restarted hrss task failed with "Not authorized to
+    # access group: cdc.hrss-schemahistory" (the grant was on prefix "cdc-", the connector names).
+    group = naming.schema_history_group("hrss")
+    assert group == "cdc.hrss-schemahistory"
+    reads = [g for g in connect_grants(settings) if g.resource == "group" and g.operation == "READ"]
+    assert any(group.startswith(g.name) if g.pattern == "prefixed" else group == g.name for g in reads)
 
 
 def _empty() -> Catalog:

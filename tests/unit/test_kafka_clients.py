@@ -6,6 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from sharebus.apps.acl.subscribers import ClientConfig
+from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.kafka_clients import Role, java_client_properties, kafka_config, principal
 from sharebus.core.settings import Settings
 
@@ -34,7 +35,8 @@ def test_district_commands_use_their_own_principal_else_the_admin(settings: Sett
 
 def test_plaintext_has_no_security_keys(settings: Settings) -> None:
     plain = settings.model_copy(update={"kafka_security_protocol": "PLAINTEXT"})
-    assert kafka_config(plain, Role.ROUTER) == {"bootstrap.servers": settings.kafka_bootstrap}
+    expected = {"bootstrap.servers": settings.kafka_bootstrap, "logger": CHATTER}
+    assert kafka_config(plain, Role.ROUTER) == expected
     assert java_client_properties(plain, Role.CONNECT, "${dir:/s:p}") == {}
 
 

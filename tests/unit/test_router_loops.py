@@ -31,9 +31,12 @@ class _Consumer:
 
 def _loop(error: int | None) -> tuple[RawLoop, _Consumer]:
     config = RouterConfig(
-        "r", "chongqing", "c", 10, 0.1, KafkaConnection({"bootstrap.servers": "127.0.0.1:1"})
+        "r", "chongqing", "c", 10, 0.1, KafkaConnection({"bootstrap.servers": "127.0.0.1:1"}), 300.0
     )
-    loop = RawLoop(config, ["cdc.x.public.t"], lambda records, done: done(), lambda: 0, lambda exc: None)
+    watch = config.watch()
+    loop = RawLoop(
+        config, watch, ["cdc.x.public.t"], lambda records, done: done(), lambda: 0, lambda exc: None
+    )
     loop.consumer.close()
     fake = _Consumer(error)
     loop.consumer = fake  # type: ignore[assignment]
@@ -60,3 +63,21 @@ def test_any_other_commit_failure_is_raised() -> None:
     loop, _ = _loop(KafkaError._TRANSPORT)
     with pytest.raises(KafkaException):
         loop._drain()
+
+
+class _Message:
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def error(self) -> KafkaError:
+        return KafkaError(self.code, "from the consumer")
+
+
+def test_a_transient_consumer_error_is_an_outage_to_wait_out_and_others_stop_routing() -> None:
+    loop, _ = _loop(None)
+    loop._route([_Message(KafkaError._TRANSPORT)])  # e.g. the broker went away mid-fetch
+    assert loop.watch.suspected
+    loop.watch.check()  # within the tolerance
+    with pytest.raises(KafkaException):
+        loop._route([_Message(KafkaError.TOPIC_AUTHORIZATION_FAILED)])
+    loop.watch.close()

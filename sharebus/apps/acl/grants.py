@@ -98,8 +98,8 @@ def connect_grants(settings: Settings) -> set[Grant]:
     out |= _grants(p, TOPIC, naming.NOTIFICATIONS_PREFIX, PREFIXED, ("WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, naming.SCHEMA_HISTORY_PREFIX, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, GROUP, settings.connect_group_id, LITERAL, ("READ",))
-    # Debezium's schema-history readers
-    out |= _grants(p, GROUP, naming.CONNECTOR_PREFIX, PREFIXED, ("READ",))
+    # Debezium's schema-history readers (naming.schema_history_group), when a MariaDB task restarts
+    out |= _grants(p, GROUP, naming.RAW_PREFIX, PREFIXED, ("READ",))
     out |= _grants(p, CLUSTER, CLUSTER_NAME, LITERAL, ("DESCRIBE", "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"))
     return out
 

@@ -3,7 +3,6 @@ each batch — upserts, deletes, table evolution and the next offsets — in one
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -21,8 +20,9 @@ from sharebus.apps.district.offsets import TopicPartitionKey
 from sharebus.apps.district.store import Change, DistrictStore
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
-from sharebus.core.kafka_clients import Role, consumer_config
+from sharebus.core.kafka_clients import Role, connection
 from sharebus.core.naming import H_DEMAND, H_POLICY
+from sharebus.core.outage import TRANSIENT, KafkaWatch
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 
@@ -37,9 +37,6 @@ _REFUSED = frozenset(
 )
 """Errors retrying cannot cure: the sync stops and says so."""
 IDLE_PROGRESS_EVERY = 60.0  # seconds between progress lines while nothing arrives
-_QUIET = logging.getLogger("sharebus.district.kafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
 
 
 @dataclass(frozen=True)
@@ -125,21 +122,26 @@ class DistrictSync:
         self.positions: dict[TopicPartitionKey, int] = {}
         self.targets: dict[TopicPartitionKey, int] = {}
         self._stop = threading.Event()
+        kafka = connection(settings, Role.CLIENT)
+        self.watch = KafkaWatch(
+            {**kafka.admin(), **options.kafka},
+            settings.kafka_outage_tolerance,
+            component=f"district sync {subscriber}",
+        )
         self.consumer = Consumer(
-            consumer_config(
-                settings,
-                Role.CLIENT,
+            kafka.consumer(
                 {
                     "group.id": group_id(subscriber),
                     "enable.auto.commit": False,
                     "enable.partition.eof": True,
                     "auto.offset.reset": "earliest",
                     "fetch.max.bytes": 8 * 1024 * 1024,
-                    "logger": _QUIET,
+                    **self.watch.client_config(),
                     **options.kafka,
                 },
             )
         )
+        self._outage_said = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -155,7 +157,10 @@ class DistrictSync:
             while not self._stop.is_set():
                 msgs = self.consumer.consume(self.options.batch_size, self.options.batch_window)
                 window_records += self._batch(msgs)
+                self.watch.check()  # an outage is waited out, up to the tolerance
                 now = time.monotonic()
+                if self._say_outage(now):
+                    continue
                 if self.options.until_caught_up and self._reached_targets():
                     self.report.caught_up = True
                     break
@@ -168,24 +173,28 @@ class DistrictSync:
                     last_progress, window_records = now, 0
         finally:
             self.report.seconds = time.monotonic() - started
-            self.report.lag = self._lag()
-            self.report.caught_up = self.report.caught_up or self.report.lag == 0
+            if not self.watch.suspected:
+                self.report.lag = self._lag()
+                self.report.caught_up = self.report.caught_up or self.report.lag == 0
+            self.watch.close()
             self.consumer.close()
         return self.report
+
+    def _say_outage(self, now: float) -> bool:
+        """While Kafka is unreachable: say so every progress interval (instead of progress)."""
+        status = self.watch.status()
+        if status is None:
+            return False
+        if now - self._outage_said >= self.options.progress_every:
+            self.echo(f"  {status}; the sync resumes where it stopped when Kafka is back")
+            self._outage_said = now
+        return True
 
     # --- assignment ------------------------------------------------------------------------------
     def _discover(self) -> None:
         """Assign every partition of the subscriber's topics not yet assigned, at the offset the
         target database holds (or the beginning)."""
-        try:
-            meta = self.consumer.list_topics(timeout=10)
-        except KafkaException as exc:
-            raise SyncError(
-                f"Kafka at {self.settings.kafka_bootstrap}",
-                "does not answer a metadata request",
-                actual=str(exc),
-                fix="check SHAREBUS_KAFKA_BOOTSTRAP and the district's Kafka credentials",
-            ) from None
+        meta = self.watch.call(lambda: self.consumer.list_topics(timeout=10))
         new: list[TopicPartition] = []
         for topic, tmeta in sorted(meta.topics.items()):
             resource = resource_of(topic, self.subscriber)
@@ -245,7 +254,10 @@ class DistrictSync:
                         fix="check the district's Kafka credentials and ACL on "
                         + topic_prefix(self.subscriber),
                     )
-                self.echo(f"  kafka: {err.str()} (retrying)")  # a broker restart, a deleted topic…
+                if err.retriable() or err.code() in TRANSIENT:
+                    self.watch.suspect(f"{err.name()}: {err.str()}")  # a broker restart
+                else:
+                    self.echo(f"  kafka: {err.str()} (retrying)")  # a deleted topic…
                 continue
             assert topic is not None and partition is not None and offset is not None
             latest_key = self._change(msg, topic, partition, offset)
@@ -272,9 +284,12 @@ class DistrictSync:
                 fix="correct the district table (e.g. a column changed by hand) and restart the sync",
             ) from None
         self.positions.update(offsets)
-        self.consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
-        )
+        try:  # for lag tooling only: the offsets that count are in the district's database
+            self.consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
+            )
+        except KafkaException as exc:
+            self.watch.failed(exc)
         n = sum(records.values())
         self.report.records += n
         self.report.upserts += applied.upserts
