@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint unit integration bench down clean
+.PHONY: setup run test lint unit integration soak bench down clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,13 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest tests/integration
+
+## Soak: the integration suite (or SOAK=<tests>) COUNT times in a row, stopping at the first
+## failure — a test that fails once in twenty is a bug. E.g. `make soak SOAK=tests/integration/test_faults.py COUNT=5`.
+SOAK  ?= tests/integration
+COUNT ?= 3
+soak: setup
+	$(BIN)/pytest $(SOAK) --count=$(COUNT) --repeat-scope=session -x
 
 ## Benchmarks: print figures and ratios against baselines measured in the same run.
 bench: setup

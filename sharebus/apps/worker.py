@@ -11,6 +11,7 @@ import faust
 
 from schemas.encoder import SchemaBook
 from schemas.registry_client import RegistryClient
+from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import Role, kafka_config
 from sharebus.core.settings import Settings
 from streams.metrics.api import add_routes
@@ -71,10 +72,18 @@ class Metrics:
 
         @app.timer(POSITIONS_EVERY)  # type: ignore[untyped-decorator]
         async def _sample_positions() -> None:
+            # A sample is a figure of the moment: one Kafka cannot give (an outage, a broker just
+            # back and still loading) is skipped and logged, never a reason to stop routing.
+            if service.watch.suspected:
+                return
             subscribers = sorted(service.policy.catalog.subscriber_ids())
-            rows = await asyncio.get_running_loop().run_in_executor(
-                None, sample_positions, kafka_config(self.settings, Role.ROUTER), subscribers
-            )
+            try:
+                rows = await asyncio.get_running_loop().run_in_executor(
+                    None, sample_positions, kafka_config(self.settings, Role.ROUTER), subscribers
+                )
+            except UnreachableError as exc:
+                log.warning("consumer positions not sampled this time: %s", exc.problem)
+                return
             sink.add_positions(rows)
 
     def on_records_read(self, records: list[RawRecord]) -> None:

@@ -11,12 +11,13 @@ import click
 from sharebus.catalog.load import city_dir, load_catalog
 from sharebus.cli.metrics import size
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.core.errors import SharebusError
+from sharebus.core.errors import SharebusError, UnreachableError
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings, get_settings
 from streams.metrics.api import fetch_report
 from streams.ops.api import fetch_status
 from streams.ops.connector_states import ConnectorSampler
+from streams.ops.errors import OpsError
 from streams.ops.monitor import OpsMonitor
 from streams.ops.sampler import KafkaSampler
 from streams.ops.topology import Topology, topology_of
@@ -56,6 +57,15 @@ def status(watch: bool, every: float, as_json: bool) -> None:
     source = StatusSource(settings)
     while True:
         report = source.report()
+        failed = report["sampler"]["error"]
+        if failed and not watch:  # --watch keeps showing the last figures, with the error noted
+            raise (UnreachableError if "did not answer" in failed else OpsError)(
+                "ops status",
+                "the bus cannot be sampled now: the last sample failed",
+                actual=failed,
+                fix="check Kafka (`sharebus stack status`; `sharebus stack up`); the worker waits out an"
+                " outage and samples again every few seconds (`ops status --watch` shows it)",
+            )
         report["calls_24h"] = calls_by(settings)
         if as_json:
             emit_json(report)

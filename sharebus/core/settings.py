@@ -151,6 +151,14 @@ class Settings(BaseSettings):
             " restart, an upgrade) before it stops with an error; nothing is lost either way."
         ),
     )
+    db_outage_tolerance: float = Field(
+        300.0,
+        gt=0,
+        description=(
+            "SHAREBUS_DB_OUTAGE_TOLERANCE: seconds `district sync` waits for its database to come"
+            " back (a restart) before it stops with an error; it resumes at the offsets it stored."
+        ),
+    )
     allow_default_passwords: bool = Field(
         False,
         description=(

@@ -3,6 +3,7 @@ evolved from the record schemas, and one transaction per batch holding rows and 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -85,25 +86,42 @@ class DistrictStore:
     def __init__(self, target: DbTarget, schema: str) -> None:
         self.target = target
         self.schema = schema
-        self.conn = connect_target(target)
-        lock = self.conn.execute(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (f"sharebus.district.sync:{schema}",)
+        self.conn = self._open()
+        self.tables: dict[str, TableState] = {}
+        self.offsets: dict[TopicPartitionKey, int] = {}
+        self._load()
+
+    def _open(self) -> psycopg.Connection[Any]:
+        conn = connect_target(self.target)
+        lock = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (f"sharebus.district.sync:{self.schema}",)
         ).fetchone()
         if not lock or not lock[0]:
-            self.conn.close()
+            conn.close()
             raise SyncBusyError(
-                f"schema {schema} of {target.safe_url}",
+                f"schema {self.schema} of {self.target.safe_url}",
                 "another `sharebus district sync` is writing it",
                 expected="one sync per target schema",
                 actual="its advisory lock is held",
                 fix="stop the other sync (or give this one another --schema)",
             )
-        self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        self.conn.execute(create_offsets_table(schema))
+        return conn
+
+    def _load(self) -> None:
+        self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        self.conn.execute(create_offsets_table(self.schema))
         self.conn.commit()
-        self.tables = read_tables(self.conn, schema)
-        self.offsets: dict[TopicPartitionKey, int] = read_offsets(self.conn, schema)
+        self.tables = read_tables(self.conn, self.schema)
+        self.offsets = read_offsets(self.conn, self.schema)
         self.conn.commit()
+
+    def reopen(self) -> None:
+        """A new connection after the old one broke (a database restart): the lock is taken
+        again and tables and offsets are read back — what committed is what counts."""
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
+        self.conn = self._open()
+        self._load()
 
     def close(self) -> None:
         self.conn.close()

@@ -22,7 +22,7 @@ from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import Role, connection
 from sharebus.core.naming import H_DEMAND, H_POLICY
-from sharebus.core.outage import TRANSIENT, KafkaWatch
+from sharebus.core.outage import TRANSIENT, KafkaWatch, describe
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 
@@ -269,12 +269,8 @@ class DistrictSync:
         try:
             applied = self.store.apply(list(latest.values()), offsets, records)
         except psycopg.OperationalError as exc:
-            raise UnreachableError(
-                f"district database {self.store.target.safe_url}",
-                "the connection failed mid-batch (the batch was rolled back)",
-                actual=" ".join(str(exc).split()),
-                fix="restart the sync once the database is back: it resumes at the stored offsets",
-            ) from None
+            self._reconnect(exc)
+            return 0
         except psycopg.Error as exc:
             first = ", ".join(f"{t}[{p}]@{o - records[(t, p)]}" for (t, p), o in offsets.items())
             raise SyncError(
@@ -299,6 +295,39 @@ class DistrictSync:
             self.report.ddl.append(stmt)
             self.echo(f"  ddl: {stmt}")
         return n
+
+    def _reconnect(self, exc: psycopg.OperationalError) -> None:
+        """The district database went away mid-batch (rolled back): wait for it within the
+        tolerance, then read again from the offsets it committed."""
+        lost = time.monotonic()
+        tolerance = self.settings.db_outage_tolerance
+        self.echo(
+            f"  district database {self.store.target.safe_url} unreachable ({' '.join(str(exc).split())});"
+            f" waiting up to {describe(tolerance)} (SHAREBUS_DB_OUTAGE_TOLERANCE)"
+        )
+        while True:
+            try:
+                self.store.reopen()
+                break
+            except (psycopg.OperationalError, UnreachableError) as again:
+                waited = time.monotonic() - lost
+                if waited > tolerance or self._stop.is_set():
+                    detail = again.actual if isinstance(again, UnreachableError) else str(again)
+                    raise UnreachableError(
+                        f"district database {self.store.target.safe_url}",
+                        f"unreachable for {describe(waited)}, longer than the sync waits"
+                        f" (SHAREBUS_DB_OUTAGE_TOLERANCE={tolerance:g} s)",
+                        actual=" ".join((detail or "").split()),
+                        fix="start the database, then the sync: it resumes at the offsets it stored",
+                    ) from None
+                self._stop.wait(2.0)
+        for tp in self.positions:
+            start = self.store.offsets.get(tp)
+            self.consumer.seek(TopicPartition(*tp, OFFSET_BEGINNING if start is None else start))
+            self.positions[tp] = start or 0
+        self.echo(
+            f"  district database back after {describe(time.monotonic() - lost)}; resuming at its offsets"
+        )
 
     def _change(
         self, msg: Message, topic: str, partition: int, offset: int

@@ -1,0 +1,236 @@
+"""Routine faults under a steady change stream: Kafka SIGKILLed and restarted 15 s later, Kafka
+Connect SIGKILLed and restarted, PostgreSQL (the departments' and the district's) restarted, the
+router SIGKILLed mid-batch. The router and the district syncs ride through each (the router's
+crash aside, which its supervisor — here the test — restarts); every CLI command asked during the
+Kafka outage answers with one clear error; afterwards every district reconciles to zero
+differences (nothing lost, nothing foreign, nothing unmasked in what it holds)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.client import ConnectClient
+from connectors.render import CaptureSpec
+from sharebus.core.errors import ExitCode
+from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.departments import districts_csv, load_districts
+from sharebus.dev.samples.rows import RowFactory
+from sharebus.testing import faults
+from sharebus.testing.waiting import wait_until
+from tests.integration.conftest import SyncProcess
+from tests.integration.router_harness import RouterProcess
+from tests.integration.test_district_random import Driver, Table
+from tests.integration.test_district_sync import insert, settle
+
+pytestmark = pytest.mark.integration
+
+ROWS_IN = ("500101", "500103", "500105", "500112")
+SUBSCRIBERS = ("500101", "500103", "civil-affairs")
+OUTAGE = 15.0  # seconds Kafka stays down
+RATE = 15.0  # changes per second while faults happen
+
+# What a user runs while the broker is down: each must say so in one clear error, exit 6.
+CLI_DURING_OUTAGE = (
+    ("ops", "status"),
+    ("acl", "show"),
+    ("audit", "show"),
+    ("catalog", "publish"),
+    ("subscriber", "add", "500116"),
+)
+
+
+class Stream:
+    """The driver's changes, paced, in a thread; a database restart is waited out (reconnect)."""
+
+    def __init__(self, driver: Driver, dsns: dict[str, str]) -> None:
+        self.driver, self.dsns = driver, dsns
+        self.changes = self.retries = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1 / RATE):
+            try:
+                self.driver.change()
+                self.changes += 1
+            except psycopg.OperationalError:
+                self.retries += 1
+                self._stop.wait(1.0)
+                self._reconnect()
+
+    def _reconnect(self) -> None:
+        for table in self.driver.tables:
+            try:
+                table.conn = psycopg.connect(self.dsns[table.name], autocommit=True)
+            except psycopg.OperationalError:
+                return
+
+
+def delivered(settings: Settings, departments: list[str]) -> int:
+    """Messages on the test's subscriber topics (sum of end offsets)."""
+    admin = admin_client(kafka_config(settings))
+    topics = admin.list_topics(timeout=10).topics
+    consumer = Consumer(consumer_config(settings, Role.ADMIN, {"group.id": "faults-probe"}))
+    try:
+        total = 0
+        for name, meta in topics.items():
+            if name.startswith("share.") and any(f".{d}." in name for d in departments):
+                for p in meta.partitions:
+                    total += consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+        return total
+    finally:
+        consumer.close()
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sharebus", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
+    stack_settings: Settings,
+    source_db_factory: Callable[..., CaptureSpec],
+    catalog_factory: Callable[..., Path],
+    router_factory: Callable[[Path], RouterProcess],
+    sync_factory: Callable[..., SyncProcess],
+    district_db: dict[str, str],
+) -> None:
+    seed = time.time_ns() % 1_000_000
+    rng = random.Random(seed)
+    print(f"random seed {seed}")
+    districts = [d for d in load_districts(districts_csv(stack_settings)) if d.code in ROWS_IN]
+    factory = RowFactory(districts, city=stack_settings.city, seed=seed)
+    seq = iter(range(rng.randrange(10**6), 10**7))
+    initial_e = [factory.enterprise() for _ in range(60)]
+    initial_c = [factory.certificate(next(seq)) for _ in range(40)]
+    market = source_db_factory("market", lambda conn: insert(conn, "enterprise", initial_e))
+    realestate = source_db_factory("realestate", lambda conn: insert(conn, "certificate", initial_c))
+    catalog = catalog_factory(market=market, realestate=realestate)
+    resources = [f"{market.department}.enterprise", f"{realestate.department}.certificate"]
+    departments = [market.department, realestate.department]
+    router = router_factory(catalog)
+    settings, url = router.settings, district_db["url"]
+    only = [arg for r in resources for arg in ("--resource", r)]
+    syncs = {s: sync_factory(router, s, url, *only) for s in SUBSCRIBERS}
+    dsns = {
+        "enterprise": stack_settings.pg_dsn(market.db_name),
+        "certificate": stack_settings.pg_dsn(realestate.db_name),
+    }
+    tables = [
+        Table(
+            "enterprise",
+            "uscc",
+            psycopg.connect(dsns["enterprise"], autocommit=True),
+            factory.enterprise,
+            {r["uscc"]: r["district_code"] for r in initial_e},
+        ),
+        Table(
+            "certificate",
+            "cert_no",
+            psycopg.connect(dsns["certificate"], autocommit=True),
+            lambda: factory.certificate(next(seq)),
+            {r["cert_no"]: r["district_code"] for r in initial_c},
+        ),
+    ]
+    stream = Stream(Driver(rng, factory, tables), dsns)
+    stream.start()
+    report: list[str] = []
+
+    def alive() -> None:
+        dead = [f"sync {s}" for s, p in syncs.items() if not p.alive()]
+        dead += [] if router.alive() else ["router"]
+        assert not dead, f"died: {dead}"
+
+    def flowing(since: int, what: str) -> float:
+        wait_until(lambda: delivered(settings, departments) > since, 120, f"deliveries after {what}")
+        return time.monotonic()
+
+    wait_until(lambda: delivered(settings, departments) > 0, 60, "the first deliveries")
+    time.sleep(3)
+
+    # 1. Kafka: SIGKILL, 15 s down (CLI commands asked meanwhile), restarted.
+    base = delivered(settings, departments)
+    killed = faults.kill(stack_settings, "kafka")
+    asked = {args: cli(dict(router.env), *args) for args in CLI_DURING_OUTAGE}
+    answers = {args: (p.wait(90), *p.communicate()) for args, p in asked.items()}
+    time.sleep(max(0.0, OUTAGE - (time.monotonic() - killed)))
+    back = faults.start(stack_settings, "kafka")
+    resumed = flowing(base, "Kafka came back")
+    report.append(
+        f"Kafka down {back - killed:.1f}s; deliveries flowing {resumed - back:.1f}s after it was back"
+    )
+    for args, (code, out, err) in answers.items():
+        command = "sharebus " + " ".join(args)
+        assert "Traceback" not in out + err, f"{command} printed a traceback:\n{err}"
+        assert code == ExitCode.UNREACHABLE, f"{command} exited {code}:\n{err}{out}"
+        assert "Kafka" in err and "fix:" in err, f"{command} did not name Kafka and the fix:\n{err}"
+    alive()
+
+    # 2. Kafka Connect: SIGKILL, restarted; the connectors run again and capture resumes.
+    client = ConnectClient(stack_settings.connect_url)
+    base = delivered(settings, departments)
+    killed = faults.kill(stack_settings, "connect")
+    time.sleep(5)
+    back = faults.start(stack_settings, "connect")
+    for spec in (market, realestate):
+        wait_until(
+            lambda s=spec: (st := client.status(s.connector_name)) is not None and st.running,
+            120,
+            f"{spec.connector_name} RUNNING again",
+        )
+    resumed = flowing(base, "Connect came back")
+    report.append(
+        f"Connect down {back - killed:.1f}s; deliveries flowing {resumed - back:.1f}s after it was back"
+    )
+    alive()
+
+    # 3. PostgreSQL (departments and district alike) restarted: Debezium and the syncs wait it out.
+    base = delivered(settings, departments)
+    stopped = faults.stop(stack_settings, "postgres")
+    back = faults.start(stack_settings, "postgres")
+    resumed = flowing(base, "PostgreSQL came back")
+    report.append(
+        f"PostgreSQL down {back - stopped:.1f}s; deliveries flowing {resumed - back:.1f}s after it was back"
+    )
+    alive()
+
+    # 4. The router SIGKILLed mid-batch and started again (as its supervisor would).
+    base = delivered(settings, departments)
+    router.kill()
+    killed = time.monotonic()
+    router.start()
+    resumed = flowing(base, "the router restarted")
+    report.append(f"router restarted; deliveries flowing {resumed - killed:.1f}s after the kill")
+
+    stream.stop()
+    print(f"{stream.changes} changes ({stream.retries} waits for the database); " + "; ".join(report))
+    alive()
+    reports = settle(settings, SUBSCRIBERS, url, resources=resources, sync=False, timeout=120)
+    for rep in reports.values():
+        assert rep.differences == 0, rep.to_dict()
+    assert sum(r.district for rep in reports.values() for r in rep.resources) > 50
+    for table in tables:
+        table.conn.close()
