@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -9,6 +10,11 @@ from sharebus.core.errors import UnreachableError
 from streams.metrics.errors import MetricsError
 from streams.metrics.rows import AUDIT_COLUMNS, CALL_COLUMNS, POSITION_COLUMNS, AuditRow, CallRow, PositionRow
 from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings, plain
+
+# clickhouse-connect logs a failed request at ERROR before raising it; the raised error is
+# turned into ours (naming the server and the fix). Without a handler of its own, Python's
+# last-resort handler would print its line on a CLI user's terminal.
+logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
 
 
 class QueryResultLike(Protocol):

@@ -39,6 +39,7 @@ ROWS_IN = ("500101", "500103", "500105", "500112")
 SUBSCRIBERS = ("500101", "500103", "civil-affairs")
 OUTAGE = 15.0  # seconds Kafka stays down
 RATE = 15.0  # changes per second while faults happen
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 # What a user runs while the broker is down: each must say so in one clear error, exit 6.
 CLI_DURING_OUTAGE = (
@@ -226,7 +227,11 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
     report.append(f"router restarted; deliveries flowing {resumed - killed:.1f}s after the kill")
 
     stream.stop()
-    print(f"{stream.changes} changes ({stream.retries} waits for the database); " + "; ".join(report))
+    line = f"{stream.changes} changes ({stream.retries} waits for the database); " + "; ".join(report)
+    print(line)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (ARTIFACTS / "faults.log").open("a") as out:  # resume times across runs (`make soak`)
+        out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
     alive()
     reports = settle(settings, SUBSCRIBERS, url, resources=resources, sync=False, timeout=120)
     for rep in reports.values():

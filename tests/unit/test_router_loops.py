@@ -81,3 +81,30 @@ def test_a_transient_consumer_error_is_an_outage_to_wait_out_and_others_stop_rou
     with pytest.raises(KafkaException):
         loop._route([_Message(KafkaError.TOPIC_AUTHORIZATION_FAILED)])
     loop.watch.close()
+
+
+def test_a_checkpoint_persists_what_was_counted_before_it_commits() -> None:
+    loop, fake = _loop(None)
+    calls: list[str] = []
+    loop.persist = lambda: calls.append("persist")
+    fake.commit = lambda **kw: calls.append("commit")  # type: ignore[method-assign]
+    loop._commit()  # within commit_every of the start: nothing yet
+    assert calls == []
+    loop._checkpointed -= loop.config.commit_every
+    loop._commit()
+    assert calls == ["persist", "commit"]
+    loop.watch.close()
+
+
+def test_offsets_are_not_committed_when_what_was_counted_cannot_be_persisted() -> None:
+    loop, fake = _loop(None)
+
+    def fail() -> None:
+        raise RuntimeError("metrics store down")
+
+    loop.persist = fail
+    loop._checkpointed -= loop.config.commit_every
+    with pytest.raises(RuntimeError):
+        loop._commit()
+    assert fake.commits == []  # the batches are routed (and counted) again after a restart
+    loop.watch.close()
