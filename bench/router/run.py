@@ -37,6 +37,7 @@ from sharebus.core.kafka_clients import admin_client, ensure_topics, kafka_confi
 from sharebus.core.naming import H_COMMIT_TS
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.connectors import sample_spec
+from sharebus.dev.samples.database import apply_schema
 from sharebus.dev.samples.departments import get_department
 from sharebus.dev.samples.generator import ChangeGenerator
 from sharebus.dev.samples.rows import RowFactory
@@ -301,6 +302,7 @@ def main() -> None:
         args.records, args.seconds = 50_000, 10.0
     settings = Settings()
     LocalStack(settings).up(log)
+    apply_schema(settings, get_department("market"))  # the latency phase writes there (`samples init` or not)
     work = Path(tempfile.mkdtemp(prefix="sharebus-bench-"))  # kept: worker logs for a post-mortem
     log(f"work dir (worker logs): {work}")
     tp = throughput(settings, args.records, work)

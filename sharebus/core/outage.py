@@ -264,7 +264,7 @@ class KafkaWatch:
                 self._confirmed = self._since is not None
                 if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
                     self._problem = f"{exc.args[0].name()}: {exc.args[0].str()}"
-            if first:
+            if first and not self._closed.is_set():
                 log.warning(
                     "%s: Kafka at %s is unreachable (%s); waiting up to %s (%s) for it to come back",
                     self.component,

@@ -109,7 +109,7 @@ class RouterService:
         if catalog.version == self.policy.version:
             return False
         policy = compile_policy(catalog, pseudonym_key=self.pseudonym_key)
-        prepare_topics(self.settings, policy)
+        self.watch.call(lambda: prepare_topics(self.settings, policy))  # an outage is waited out
         missing = sorted(set(raw_topics(catalog)) - set(self.source_topics))
         if missing:
             log.warning(
