@@ -1,0 +1,100 @@
+"""The city's size, policy side: a seeds-scale catalog (bench/scale/catalog.py) read, validated and
+compiled as `catalog publish` and the worker do, at 4,154 resources (the seeds' Chongqing) and
+20,000 (the 2025 target), against the sample catalog of the same run. Prints times, peak memory
+and what the layout of today would ask of Kafka (subscriber topics = partitions, ACL bindings).
+
+    python -m bench.scale.run [--resources 4154 20000]
+
+No stack needed for these figures (the scale issue adds the bus-wide ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from bench.scale.catalog import SAMPLE_CITY, Scale, write
+from sharebus.catalog.load import load_catalog
+from sharebus.catalog.models import Catalog
+from streams.policy.compiled import Policy, compile_policy
+
+T = TypeVar("T")
+BENCH_KEY = b"bench-only pseudonym key, 32 b."  # the sample catalog pseudonymises a field
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """(result, seconds)."""
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+def measure(directory: Path) -> dict[str, float]:
+    """Load, compile and list the entitlements of the catalog folder, in this process; with the
+    process's peak RSS (run it in a fresh process: see `measured`)."""
+    catalog, load_s = timed(lambda: load_catalog(directory))
+    assert isinstance(catalog, Catalog)
+    policy, compile_s = timed(lambda: compile_policy(catalog, pseudonym_key=BENCH_KEY))
+    assert isinstance(policy, Policy)
+    entitled, ent_s = timed(lambda: policy.entitlements(datetime.now(UTC)))
+    return {
+        "resources": len(catalog.resources),
+        "load_s": load_s,
+        "compile_s": compile_s,
+        "entitlements_s": ent_s,
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "topics": len(entitled),  # one subscriber topic (one partition) per entitlement today
+        "acl_bindings": 2 * len(entitled),  # READ + DESCRIBE, literal, per topic
+    }
+
+
+def measured(directory: Path) -> dict[str, float]:
+    """`measure` in a fresh process: its peak RSS is that catalog's alone."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, directory).result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--resources", type=int, nargs="+", default=[4154, 20000])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="sharebus-scale-"))
+    rows = [("sample", measured(SAMPLE_CITY))]
+    for n in args.resources:
+        scale = Scale(resources=n)
+        written, gen_s = timed(lambda s=scale, n=n: write(s, work / str(n) / "chongqing"))
+        log(f"generated {written.resources:,} resources, {written.demands:,} demands in {gen_s:.1f} s")
+        rows.append((f"{n:,}", measured(written.directory)))
+    base = rows[0][1]
+    log("")
+    log("policy at scale (2 cores; each catalog measured in a fresh process: peak RSS)")
+    log(
+        f"  {'catalog':<8} {'resources':>9} {'load+validate':>14} {'compile':>9} {'entitlements':>12}"
+        f" {'RSS MiB':>9} {'topics':>8} {'ACLs':>8} {'load+compile vs sample':>23}"
+    )
+    for name, r in rows:
+        ratio = (r["load_s"] + r["compile_s"]) / (base["load_s"] + base["compile_s"])
+        log(
+            f"  {name:<8} {r['resources']:>9,.0f} {r['load_s']:>13.2f}s {r['compile_s']:>8.2f}s"
+            f" {r['entitlements_s']:>11.2f}s {r['rss_mib']:>9.0f}"
+            f" {r['topics']:>8,.0f} {r['acl_bindings']:>8,.0f} {ratio:>22,.0f}×"
+        )
+    log("  targets (scale issue): load+validate+compile ≤ 2 s; ≤ 5,000 partitions at 4,154 resources")
+
+
+if __name__ == "__main__":
+    main()
