@@ -1,0 +1,24 @@
+"""The seeds-scale catalog generator writes a valid catalog with the mix it was asked for."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.scale.catalog import Scale, districts, write
+from sharebus.catalog.load import load_catalog
+from streams.policy.compiled import compile_policy
+
+
+def test_a_small_scale_catalog_is_valid_and_has_the_mix(tmp_path: Path) -> None:
+    scale = Scale(departments=3, resources=20, conditional_subscribers=2)
+    written = write(scale, tmp_path / "chongqing")
+    catalog = load_catalog(written.directory)
+    sharing = Counter(r.sharing.value for r in catalog.resources)
+    assert sharing == {"unconditional": 12, "conditional": 7, "not_shared": 1}
+    assert len({r.department for r in catalog.resources}) == 3
+    policy = compile_policy(catalog, pseudonym_key=b"0123456789abcdef0123456789abcdef")
+    topics = policy.entitlements(datetime.now(UTC))
+    # every district (`all-districts`) gets the unconditional resources; 2 districts each conditional one
+    assert len(topics) == 12 * len(districts()) + 7 * 2
