@@ -115,19 +115,56 @@ class Driver:
             t.gone.append(dict(zip([d.name for d in cur.description or ()], row, strict=True)))
 
 
-def test_random_changes_with_crashes_and_a_new_field_reconcile_to_zero_differences(
+@dataclass
+class TwoDepartments:
+    """A seeded random scenario: the market and real-estate samples, each in a database of the
+    test's own (seeded with 60 enterprises and 40 certificates, captured), the catalog naming
+    them, and the row makers the driver uses."""
+
+    seed: int
+    rng: random.Random
+    factory: RowFactory
+    enterprise: Callable[[], dict[str, Any]]
+    certificate: Callable[[], dict[str, Any]]
+    initial_e: list[dict[str, Any]]
+    initial_c: list[dict[str, Any]]
+    market: CaptureSpec
+    realestate: CaptureSpec
+    catalog: Path
+
+    @property
+    def resources(self) -> list[str]:
+        return [f"{self.market.department}.enterprise", f"{self.realestate.department}.certificate"]
+
+    @property
+    def departments(self) -> list[str]:
+        return [self.market.department, self.realestate.department]
+
+    def tables(self, mconn: psycopg.Connection[Any], rconn: psycopg.Connection[Any]) -> list[Table]:
+        """The driver's tables over these connections, knowing the seeded rows."""
+        return [
+            Table(
+                "enterprise",
+                "uscc",
+                mconn,
+                self.enterprise,
+                {r["uscc"]: r["district_code"] for r in self.initial_e},
+            ),
+            Table(
+                "certificate",
+                "cert_no",
+                rconn,
+                self.certificate,
+                {r["cert_no"]: r["district_code"] for r in self.initial_c},
+            ),
+        ]
+
+
+def two_departments(
     stack_settings: Settings,
     source_db_factory: Callable[..., CaptureSpec],
     catalog_factory: Callable[..., Path],
-    router_factory: Callable[[Path], RouterProcess],
-    sync_factory: Callable[..., SyncProcess],
-    district_db: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Faust evicts a SIGKILLed member after its session timeout (60 s by default): the restarted
-    # worker waits that long before it is ready. 10 s keeps the test short (read from the env).
-    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "10")
-    t0 = time.monotonic()
+) -> TwoDepartments:
     seed = time.time_ns() % 1_000_000
     rng = random.Random(seed)
     print(f"random seed {seed}")
@@ -135,18 +172,31 @@ def test_random_changes_with_crashes_and_a_new_field_reconcile_to_zero_differenc
     factory = RowFactory(districts, city=stack_settings.city, seed=seed)
     seq = iter(range(rng.randrange(10**6), 10**7))
 
-    def enterprise() -> dict[str, Any]:
-        return factory.enterprise()
-
     def certificate() -> dict[str, Any]:
         return factory.certificate(next(seq))
 
-    initial_e = [enterprise() for _ in range(60)]
+    initial_e = [factory.enterprise() for _ in range(60)]
     initial_c = [certificate() for _ in range(40)]
     market = source_db_factory("market", lambda conn: insert(conn, "enterprise", initial_e))
     realestate = source_db_factory("realestate", lambda conn: insert(conn, "certificate", initial_c))
     catalog = catalog_factory(market=market, realestate=realestate)
-    resources = [f"{market.department}.enterprise", f"{realestate.department}.certificate"]
+    return TwoDepartments(
+        seed, rng, factory, factory.enterprise, certificate, initial_e, initial_c, market, realestate, catalog
+    )
+
+
+def test_random_changes_with_crashes_and_a_new_field_reconcile_to_zero_differences(
+    stack_settings: Settings,
+    source_db_factory: Callable[..., CaptureSpec],
+    catalog_factory: Callable[..., Path],
+    router_factory: Callable[[Path], RouterProcess],
+    sync_factory: Callable[..., SyncProcess],
+    district_db: dict[str, str],
+) -> None:
+    t0 = time.monotonic()
+    scene = two_departments(stack_settings, source_db_factory, catalog_factory)
+    rng, factory, market, realestate = scene.rng, scene.factory, scene.market, scene.realestate
+    catalog, resources = scene.catalog, scene.resources
     router = router_factory(catalog)
     settings, url = router.settings, district_db["url"]
     only = [arg for r in resources for arg in ("--resource", r)]
@@ -195,13 +245,7 @@ def test_random_changes_with_crashes_and_a_new_field_reconcile_to_zero_differenc
         psycopg.connect(stack_settings.pg_dsn(market.db_name), autocommit=True) as mconn,
         psycopg.connect(stack_settings.pg_dsn(realestate.db_name), autocommit=True) as rconn,
     ):
-        born_e = {r["uscc"]: r["district_code"] for r in initial_e}
-        born_c = {r["cert_no"]: r["district_code"] for r in initial_c}
-        tables = [
-            Table("enterprise", "uscc", mconn, enterprise, born_e),
-            Table("certificate", "cert_no", rconn, certificate, born_c),
-        ]
-        driver = Driver(rng, factory, tables)
+        driver = Driver(rng, factory, scene.tables(mconn, rconn))
         t1 = time.monotonic()
         for i in range(CHANGES):
             for action in schedule.get(i, ()):

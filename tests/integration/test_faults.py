@@ -7,7 +7,6 @@ differences (nothing lost, nothing foreign, nothing unmasked in what it holds)."
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 import threading
@@ -24,14 +23,12 @@ from connectors.render import CaptureSpec
 from sharebus.core.errors import ExitCode
 from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.departments import districts_csv, load_districts
-from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing import faults
 from sharebus.testing.waiting import wait_until
 from tests.integration.conftest import SyncProcess
 from tests.integration.router_harness import RouterProcess
-from tests.integration.test_district_random import Driver, Table
-from tests.integration.test_district_sync import insert, settle
+from tests.integration.test_district_random import Driver, two_departments
+from tests.integration.test_district_sync import settle
 
 pytestmark = pytest.mark.integration
 
@@ -120,20 +117,14 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
     sync_factory: Callable[..., SyncProcess],
     district_db: dict[str, str],
 ) -> None:
-    seed = time.time_ns() % 1_000_000
-    rng = random.Random(seed)
-    print(f"random seed {seed}")
-    districts = [d for d in load_districts(districts_csv(stack_settings)) if d.code in ROWS_IN]
-    factory = RowFactory(districts, city=stack_settings.city, seed=seed)
-    seq = iter(range(rng.randrange(10**6), 10**7))
-    initial_e = [factory.enterprise() for _ in range(60)]
-    initial_c = [factory.certificate(next(seq)) for _ in range(40)]
-    market = source_db_factory("market", lambda conn: insert(conn, "enterprise", initial_e))
-    realestate = source_db_factory("realestate", lambda conn: insert(conn, "certificate", initial_c))
-    catalog = catalog_factory(market=market, realestate=realestate)
-    resources = [f"{market.department}.enterprise", f"{realestate.department}.certificate"]
-    departments = [market.department, realestate.department]
-    router = router_factory(catalog)
+    scene = two_departments(stack_settings, source_db_factory, catalog_factory)
+    market, realestate, resources, departments = (
+        scene.market,
+        scene.realestate,
+        scene.resources,
+        scene.departments,
+    )
+    router = router_factory(scene.catalog)
     settings, url = router.settings, district_db["url"]
     only = [arg for r in resources for arg in ("--resource", r)]
     syncs = {s: sync_factory(router, s, url, *only) for s in SUBSCRIBERS}
@@ -141,23 +132,11 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
         "enterprise": stack_settings.pg_dsn(market.db_name),
         "certificate": stack_settings.pg_dsn(realestate.db_name),
     }
-    tables = [
-        Table(
-            "enterprise",
-            "uscc",
-            psycopg.connect(dsns["enterprise"], autocommit=True),
-            factory.enterprise,
-            {r["uscc"]: r["district_code"] for r in initial_e},
-        ),
-        Table(
-            "certificate",
-            "cert_no",
-            psycopg.connect(dsns["certificate"], autocommit=True),
-            lambda: factory.certificate(next(seq)),
-            {r["cert_no"]: r["district_code"] for r in initial_c},
-        ),
-    ]
-    stream = Stream(Driver(rng, factory, tables), dsns)
+    tables = scene.tables(
+        psycopg.connect(dsns["enterprise"], autocommit=True),
+        psycopg.connect(dsns["certificate"], autocommit=True),
+    )
+    stream = Stream(Driver(scene.rng, scene.factory, tables), dsns)
     stream.start()
     report: list[str] = []
 
