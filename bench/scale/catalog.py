@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from sharebus.core import naming
+
 SAMPLE_CITY = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 
 
@@ -107,7 +109,7 @@ def write(scale: Scale, directory: Path, *, source_city: Path = SAMPLE_CITY) -> 
             "id": rid,
             "title": f"资源 {rid}",
             "department": dept,
-            "source": {"connector": f"cdc.{dept}", "table": f"public.{table}"},
+            "source": {"connector": naming.raw_prefix(dept), "table": f"public.{table}"},
             "primary_key": ["uscc"],
             "sharing": sharing,
             "region_field": "district_code",
