@@ -148,20 +148,25 @@ def java_client_properties(
     }
 
 
-def ensure_topics(admin: AdminClient, wanted: TopicSpecs) -> list[str]:
-    """Create the missing topics of `wanted` (name → (partitions, config)); returns those created."""
+CREATE_CHUNK = 500
+"""Topics per CreateTopics request: one request for thousands of partitions is refused by the
+broker (POLICY_VIOLATION "Excessively large number of partitions per request")."""
+
+
+def ensure_topics(admin: AdminClient, wanted: TopicSpecs, *, chunk: int = CREATE_CHUNK) -> list[str]:
+    """Create the missing topics of `wanted` (name → (partitions, config)), `chunk` topics per
+    request; returns those created."""
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [NewTopic(n, p, 1, config=c) for n, (p, c) in sorted(wanted.items()) if n not in existing]
-    if not missing:
-        return []
     created: list[str] = []
-    for name, future in admin.create_topics(missing).items():
-        try:
-            future.result(timeout=30)
-            created.append(name)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
+    for start in range(0, len(missing), chunk):
+        for name, future in admin.create_topics(missing[start : start + chunk]).items():
+            try:
+                future.result(timeout=30)
+                created.append(name)
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
     return created
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 from pydantic import SecretStr
 
 from sharebus.apps.acl.subscribers import ClientConfig
 from sharebus.core.kafka_chatter import CHATTER
-from sharebus.core.kafka_clients import Role, java_client_properties, kafka_config, principal
+from sharebus.core.kafka_clients import Role, ensure_topics, java_client_properties, kafka_config, principal
 from sharebus.core.settings import Settings
 
 
@@ -72,3 +76,31 @@ def test_a_client_config_names_the_topics_and_the_group_prefix() -> None:
     assert "bootstrap.servers=kafka:9094" in text and "sasl.mechanism=SCRAM-SHA-512" in text
     assert "# topic: share.500103.market.enterprise" in text and "500103." in text
     assert config.to_dict()["sasl.password"] == "pw"
+
+
+class _Admin:
+    """Enough of an AdminClient for ensure_topics: what exists, and the create requests made."""
+
+    def __init__(self, existing: set[str]) -> None:
+        self.existing = existing
+        self.requests: list[list[str]] = []
+
+    def list_topics(self, timeout: float) -> Any:
+        return SimpleNamespace(topics={name: None for name in self.existing})
+
+    def create_topics(self, topics: list[Any]) -> dict[str, Any]:
+        self.requests.append([t.topic for t in topics])
+        done: Future[None] = Future()
+        done.set_result(None)
+        return {t.topic: done for t in topics}
+
+
+def test_topics_are_created_in_chunks_a_broker_accepts() -> None:
+    # One CreateTopics request for 13,314 topics was refused ("Excessively large number of
+    # partitions per request") when a 500-resource slice of the city was tried.
+    wanted = {f"share.s{i:05d}": (1, {}) for i in range(1203)}
+    admin = _Admin({"share.s00000"})
+    created = ensure_topics(admin, wanted, chunk=500)  # type: ignore[arg-type]
+    assert [len(r) for r in admin.requests] == [500, 500, 202]
+    assert len(created) == 1202 and "share.s00000" not in created
+    assert ensure_topics(_Admin(set(wanted)), wanted) == []  # nothing missing: no request
