@@ -17,7 +17,6 @@ from connectors.errors import SnapshotError
 from connectors.render import CaptureSpec
 from connectors.source import Source
 from sharebus.core import naming
-from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.progress import Echo
 
 INITIAL = "Initial Snapshot"
@@ -89,7 +88,6 @@ class NotificationReader:
                 "group.id": naming.notification_reader_group(uuid.uuid4().hex[:8]),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
-                "logger": CHATTER,
             }
         )
         self.assigned = False

@@ -24,7 +24,6 @@ from confluent_kafka.cimpl import NewTopic
 from schemas.errors import RegistryError
 from schemas.registry_state import ApiError, Record
 from sharebus.core import naming
-from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.kafka_clients import admin_client
 
 DEFAULT_TOPIC = naming.SCHEMAS_TOPIC
@@ -79,7 +78,6 @@ class KafkaSchemaLog:
                 **self.kafka,
                 "transactional.id": naming.registry_transactional_id(self.topic),
                 "enable.idempotence": True,
-                "logger": CHATTER,
             }
         )
         self._producer.init_transactions(self.timeout)
@@ -90,7 +88,6 @@ class KafkaSchemaLog:
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
-                "logger": CHATTER,
             }
         )
         self._consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])

@@ -105,16 +105,13 @@ class AuditLog:
         if not batch:
             return 0
         if self._producer is None:
-            if watch is not None:
-                watch.call(lambda: ensure_audit_topic(self.settings, self.role))
-            else:
+            outage: dict[str, object] = {}
+            if watch is None:
                 ensure_audit_topic(self.settings, self.role)
-            props: dict[str, object] = {"enable.idempotence": True}
-            if watch is not None:
-                props |= {
-                    "message.timeout.ms": int((watch.tolerance + timeout) * 1000),
-                    **watch.client_config(),
-                }
+            else:
+                watch.call(lambda: ensure_audit_topic(self.settings, self.role))
+                outage = watch.producer_config(timeout)
+            props = {"enable.idempotence": True, **outage}
             self._producer = Producer(producer_config(self.settings, self.role, props))
         errors: list[str] = []
 

@@ -20,7 +20,6 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from sharebus.core.errors import UnreachableError
-from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.kafka_clients import admin_client
 
 log = logging.getLogger("sharebus.kafka")
@@ -49,11 +48,11 @@ TRANSIENT = frozenset(
 )
 
 
-def transient(exc: BaseException) -> bool:
-    """Whether a failed Kafka call is worth retrying once the cluster is back."""
-    if not isinstance(exc, KafkaException):
-        return False
-    err = exc.args[0] if exc.args else None
+def transient(failure: BaseException | KafkaError) -> bool:
+    """Whether a failed Kafka call (or a client's error) is worth retrying once the cluster is back."""
+    err = failure if isinstance(failure, KafkaError) else None
+    if isinstance(failure, KafkaException) and failure.args:
+        err = failure.args[0]
     return isinstance(err, KafkaError) and (err.code() in TRANSIENT or bool(err.retriable()))
 
 
@@ -101,7 +100,12 @@ class KafkaWatch:
     # --- what the clients report -----------------------------------------------------------
     def client_config(self) -> dict[str, object]:
         """Properties to add to each client of the component: its errors feed this watch."""
-        return {"error_cb": self.on_error, "logger": CHATTER}
+        return {"error_cb": self.on_error}
+
+    def producer_config(self, timeout: float) -> dict[str, object]:
+        """A producer's part: its errors feed this watch, and librdkafka does not give up on a
+        message while the component still waits out an outage (then `timeout` more seconds)."""
+        return {"message.timeout.ms": int((self.tolerance + timeout) * 1000), **self.client_config()}
 
     def on_error(self, err: KafkaError) -> None:
         """librdkafka's error_cb: every broker down is a suspected outage; others are logged."""

@@ -73,7 +73,7 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     web = f"{settings.web_host}:{settings.web_port}"
     echo(f"  router running (pid {worker.pid}), web {web}, log {worker.log_path}")
     logins = _grant_access(settings, options.districts, echo)
-    supervisor = Supervisor([_Started(worker), *_district_side(settings, options.districts, logins)], echo)
+    supervisor = Supervisor([worker, *_district_side(settings, options.districts, logins)], echo)
     supervisor.start()
     echo(
         f"districts {', '.join(options.districts)} syncing into pool_<code>; backfills following"
@@ -200,29 +200,6 @@ def _district_side(
                 )
             )
     return children
-
-
-class _Started:
-    """The router, started by the run itself before the rest: the supervisor only restarts it."""
-
-    def __init__(self, worker: WorkerProcess) -> None:
-        self.worker, self.name, self.log_path = worker, worker.name, worker.log_path
-        self._first = True
-
-    def start(self) -> None:
-        if self._first:
-            self._first = False
-            return
-        self.worker.start()
-
-    def alive(self) -> bool:
-        return self.worker.alive()
-
-    def exit_code(self) -> int | None:
-        return self.worker.exit_code()
-
-    def stop(self) -> int | None:
-        return self.worker.stop()
 
 
 def _hrss_empty(settings: Settings) -> bool:

@@ -93,10 +93,12 @@ class Supervisor:
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start every child (in order), then watch them."""
+        """Start every child not running yet (in order; one started already is adopted), then
+        watch them."""
         now = time.monotonic()
         for child in self.children:
-            child.start()
+            if not child.alive():
+                child.start()
             self._watched.append(_Watched(child, now))
         self._thread = threading.Thread(target=self._run, name="sharebus-supervisor", daemon=True)
         self._thread.start()

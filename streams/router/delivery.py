@@ -44,9 +44,7 @@ class DeliveryTracker:
                 {
                     **PRODUCER,
                     "delivery.report.only.error": True,
-                    # librdkafka must not give up on a message while the worker still waits out an outage.
-                    "message.timeout.ms": int((watch.tolerance + timeout) * 1000),
-                    **watch.client_config(),
+                    **watch.producer_config(timeout),
                 }
             )
         )

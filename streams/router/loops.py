@@ -184,27 +184,29 @@ class RawLoop:
         if time.monotonic() - self._checkpointed < self.config.commit_every:
             return
         self._checkpointed = time.monotonic()
-        offsets = self.ledger.committable()
+        offsets = self._checkpoint()
         if offsets:
-            self.persist()  # routing is synchronous: every batch in `offsets` handed over already
             try:
-                self.consumer.commit(
-                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
-                )
+                self.consumer.commit(offsets=offsets, asynchronous=True)
             except KafkaException as exc:  # the next commit carries these offsets too
                 if not generation_moved(exc):
                     self.watch.failed(exc)
 
-    def _drain(self) -> None:
-        """Deliver everything routed and commit it (stop and rebalance)."""
-        undelivered = self.flush()
+    def _checkpoint(self) -> list[TopicPartition]:
+        """The offsets of the delivered batches, once what they counted is persisted (routing is
+        synchronous: every one of those batches has handed over its counts already)."""
         offsets = self.ledger.committable()
         if offsets:
             self.persist()
+        return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+
+    def _drain(self) -> None:
+        """Deliver everything routed and commit it (stop and rebalance)."""
+        undelivered = self.flush()
+        offsets = self._checkpoint()
+        if offsets:
             try:
-                self.consumer.commit(
-                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-                )
+                self.consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 if not generation_moved(exc):
                     raise

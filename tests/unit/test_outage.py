@@ -109,6 +109,9 @@ def test_transient_and_describe() -> None:
     assert transient(KafkaException(KafkaError(KafkaError.NOT_COORDINATOR)))
     assert not transient(KafkaException(KafkaError(KafkaError.SASL_AUTHENTICATION_FAILED)))
     assert not transient(ValueError("x"))
+    assert transient(KafkaError(KafkaError._TRANSPORT)) and not transient(
+        KafkaError(KafkaError._AUTHENTICATION)
+    )
     assert [describe(s) for s in (12, 119, 300, 3600, 5400)] == [
         "12 s",
         "119 s",

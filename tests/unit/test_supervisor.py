@@ -65,3 +65,12 @@ def test_a_child_that_keeps_failing_backs_off_further_each_time(tmp_path: Path) 
     pauses = [line.split("restarting in ")[1].split(" s")[0] for line in said if "restarting in" in line]
     assert pauses == ["0.01", "0.02", "0.04"]
     assert sum("did not start" in line for line in said) == 2
+
+
+def test_a_child_started_before_is_adopted_not_started_twice(tmp_path: Path) -> None:
+    child = FakeChild(tmp_path / "router.log")
+    child.start()  # `sharebus run` starts the router itself, then hands it over
+    sup = Supervisor([child], [].append, every=0.01)
+    sup.start()
+    sup.stop()
+    assert child.starts == 1

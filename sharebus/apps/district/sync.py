@@ -22,7 +22,7 @@ from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import Role, connection
 from sharebus.core.naming import H_DEMAND, H_POLICY
-from sharebus.core.outage import TRANSIENT, KafkaWatch, describe
+from sharebus.core.outage import KafkaWatch, describe, transient
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 
@@ -254,7 +254,7 @@ class DistrictSync:
                         fix="check the district's Kafka credentials and ACL on "
                         + topic_prefix(self.subscriber),
                     )
-                if err.retriable() or err.code() in TRANSIENT:
+                if transient(err):
                     self.watch.suspect(f"{err.name()}: {err.str()}")  # a broker restart
                 else:
                     self.echo(f"  kafka: {err.str()} (retrying)")  # a deleted topic…
