@@ -32,9 +32,15 @@ TYPE_PROPERTY = naming.AVRO_TYPE_PROPERTY  # the catalog type of a field (e.g. "
 MASK_PROPERTY = naming.AVRO_MASK_PROPERTY  # present when the field carries a masked value: the mask kind
 
 
-def value_subject(topic: str) -> str:
-    """Registry subject of a topic's value schema (TopicNameStrategy)."""
-    return naming.value_subject(topic)
+def record_fullname(city: str, resource: Resource) -> str:
+    """`sharebus.<city>.<department>.<Resource>`: the full name of a resource's value record."""
+    return f"{namespace(city, resource)}.{record_name(resource)}"
+
+
+def share_subject(city: str, resource: Resource, topic: str) -> str:
+    """Registry subject of a resource's values on a subscriber topic (TopicRecordNameStrategy):
+    `<topic>-sharebus.<city>.<department>.<Resource>`."""
+    return naming.record_subject(topic, record_fullname(city, resource))
 
 
 def namespace(city: str, resource: Resource) -> str:
@@ -43,13 +49,13 @@ def namespace(city: str, resource: Resource) -> str:
 
 
 def record_name(resource: Resource) -> str:
-    """PascalCase of the resource's name: `market.enterprise` → `Enterprise`.
+    """PascalCase of the resource's name: `market.enterprise` → `Enterprise` (unique within a
+    department: the catalog's validation says so).
 
     One name per resource, not per subscriber: every projection of a resource is the same kind
     of record, and subscribers with identical projections share one schema (and one id).
     """
-    local = resource.id.split(".", 1)[1]
-    return "".join(part[:1].upper() + part[1:] for part in local.replace("-", "_").split("_") if part)
+    return resource.record_name
 
 
 def field_type(spec: FieldSpec) -> Any:

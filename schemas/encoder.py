@@ -1,5 +1,5 @@
-"""The hot path of delivery: per subscriber topic, a registered schema and a precompiled encoder
-producing the Confluent wire format (magic 0, schema id, Avro body)."""
+"""The hot path of delivery: per subscriber and resource, a registered schema and a precompiled
+encoder producing the Confluent wire format (magic 0, schema id, Avro body)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.derive import MASK_PROPERTY, TYPE_PROPERTY, value_schema, value_subject
+from schemas.derive import MASK_PROPERTY, TYPE_PROPERTY, share_subject, value_schema
 from schemas.errors import EncodeError, SchemaBookError
 from schemas.registry_client import RegistryClient
 from schemas.row_writer import compile_row_writer
@@ -29,10 +29,10 @@ class Encoder:
     null, keys beyond the schema are not written (the policy's projection decides the fields).
     """
 
-    __slots__ = ("_header", "_row_writer", "_writers", "schema", "schema_id", "subject", "topic")
+    __slots__ = ("_header", "_row_writer", "_writers", "label", "schema", "schema_id", "subject")
 
-    def __init__(self, topic: str, subject: str, schema_id: int, schema: Mapping[str, Any]) -> None:
-        self.topic = topic
+    def __init__(self, label: str, subject: str, schema_id: int, schema: Mapping[str, Any]) -> None:
+        self.label = label  # `<topic> <resource>`, for errors
         self.subject = subject
         self.schema_id = schema_id
         self.schema = schema
@@ -81,41 +81,48 @@ class Encoder:
                 write(bytearray(), x)
             except _VALUE_ERRORS as field_exc:
                 return EncodeError(
-                    f"{self.topic} field {name}",
+                    f"{self.label} field {name}",
                     "does not fit the topic's Avro schema",
                     expected=f"{spec['type']} ({spec.get(TYPE_PROPERTY, '')})",
                     actual=f"{value.get(name)!r}: {field_exc}",
                     fix="the catalog's field type must match what the source database sends",
                 )
-        return EncodeError(f"{self.topic}", f"record not encodable: {exc}")
+        return EncodeError(self.label, f"record not encodable: {exc}")
 
 
-def _projections(policy: Policy) -> dict[tuple[str, str], Entitlement]:
-    """Every projection the policy can deliver, by (topic, demand id), whatever the time.
+Stream = tuple[str, str]
+"""(subscriber, resource): one subscriber's records of one resource (on the topic of the
+resource's department for that subscriber)."""
+
+
+def _projections(policy: Policy) -> dict[tuple[str, str, str], Entitlement]:
+    """Every projection the policy can deliver, by (subscriber, resource, demand id), whatever
+    the time.
 
     Must agree with `Policy.entitlements`: a target's fields in resource order, and the fields
     delivered masked (maskable, and not granted in clear by the demand).
     """
-    out: dict[tuple[str, str], Entitlement] = {}
+    out: dict[tuple[str, str, str], Entitlement] = {}
     for res in policy.resources.values():
         maskable = {name for name, _ in res.masks}
         for options in res.candidates.values():
             for c in options:
                 t = c.target
                 hidden = tuple(f for f in t.fields if t.masked and f in maskable and f not in t.clear)
-                out[(t.topic, t.demand_id)] = Entitlement(
+                out[(t.subscriber, res.id, t.demand_id)] = Entitlement(
                     t.subscriber, res.id, t.topic, t.demand_id, t.fields, hidden
                 )
     return out
 
 
 class SchemaBook:
-    """The schemas of one policy version's subscriber topics, registered once and cached.
+    """The schemas of one policy version's subscriber records, registered once and cached.
 
-    `encoder_for(topic, demand_id)` is the hot path (a dict lookup after the first call); the
-    first call per (topic, projection) registers the schema with the registry (blocking HTTP,
-    idempotent). `prepare()` does all registrations up front, e.g. when the worker starts.
-    Message keys are not Avro: see `schemas.keys`.
+    `encoder_for(subscriber, resource, demand_id)` is the hot path (a dict lookup after the first
+    call); the first call per projection registers the schema with the registry (blocking HTTP,
+    idempotent) under the record-name subject of its topic (`schemas.derive.share_subject`).
+    `prepare()` does all registrations up front, e.g. when the worker starts. Message keys are
+    not Avro: see `schemas.keys`.
     """
 
     def __init__(self, registry: RegistryClient, policy: Policy) -> None:
@@ -123,23 +130,25 @@ class SchemaBook:
         self.policy = policy
         self.city = policy.catalog.city.id
         self._projections = _projections(policy)
-        self._values: dict[tuple[str, str], Encoder] = {}
-        self._current: dict[str, Encoder] = {}  # topic → projection in force until _current_until
+        self._values: dict[tuple[str, str, str], Encoder] = {}
+        self._current: dict[Stream, Encoder] = {}  # projection in force until _current_until
         self._current_until = -math.inf
         self._lock = threading.Lock()
 
-    def encoder_for(self, topic: str, demand_id: str | None = None) -> Encoder:
-        """The value encoder of `topic` under `demand_id` (the delivery's: exact), or, with None,
-        of the projection in force now (cached until the next demand validity boundary)."""
+    def encoder_for(self, subscriber: str, resource: str, demand_id: str | None = None) -> Encoder:
+        """The value encoder of `subscriber`'s `resource` under `demand_id` (the delivery's:
+        exact), or, with None, of the projection in force now (cached until the next demand
+        validity boundary)."""
         if demand_id is not None:
-            encoder = self._values.get((topic, demand_id))
-            return encoder if encoder is not None else self._make_value(topic, demand_id)
+            encoder = self._values.get((subscriber, resource, demand_id))
+            return encoder if encoder is not None else self._make_value(subscriber, resource, demand_id)
         if time.time() >= self._current_until:
             self._next_segment()
-        encoder = self._current.get(topic)
+        encoder = self._current.get((subscriber, resource))
         if encoder is None:
-            encoder = self.encoder_for(topic, self.entitlement(topic).demand_id)
-            self._current[topic] = encoder
+            ent = self.entitlement(subscriber, resource)
+            encoder = self.encoder_for(subscriber, resource, ent.demand_id)
+            self._current[(subscriber, resource)] = encoder
         return encoder
 
     def _next_segment(self) -> None:
@@ -149,45 +158,51 @@ class SchemaBook:
         self._current = {}
         self._current_until = min((b for b in later if b > now), default=math.inf)
 
-    def entitlement(self, topic: str, now: datetime | None = None) -> Entitlement:
-        """The projection of `topic` in force at `now` (default: now)."""
+    def entitlement(self, subscriber: str, resource: str, now: datetime | None = None) -> Entitlement:
+        """`subscriber`'s projection of `resource` in force at `now` (default: now)."""
         for ent in self.policy.entitlements(now or datetime.now(UTC)):
-            if ent.topic == topic:
+            if ent.subscriber == subscriber and ent.resource == resource:
                 return ent
         raise SchemaBookError(
-            f"topic {topic}",
+            f"{resource} for {subscriber}",
             "has no projection in force",
-            expected="a topic of an entitlement in force (`Policy.entitlements(now)`)",
+            expected="an entitlement in force (`Policy.entitlements(now)`)",
             fix="pass the delivery's demand_id, or check the demand's status and validity",
         )
 
-    def schema_for(self, topic: str, demand_id: str) -> dict[str, Any]:
+    def schema_for(self, subscriber: str, resource: str, demand_id: str) -> dict[str, Any]:
         """The value schema of a projection (derived from the catalog, not registered)."""
-        ent = self._projection(topic, demand_id)
+        ent = self._projection(subscriber, resource, demand_id)
         return value_schema(self.city, self._resource(ent.resource), ent.fields, ent.masked)
 
+    def subject_for(self, ent: Entitlement) -> str:
+        """The registry subject of an entitlement's values: `<topic>-<record full name>`."""
+        return share_subject(self.city, self._resource(ent.resource), ent.topic)
+
     def prepare(self, now: datetime | None = None) -> int:
-        """Register the value schema of every projection in force; the number of topics."""
+        """Register the value schema of every projection in force; the number of projections."""
         entitlements = self.policy.entitlements(now or datetime.now(UTC))
         for ent in entitlements:
-            self.encoder_for(ent.topic, ent.demand_id)
+            self.encoder_for(ent.subscriber, ent.resource, ent.demand_id)
         return len(entitlements)
 
-    def _make_value(self, topic: str, demand_id: str) -> Encoder:
-        schema = self.schema_for(topic, demand_id)
-        subject = value_subject(topic)
+    def _make_value(self, subscriber: str, resource: str, demand_id: str) -> Encoder:
+        ent = self._projection(subscriber, resource, demand_id)
+        schema = self.schema_for(subscriber, resource, demand_id)
+        subject = self.subject_for(ent)
         with self._lock:
-            encoder = Encoder(topic, subject, self.registry.register(subject, schema), schema)
-            self._values[(topic, demand_id)] = encoder
+            schema_id = self.registry.register(subject, schema)
+            encoder = Encoder(f"{ent.topic} {resource}", subject, schema_id, schema)
+            self._values[(subscriber, resource, demand_id)] = encoder
         return encoder
 
-    def _projection(self, topic: str, demand_id: str) -> Entitlement:
-        ent = self._projections.get((topic, demand_id))
+    def _projection(self, subscriber: str, resource: str, demand_id: str) -> Entitlement:
+        ent = self._projections.get((subscriber, resource, demand_id))
         if ent is None:
             raise SchemaBookError(
-                f"topic {topic}",
+                f"{resource} for {subscriber}",
                 f"has no projection under demand {demand_id}",
-                expected="a (topic, demand id) pair of this policy version's deliveries",
+                expected="a (subscriber, resource, demand id) of this policy version's deliveries",
                 fix="use the SchemaBook built from the same Policy that routed the delivery",
             )
         return ent

@@ -1,7 +1,8 @@
 """The city's size, policy side: a seeds-scale catalog (bench/scale/catalog.py) read, validated and
 compiled as `catalog publish` and the worker do, at 4,154 resources (the seeds' Chongqing) and
 20,000 (the 2025 target), against the sample catalog of the same run. Prints times, peak memory
-and what the layout of today would ask of Kafka (subscriber topics = partitions, ACL bindings).
+and what the layout asks of Kafka: subscriber topics (= partitions) and ACL bindings, against the
+per-resource layout it replaced.
 
     python -m bench.scale.run [--resources 4154 20000]
 
@@ -22,9 +23,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.scale.catalog import SAMPLE_CITY, Scale, write
+from sharebus.apps.acl.grants import desired_grants, service_grants
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog
+from sharebus.core import naming
+from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
+from streams.router.topics import router_topics
 
 T = TypeVar("T")
 BENCH_KEY = b"bench-only pseudonym key, 32 b."  # the sample catalog pseudonymises a field
@@ -49,14 +54,22 @@ def measure(directory: Path) -> dict[str, float]:
     policy, compile_s = timed(lambda: compile_policy(catalog, pseudonym_key=BENCH_KEY))
     assert isinstance(policy, Policy)
     entitled, ent_s = timed(lambda: policy.entitlements(datetime.now(UTC)))
+    settings = Settings()
+    shares = [t for t in router_topics(settings, policy) if naming.parse_share_topic(t) is not None]
+    by_subscriber: dict[str, list[str]] = {}
+    for ent in entitled:
+        by_subscriber.setdefault(ent.subscriber, []).append(ent.topic)
+    subscriber_acls = len(desired_grants(settings, by_subscriber)) - len(service_grants(settings))
     return {
         "resources": len(catalog.resources),
         "load_s": load_s,
         "compile_s": compile_s,
         "entitlements_s": ent_s,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "topics": len(entitled),  # one subscriber topic (one partition) per entitlement today
-        "acl_bindings": 2 * len(entitled),  # READ + DESCRIBE, literal, per topic
+        "topics": len(shares),  # one partition each: share.<subscriber>.<department>
+        "acl_bindings": subscriber_acls,  # per subscriber: READ + DESCRIBE on its prefix, its groups
+        "legacy_topics": len(entitled),  # the per-resource layout: one topic per entitlement
+        "legacy_acl_bindings": 2 * len(entitled),  # READ + DESCRIBE, literal, per topic
     }
 
 
@@ -84,14 +97,16 @@ def main() -> None:
     log("policy at scale (2 cores; each catalog measured in a fresh process: peak RSS)")
     log(
         f"  {'catalog':<8} {'resources':>9} {'load+validate':>14} {'compile':>9} {'entitlements':>12}"
-        f" {'RSS MiB':>9} {'topics':>8} {'ACLs':>8} {'load+compile vs sample':>23}"
+        f" {'RSS MiB':>9} {'topics':>8} {'ACLs':>8} {'per-resource topics/ACLs':>25}"
+        f" {'load+compile vs sample':>23}"
     )
     for name, r in rows:
         ratio = (r["load_s"] + r["compile_s"]) / (base["load_s"] + base["compile_s"])
         log(
             f"  {name:<8} {r['resources']:>9,.0f} {r['load_s']:>13.2f}s {r['compile_s']:>8.2f}s"
             f" {r['entitlements_s']:>11.2f}s {r['rss_mib']:>9.0f}"
-            f" {r['topics']:>8,.0f} {r['acl_bindings']:>8,.0f} {ratio:>22,.0f}×"
+            f" {r['topics']:>8,.0f} {r['acl_bindings']:>8,.0f}"
+            f" {r['legacy_topics']:>14,.0f}/{r['legacy_acl_bindings']:<10,.0f} {ratio:>22,.0f}×"
         )
     log("  targets (scale issue): load+validate+compile ≤ 2 s; ≤ 5,000 partitions at 4,154 resources")
 

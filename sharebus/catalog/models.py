@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 ALL_DISTRICTS = "all-districts"
 """Demand shorthand: one demand per district of the city, each with id `<demand id>/<code>`."""
 
-# Identifiers end up in topic names (`share.<subscriber>.<resource>`), Avro names and headers:
+# Identifiers end up in topic names (`share.<subscriber>.<department>`), Avro names and headers:
 # they stay inside Kafka's topic alphabet [a-zA-Z0-9._-] and Avro's name alphabet.
 REGION_CODE = r"^[0-9]{6}$"
 SLUG = r"^[a-z][a-z0-9-]{0,47}$"
@@ -237,6 +237,14 @@ class Resource(_Model):
     update_frequency: Frequency
     fields: tuple[FieldSpec, ...] = Field(min_length=1)
     description: str = ""
+
+    @property
+    def record_name(self) -> str:
+        """PascalCase of the resource's name (`market.enterprise` → `Enterprise`): its Avro record
+        name, unique within its department (its subscriber topics carry the department's
+        resources side by side, one registry subject per record name)."""
+        local = self.id.split(".", 1)[1]
+        return "".join(part[:1].upper() + part[1:] for part in local.replace("-", "_").split("_") if part)
 
     def field(self, name: str) -> FieldSpec | None:
         for spec in self.fields:

@@ -175,9 +175,21 @@ def check_resources(p: Parsed) -> list[CatalogIssue]:
     issues += _duplicates(p.resources, "id", "resource id")
     departments = {d.value.id for d in p.departments} | p.declared("departments")
     sources = Counter((r.value.source.connector, r.value.source.table) for r in p.resources)
+    records: dict[tuple[str, str], str] = {}
     for e in p.resources:
         res = e.value
         issues += _check_resource(e, res, departments, sources)
+        other = records.setdefault((res.department, res.record_name), res.id)
+        if other != res.id:
+            issues.append(
+                e.issue(
+                    "id",
+                    f"its Avro record name {res.record_name} is {other}'s too",
+                    "names that differ in more than '_' and '-' (one subscriber topic carries a "
+                    "department's resources, each under its own record name)",
+                    "id",
+                )
+            )
     return issues
 
 

@@ -16,8 +16,8 @@ from sharebus.core.settings import get_settings
 
 @click.group("acl")
 def acl() -> None:
-    """Who may read what on Kafka: per subscriber READ/DESCRIBE on its entitled topics
-    (`share.<subscriber>.<resource>`) and its consumer groups (`<subscriber>.`); the router reads raw
+    """Who may read what on Kafka: per subscriber READ/DESCRIBE on its own topics (the prefix
+    `share.<subscriber>.`) and its consumer groups (`<subscriber>.`); the router reads raw
     topics and writes subscriber and dead-letter topics; Connect writes what Debezium needs.
     Everything else is denied (StandardAuthorizer, deny by default)."""
 

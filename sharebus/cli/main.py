@@ -18,6 +18,7 @@ from sharebus.cli.samples import samples
 from sharebus.cli.schemas import schemas
 from sharebus.cli.stack import stack
 from sharebus.cli.subscriber import subscriber
+from sharebus.cli.topics import topics
 from sharebus.cli.worker import worker
 
 
@@ -42,6 +43,7 @@ for group in (
     acl,
     subscriber,
     audit,
+    topics,
 ):
     cli.add_command(group)
 

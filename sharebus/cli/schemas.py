@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import click
 
-from schemas.derive import value_subject
 from schemas.encoder import SchemaBook
+from schemas.errors import SchemaBookError
 from schemas.generate import REGENERATE, stale_files, write_files
 from schemas.registry_client import RegistryClient
 from sharebus.catalog.load import city_dir, load_catalog
@@ -54,18 +54,32 @@ def generate(check: bool) -> None:
 
 @schemas.command("show")
 @click.argument("topic")
+@click.argument("resource", required=False)
 @handle_errors
-def show(topic: str) -> None:
-    """Print the Avro value schema a subscriber topic carries now (derived, as registered)."""
+def show(topic: str, resource: str | None) -> None:
+    """Print the Avro value schema of RESOURCE on a subscriber TOPIC now (derived, as
+    registered); without RESOURCE, `{resource: schema}` of every resource the topic carries."""
     book = SchemaBook(RegistryClient(get_settings().registry_url), _policy())
-    emit_json(book.schema_for(topic, book.entitlement(topic).demand_id))
+    carried = [e for e in book.policy.entitlements(datetime.now(UTC)) if e.topic == topic]
+    if resource is not None:
+        carried = [e for e in carried if e.resource == resource]
+    if not carried:
+        raise SchemaBookError(
+            f"topic {topic}" + (f" resource {resource}" if resource else ""),
+            "carries nothing in force",
+            expected="the topic of an entitlement in force"
+            + (" that includes the resource" if resource else ""),
+            fix="`sharebus schemas register` lists every topic and resource in force",
+        )
+    schemas_of = {e.resource: book.schema_for(e.subscriber, e.resource, e.demand_id) for e in carried}
+    emit_json(schemas_of[resource] if resource is not None else schemas_of)
 
 
 @schemas.command("register")
 @json_option
 @handle_errors
 def register(as_json: bool) -> None:
-    """Register the value schema of every subscriber topic in force (idempotent)."""
+    """Register the value schema of every subscriber projection in force (idempotent)."""
     settings = get_settings()
     book = SchemaBook(RegistryClient(settings.registry_url), _policy())
     now = datetime.now(UTC)
@@ -73,23 +87,25 @@ def register(as_json: bool) -> None:
     rows: list[dict[str, object]] = []
     lines: list[tuple[object, ...]] = []
     for ent in book.policy.entitlements(now):
-        value = book.encoder_for(ent.topic, ent.demand_id)
-        lines.append((ent.topic, value.subject, value.schema_id, ",".join(ent.masked) or "-"))
+        value = book.encoder_for(ent.subscriber, ent.resource, ent.demand_id)
+        lines.append((ent.topic, ent.resource, value.subject, value.schema_id, ",".join(ent.masked) or "-"))
         rows.append(
             {
                 "topic": ent.topic,
-                "subject": value_subject(ent.topic),
+                "resource": ent.resource,
+                "subject": value.subject,
                 "schema_id": value.schema_id,
                 "masked": list(ent.masked),
             }
         )
     if as_json:
-        emit_json({"registry": settings.registry_url, "topics": rows})
+        emit_json({"registry": settings.registry_url, "projections": rows})
         return
-    progress(f"registry {settings.registry_url}: {len(rows)} topics")
+    topics = len({row["topic"] for row in rows})
+    progress(f"registry {settings.registry_url}: {len(rows)} projections on {topics} topics")
     click.echo(
         table(
             lines,
-            ["topic", "subject", "schema id", "masked"],
+            ["topic", "resource", "subject", "schema id", "masked"],
         )
     )

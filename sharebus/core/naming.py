@@ -97,27 +97,42 @@ def db_password_secret(department: str) -> str:
 
 SHARE = "share"
 SHARE_PREFIX = f"{SHARE}."
-"""Every subscriber topic starts with it: `share.<subscriber>.<resource>`."""
+"""Every subscriber topic starts with it: `share.<subscriber>.<department>`."""
 DLQ = "dlq"
 DLQ_PREFIX = f"{DLQ}."
 
 
-def share_topic(subscriber: str, resource: str) -> str:
-    """The topic a subscriber reads a resource from: `share.<subscriber>.<resource>`."""
-    return f"{SHARE_PREFIX}{subscriber}.{resource}"
+def share_topic(subscriber: str, department: str) -> str:
+    """The topic a subscriber reads a department's resources from: `share.<subscriber>.<department>`.
+
+    One topic per (subscriber, department), not per resource: partitions grow with subscribers ×
+    departments (3,239 for the whole of Chongqing), not with the thousands of resources. Each
+    resource travels under its own Avro record name (`record_subject`), keyed by resource and
+    primary key (`schemas.keys.share_key`)."""
+    return f"{SHARE_PREFIX}{subscriber}.{department}"
 
 
 def share_prefix(subscriber: str) -> str:
-    """`share.<subscriber>.`: every topic of a subscriber starts with it."""
+    """`share.<subscriber>.`: every topic of a subscriber starts with it (its prefixed ACL)."""
     return f"{SHARE_PREFIX}{subscriber}."
 
 
 def parse_share_topic(topic: str) -> tuple[str, str] | None:
-    """`share.<subscriber>.<resource>` → (subscriber, resource); None for any other topic."""
+    """`share.<subscriber>.<department>` → (subscriber, department); None for any other topic
+    (a topic of the per-resource layout before it included)."""
     if not topic.startswith(SHARE_PREFIX):
         return None
-    subscriber, dot, resource = topic[len(SHARE_PREFIX) :].partition(".")
-    return (subscriber, resource) if dot and subscriber and resource else None
+    parts = topic[len(SHARE_PREFIX) :].split(".")
+    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+
+
+def parse_legacy_share_topic(topic: str) -> tuple[str, str] | None:
+    """The per-resource layout of earlier versions, `share.<subscriber>.<department>.<name>` →
+    (subscriber, resource `<department>.<name>`); None for any other topic (`topics migrate`)."""
+    if not topic.startswith(SHARE_PREFIX):
+        return None
+    parts = topic[len(SHARE_PREFIX) :].split(".")
+    return (parts[0], f"{parts[1]}.{parts[2]}") if len(parts) == 3 and all(parts) else None
 
 
 def dlq_topic(department: str) -> str:
@@ -130,13 +145,28 @@ def department_of_dlq(topic: str) -> str | None:
 
 
 def value_subject(topic: str) -> str:
-    """The registry subject of a topic's values (TopicNameStrategy): `<topic>-value`."""
+    """The registry subject of a topic's values (TopicNameStrategy): `<topic>-value` (the
+    per-resource layout's subjects; the bus's own topics)."""
     return f"{topic}-value"
+
+
+def record_subject(topic: str, record: str) -> str:
+    """The registry subject of one record type on a subscriber topic (TopicRecordNameStrategy):
+    `<topic>-<record full name>` — what confluent-kafka's `topic_record_subject_name_strategy`
+    and Connect's `TopicRecordNameStrategy` compute."""
+    return f"{topic}-{record}"
 
 
 def catalog_derived_prefix(catalog_topic: str) -> str:
     """Topics kept beside the catalog topic start with `<catalog topic>.` (the router reads them)."""
     return f"{catalog_topic}."
+
+
+def entitlements_topic(catalog_topic: str) -> str:
+    """The compacted record of what the workers last enforced (per city, every (subscriber,
+    resource) in force): `<catalog topic>.entitlements`. A worker starting after a revocation
+    compares against it, so a withdrawal is never missed."""
+    return f"{catalog_derived_prefix(catalog_topic)}entitlements"
 
 
 def backfills_topic(catalog_topic: str) -> str:
@@ -189,11 +219,21 @@ CATALOG_FOLLOWER_GROUP = f"{BUS}-catalog"
 CATALOG_READER_GROUP = f"{BUS}-catalog-reader"
 OPS_COMMITS_GROUP = f"{BUS}-ops-commits"
 OPS_READER_GROUP = f"{BUS}-ops-reader"
-ROUTER_READER_GROUPS = (CATALOG_FOLLOWER_GROUP, CATALOG_READER_GROUP, OPS_COMMITS_GROUP, OPS_READER_GROUP)
+WITHDRAW_READER_GROUP = f"{BUS}-withdraw-reader"
+"""The worker's reader of a subscriber topic when a resource is withdrawn (the keys to tombstone)."""
+ROUTER_READER_GROUPS = (
+    CATALOG_FOLLOWER_GROUP,
+    CATALOG_READER_GROUP,
+    OPS_COMMITS_GROUP,
+    OPS_READER_GROUP,
+    WITHDRAW_READER_GROUP,
+)
 AUDIT_READER_GROUP = f"{BUS}-audit-reader"
 BACKFILL_READER_GROUP = f"{BUS}-backfill-reader"
 BACKFILL_VERIFY_GROUP = f"{BUS}-backfill-verify"
 RUN_WATCH_GROUP = f"{BUS}-run-watch"
+MIGRATE_READER_GROUP = f"{BUS}-migrate-reader"
+"""`sharebus topics migrate`'s reader (assign() only)."""
 TEST_PROBE_GROUP = f"{BUS}-test-probe"
 """The testing kit's assign-only reader of end offsets."""
 
@@ -244,6 +284,10 @@ H_REASON = f"{BUS}.dlq.reason"
 H_CHECK = f"{BUS}.dlq.check"
 H_RESOURCE = f"{BUS}.dlq.resource"
 H_UNIT = f"{BUS}.dlq.responsible_unit"
+H_SHARE_RESOURCE = f"{BUS}.resource"
+OP_WITHDRAW = "withdraw"
+"""`sharebus.op` of the tombstones written when a resource is withdrawn from a subscriber."""
+"""On every record of a subscriber topic: the resource it belongs to (as in its key)."""
 H_FAILED_AT = f"{BUS}.dlq.failed_at"
 
 # --- The district side (PostgreSQL names in a district's database) ---------------------------------

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -88,9 +88,9 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     watch = KafkaWatch(kafka_config(settings), settings.kafka_outage_tolerance, component="sharebus run")
     watcher = _TopicWatcher(settings, watch)
     ids = (*(d.id for d in DEPARTMENTS), hrss.HRSS.id)
-    captured = tuple(naming.raw_prefix(d) + "." for d in ids)
-    delivered = tuple(f".{d}." for d in ids)
-    dead = tuple(naming.dlq_topic(d) for d in ids)
+    captured = _starts_with(*(naming.raw_prefix(d) + "." for d in ids))
+    delivered = _shares_of(ids)
+    dead = _starts_with(*(naming.dlq_topic(d) for d in ids))
     failed: list[BaseException] = []
 
     def report(counts: ChangeCounts, elapsed: float) -> None:
@@ -244,6 +244,24 @@ def _row_count(settings: Settings, database: str, table: str) -> int:
         return int(row[0]) if row else 0
 
 
+TopicFilter = Callable[[str], bool]
+
+
+def _starts_with(*prefixes: str) -> TopicFilter:
+    return lambda name: name.startswith(prefixes)
+
+
+def _shares_of(departments: Iterable[str]) -> TopicFilter:
+    """Subscriber topics of `departments`' resources."""
+    wanted = frozenset(departments)
+
+    def selects(name: str) -> bool:
+        parsed = naming.parse_share_topic(name)
+        return parsed is not None and parsed[1] in wanted
+
+    return selects
+
+
 class _TopicWatcher:
     """Counts messages on topics by name prefix (sum of end offsets): captured, delivered."""
 
@@ -256,27 +274,22 @@ class _TopicWatcher:
             )
         )
 
-    def figures(self, *parts: tuple[str, ...]) -> tuple[int, ...] | None:
-        """Messages on the topics of each of `parts` (see `events`); None while Kafka is away."""
+    def figures(self, *kinds: TopicFilter) -> tuple[int, ...] | None:
+        """Messages on the topics each of `kinds` selects (see `events`); None while Kafka is away."""
         if self.watch.suspected:
             return None
         try:
-            return tuple(self.events(p) for p in parts)
+            return tuple(self.events(k) for k in kinds)
         except KafkaException as exc:
             self.watch.failed(exc)
             return None
 
-    def events(self, parts: tuple[str, ...]) -> int:
-        """Messages on topics whose name starts with (or, for `.x.` parts, contains) a part."""
+    def events(self, kind: TopicFilter) -> int:
+        """Messages on the topics `kind` selects (not those of the tests' own routers)."""
         topics = self.admin.list_topics(timeout=5).topics
         total = 0
         for name, meta in topics.items():
-            if ".sharebus." in name or not any(
-                (name.startswith(naming.SHARE_PREFIX) and p in name)
-                if p.startswith(".")
-                else name.startswith(p)
-                for p in parts
-            ):
+            if ".sharebus." in name or not kind(name):
                 continue
             for p in meta.partitions:
                 low, high = self.consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)

@@ -54,7 +54,6 @@ class TopicLag:
         worst_part = max(self.partitions, key=lambda p: p.verdict.status.severity)
         return {
             "topic": self.topic.topic,
-            "resource": self.topic.resource,
             "department": self.topic.department,
             "status": self.status.value,
             "reason": worst_part.verdict.reason,

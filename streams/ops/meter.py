@@ -114,7 +114,7 @@ class RouterMeter:
         for key, agg in out.calls.items():
             target = ""
             if key.outcome == "delivered":
-                target = naming.share_topic(key.subscriber, key.resource)
+                target = naming.share_topic(key.subscriber, key.department)
                 stamps = agg.source_ts_ms
                 if stamps:
                     step = max(len(stamps) // LATENCY_SAMPLES_PER_KEY, 1)

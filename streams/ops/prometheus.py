@@ -81,7 +81,6 @@ def _lag(report: dict[str, Any]) -> Iterator[Metric]:
         "subscriber",
         "group",
         "topic",
-        "resource",
         "department",
     )
     group_seconds = _gauge(
@@ -90,7 +89,6 @@ def _lag(report: dict[str, Any]) -> Iterator[Metric]:
         "subscriber",
         "group",
         "topic",
-        "resource",
         "department",
     )
     group_status = _gauge(
@@ -121,7 +119,7 @@ def _lag(report: dict[str, Any]) -> Iterator[Metric]:
                 current = 1.0 if group["status"] == state.value else 0.0
                 group_status.add_metric([sid, gid, state.value], current)
             for topic in group["topics"]:
-                labels = [sid, gid, topic["topic"], topic["resource"], topic["department"]]
+                labels = [sid, gid, topic["topic"], topic["department"]]
                 group_lag.add_metric(labels, topic["lag_records"])
                 if topic["lag_seconds"] is not None:
                     group_seconds.add_metric(labels, topic["lag_seconds"])
@@ -158,7 +156,7 @@ def _topics(report: dict[str, Any]) -> Iterator[Metric]:
     for sub in report["subscribers"]:
         for topic in sub["topics"]:
             ends.add_metric(
-                [topic["topic"], "subscriber", topic["department"], topic["resource"], sub["subscriber"]],
+                [topic["topic"], "subscriber", topic["department"], "", sub["subscriber"]],
                 topic["end"],
             )
     for dlq in report["dead_letters"]:

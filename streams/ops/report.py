@@ -140,7 +140,6 @@ def _subscriber(
         "topics": [
             {
                 "topic": t.topic,
-                "resource": t.resource,
                 "department": t.department,
                 "end": lag.ends.get(t.topic, 0),
                 "lag_records": read.get(t.topic),

@@ -26,9 +26,10 @@ class SubscriberInfo:
 
 @dataclass(frozen=True, slots=True)
 class ShareTopic:
+    """`share.<subscriber>.<department>`: what one subscriber receives of one department."""
+
     topic: str
     subscriber: str
-    resource: str
     department: str
 
 
@@ -60,17 +61,17 @@ class Topology:
         return frozenset(s.id for s in self.subscribers)
 
     def share_topics(self, names: Iterable[str]) -> dict[str, ShareTopic]:
-        """The subscriber topics among `names` (`share.<subscriber>.<resource>` of a known
-        subscriber and resource)."""
+        """The subscriber topics among `names` (`share.<subscriber>.<department>` of a known
+        subscriber and department)."""
         ids = self._ids
         found: dict[str, ShareTopic] = {}
         for name in names:
             parsed = naming.parse_share_topic(name)
             if parsed is None:
                 continue
-            sid, resource = parsed
-            if sid in ids and resource in self.resources:
-                found[name] = ShareTopic(name, sid, resource, self.resources[resource])
+            sid, department = parsed
+            if sid in ids and department in self.departments:
+                found[name] = ShareTopic(name, sid, department)
         return found
 
     def department_of_raw(self, topic: str) -> str:

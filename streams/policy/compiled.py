@@ -37,7 +37,7 @@ class PolicyError(SharebusError):
 
 class Entitlement(NamedTuple):
     """A subscriber's projection of a resource in force at some time: for creating topics and
-    per-subscriber record schemas."""
+    per-subscriber record schemas. `topic` carries the resource's department's resources."""
 
     subscriber: str
     resource: str
@@ -68,7 +68,8 @@ def _target(res: Resource, binding: SubscriberDemand) -> Target:
     reason = Reason.SHARED_UNCONDITIONAL if res.sharing is Sharing.UNCONDITIONAL else Reason.SHARED_APPROVED
     return Target(
         subscriber=binding.subscriber,
-        topic=naming.share_topic(binding.subscriber, res.id),
+        resource=res.id,
+        topic=naming.share_topic(binding.subscriber, res.department),
         demand_id=binding.id,
         reason=reason,
         fields=tuple(fields),
@@ -200,15 +201,17 @@ class Policy:
         return decide_row(res, res.table_at(now), op, event, self.version)
 
     def entitlements(self, now: datetime) -> tuple[Entitlement, ...]:
-        """Every (subscriber, resource) projection in force at `now`, sorted by topic."""
-        seen: dict[str, Entitlement] = {}
+        """Every (subscriber, resource) projection in force at `now`, sorted by topic and resource."""
+        seen: dict[tuple[str, str], Entitlement] = {}
         for res in self.resources.values():
             table = res.table_at(now)
             targets = [t for ts in table.by_district.values() for t in ts] + list(table.everyone)
             maskable = {name for name, _ in res.masks}
             for t in targets:
                 hidden = tuple(f for f in t.fields if t.masked and f in maskable and f not in t.clear)
-                seen[t.topic] = Entitlement(t.subscriber, res.id, t.topic, t.demand_id, t.fields, hidden)
+                seen[(t.topic, res.id)] = Entitlement(
+                    t.subscriber, res.id, t.topic, t.demand_id, t.fields, hidden
+                )
         return tuple(seen[k] for k in sorted(seen))
 
 

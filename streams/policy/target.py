@@ -17,7 +17,8 @@ class Target:
     """
 
     subscriber: str
-    topic: str
+    resource: str
+    topic: str  # share.<subscriber>.<department>: carries the department's resources
     demand_id: str
     reason: Reason
     fields: tuple[str, ...]

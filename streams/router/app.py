@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
 from streams.router.records import RawRecord
 from streams.router.topics import prepare_topics, raw_topics
+from streams.router.withdraw import WithdrawalLoop
 
 log = logging.getLogger("sharebus.router")
 
@@ -62,7 +64,9 @@ class RouterService:
         self.config = RouterConfig.from_settings(settings)
         self.watch = self.config.watch()
         self.tracker: DeliveryTracker | None = None
-        self.loops: list[RawLoop | CatalogWatcher] = []
+        self.loops: list[RawLoop | CatalogWatcher | WithdrawalLoop] = []
+        self.withdrawals: WithdrawalLoop | None = None
+        self._routing = threading.Lock()  # held while a batch is routed and delivered
         self.routed = 0
         self.policy_changes = 0
         self._window = _Window()
@@ -89,6 +93,8 @@ class RouterService:
             ),
             CatalogWatcher(config, watch, self.apply_published, fatal),
         ]
+        self.withdrawals = WithdrawalLoop(config, watch, lambda: self.policy, self.barrier, fatal)
+        self.loops.append(self.withdrawals)
         # The heap built so far (Faust, the catalog, the metrics store) lives as long as the worker:
         # frozen, full collections no longer walk it; they cost ~25% of the routing CPU otherwise.
         gc.collect()
@@ -116,11 +122,23 @@ class RouterService:
                 "catalog %s adds source topics %s: restart the worker to read them", catalog.version, missing
             )
         self.router.swap(policy, compile_checks(catalog), self.make_encoder_for(policy))
+        if self.withdrawals is not None:
+            self.withdrawals.poke()  # a resource it withdraws is tombstoned
         self.policy_changes += 1
         log.info("policy %s in force", policy.version)
         return True
 
+    def barrier(self) -> None:
+        """Returns once the batch being routed (if any) is delivered: every later batch routes
+        under the policy in force now, and at a later time."""
+        with self._routing:
+            pass
+
     def route(self, records: list[RawRecord], delivered: Callable[[], None]) -> None:
+        with self._routing:
+            self._route(records, delivered)
+
+    def _route(self, records: list[RawRecord], delivered: Callable[[], None]) -> None:
         started = time.perf_counter()
         if self.on_read is not None:
             self.on_read(records)

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from schemas.keys import key_prefix
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
 from streams.policy.compiled import Policy
@@ -18,7 +19,7 @@ from streams.policy.results import Decision, Send, Withheld, masked_values
 from streams.policy.target import Target
 from streams.quality import QualityChecks
 from streams.router.lanes import Lane, lanes_at
-from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header
+from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header, resource_header
 from streams.router.records import Outgoing, RawRecord
 
 DELIVERED = "delivered"
@@ -34,9 +35,9 @@ class ValueEncoder(Protocol):
         ...
 
 
-EncoderFor = Callable[[str, str], ValueEncoder]
-"""(topic, demand id) → encoder of the values of that projection (the Avro contract, with the
-registry's schema id)."""
+EncoderFor = Callable[[str, str, str], ValueEncoder]
+"""(subscriber, resource, demand id) → encoder of the values of that projection (the Avro
+contract, with the registry's schema id under the record-name subject of its topic)."""
 
 
 class CallKey(NamedTuple):
@@ -81,11 +82,13 @@ class BatchOutput:
 
 
 class _Plan(NamedTuple):
-    """How the router sends to one target under one policy version: its encoder's row writer
-    and its demand header, looked up once per target."""
+    """How the router sends to one target under one policy version: its encoder's row writer,
+    the start of its keys and its own headers, looked up once per target."""
 
     encode_row: Callable[[Mapping[str, Any], Mapping[str, Any]], bytes]
+    key_prefix: bytes  # schemas.keys.key_prefix(resource)
     demand_header: tuple[str, bytes]
+    resource_header: tuple[str, bytes]
 
 
 class _Routing(NamedTuple):
@@ -224,9 +227,11 @@ class BatchRouter:
                 self._unencodable(out, rec, dept, resource, exc, op, ts_ms)
                 continue
             common = lineage(rec, source, op)
-            key_bytes = rec.key
+            pk = rec.key
             for send, plan, data in encoded:
-                append(Outgoing(send.target.topic, key_bytes, data, [*common, plan.demand_header]))
+                key = plan.key_prefix + pk + b"}" if pk is not None else None  # keys.wrap_key
+                headers = [*common, plan.demand_header, plan.resource_header]
+                append(Outgoing(send.target.topic, key, data, headers))
                 counted = sent.get(id(send))
                 if counted is None:
                     counted = sent[id(send)] = _Sent(send, dept, resource)
@@ -331,8 +336,13 @@ def _unit(policy: Policy, resource: str) -> str | None:
 
 
 def _plan(routing: _Routing, target: Target) -> _Plan:
-    encoder = routing.encoder_for(target.topic, target.demand_id)
-    return _Plan(encoder.encode_row, demand_header(target.demand_id))
+    encoder = routing.encoder_for(target.subscriber, target.resource, target.demand_id)
+    return _Plan(
+        encoder.encode_row,
+        key_prefix(target.resource),
+        demand_header(target.demand_id),
+        resource_header(target.resource),
+    )
 
 
 def _merge_counts(

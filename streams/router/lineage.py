@@ -20,6 +20,7 @@ from sharebus.core.naming import (
     H_POLICY,
     H_REASON,
     H_RESOURCE,
+    H_SHARE_RESOURCE,
     H_TOPIC,
     H_UNIT,
 )
@@ -72,6 +73,12 @@ class SourceHeaders:
 def demand_header(demand_id: str) -> tuple[str, bytes]:
     """The `sharebus.demand.id` header of a delivery (one object per demand, reused)."""
     return (H_DEMAND, demand_id.encode())
+
+
+@lru_cache(maxsize=65536)
+def resource_header(resource: str) -> tuple[str, bytes]:
+    """The `sharebus.resource` header of a delivery: which of the topic's resources it is."""
+    return (H_SHARE_RESOURCE, resource.encode())
 
 
 def dead_letter_headers(rec: RawRecord, *, reason: str, check: str, resource: str, unit: str) -> Headers:

@@ -1,5 +1,5 @@
 """The topics the router reads and writes exist before it runs: raw sources, subscriber topics
-(compacted, one per subscriber and resource) and dead letters (one per department)."""
+(compacted, one per subscriber and department) and dead letters (one per department)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from streams.policy.compiled import Policy
 
 SUBSCRIBER_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 DLQ_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+
+ENTITLEMENTS_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "min.compaction.lag.ms": "0",
+    "max.message.bytes": str(64 * 1024 * 1024),  # 20,000 resources × 41 districts, compressed
+}
 
 _CLOSED = (DemandStatus.REJECTED, DemandStatus.REVOKED)
 RAW_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
@@ -34,6 +40,7 @@ def router_topics(settings: Settings, policy: Policy, departments: Iterable[str]
         wanted[naming.dlq_topic(res.department)] = (1, DLQ_TOPIC_CONFIG)
     for ent in _all_entitlements(policy):
         wanted[ent] = (1, SUBSCRIBER_TOPIC_CONFIG)
+    wanted[naming.entitlements_topic(settings.catalog_topic)] = (1, ENTITLEMENTS_TOPIC_CONFIG)
     return wanted
 
 
@@ -41,10 +48,11 @@ def _all_entitlements(policy: Policy) -> set[str]:
     """Subscriber topics of every demand that is or may become effective (all statuses but
     rejected/revoked): creating them early keeps a later approval from waiting on topic creation."""
     topics: set[str] = set()
-    shared = {r.id for r in policy.catalog.resources if r.sharing is not Sharing.NOT_SHARED}
+    shared = {r.id: r.department for r in policy.catalog.resources if r.sharing is not Sharing.NOT_SHARED}
     for binding in policy.catalog.subscriber_demands():
-        if binding.demand.resource in shared and binding.demand.status not in _CLOSED:
-            topics.add(naming.share_topic(binding.subscriber, binding.demand.resource))
+        department = shared.get(binding.demand.resource)
+        if department is not None and binding.demand.status not in _CLOSED:
+            topics.add(naming.share_topic(binding.subscriber, department))
     return topics
 
 

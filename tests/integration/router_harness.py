@@ -15,10 +15,12 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from schemas.keys import parse_share_key
 from sharebus.apps.acl.grants import router_grants
 from sharebus.apps.acl.sync import grant
 from sharebus.apps.worker_process import WorkerProcess
 from sharebus.catalog.rename import rename_departments
+from sharebus.core import naming
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.testing.kafka import read_until
@@ -89,9 +91,24 @@ RouterProcess = WorkerProcess
 
 @dataclass
 class Read:
-    key: Any
+    key: Any  # a subscriber topic's: the primary key (its resource in `resource`)
     value: Any
     headers: dict[str, bytes] = field(default_factory=dict)
+    resource: str | None = None
+
+
+def read_share(
+    settings: Settings,
+    subscriber: str,
+    resource: str,
+    *,
+    until: Callable[[list[Read]], bool],
+    timeout: float = 30.0,
+) -> list[Read]:
+    """`subscriber`'s records of `resource`: its department's topic, read as districts do and
+    kept to the resource's keys."""
+    topic = naming.share_topic(subscriber, resource.split(".", 1)[0])
+    return read_topic(settings, topic, until=until, timeout=timeout, resource=resource)
 
 
 def read_topic(
@@ -101,12 +118,15 @@ def read_topic(
     until: Callable[[list[Read]], bool],
     decode: Callable[[bytes], Any] | None = None,
     timeout: float = 30.0,
+    resource: str | None = None,
 ) -> list[Read]:
     """Read `topic` from the beginning until `until(reads)` holds (or fail after `timeout`).
     Subscriber topics are decoded as districts do (confluent-kafka's AvroDeserializer with the
-    registry), other topics' values stay bytes unless `decode` says otherwise."""
+    registry; keys split into resource and primary key), other topics' values stay bytes unless
+    `decode` says otherwise. With `resource`, only that resource's records count."""
+    share = naming.parse_share_topic(topic) is not None
     if decode is None:
-        decode = avro_decoder(settings, topic) if topic.startswith("share.") else (lambda b: b)
+        decode = avro_decoder(settings, topic) if share else (lambda b: b)
     consumer = Consumer(
         {
             **kafka_config(settings),
@@ -117,15 +137,16 @@ def read_topic(
     values = decode
 
     def read(msg: Message) -> Read:
-        value = msg.value()
-        return Read(
-            json.loads(msg.key() or b"null"),
-            values(value) if value is not None else None,
-            dict(msg.headers() or []),
-        )
+        value, key = msg.value(), msg.key()
+        of, pk = parse_share_key(key) if share and key is not None else (None, json.loads(key or b"null"))
+        return Read(pk, values(value) if value is not None else None, dict(msg.headers() or []), of)
+
+    def wanted(reads: list[Read]) -> bool:
+        return until(reads if resource is None else [r for r in reads if r.resource == resource])
 
     try:
-        return read_until(consumer, settings, topic, decode=read, until=until, timeout=timeout)
+        reads = read_until(consumer, settings, topic, decode=read, until=wanted, timeout=timeout)
+        return reads if resource is None else [r for r in reads if r.resource == resource]
     finally:
         consumer.close()
 

@@ -211,7 +211,7 @@ def test_sync_keeps_an_exact_copy_through_inserts_updates_deletes_and_moves(
     assert again.records == 0 and again.caught_up
     with psycopg.connect(district_db["admin_dsn"]) as conn:
         offsets = conn.execute("SELECT topic, next_offset FROM share_500101.sharebus_sync_offsets").fetchall()
-    assert [t for t, _ in offsets] == [f"share.{A}.{spec.department}.enterprise"]
+    assert [t for t, _ in offsets] == [f"share.{A}.{spec.department}"]
 
 
 def test_a_field_added_to_the_source_and_the_catalog_becomes_a_column(
@@ -309,13 +309,13 @@ def test_a_crash_between_the_rows_and_their_offsets_leaves_nothing_then_applies_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import sharebus.apps.district.store as store_module
-    from tests.integration.router_harness import keys_of, read_topic
+    from tests.integration.router_harness import keys_of, read_share
 
     spec, rows = market
     router = router_factory(catalog_factory(market=spec))
     settings, url, resource = router.settings, district_db["url"], f"{spec.department}.enterprise"
     ours = {r["uscc"] for r in rows if r["district_code"] == A}
-    read_topic(settings, f"share.{A}.{resource}", until=lambda rs: keys_of(rs, "uscc") >= ours, timeout=60)
+    read_share(settings, A, resource, until=lambda rs: keys_of(rs, "uscc") >= ours, timeout=60)
 
     def crash(*_args: object, **_kw: object) -> None:
         raise RuntimeError("the process died after writing the rows, before the offsets")
@@ -350,7 +350,7 @@ def test_sync_and_reconcile_throughput(
     spec = source_db_factory("market", lambda conn: insert(conn, "enterprise", rows))
     router = router_factory(catalog_factory(market=spec))
     settings, url, resource = router.settings, district_db["url"], f"{spec.department}.enterprise"
-    topic = f"share.{A}.{resource}"
+    topic = f"share.{A}.{spec.department}"  # the department's only shared resource here
     wait_for_records(settings, topic, n, 120)
     report = sync_once(settings, A, url, [resource])
     assert report.upserts == n

@@ -15,7 +15,7 @@ from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.dev.samples.upflow import COLUMNS, HouseholdRows
-from tests.integration.router_harness import RouterProcess, keys_of, read_topic
+from tests.integration.router_harness import RouterProcess, keys_of, read_share
 from tests.integration.test_district_sync import district_rows, insert, settle
 
 pytestmark = pytest.mark.integration
@@ -36,10 +36,9 @@ def test_a_district_database_flows_up_to_its_city_department(
     spec = source_db_factory("upflow", lambda conn: insert(conn, "assistance_household", rows))
     router = router_factory(catalog_factory(district_500103=spec))
     resource = f"{spec.department}.assistance_household"
-    topic = f"share.{DEPARTMENT}.{resource}"
     ids = {r["household_id"] for r in rows}
-    reads = read_topic(
-        router.settings, topic, until=lambda rs: keys_of(rs, "household_id") >= ids, timeout=60
+    reads = read_share(
+        router.settings, DEPARTMENT, resource, until=lambda rs: keys_of(rs, "household_id") >= ids, timeout=60
     )
     by_id = {r.key["household_id"]: r.value for r in reads}
     first = rows[0]
@@ -59,4 +58,4 @@ def test_a_district_database_flows_up_to_its_city_department(
     assert held[first["household_id"]]["members"] == 6
     # The district itself has no demand on its own reported data: nothing goes back down to it.
     topics = admin_client(kafka_config(stack_settings)).list_topics(timeout=10).topics
-    assert f"share.{DISTRICT}.{resource}" not in topics
+    assert f"share.{DISTRICT}.{spec.department}" not in topics

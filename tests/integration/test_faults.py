@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from connectors.client import ConnectClient
 from connectors.render import CaptureSpec
+from sharebus.core import naming
 from sharebus.core.errors import ExitCode
 from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config
 from sharebus.core.settings import Settings
@@ -91,7 +92,8 @@ def delivered(settings: Settings, departments: list[str]) -> int:
     try:
         total = 0
         for name, meta in topics.items():
-            if name.startswith("share.") and any(f".{d}." in name for d in departments):
+            parsed = naming.parse_share_topic(name)
+            if parsed is not None and parsed[1] in departments:
                 for p in meta.partitions:
                     total += consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
         return total

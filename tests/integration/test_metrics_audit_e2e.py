@@ -58,7 +58,7 @@ def test_audit_events_are_counted_by_the_running_worker(
 ) -> None:
     router = router_factory(write_catalog(tmp_path / "catalog", {}))
     subject = f"t{uuid.uuid4().hex[:10]}"  # the audit topic is shared: only this subject is ours
-    target = f"share.{subject}.market.enterprise"
+    target = f"share.{subject}.market"
 
     def ev(action: str, count: int = 1) -> Any:
         return event(stack_settings, action, subject, target, catalog_version="test", count=count)

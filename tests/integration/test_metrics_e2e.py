@@ -20,7 +20,7 @@ from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
-from tests.integration.router_harness import RouterProcess, keys_of, read_topic, write_catalog
+from tests.integration.router_harness import RouterProcess, keys_of, read_share, write_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +81,8 @@ def test_metrics_report_exact_counts_per_subscriber_and_reason(
     assert producer.flush(10) == 0
 
     # Everything routed: the last enterprise is in its district's topic.
-    topic = f"share.500102.{market.department}.enterprise"
-    read_topic(stack_settings, topic, until=lambda rs: keys_of(rs, "uscc") >= {rows[-1]["uscc"]})
+    resource = f"{market.department}.enterprise"
+    read_share(stack_settings, "500102", resource, until=lambda rs: keys_of(rs, "uscc") >= {rows[-1]["uscc"]})
 
     def complete() -> dict[str, Any] | None:
         report: dict[str, Any] = metrics_json(router, "calls", "--by", "subscriber", "--since", "1h")

@@ -70,7 +70,7 @@ def test_dashboard_shows_the_figures_of_ops_status(
 ) -> None:
     market = capture_factory("market", own_database=True)
     router = router_factory(write_catalog(tmp_path / "catalog", {"market": market.department}))
-    topic = {d: f"share.{d}.{market.department}.enterprise" for d in (STOPPED, KEEPING_UP, SLOW)}
+    topic = {d: f"share.{d}.{market.department}" for d in (STOPPED, KEEPING_UP, SLOW)}
     group = {d: unique(f"{d}.duty") for d in topic}
     inserter = Inserter(stack_settings, market.db_name, {KEEPING_UP: 2, SLOW: 1})
     for district in topic:

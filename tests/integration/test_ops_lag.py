@@ -98,7 +98,7 @@ def test_stopped_district_is_stop_lagging_is_warn_others_ok(
 ) -> None:
     market = capture_factory("market", own_database=True)
     worker = ops_worker_factory(write_catalog(tmp_path / "catalog", {"market": market.department}))
-    topic = {d: f"share.{d}.{market.department}.enterprise" for d in (STOPPED, BEHIND, KEEPING_UP)}
+    topic = {d: f"share.{d}.{market.department}" for d in (STOPPED, BEHIND, KEEPING_UP)}
     group = {d: unique(f"{d}.ops") for d in topic}
     inserter = Inserter(stack_settings, market.db_name, {STOPPED: 2, BEHIND: 4, KEEPING_UP: 2})
     for district in topic:

@@ -22,7 +22,7 @@ from fastavro import parse_schema, schemaless_reader
 
 from schemas.encoder import SchemaBook
 from schemas.errors import RegistryError
-from schemas.keys import key_bytes, key_from_bytes
+from schemas.keys import parse_share_key, share_key
 from schemas.registry_client import RegistryClient
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
@@ -168,14 +168,15 @@ def test_records_read_back_from_kafka_through_the_registry(
 ) -> None:
     policy = compile_policy(load_catalog(REPO / "catalog" / "chongqing"), pseudonym_key=KEY)
     book = SchemaBook(RegistryClient(stack_settings.registry_url), policy)
-    share_topic = "share.500101.market.enterprise"
-    ent = book.entitlement(share_topic, datetime(2026, 1, 1, tzinfo=UTC))
+    ent = book.entitlement("500101", "market.enterprise", datetime(2026, 1, 1, tzinfo=UTC))
     row: dict[str, Any] = {f: None for f in ent.fields}
     row |= {"uscc": "91500101MA5U7X8Y9Z", "name": "某某公司", "updated_at": "2024-03-01T08:15:30Z"}
     topic = topic_factory(unique("test.avro"), config={"cleanup.policy": "compact"})
     producer = Producer(kafka_config(stack_settings))
     producer.produce(
-        topic, book.encoder_for(share_topic, ent.demand_id).encode(row), key_bytes({"uscc": row["uscc"]})
+        topic,
+        book.encoder_for("500101", "market.enterprise", ent.demand_id).encode(row),
+        share_key("market.enterprise", {"uscc": row["uscc"]}),
     )
     assert producer.flush(10) == 0
     consumer = consumer_factory()
@@ -184,7 +185,7 @@ def test_records_read_back_from_kafka_through_the_registry(
     assert msg.error() is None
     raw_key, raw_value = msg.key(), msg.value()
     assert raw_key is not None and raw_value is not None
-    assert key_from_bytes(raw_key) == {"uscc": row["uscc"]}
+    assert parse_share_key(raw_key) == ("market.enterprise", {"uscc": row["uscc"]})
     schema_id, body = split(raw_value)
     schema = requests.get(f"{stack_settings.registry_url}/schemas/ids/{schema_id}", timeout=5).json()
     decoded = schemaless_reader(io.BytesIO(body), parse_schema(json.loads(schema["schema"])))

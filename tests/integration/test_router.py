@@ -17,7 +17,7 @@ from psycopg import sql
 
 from connectors.render import CaptureSpec
 from sharebus.core.kafka_clients import kafka_config
-from sharebus.core.naming import H_CHECK, H_DEMAND, H_LSN, H_POLICY, H_REASON
+from sharebus.core.naming import H_CHECK, H_DEMAND, H_LSN, H_OP, H_POLICY, H_REASON
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from streams.router.live_catalog import publish_catalog
@@ -26,6 +26,7 @@ from tests.integration.router_harness import (
     RouterProcess,
     free_port,
     keys_of,
+    read_share,
     read_topic,
     set_demands,
     topic_sizes,
@@ -77,8 +78,16 @@ def sample_catalog(tmp_path: Path, market: CaptureSpec, realestate: CaptureSpec)
     )
 
 
-def enterprise_topic(dept: str, subscriber: str) -> str:
-    return f"share.{subscriber}.{dept}.enterprise"
+def enterprises(
+    settings: Settings,
+    dept: str,
+    subscriber: str,
+    *,
+    until: Callable[[list[Read]], bool],
+    timeout: float = 30.0,
+) -> list[Read]:
+    """A subscriber's records of the (renamed) enterprise resource."""
+    return read_share(settings, subscriber, f"{dept}.enterprise", until=until, timeout=timeout)
 
 
 def test_districts_get_only_their_own_rows_masked_and_moves_leave_and_arrive(
@@ -109,17 +118,18 @@ def test_districts_get_only_their_own_rows_masked_and_moves_leave_and_arrive(
         return [r for r in reads if r.key["uscc"] in mine]
 
     in_a = ours(
-        read_topic(
+        enterprises(
             stack_settings,
-            enterprise_topic(dept, a),
+            dept,
+            a,
             until=lambda rs: (
                 len([r for r in ours(rs) if r.value is not None]) >= 2
                 and any(r.value is None for r in ours(rs))
             ),
         )
     )
-    in_b = ours(read_topic(stack_settings, enterprise_topic(dept, b), until=lambda rs: len(ours(rs)) >= 2))
-    in_c = ours(read_topic(stack_settings, enterprise_topic(dept, c), until=lambda rs: len(ours(rs)) >= 1))
+    in_b = ours(enterprises(stack_settings, dept, b, until=lambda rs: len(ours(rs)) >= 2))
+    in_c = ours(enterprises(stack_settings, dept, c, until=lambda rs: len(ours(rs)) >= 1))
     # Each district sees only rows of its own district.
     for reads, code in ((in_a, a), (in_b, b), (in_c, c)):
         assert all(r.value["district_code"] == code for r in reads if r.value is not None), code
@@ -160,13 +170,21 @@ def test_not_shared_resource_reaches_no_subscriber_topic(
             factory.inspection(ent["uscc"], ent["district_code"]) | {"id": time.time_ns() % 10**12},
         )
     # The enterprise arrives (so the router has run past the inspections' offsets)…
-    read_topic(
+    enterprises(
         stack_settings,
-        enterprise_topic(market.department, ent["district_code"]),
+        market.department,
+        ent["district_code"],
         until=lambda rs: keys_of(rs, "uscc") >= {ent["uscc"]},
     )
     time.sleep(1.0)
     # …and no subscriber topic of the inspection resource exists or holds anything.
+    inspection = f"{market.department}.inspection"
+    reads = read_topic(
+        stack_settings,
+        f"share.{ent['district_code']}.{market.department}",
+        until=lambda rs: ent["uscc"] in {r.key.get("uscc") for r in rs},
+    )
+    assert not [r for r in reads if r.resource == inspection]
     sizes = topic_sizes(stack_settings, "share.")
     assert not [t for t, n in sizes.items() if t.endswith(f".{market.department}.inspection") and n > 0]
 
@@ -207,7 +225,7 @@ def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revo
     )
     router = router_factory(catalog)
     write = db_writer(stack_settings, "dept_realestate")
-    topic = f"share.{district}.{dept}.certificate"
+    resource = f"{dept}.certificate"
 
     def certificate() -> dict[str, Any]:
         row = factory.certificate(time.time_ns() % 10**7)
@@ -217,14 +235,18 @@ def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revo
 
     pending_row = certificate()
     time.sleep(3.0)
+    topic = f"share.{district}.{dept}"
     assert topic_sizes(stack_settings, topic).get(topic, 0) == 0, "delivered while the demand was pending"
 
     set_demands(catalog, [everyone, {**demand, "status": "approved", "approver": "test"}])
     publish_catalog(router.settings)
     time.sleep(2.0)  # live policy: no restart
     approved_row = certificate()
-    reads = read_topic(
-        stack_settings, topic, until=lambda rs: keys_of(rs, "cert_no") >= {approved_row["cert_no"]}
+    reads = read_share(
+        stack_settings,
+        district,
+        resource,
+        until=lambda rs: keys_of(rs, "cert_no") >= {approved_row["cert_no"]},
     )
     assert pending_row["cert_no"] not in keys_of(reads, "cert_no")
     value = next(r.value for r in reads if r.key["cert_no"] == approved_row["cert_no"])
@@ -236,14 +258,23 @@ def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revo
     revoked_row = certificate()
     marker = factory.enterprise()
     db_writer(stack_settings, "dept_market")("insert", "enterprise", marker)
-    read_topic(
+    enterprises(
         stack_settings,
-        enterprise_topic(market.department, marker["district_code"]),
+        market.department,
+        marker["district_code"],
         until=lambda rs: keys_of(rs, "uscc") >= {marker["uscc"]},
     )
-    time.sleep(1.0)
-    final = read_topic(stack_settings, topic, until=lambda rs: len(rs) >= len(reads))
+    # Withdrawn: every row the district had of the resource is tombstoned in its topic.
+    final = read_share(
+        stack_settings,
+        district,
+        resource,
+        until=lambda rs: any(r.headers.get(H_OP) == b"withdraw" for r in rs),
+    )
     assert revoked_row["cert_no"] not in keys_of(final, "cert_no")
+    latest = {r.key["cert_no"]: r for r in final}
+    assert latest[approved_row["cert_no"]].value is None
+    assert latest[approved_row["cert_no"]].headers[H_OP] == b"withdraw"
 
 
 def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
@@ -271,9 +302,7 @@ def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
     # Never delivered half-checked.
     sizes = topic_sizes(stack_settings, f"share.{bad['district_code']}.{market.department}")
     read_back = (
-        read_topic(
-            stack_settings, enterprise_topic(market.department, bad["district_code"]), until=lambda rs: True
-        )
+        enterprises(stack_settings, market.department, bad["district_code"], until=lambda rs: True)
         if sum(sizes.values())
         else []
     )
@@ -313,9 +342,10 @@ def test_killing_the_worker_mid_stream_loses_nothing(
             if i == 700:
                 router.start()
     for code in districts:
-        reads = read_topic(
+        reads = enterprises(
             stack_settings,
-            enterprise_topic(market.department, code),
+            market.department,
+            code,
             until=lambda rs, c=code: keys_of(rs, "uscc") >= inserted[c],
             timeout=60,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from sharebus.apps.acl.grants import (
 )
 from sharebus.apps.acl.sync import entitled_topics, managed_principals, plan, subscribers_of
 from sharebus.catalog.load import load_catalog
-from sharebus.catalog.models import Catalog, DemandStatus
+from sharebus.catalog.models import Catalog, Demand, DemandStatus
 from sharebus.core import naming
 from sharebus.core.settings import Settings
 
@@ -40,14 +41,22 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(runtime_dir=tmp_path, pseudonym_key="k" * 32)  # type: ignore[call-arg, arg-type]
 
 
-def test_a_subscriber_reads_only_its_entitled_topics_and_its_groups() -> None:
-    grants = subscriber_grants("500103", ["share.500103.realestate.certificate"])
+def test_a_subscriber_reads_only_its_own_topics_and_its_groups() -> None:
+    grants = subscriber_grants("500103", ["share.500103.realestate", "share.500103.market"])
     assert grants == {
-        Grant("User:500103", TOPIC, "share.500103.realestate.certificate", LITERAL, "READ"),
-        Grant("User:500103", TOPIC, "share.500103.realestate.certificate", LITERAL, "DESCRIBE"),
+        Grant("User:500103", TOPIC, "share.500103.", PREFIXED, "READ"),
+        Grant("User:500103", TOPIC, "share.500103.", PREFIXED, "DESCRIBE"),
         Grant("User:500103", GROUP, "500103.", PREFIXED, "READ"),
     }
     assert all(is_subscriber_grant(g) for g in grants)
+    assert subscriber_grants("500103", ["share.500101.market"]) == set()  # never another's prefix
+
+
+def test_the_routers_prefix_and_another_subscribers_prefix_are_not_subscriber_grants() -> None:
+    assert not is_subscriber_grant(Grant("User:sharebus-router", TOPIC, "share.", PREFIXED, "READ"))
+    assert not is_subscriber_grant(Grant("User:500103", TOPIC, "share.500101.", PREFIXED, "READ"))
+    legacy = Grant("User:500103", TOPIC, "share.500103.market.enterprise", LITERAL, "READ")
+    assert is_subscriber_grant(legacy)  # the per-resource layout's: acl sync removes them
 
 
 def test_no_entitlement_means_no_grant_at_all() -> None:
@@ -56,31 +65,39 @@ def test_no_entitlement_means_no_grant_at_all() -> None:
 
 def test_entitlements_follow_the_demands(catalog: Catalog, settings: Settings) -> None:
     topics = entitled_topics(catalog, settings, NOW)
-    assert "share.500103.realestate.certificate" in topics["500103"]
-    assert "share.500103.market.enterprise" in topics["500103"]  # all-districts demand
-    assert "share.500106.realestate.certificate" not in topics["500106"]  # pending, conditional
+    assert "share.500103.realestate" in topics["500103"]
+    assert "share.500103.market" in topics["500103"]  # all-districts demand
+    assert "share.500106.realestate" not in topics["500106"]  # pending, conditional
     assert set(topics) == subscribers_of(catalog)
 
 
-def test_revoking_a_demand_removes_exactly_its_topic_grants(catalog: Catalog, settings: Settings) -> None:
-    before = desired_grants(settings, entitled_topics(catalog, settings, NOW))
-    revoked = [
-        d.model_copy(update={"status": DemandStatus.REVOKED})
-        if d.subscriber == "500103" and d.resource == "realestate.certificate"
-        else d
-        for d in catalog.demands
+def _revoke(catalog: Catalog, revoked: Callable[[Demand], bool]) -> Catalog:
+    demands = [
+        d.model_copy(update={"status": DemandStatus.REVOKED}) if revoked(d) else d for d in catalog.demands
     ]
-    after_catalog = catalog.model_copy(update={"demands": tuple(revoked)})
-    after = desired_grants(settings, entitled_topics(after_catalog, settings, NOW))
-    changes = plan(before, after, managed_principals(settings, after_catalog, before))
+    return catalog.model_copy(update={"demands": tuple(demands)})
+
+
+def test_revoking_one_demand_keeps_the_prefix_and_the_last_removes_it(
+    catalog: Catalog, settings: Settings
+) -> None:
+    before = desired_grants(settings, entitled_topics(catalog, settings, NOW))
+    one = _revoke(catalog, lambda d: d.subscriber == "500103" and d.resource == "realestate.certificate")
+    after = desired_grants(settings, entitled_topics(one, settings, NOW))
+    # its other resources still flow on share.500103.*: the router tombstones the withdrawn one
+    assert plan(before, after, managed_principals(settings, one, before)).changed is False
+    last = _revoke(one, lambda d: d.subscriber == "civil-affairs")
+    after = desired_grants(settings, entitled_topics(last, settings, NOW))
+    changes = plan(before, after, managed_principals(settings, last, before))
     assert not changes.add
     assert {(g.principal, g.name) for g in changes.remove} == {
-        ("User:500103", "share.500103.realestate.certificate")
+        ("User:civil-affairs", "share.civil-affairs."),
+        ("User:civil-affairs", "civil-affairs."),
     }
 
 
 def test_a_subscriber_removed_from_the_catalog_loses_everything(settings: Settings) -> None:
-    stale = subscriber_grants("gone", ["share.gone.market.enterprise"])
+    stale = subscriber_grants("gone", ["share.gone.market"])
     desired = router_grants(settings)
     changes = plan(stale | desired, desired, managed_principals(settings, _empty(), stale | desired))
     assert set(changes.remove) == stale and not changes.add

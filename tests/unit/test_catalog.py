@@ -637,3 +637,17 @@ def test_cli_diff_against_git_ref(tmp_path: Path) -> None:
     assert [(c["id"], c["widens"]) for c in changes] == [("market.enterprise.phone", True)]
     out = run("diff", "--ref", "no-such-ref", str(folder), "--json")
     assert out.exit_code == 2
+
+
+def test_two_resources_of_a_department_may_not_share_an_avro_record_name() -> None:
+    raw = copy.deepcopy(_RAW)
+    twin = copy.deepcopy(res(raw, "market.enterprise"))
+    twin["id"] = "market.enter-prise"  # PascalCase: EnterPrise, as `enter_prise` would be
+    twin["source"] = {**twin["source"], "table": "public.enter_prise"}
+    twin2 = copy.deepcopy(twin)
+    twin2["id"] = "market.enter_prise"
+    twin2["source"] = {**twin2["source"], "table": "public.enter_prise2"}
+    raw["catalog"]["resources"] += [twin, twin2]
+    _, issues = parse(raw)
+    clash = [i for i in issues if "record name EnterPrise" in i.problem]
+    assert len(clash) == 1 and clash[0].entry.endswith("market.enter_prise"), [i.render() for i in issues]

@@ -10,7 +10,7 @@ from psycopg import sql
 from schemas.derive import value_schema
 from sharebus.apps.district.columns import Column, Kind, columns_of, create_table, evolve, kind_of
 from sharebus.apps.district.errors import SchemaEvolutionError
-from sharebus.apps.district.naming import default_schema, resource_of, safe_identifier, table_name
+from sharebus.apps.district.naming import default_schema, department_of, safe_identifier, table_name
 from sharebus.catalog.load import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,9 +76,10 @@ def test_a_changed_key_or_a_reserved_field_name_is_refused() -> None:
 
 
 def test_names_of_topics_schemas_and_tables() -> None:
-    assert resource_of("share.500101.market.enterprise", "500101") == "market.enterprise"
-    assert resource_of("share.5001011.market.enterprise", "500101") is None
-    assert resource_of("share.500101.x", "500101") is None
+    assert department_of("share.500101.market", "500101") == "market"
+    assert department_of("share.5001011.market", "500101") is None
+    assert department_of("share.500101.market.enterprise", "500101") is None  # the per-resource layout
+    assert department_of("share.500101", "500101") is None
     assert default_schema("civil-affairs") == "share_civil_affairs"
     assert table_name("market.enterprise") == "market_enterprise"
     assert table_name("district_500103.assistance-household") == "district_500103_assistance_household"

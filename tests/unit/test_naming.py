@@ -75,8 +75,9 @@ def test_raw_names_parse_back() -> None:
 @pytest.mark.parametrize(
     ("topic", "parsed"),
     [
-        ("share.500103.market.enterprise", ("500103", "market.enterprise")),
-        ("share.civil-affairs.district_500103.household", ("civil-affairs", "district_500103.household")),
+        ("share.500103.market", ("500103", "market")),
+        ("share.civil-affairs.district_500103", ("civil-affairs", "district_500103")),
+        ("share.500103.market.enterprise", None),  # the per-resource layout
         ("share.500103", None),
         ("share..x", None),
         ("dlq.market", None),
@@ -96,7 +97,15 @@ def test_groups_follow_the_subscriber_rule() -> None:
     assert naming.dlq_topic("market") == "dlq.market"
     assert naming.department_of_dlq("dlq.market") == "market"
     assert naming.backfills_topic("sharebus.catalog") == "sharebus.catalog.backfills"
-    assert naming.value_subject("share.500103.market.enterprise") == "share.500103.market.enterprise-value"
+    assert naming.value_subject("sharebus.audit") == "sharebus.audit-value"
+    subject = naming.record_subject("share.500103.market", "sharebus.chongqing.market.Enterprise")
+    assert subject == "share.500103.market-sharebus.chongqing.market.Enterprise"
+
+
+def test_the_per_resource_layout_parses_back_for_migration() -> None:
+    legacy = naming.parse_legacy_share_topic("share.500103.market.enterprise")
+    assert legacy == ("500103", "market.enterprise")
+    assert naming.parse_legacy_share_topic("share.500103.market") is None
 
 
 def test_the_router_owns_its_app_prefix() -> None:

@@ -14,8 +14,8 @@ from streams.ops.topology import SubscriberInfo, Topology, topology_of
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0
-ENT, CERT = "share.500101.market.enterprise", "share.500101.realestate.certificate"
-ENT2 = "share.500102.market.enterprise"
+ENT, CERT = "share.500101.market", "share.500101.realestate"
+ENT2 = "share.500102.market"
 
 TOPOLOGY = Topology(
     version="v1",
@@ -56,14 +56,14 @@ def test_topology_of_the_sample_catalog_lists_districts_first() -> None:
     assert topo.subscriber_of_group("5001011.x") is None and topo.subscriber_of_group("500101") is None
     found = topo.share_topics(
         [
-            "share.500101.market.enterprise",
-            "share.500101.nope.table",
-            "share.x.market.enterprise",
+            "share.500101.market",
+            "share.500101.nope",
+            "share.x.market",
             "cdc.market.public.enterprise",
         ]
     )
-    assert list(found) == ["share.500101.market.enterprise"]
-    assert found["share.500101.market.enterprise"].department == "market"
+    assert list(found) == ["share.500101.market"]
+    assert found["share.500101.market"].department == "market"
 
 
 def test_stopped_group_is_stop_with_its_lag_and_the_others_ok() -> None:

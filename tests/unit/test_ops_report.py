@@ -20,7 +20,7 @@ from streams.router.batch import BatchOutput, CallKey
 from streams.router.records import RawRecord
 
 T0 = 1_800_000_000.0
-ENT1, ENT2 = "share.500101.market.enterprise", "share.500102.market.enterprise"
+ENT1, ENT2 = "share.500101.market", "share.500102.market"
 RAW, DLQ = "cdc.market.public.enterprise", "dlq.market"
 TOPOLOGY = Topology(
     version="v1",
@@ -174,7 +174,6 @@ def test_prometheus_exposes_the_same_lag_and_status() -> None:
         "subscriber": "500101",
         "group": "500101.sync",
         "topic": ENT1,
-        "resource": "market.enterprise",
         "department": "market",
     }
     assert group.value == 40

@@ -17,7 +17,7 @@ from streams.ops.sampler import KafkaSampler
 from streams.ops.topology import SubscriberInfo, Topology
 
 T0 = 1_800_000_000.0
-ENT = "share.500101.market.enterprise"
+ENT = "share.500101.market"
 TOPOLOGY = Topology(
     version="v1",
     subscribers=(
@@ -119,7 +119,7 @@ def make() -> tuple[KafkaSampler, FakeAdmin, FakeReader]:
     admin = FakeAdmin(
         topics={
             ENT: 2,
-            "share.500102.market.enterprise": 1,
+            "share.500102.market": 1,
             "share.500101.gone.table": 1,
             "cdc.market.public.enterprise": 1,
             "dlq.market": 1,
@@ -128,13 +128,13 @@ def make() -> tuple[KafkaSampler, FakeAdmin, FakeReader]:
         ends={
             (ENT, 0): 10,
             (ENT, 1): 4,
-            ("share.500102.market.enterprise", 0): 3,
+            ("share.500102.market", 0): 3,
             ("cdc.market.public.enterprise", 0): 20,
             ("dlq.market", 0): 12,
         },
         starts={("dlq.market", 0): 2},
         committed={"500101.sync": {(ENT, 0): 8}, "other-group": {}},
-        members={"500102.live": [("share.500102.market.enterprise", 0)]},
+        members={"500102.live": [("share.500102.market", 0)]},
     )
     reader = FakeReader({(ENT, 0, 8): T0 - 30, ("cdc.market.public.enterprise", 0, 19): T0 - 2})
     kafka = {"bootstrap.servers": "kafka:9092"}
@@ -155,18 +155,18 @@ def test_sample_reads_the_bus_topics_and_the_subscribers_groups() -> None:
     assert set(snap.ends) == {
         (ENT, 0),
         (ENT, 1),
-        ("share.500102.market.enterprise", 0),
+        ("share.500102.market", 0),
         ("cdc.market.public.enterprise", 0),
         ("dlq.market", 0),
     }
     assert snap.starts == {("dlq.market", 0): 2}
     assert snap.committed == {"500101.sync": {(ENT, 0): 8}, "500102.live": {}}
     assert snap.groups["500101.sync"].state == "EMPTY" and snap.groups["500101.sync"].members == 0
-    assert snap.groups["500102.live"].assigned == frozenset({("share.500102.market.enterprise", 0)})
+    assert snap.groups["500102.live"].assigned == frozenset({("share.500102.market", 0)})
     assert "other-group" not in snap.groups
     # Timestamps: the first unconsumed record of each lagging partition read, the newest raw record.
     assert reader.asked_times == [
-        [("cdc.market.public.enterprise", 0, 19), (ENT, 0, 8), ("share.500102.market.enterprise", 0, 0)]
+        [("cdc.market.public.enterprise", 0, 19), (ENT, 0, 8), ("share.500102.market", 0, 0)]
     ]
     assert snap.record_times == {(ENT, 0, 8): T0 - 30, ("cdc.market.public.enterprise", 0, 19): T0 - 2}
     assert reader.asked_dead == [{("dlq.market", 0): (7, 12)}]
@@ -179,7 +179,7 @@ def test_second_sample_reuses_metadata_timestamps_and_dead_letters() -> None:
     sampler.sample(TOPOLOGY)
     sampler.sample(TOPOLOGY)
     assert admin.metadata_calls == 1  # cached for metadata_every seconds
-    assert reader.asked_times[1] == [("share.500102.market.enterprise", 0, 0)]  # only the unanswered one
+    assert reader.asked_times[1] == [("share.500102.market", 0, 0)]  # only the unanswered one
     assert len(reader.asked_dead) == 1  # dead-letter end unchanged: nothing re-read
     admin.ends[("dlq.market", 0)] = 13
     sampler.sample(TOPOLOGY)

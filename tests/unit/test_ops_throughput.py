@@ -83,7 +83,7 @@ def test_meter_windows_series_and_totals() -> None:
     win = meter.window(60.0)
     assert win.span == 60.0
     assert win.raw["cdc.market.public.enterprise"] == [120, 1200]
-    assert win.delivered["share.500101.market.enterprise"] == [240, 24000]
+    assert win.delivered["share.500101.market"] == [240, 24000]
     assert win.dead == {"market": [12, 480]} and win.withheld == 24
     summary = win.summary()
     assert summary["in_records_per_s"] == 2.0 and summary["delivered_per_s"] == 4.0
@@ -104,7 +104,7 @@ def test_meter_forgets_slots_past_five_minutes_but_not_totals() -> None:
     meter.add_batch(batch(5), T0)
     clock[0] = T0 + 400
     meter.add_batch(batch(1), clock[0])
-    assert meter.window(300.0).delivered["share.500101.market.enterprise"] == [1, 100]
+    assert meter.window(300.0).delivered["share.500101.market"] == [1, 100]
     assert meter.totals()[1][("market", "market.enterprise", "500101", "delivered")] == [6, 600]
 
 
@@ -125,12 +125,12 @@ def key(group: str, topic: str, partition: int, version: int = 1) -> bytes:
 
 
 def test_parse_commit_records_of_every_value_version() -> None:
-    k = key("500101.sync", "share.500101.market.enterprise", 2)
+    k = key("500101.sync", "share.500101.market", 2)
     v3 = struct.pack(">hqih", 3, 1234, 5, 0) + struct.pack(">q", 1)
     v4 = struct.pack(">hqi", 4, 99, -1) + b"\x01" + struct.pack(">q", 1) + b"\x00"  # flexible
     v1 = struct.pack(">hqh", 1, 7, 0) + struct.pack(">qq", 1, 2)
-    assert parse_commit(k, v3) == ("500101.sync", "share.500101.market.enterprise", 2, 1234)
-    assert parse_commit(k, v4) == ("500101.sync", "share.500101.market.enterprise", 2, 99)
+    assert parse_commit(k, v3) == ("500101.sync", "share.500101.market", 2, 1234)
+    assert parse_commit(k, v4) == ("500101.sync", "share.500101.market", 2, 99)
     assert parse_commit(key("g", "t", 0, version=0), v1) == ("g", "t", 0, 7)
 
 

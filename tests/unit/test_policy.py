@@ -461,7 +461,8 @@ def test_projection_and_masks(
     (d,) = [d for d in policy.route(ev, now).deliveries if d.subscriber == subscriber]
     assert d.value == expected
     assert d.key == {"id": 1}
-    assert d.topic == f"share.{subscriber}.src.{ev['source']['table']}"
+    assert d.topic == f"share.{subscriber}.src"  # one topic per (subscriber, department)
+    assert d.resource == f"src.{ev['source']['table']}"
     if expected is not None:
         assert list(d.value or {}) == list(expected), "fields keep the catalog's order"
 
@@ -517,11 +518,12 @@ def test_pseudonym_key_required_when_used() -> None:
 
 
 def test_entitlements(policy: Policy) -> None:
-    ents = {e.topic: e for e in policy.entitlements(NOW)}
-    assert "share.990101.src.cond" in ents and "share.990102.src.cond" not in ents
-    assert ents["share.zone-ab.src.reg"].masked == ("phone",)
-    assert ents[f"share.{B}.src.reg"].masked == ("idno", "phone", "person")
-    assert "note" not in ents[f"share.{B}.src.reg"].fields
+    ents = {(e.subscriber, e.resource): e for e in policy.entitlements(NOW)}
+    assert ("990101", "src.cond") in ents and ("990102", "src.cond") not in ents
+    assert ents[("zone-ab", "src.reg")].masked == ("phone",)
+    assert ents[("zone-ab", "src.reg")].topic == "share.zone-ab.src"
+    assert ents[(B, "src.reg")].masked == ("idno", "phone", "person")
+    assert "note" not in ents[(B, "src.reg")].fields
 
 
 # --- the sample catalogs ---------------------------------------------------------------------

@@ -13,7 +13,9 @@ import pytest
 from fastavro import parse_schema, schemaless_reader
 
 from schemas.encoder import SchemaBook
+from schemas.keys import parse_share_key, share_key
 from schemas.wire import split
+from sharebus.core import naming
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.builders import as_debezium_json, debezium_bytes, raw_record
@@ -30,6 +32,7 @@ from streams.router.lineage import (
     H_OFFSET,
     H_POLICY,
     H_REASON,
+    H_SHARE_RESOURCE,
     H_UNIT,
 )
 from streams.router.records import Outgoing, RawRecord
@@ -45,7 +48,10 @@ def router(book: SchemaBook) -> BatchRouter:
 
 def decoded(book: SchemaBook, msg: Outgoing) -> dict[str, Any]:
     """A delivered value read back with its projection's schema (Avro, Confluent wire format)."""
-    schema = book.schema_for(msg.topic, dict(msg.headers)[H_DEMAND].decode())
+    headers = dict(msg.headers)
+    parsed = naming.parse_share_topic(msg.topic)
+    assert parsed is not None
+    schema = book.schema_for(parsed[0], headers[H_SHARE_RESOURCE].decode(), headers[H_DEMAND].decode())
     value: dict[str, Any] = schemaless_reader(io.BytesIO(split(msg.value or b"")[1]), parse_schema(schema))
     return value
 
@@ -73,10 +79,13 @@ def test_an_insert_reaches_its_district_with_lineage_headers(router: BatchRouter
     row = enterprise()
     out = router.route_batch([raw(event("c", None, row))], NOW)
     topics = {m.topic for m in out.messages}
-    assert f"share.{row['district_code']}.market.enterprise" in topics
+    assert f"share.{row['district_code']}.market" in topics
     assert not any(t.startswith("dlq.") for t in topics)
-    msg = next(m for m in out.messages if m.topic == f"share.{row['district_code']}.market.enterprise")
+    msg = next(m for m in out.messages if m.topic == f"share.{row['district_code']}.market")
+    assert msg.key == share_key("market.enterprise", {"uscc": "x"})  # resource + the source key
+    assert parse_share_key(msg.key) == ("market.enterprise", {"uscc": "x"})
     headers = dict(msg.headers)
+    assert headers[H_SHARE_RESOURCE] == b"market.enterprise"
     assert headers[H_OFFSET] == b"10" and headers[H_LSN] == b"4242"
     assert headers[H_POLICY] == router.policy.version.encode()
     assert headers[H_DEMAND] and headers[H_COMMIT_TS].startswith(b"2026-05-31T23:59:59")
@@ -130,8 +139,9 @@ def test_a_move_tombstones_the_old_district_and_delivers_to_the_new(router: Batc
     after = {**before, "district_code": "500102" if before["district_code"] != "500102" else "500103"}
     out = router.route_batch([raw(event("u", before, after))], NOW)
     by_topic = {m.topic: m for m in out.messages}
-    old = by_topic[f"share.{before['district_code']}.market.enterprise"]
-    new = by_topic[f"share.{after['district_code']}.market.enterprise"]
+    old = by_topic[f"share.{before['district_code']}.market"]
+    new = by_topic[f"share.{after['district_code']}.market"]
+    assert old.key == new.key
     assert old.value is None and new.value is not None
 
 

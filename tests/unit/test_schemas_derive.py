@@ -16,9 +16,10 @@ from schemas.derive import (
     MASK_PROPERTY,
     TYPE_PROPERTY,
     base_schema,
+    record_fullname,
     record_name,
+    share_subject,
     value_schema,
-    value_subject,
 )
 from schemas.generate import SCHEMA_DIR, avsc_text, stale_files
 from sharebus.catalog.models import Catalog, Resource
@@ -66,7 +67,11 @@ def test_names_are_stable_avro_names_per_resource() -> None:
     schema = value_schema("da-xian", res)
     assert schema["name"] == "UsePlanItem" == record_name(res)
     assert schema["namespace"] == "sharebus.da_xian.land_dept"
-    assert value_subject("share.500101.x.y") == "share.500101.x.y-value"
+    assert record_fullname("da-xian", res) == "sharebus.da_xian.land_dept.UsePlanItem"
+    subject = share_subject("da-xian", res, "share.500101.land_dept")
+    assert (
+        subject == "share.500101.land_dept-sharebus.da_xian.land_dept.UsePlanItem"
+    )  # TopicRecordNameStrategy
     parse_schema(schema)  # a valid Avro schema
 
 
@@ -121,8 +126,8 @@ def test_sensitive_fields_are_strings_masked_or_in_clear() -> None:
 
 def test_projection_keeps_catalog_order_and_key_fields_non_null(chongqing: Catalog) -> None:
     policy = compile_policy(chongqing, pseudonym_key=KEY)
-    ents = {e.topic: e for e in policy.entitlements(datetime(2026, 1, 1, tzinfo=UTC))}
-    ent = ents["share.500105.realestate.certificate"]
+    ents = {(e.subscriber, e.resource): e for e in policy.entitlements(datetime(2026, 1, 1, tzinfo=UTC))}
+    ent = ents[("500105", "realestate.certificate")]
     res = chongqing.resource(ent.resource)
     assert res is not None
     schema = value_schema("chongqing", res, ent.fields, ent.masked)

@@ -19,7 +19,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from schemas.derive import value_schema
 from schemas.encoder import Encoder, SchemaBook
 from schemas.errors import EncodeError, SchemaBookError
-from schemas.keys import key_bytes, key_from_bytes
+from schemas.keys import key_bytes, key_from_bytes, key_prefix, parse_share_key, share_key, wrap_key
 from schemas.registry_client import RegistryClient
 from schemas.registry_server import BackgroundServer, memory_registry
 from schemas.wire import header, split
@@ -33,7 +33,8 @@ from streams.policy.results import masked_values
 REPO = Path(__file__).resolve().parents[2]
 KEY = b"test-pseudonym-key-32-bytes-long"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-ENTERPRISE = "share.500101.market.enterprise"
+ENTERPRISE = ("500101", "market.enterprise")
+TOPIC = "share.500101.market"
 ROW = {
     "uscc": "91500101MA5U7X8Y9Z",
     "name": "重庆某某科技有限公司",
@@ -180,12 +181,12 @@ def test_schema_book_registers_once_and_shares_identical_projections(
 ) -> None:
     client = RegistryClient(registry.url)
     book = SchemaBook(client, policy)
-    ent = book.entitlement(ENTERPRISE, NOW)
-    first = book.encoder_for(ENTERPRISE, ent.demand_id)
-    assert book.encoder_for(ENTERPRISE, ent.demand_id) is first
-    neighbour = book.encoder_for("share.500102.market.enterprise", "CQ-2025-0001/500102")
+    ent = book.entitlement(*ENTERPRISE, NOW)
+    first = book.encoder_for(*ENTERPRISE, ent.demand_id)
+    assert book.encoder_for(*ENTERPRISE, ent.demand_id) is first
+    neighbour = book.encoder_for("500102", "market.enterprise", "CQ-2025-0001/500102")
     assert neighbour.schema_id == first.schema_id  # same projection → same schema, same id
-    assert neighbour.subject == "share.500102.market.enterprise-value"
+    assert neighbour.subject == "share.500102.market-sharebus.chongqing.market.Enterprise"
     assert requests.get(f"{registry.url}/subjects/{first.subject}/versions").json() == [1]
     message = first.encode({f: ROW[f] for f in ent.fields})
     schema_id, body = split(message)
@@ -199,22 +200,28 @@ def test_schema_book_without_demand_uses_the_projection_in_force(
     policy: Policy, registry: BackgroundServer
 ) -> None:
     book = SchemaBook(RegistryClient(registry.url), policy)
-    current = book.encoder_for(ENTERPRISE)
-    assert current is book.encoder_for(ENTERPRISE)  # cached until the next validity boundary
-    assert current is book.encoder_for(ENTERPRISE, book.entitlement(ENTERPRISE).demand_id)
+    current = book.encoder_for(*ENTERPRISE)
+    assert current is book.encoder_for(*ENTERPRISE)  # cached until the next validity boundary
+    assert current is book.encoder_for(*ENTERPRISE, book.entitlement(*ENTERPRISE).demand_id)
     with pytest.raises(SchemaBookError, match="no projection under demand"):
-        book.encoder_for(ENTERPRISE, "no-such-demand")
+        book.encoder_for(*ENTERPRISE, "no-such-demand")
     with pytest.raises(SchemaBookError, match="no projection in force"):
-        book.encoder_for("share.nobody.market.enterprise")
+        book.encoder_for("nobody", "market.enterprise")
     assert book.prepare(NOW) == len(policy.entitlements(NOW))
 
 
-def test_keys_are_the_primary_key_as_debezium_json() -> None:
+def test_keys_are_the_resource_and_the_primary_key_as_debezium_json() -> None:
     assert key_bytes({"uscc": "91500101MA5U7X8Y9Z"}) == b'{"uscc":"91500101MA5U7X8Y9Z"}'
     assert key_bytes({"a": 1, "b": "重庆"}) == '{"a":1,"b":"重庆"}'.encode()
     assert key_from_bytes(b'{"a":1}') == {"a": 1}
     with pytest.raises(ValueError, match="JSON object"):
         key_from_bytes(b"[1]")
+    key = share_key("market.enterprise", {"uscc": "9150"})
+    assert key == b'{"resource":"market.enterprise","key":{"uscc":"9150"}}'
+    assert key == wrap_key(key_prefix("market.enterprise"), b'{"uscc":"9150"}')  # the router's way
+    assert parse_share_key(key) == ("market.enterprise", {"uscc": "9150"})
+    with pytest.raises(ValueError, match="subscriber-topic key"):
+        parse_share_key(b'{"uscc":"9150"}')
 
 
 def test_confluent_avro_deserializer_reads_the_topics(policy: Policy, registry: BackgroundServer) -> None:
@@ -224,12 +231,38 @@ def test_confluent_avro_deserializer_reads_the_topics(policy: Policy, registry: 
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     book = SchemaBook(RegistryClient(registry.url), policy)
-    ent = book.entitlement(ENTERPRISE, NOW)
-    value = book.encoder_for(ENTERPRISE, ent.demand_id).encode({f: ROW[f] for f in ent.fields})
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry.url}))
-    decoded = deserialize(value, SerializationContext(ENTERPRISE, MessageField.VALUE))
+    ent = book.entitlement(*ENTERPRISE, NOW)
+    encoder = book.encoder_for(*ENTERPRISE, ent.demand_id)
+    value = encoder.encode({f: ROW[f] for f in ent.fields})
+    client = SchemaRegistryClient({"url": registry.url})
+    deserialize = AvroDeserializer(client)
+    decoded = deserialize(value, SerializationContext(TOPIC, MessageField.VALUE))
     assert decoded is not None and decoded["name"] == ROW["name"]
     assert decoded["created_at"] == datetime(2024, 3, 1, 8, 15, 30, 123456, tzinfo=UTC)
+
+
+def test_confluent_record_name_strategy_finds_the_routers_subjects(
+    policy: Policy, registry: BackgroundServer
+) -> None:
+    """A producer with confluent-kafka's `topic_record_subject_name_strategy` (no auto-register)
+    finds the schema the router registered: same subject, same id."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient, topic_record_subject_name_strategy
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    book = SchemaBook(RegistryClient(registry.url), policy)
+    ent = book.entitlement(*ENTERPRISE, NOW)
+    encoder = book.encoder_for(*ENTERPRISE, ent.demand_id)
+    serialize = AvroSerializer(
+        SchemaRegistryClient({"url": registry.url}),
+        json.dumps(encoder.schema),
+        conf={"auto.register.schemas": False, "subject.name.strategy": topic_record_subject_name_strategy},
+    )
+    row = {f: ROW[f] for f in ent.fields}
+    row["created_at"] = datetime(2024, 3, 1, 8, 15, 30, 123456, tzinfo=UTC)
+    row["updated_at"] = datetime(2024, 3, 1, 8, 15, 30, tzinfo=UTC)
+    theirs = serialize(row, SerializationContext(TOPIC, MessageField.VALUE))
+    assert theirs is not None and split(theirs)[0] == encoder.schema_id
 
 
 def test_row_writer_equals_encoding_the_projection() -> None:
@@ -297,7 +330,7 @@ def test_every_sample_projection_encodes_rows_as_its_dicts(city: str) -> None:
             decision, routed = policy.decide(event, now), policy.route(event, now)
             masked = masked_values(decision.masks, row)
             for delivery in routed.deliveries:
-                encoder = book.encoder_for(delivery.topic, delivery.demand_id)
+                encoder = book.encoder_for(delivery.subscriber, delivery.resource, delivery.demand_id)
                 assert delivery.value is not None
                 assert encoder.encode_row(row, masked) == encoder.encode(delivery.value), delivery.topic
                 checked += 1

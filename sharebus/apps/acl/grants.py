@@ -50,14 +50,18 @@ def _grants(principal: str, resource: str, name: str, pattern: str, operations: 
 
 
 def subscriber_grants(subscriber: str, topics: Iterable[str]) -> set[Grant]:
-    """A subscriber reads exactly its entitled topics, in groups named `<subscriber>.<anything>`.
-    No topic → no grant at all (a subscriber whose last demand is revoked loses its group too)."""
+    """A subscriber reads its own topics, `share.<subscriber>.*` (one prefixed grant, however
+    many departments and resources), in groups named `<subscriber>.<anything>`. No entitled
+    topic → no grant at all (a subscriber whose last demand is revoked loses its group too).
+
+    What a subscriber may see inside its topics is the router's decision: a resource withdrawn
+    from it is tombstoned there (`streams.router.withdraw`)."""
+    prefix = naming.share_prefix(subscriber)
+    if not any(topic.startswith(prefix) for topic in topics):
+        return set()
     principal = user(subscriber)
-    out: set[Grant] = set()
-    for topic in topics:
-        out |= _grants(principal, TOPIC, topic, LITERAL, ("READ", "DESCRIBE"))
-    if out:
-        out |= _grants(principal, GROUP, naming.subscriber_group_prefix(subscriber), PREFIXED, ("READ",))
+    out = _grants(principal, TOPIC, prefix, PREFIXED, ("READ", "DESCRIBE"))
+    out |= _grants(principal, GROUP, naming.subscriber_group_prefix(subscriber), PREFIXED, ("READ",))
     return out
 
 
@@ -73,6 +77,8 @@ def router_grants(settings: Settings) -> set[Grant]:
     out |= _grants(p, TOPIC, settings.catalog_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     derived = naming.catalog_derived_prefix(settings.catalog_topic)
     out |= _grants(p, TOPIC, derived, PREFIXED, ("READ", "DESCRIBE"))
+    enforced = naming.entitlements_topic(settings.catalog_topic)  # what the workers last enforced
+    out |= _grants(p, TOPIC, enforced, LITERAL, ("WRITE", "CREATE"))
     # READ: the worker counts every audit event into the metrics.
     out |= _grants(p, TOPIC, settings.audit_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, app, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
@@ -119,7 +125,9 @@ def desired_grants(settings: Settings, entitled: dict[str, list[str]]) -> set[Gr
 
 def is_subscriber_grant(grant: Grant) -> bool:
     """A grant on a subscriber topic or a subscriber group: the kind `acl sync` owns for any principal."""
-    if grant.resource == TOPIC:
-        return grant.name.startswith(naming.SHARE_PREFIX) and grant.pattern == LITERAL
+    if grant.resource == TOPIC:  # its own prefix, or a literal topic of the per-resource layout
+        if grant.pattern == PREFIXED:
+            return grant.name == naming.share_prefix(grant.user)
+        return grant.name.startswith(naming.SHARE_PREFIX)
     own_groups = naming.subscriber_group_prefix(grant.user)
     return grant.resource == GROUP and grant.pattern == PREFIXED and grant.name == own_groups

@@ -54,10 +54,10 @@ def subscribers_of(catalog: Catalog) -> set[str]:
 def entitled_topics(catalog: Catalog, settings: Settings, now: datetime) -> dict[str, list[str]]:
     """subscriber → the topics it is entitled to read at `now` (exactly what the router writes)."""
     policy = compile_policy(catalog, pseudonym_key=pseudonym_key(settings))
-    out: dict[str, list[str]] = {s: [] for s in subscribers_of(catalog)}
+    out: dict[str, set[str]] = {s: set() for s in subscribers_of(catalog)}
     for ent in policy.entitlements(now):
-        out.setdefault(ent.subscriber, []).append(ent.topic)
-    return out
+        out.setdefault(ent.subscriber, set()).add(ent.topic)
+    return {s: sorted(topics) for s, topics in out.items()}
 
 
 def managed_principals(settings: Settings, catalog: Catalog, current: Iterable[Grant]) -> set[str]:

@@ -23,7 +23,7 @@ from sharebus.catalog.models import Catalog, Resource
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
 from sharebus.core.kafka_clients import Role, consumer_config, kafka_config
-from sharebus.core.naming import H_OP
+from sharebus.core.naming import H_OP, H_SHARE_RESOURCE
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 
@@ -70,8 +70,10 @@ def wait_routed(settings: Settings, raw_topic: str, ends: Mapping[int, int], tim
         consumer.close()
 
 
-def count_snapshot_deliveries(settings: Settings, topic: str, starts: Mapping[int, int]) -> int:
-    """Messages of op `r` (snapshot reads) in `topic` from `starts` up to its current end."""
+def count_snapshot_deliveries(
+    settings: Settings, topic: str, resource: str, starts: Mapping[int, int]
+) -> int:
+    """Messages of op `r` (snapshot reads) of `resource` in `topic` from `starts` up to its end."""
     consumer = _consumer(settings, naming.BACKFILL_VERIFY_GROUP)
     try:
         ends = _ends(consumer, topic)
@@ -79,7 +81,7 @@ def count_snapshot_deliveries(settings: Settings, topic: str, starts: Mapping[in
         if not todo:
             return 0
         consumer.assign([TopicPartition(topic, p, starts.get(p, 0)) for p in todo])
-        count, deadline = 0, time.monotonic() + 60
+        count, deadline, wanted = 0, time.monotonic() + 60, resource.encode()
         while todo and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is None:
@@ -89,7 +91,8 @@ def count_snapshot_deliveries(settings: Settings, topic: str, starts: Mapping[in
                 if err.code() == KafkaError._PARTITION_EOF and p is not None:
                     todo.pop(p, None)
                 continue
-            if dict(msg.headers() or []).get(H_OP) == b"r":
+            headers = dict(msg.headers() or [])
+            if headers.get(H_OP) == b"r" and headers.get(H_SHARE_RESOURCE) == wanted:
                 count += 1
             if p is not None and (msg.offset() or 0) >= todo.get(p, 0) - 1:
                 todo.pop(p, None)
@@ -165,7 +168,7 @@ class BackfillRunner:
         counts = count_by_region(target, resource, job.where)
         expected = {s: _expected(counts, reach.get(s)) for s in job.subscribers}
         state["expected"] = expected
-        topics = {s: naming.share_topic(s, job.resource) for s in job.subscribers}
+        topics = {s: naming.share_topic(s, resource.department) for s in job.subscribers}
         verify = _consumer(self.settings, naming.BACKFILL_VERIFY_GROUP)
         try:
             for attempt in range(1, self.retries + 2):
@@ -200,7 +203,7 @@ class BackfillRunner:
                         fix="check the worker runs (`sharebus run` / `sharebus worker`) and its lag",
                     )
                 delivered = {
-                    s: count_snapshot_deliveries(self.settings, topic, starts[s])
+                    s: count_snapshot_deliveries(self.settings, topic, job.resource, starts[s])
                     for s, topic in topics.items()
                 }
                 state["delivered"] = delivered

@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from sharebus.catalog.models import Resource
+from sharebus.core import naming
 from streams.policy.compiled import Policy
 
 
 @dataclass(frozen=True)
 class Reach:
-    """What one subscriber topic carries at some time: projection and region codes (None: the
-    resource is not partitioned by region, every row)."""
+    """What one subscriber receives of one resource at some time: projection and region codes
+    (None: the resource is not partitioned by region, every row)."""
 
     subscriber: str
     resource: str
@@ -46,8 +47,15 @@ class Reach:
         )
 
 
+def reach_key(subscriber: str, resource: str) -> str:
+    """The key of one subscriber's reach of one resource: `share.<subscriber>.<resource>` (the
+    topic name of the per-resource layout, so reach recorded before the layout changed still
+    compares, and the upgrade snapshots nothing again)."""
+    return f"{naming.share_prefix(subscriber)}{resource}"
+
+
 def reach_of(policy: Policy, now: datetime) -> dict[str, Reach]:
-    """Every subscriber topic's reach at `now`, by topic."""
+    """Every subscriber's reach of each resource at `now`, by `reach_key`."""
     out: dict[str, Reach] = {}
     for ent in policy.entitlements(now):
         res = policy.resources[ent.resource]
@@ -61,7 +69,9 @@ def reach_of(policy: Policy, now: datetime) -> dict[str, Reach]:
                     if any(t.subscriber == ent.subscriber for t in ts)
                 )
             )
-        out[ent.topic] = Reach(ent.subscriber, ent.resource, ent.fields, ent.masked, codes)
+        out[reach_key(ent.subscriber, ent.resource)] = Reach(
+            ent.subscriber, ent.resource, ent.fields, ent.masked, codes
+        )
     return out
 
 
@@ -118,8 +128,8 @@ def plan(old: Mapping[str, Reach] | None, new: Mapping[str, Reach], policy: Poli
     if old is None:
         return []
     per_resource: dict[str, tuple[list[str], set[str] | None, list[str]]] = {}
-    for topic, reach in sorted(new.items()):
-        needed = _needed(old.get(topic), reach)
+    for key, reach in sorted(new.items()):
+        needed = _needed(old.get(key), reach)
         if needed is None:
             continue
         codes, why = needed

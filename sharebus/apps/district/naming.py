@@ -18,11 +18,11 @@ def topic_prefix(subscriber: str) -> str:
     return naming.share_prefix(subscriber)
 
 
-def resource_of(topic: str, subscriber: str) -> str | None:
-    """`share.<subscriber>.<resource>` → `<resource>`; None for another subscriber's topic."""
-    prefix = topic_prefix(subscriber)
-    rest = topic[len(prefix) :] if topic.startswith(prefix) else ""
-    return rest if "." in rest else None
+def department_of(topic: str, subscriber: str) -> str | None:
+    """`share.<subscriber>.<department>` → `<department>`; None for another subscriber's topic
+    (or one of the per-resource layout, which `sharebus topics migrate` replaces)."""
+    parsed = naming.parse_share_topic(topic)
+    return parsed[1] if parsed is not None and parsed[0] == subscriber else None
 
 
 def safe_identifier(text: str) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from schemas.keys import key_from_bytes
+from schemas.keys import parse_share_key
 from sharebus.apps.district.decode import ValueDecoder
 from sharebus.apps.district.errors import SyncError
-from sharebus.apps.district.naming import resource_of, table_name, topic_prefix
+from sharebus.apps.district.naming import department_of, table_name, topic_prefix
 from sharebus.apps.district.offsets import TopicPartitionKey
 from sharebus.apps.district.store import Change, DistrictStore
 from sharebus.core import naming
@@ -142,6 +142,7 @@ class DistrictSync:
             )
         )
         self._outage_said = 0.0
+        self._departments = {r.split(".", 1)[0] for r in options.resources}
 
     def stop(self) -> None:
         self._stop.set()
@@ -197,10 +198,10 @@ class DistrictSync:
         meta = self.watch.call(lambda: self.consumer.list_topics(timeout=10))
         new: list[TopicPartition] = []
         for topic, tmeta in sorted(meta.topics.items()):
-            resource = resource_of(topic, self.subscriber)
-            if resource is None or tmeta.error is not None:
+            department = department_of(topic, self.subscriber)
+            if department is None or tmeta.error is not None:
                 continue
-            if self.options.resources and resource not in self.options.resources:
+            if self.options.resources and department not in self._departments:
                 continue
             for p in sorted(tmeta.partitions):
                 if (topic, p) in self.positions:
@@ -261,7 +262,8 @@ class DistrictSync:
                 continue
             assert topic is not None and partition is not None and offset is not None
             latest_key = self._change(msg, topic, partition, offset)
-            latest[latest_key[0]] = latest_key[1]
+            if latest_key is not None:
+                latest[latest_key[0]] = latest_key[1]
             offsets[(topic, partition)] = offset + 1
             records[(topic, partition)] = records.get((topic, partition), 0) + 1
         if not offsets:
@@ -331,26 +333,37 @@ class DistrictSync:
 
     def _change(
         self, msg: Message, topic: str, partition: int, offset: int
-    ) -> tuple[tuple[str, bytes], Change]:
+    ) -> tuple[tuple[str, bytes], Change] | None:
+        """The change a record makes to its resource's table; None for a resource the options
+        leave out (`--resource`)."""
         where = f"record {topic}[{partition}]@{offset}"
         raw_key = msg.key()
-        resource = resource_of(topic, self.subscriber)
-        if raw_key is None or resource is None:
+        department = department_of(topic, self.subscriber)
+        if raw_key is None or department is None:
             raise SyncError(
                 where,
                 "has no key",
-                expected="the source primary key as JSON",
+                expected='{"resource": "<id>", "key": {<primary key>}} as JSON',
                 fix="only the router should write subscriber topics",
             )
         try:
-            key = key_from_bytes(raw_key)
+            resource, key = parse_share_key(raw_key)
         except ValueError as exc:
             raise SyncError(
                 where,
-                "has a key that is not a JSON object",
-                actual=str(exc),
+                "has a key that is not a subscriber-topic key",
+                actual=f"{raw_key[:200]!r}: {exc}",
                 fix="only the router should write subscriber topics",
             ) from None
+        if not resource.startswith(f"{department}."):
+            raise SyncError(
+                where,
+                f"carries {resource}, a resource of another department",
+                expected=f"a resource of {department} (the topic's department)",
+                fix="only the router should write subscriber topics",
+            )
+        if self.options.resources and resource not in self.options.resources:
+            return None
         value = msg.value()
         writer, record = self.decoder.decode(value, where) if value is not None else (None, None)
         change = Change(

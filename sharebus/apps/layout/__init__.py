@@ -1,0 +1,1 @@
+"""The subscriber-topic layout: moving a deployment of the per-resource layout to the current one."""

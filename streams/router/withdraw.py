@@ -1,0 +1,250 @@
+"""Withdrawal: a resource a subscriber no longer receives (revoked, expired) is tombstoned, key by
+key, in the subscriber's topic — and what the workers enforced is recorded, so a restart misses none."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from schemas.keys import key_prefix
+from sharebus.core import naming
+from sharebus.core.outage import KafkaWatch
+from streams.policy.compiled import Policy
+from streams.router.config import RouterConfig
+from streams.router.delivery import PRODUCER, DeliveryError
+
+log = logging.getLogger("sharebus.router")
+
+Pair = tuple[str, str]
+"""(subscriber, resource)."""
+Headers = list[tuple[str, str | bytes | None]]
+RECORD_MAX_BYTES = 64 * 1024 * 1024
+READ_TIMEOUT = 300.0
+
+
+def in_force(policy: Policy, now: datetime) -> frozenset[Pair]:
+    """Every (subscriber, resource) the policy delivers at `now`."""
+    return frozenset((e.subscriber, e.resource) for e in policy.entitlements(now))
+
+
+def next_change(policy: Policy, now: datetime) -> datetime | None:
+    """The first demand validity boundary after `now` (when `in_force` may change by itself)."""
+    later = [b for r in policy.resources.values() for b in r.boundaries if b > now]
+    return min(later, default=None)
+
+
+def encode_pairs(pairs: Iterable[Pair]) -> bytes:
+    """`{resource: [subscriber, …]}` (compact: 100,000 pairs of the city are ~0.8 MB)."""
+    by_resource: dict[str, list[str]] = defaultdict(list)
+    for subscriber, resource in sorted(pairs):
+        by_resource[resource].append(subscriber)
+    return orjson.dumps(by_resource, option=orjson.OPT_SORT_KEYS)
+
+
+def decode_pairs(raw: bytes) -> frozenset[Pair]:
+    data = orjson.loads(raw)
+    return frozenset((s, r) for r, subscribers in data.items() for s in subscribers)
+
+
+def by_topic(pairs: Iterable[Pair], department_of: Callable[[str], str]) -> dict[str, set[str]]:
+    """Withdrawn pairs grouped as subscriber topic → resources to tombstone there."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for subscriber, resource in pairs:
+        out[naming.share_topic(subscriber, department_of(resource))].add(resource)
+    return dict(out)
+
+
+class Withdrawer:
+    """Reads a subscriber topic to its end and tombstones the live keys of withdrawn resources."""
+
+    def __init__(self, config: RouterConfig, watch: KafkaWatch) -> None:
+        self.config = config
+        self.watch = watch
+        self.consumer = Consumer(
+            config.kafka.consumer(
+                {
+                    "group.id": naming.WITHDRAW_READER_GROUP,
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    **watch.client_config(),
+                }
+            )
+        )
+        self.producer = Producer(
+            config.kafka.producer(
+                {**PRODUCER, "message.max.bytes": RECORD_MAX_BYTES, **watch.producer_config(READ_TIMEOUT)}
+            )
+        )
+        self.record_topic = naming.entitlements_topic(config.catalog_topic)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.flush(30)
+
+    def tombstone(self, topic: str, resources: set[str], version: str) -> int:
+        """Tombstone every live key of `resources` in `topic`; how many."""
+        prefixes = tuple(key_prefix(r) for r in resources)
+        live: dict[bytes, bool] = {}
+        for key, value in self._read(topic):
+            if key is not None and key.startswith(prefixes):
+                live[key] = value is not None
+        n = 0
+        for key, alive in live.items():
+            if alive:
+                resource = next(r for r, p in zip(resources, prefixes, strict=True) if key.startswith(p))
+                headers: Headers = [
+                    (naming.H_OP, naming.OP_WITHDRAW.encode()),
+                    (naming.H_SHARE_RESOURCE, resource.encode()),
+                    (naming.H_POLICY, version.encode()),
+                ]
+                self._produce(topic, None, key, headers)
+                n += 1
+        self._flush(f"tombstones of {', '.join(sorted(resources))} on {topic}")
+        return n
+
+    def recorded(self) -> frozenset[Pair] | None:
+        """What the workers last enforced for this city (None: nothing recorded yet)."""
+        city, found = self.config.city.encode(), None
+        for key, value in self._read(self.record_topic):
+            if key == city:
+                found = decode_pairs(value) if value is not None else None
+        return found
+
+    def record(self, pairs: frozenset[Pair]) -> None:
+        self._produce(self.record_topic, encode_pairs(pairs), self.config.city.encode(), [])
+        self._flush(f"the record of enforced entitlements on {self.record_topic}")
+
+    def _read(self, topic: str) -> Iterable[tuple[bytes | None, bytes | None]]:
+        meta = self.watch.call(lambda: self.consumer.list_topics(topic, timeout=10)).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return
+        for p in sorted(meta.partitions):
+            low, high = self._watermarks(TopicPartition(topic, p))
+            if high <= low:
+                continue
+            self.consumer.assign([TopicPartition(topic, p, low)])
+            deadline = time.monotonic() + READ_TIMEOUT
+            while time.monotonic() < deadline:
+                self.watch.check()
+                msg = self.consumer.poll(0.5)
+                if msg is None:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        break
+                    self.watch.failed(KafkaException(err))
+                    continue
+                yield msg.key(), msg.value()
+                if (msg.offset() or 0) >= high - 1:
+                    break
+            else:
+                raise DeliveryError(
+                    f"withdrawal reading {topic}[{p}]",
+                    f"did not reach offset {high} within {READ_TIMEOUT:.0f}s",
+                    fix="check the broker (`sharebus ops status`); the worker restarts the withdrawal",
+                )
+
+    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        low, high = self.watch.call(lambda: self.consumer.get_watermark_offsets(tp, timeout=10))
+        return int(low), int(high)
+
+    def _produce(self, topic: str, value: bytes | None, key: bytes, headers: Headers) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _flush(self, what: str) -> None:
+        remaining = self.watch.flush(self.producer, READ_TIMEOUT)
+        if remaining:
+            raise DeliveryError(
+                what,
+                f"{remaining} not acknowledged by Kafka within {READ_TIMEOUT:.0f}s",
+                fix="check the broker; the worker stops and redoes the withdrawal when it restarts",
+            )
+
+
+class WithdrawalLoop:
+    """Watches what the policy in force delivers (after each swap and at each validity boundary);
+    a pair that left is withdrawn once every batch routed under the previous state is delivered
+    (`barrier`), then the new state is recorded. At start it compares with the record."""
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        watch: KafkaWatch,
+        policy: Callable[[], Policy],
+        barrier: Callable[[], None],
+        fatal: Callable[[BaseException], None],
+    ) -> None:
+        self.config = config
+        self.watch = watch
+        self.policy = policy
+        self.barrier = barrier
+        self.fatal = fatal
+        self.withdrawn = 0  # tombstones written (for the tests and the log)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sharebus-withdraw", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self) -> None:
+        """A new policy is in force."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        withdrawer = Withdrawer(self.config, self.watch)
+        try:
+            enforced = self.watch.call(withdrawer.recorded)
+            seen: Policy | None = None
+            until: datetime | None = None
+            while not self._stop.is_set():
+                policy, now = self.policy(), datetime.now(UTC)
+                if policy is not seen or (until is not None and now >= until):
+                    self.barrier()  # batches routed under the previous state are delivered
+                    after = in_force(policy, now)
+                    gone = enforced - after if enforced is not None else frozenset()
+                    if gone:
+                        self._withdraw(withdrawer, gone, policy)
+                    if after != enforced:
+                        withdrawer.record(after)
+                    enforced, seen, until = after, policy, next_change(policy, now)
+                wait = 1.0 if until is None else max(0.0, min(1.0, (until - now).total_seconds()))
+                self._wake.wait(wait)
+                self._wake.clear()
+        except BaseException as exc:
+            log.error("withdrawal failed: %s", exc)
+            self.fatal(exc)
+        finally:
+            withdrawer.close()
+
+    def _withdraw(self, withdrawer: Withdrawer, gone: frozenset[Pair], policy: Policy) -> None:
+        started = time.monotonic()
+        departments = {r.id: r.department for r in policy.catalog.resources}
+        n = 0
+        for topic, resources in sorted(by_topic(gone, lambda r: departments.get(r, r.split(".")[0])).items()):
+            n += withdrawer.tombstone(topic, resources, policy.version)
+        self.withdrawn += n
+        log.info(
+            "withdrew %d pair(s) (subscriber, resource): %d tombstones in %.1fs",
+            len(gone),
+            n,
+            time.monotonic() - started,
+        )

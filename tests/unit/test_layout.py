@@ -1,0 +1,57 @@
+"""The subscriber-topic layout: withdrawal bookkeeping and the migration plan (pure parts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sharebus.apps.layout.migrate import plan_moves, record_fullname
+from sharebus.catalog.models import Catalog, DemandStatus
+from streams.policy import compile_policy
+from streams.router.withdraw import by_topic, decode_pairs, encode_pairs, in_force, next_change
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+KEY = b"test-pseudonym-key-32-bytes-long"
+
+
+def test_the_migration_moves_only_per_resource_topics_to_their_department_topic() -> None:
+    moves = plan_moves(
+        ["share.500101.market.enterprise", "share.500101.market", "cdc.market.public.x", "dlq.market"]
+    )
+    assert [(m.legacy, m.topic, m.subscriber, m.resource) for m in moves] == [
+        ("share.500101.market.enterprise", "share.500101.market", "500101", "market.enterprise")
+    ]
+
+
+def test_a_record_name_is_namespace_and_name() -> None:
+    text = '{"type":"record","name":"Enterprise","namespace":"sharebus.chongqing.market","fields":[]}'
+    assert record_fullname(text) == "sharebus.chongqing.market.Enterprise"
+    assert record_fullname('{"type":"record","name":"a.B","fields":[]}') == "a.B"
+
+
+def test_enforced_pairs_round_trip_compactly() -> None:
+    pairs = frozenset({("500101", "market.enterprise"), ("500102", "market.enterprise"), ("x", "d.r")})
+    raw = encode_pairs(pairs)
+    assert raw == b'{"d.r":["x"],"market.enterprise":["500101","500102"]}'
+    assert decode_pairs(raw) == pairs
+    assert by_topic(pairs, lambda r: r.split(".")[0]) == {
+        "share.500101.market": {"market.enterprise"},
+        "share.500102.market": {"market.enterprise"},
+        "share.x.d": {"d.r"},
+    }
+
+
+def test_a_revoked_or_expired_demand_leaves_what_is_in_force(chongqing_catalog: Catalog) -> None:
+    policy = compile_policy(chongqing_catalog, pseudonym_key=KEY)
+    before = in_force(policy, NOW)
+    assert ("500103", "realestate.certificate") in before
+    revoked = [
+        d.model_copy(update={"status": DemandStatus.REVOKED}) if d.id == "CQ-2025-0010" else d
+        for d in chongqing_catalog.demands
+    ]
+    after = in_force(
+        compile_policy(chongqing_catalog.model_copy(update={"demands": tuple(revoked)}), pseudonym_key=KEY),
+        NOW,
+    )
+    assert before - after == {("500103", "realestate.certificate")}
+    boundary = next_change(policy, NOW)
+    assert boundary is not None and boundary > NOW
