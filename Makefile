@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint unit integration soak bench down clean
+.PHONY: setup run test test-cluster lint unit integration soak bench down clean
 
 setup: $(STAMP)
 
@@ -21,9 +21,25 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/sharebus run
 
-## The whole test suite: lint, types, unit and integration tests (the stack starts and stops itself).
+## The whole test suite: lint, types, unit and integration tests (the stack starts and stops itself),
+## then the 3-broker cluster's test.
 test: setup lint
 	$(BIN)/pytest
+	$(MAKE) test-cluster
+
+## A broker of a 3-node KRaft cluster SIGKILLed under a change stream: its own stack (runtime folder
+## and ports beside the single-broker one; the fetched jars are shared), small heaps for 2 cores.
+CLUSTER_RUNTIME := .runtime-cluster
+CLUSTER_ENV := SHAREBUS_RUNTIME_DIR=$(CLUSTER_RUNTIME) SHAREBUS_KAFKA_BROKERS=3 \
+	SHAREBUS_KAFKA_HEAP=384m SHAREBUS_CONNECT_HEAP=512m \
+	SHAREBUS_KAFKA_BOOTSTRAP=127.0.0.1:19092 SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP=127.0.0.1:19094 \
+	SHAREBUS_KAFKA_CONTROLLER_PORT=19093 SHAREBUS_REGISTRY_URL=http://127.0.0.1:18081 \
+	SHAREBUS_CONNECT_URL=http://127.0.0.1:18083 SHAREBUS_PG_PORT=55532 SHAREBUS_MARIADB_PORT=53406 \
+	SHAREBUS_WEB_PORT=16066
+test-cluster: setup
+	@mkdir -p .runtime/lib .runtime/plugins $(CLUSTER_RUNTIME)
+	@for d in lib plugins; do test -e $(CLUSTER_RUNTIME)/$$d || ln -s ../.runtime/$$d $(CLUSTER_RUNTIME)/$$d; done
+	$(CLUSTER_ENV) $(BIN)/pytest -m cluster tests/integration
 
 lint: setup
 	$(BIN)/ruff check .
@@ -51,6 +67,7 @@ bench: setup
 
 down: setup
 	$(BIN)/sharebus stack down
+	@if test -d $(CLUSTER_RUNTIME); then $(CLUSTER_ENV) $(BIN)/sharebus stack down; fi
 
 clean: down
-	rm -rf .runtime
+	rm -rf .runtime $(CLUSTER_RUNTIME)

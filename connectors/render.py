@@ -209,6 +209,8 @@ def _common_values(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
         "snapshot_mode": spec.snapshot_mode,
         "poll_interval_ms": str(settings.debezium_poll_interval_ms),
         "partitions": str(settings.kafka_partitions),
+        "replication_factor": str(settings.replication_factor),
+        "min_insync_replicas": str(settings.min_insync_replicas),
         "notification_topic": spec.notification_topic,
         "signal_table": spec.signal_table,
         "heartbeat_table": spec.heartbeat_table,

@@ -19,12 +19,11 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.cimpl import NewTopic
 
 from schemas.errors import RegistryError
 from schemas.registry_state import ApiError, Record
 from sharebus.core import naming
-from sharebus.core.kafka_clients import admin_client
+from sharebus.core.kafka_clients import Replication, admin_client, new_topic
 
 DEFAULT_TOPIC = naming.SCHEMAS_TOPIC
 _FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
@@ -57,10 +56,16 @@ class KafkaSchemaLog:
     """
 
     def __init__(
-        self, kafka: Mapping[str, object], topic: str = DEFAULT_TOPIC, *, timeout: float = 30.0
+        self,
+        kafka: Mapping[str, object],
+        topic: str = DEFAULT_TOPIC,
+        *,
+        timeout: float = 30.0,
+        replication: Replication | None = None,
     ) -> None:
         self.kafka = kafka
         self.topic = topic
+        self.replication = replication or Replication(1, 1)
         self.timeout = timeout
         self._applied = -1
         self._progress = threading.Condition()
@@ -99,7 +104,7 @@ class KafkaSchemaLog:
     def _ensure_topic(self) -> None:
         admin = admin_client(self.kafka)
         config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-        futures = admin.create_topics([NewTopic(self.topic, 1, -1, config=config)])
+        futures = admin.create_topics([new_topic(self.topic, 1, config, self.replication)])
         try:
             futures[self.topic].result(timeout=self.timeout)
         except KafkaException as exc:

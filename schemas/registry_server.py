@@ -19,6 +19,7 @@ from aiohttp import web
 from schemas.registry_log import DEFAULT_TOPIC, KafkaSchemaLog
 from schemas.registry_state import ApiError, Registry, RegistryState, validate_schema
 from sharebus.core.errors import SharebusError
+from sharebus.core.kafka_clients import Replication
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 REGISTRY_KEY: web.AppKey[Registry] = web.AppKey("registry", Registry)
@@ -256,6 +257,13 @@ def _kafka(bootstrap: str) -> dict[str, object]:
     return {**connection(get_settings()).admin(), "bootstrap.servers": bootstrap}
 
 
+def _replication() -> Replication:
+    """How the schema topic is replicated: as every topic of the bus (the settings)."""
+    from sharebus.core.settings import get_settings
+
+    return Replication.of(get_settings())
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)")
     try:
@@ -271,7 +279,7 @@ def _serve(argv: list[str] | None) -> None:
         registry, close = memory_registry(), None
         log.warning("in-memory registry: schemas and ids are lost when it stops")
     else:
-        kafka_log = KafkaSchemaLog(_kafka(options.bootstrap), options.topic)
+        kafka_log = KafkaSchemaLog(_kafka(options.bootstrap), options.topic, replication=_replication())
         state = RegistryState()
         loaded = kafka_log.open(state.apply)
         log.info("loaded %d records from %s (%d schemas)", loaded, options.topic, len(state.schemas))

@@ -33,7 +33,7 @@ from sharebus.apps.acl.sync import grant
 from sharebus.apps.worker_process import WorkerProcess
 from sharebus.catalog.rename import rename_departments
 from sharebus.core import naming
-from sharebus.core.kafka_clients import admin_client, ensure_topics, kafka_config
+from sharebus.core.kafka_clients import Replication, admin_client, ensure_topics, kafka_config
 from sharebus.core.naming import H_COMMIT_TS
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.connectors import sample_spec
@@ -183,6 +183,7 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
             topic: (settings.kafka_partitions, RAW_TOPIC_CONFIG),
             f"bench.copy.{tag}": (settings.kafka_partitions, RAW_TOPIC_CONFIG),
         },
+        Replication.of(settings),
     )
     log(f"preloading {n:,} Debezium-like enterprise events into {topic}…")
     preload(settings, topic, dept, n)

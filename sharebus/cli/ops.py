@@ -12,7 +12,7 @@ from sharebus.catalog.load import city_dir, load_catalog
 from sharebus.cli.metrics import size
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
 from sharebus.core.errors import SharebusError, UnreachableError
-from sharebus.core.kafka_clients import kafka_config
+from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings, get_settings
 from streams.metrics.api import fetch_report
 from streams.ops.api import fetch_status
@@ -55,6 +55,8 @@ def status(watch: bool, every: float, as_json: bool) -> None:
     worker answers at SHAREBUS_WEB_HOST:SHAREBUS_WEB_PORT."""
     settings = get_settings()
     source = StatusSource(settings)
+    if not watch:
+        require_kafka(settings)
     while True:
         report = source.report()
         failed = report["sampler"]["error"]
@@ -76,6 +78,12 @@ def status(watch: bool, every: float, as_json: bool) -> None:
         if not watch:
             return
         time.sleep(every)
+
+
+def require_kafka(settings: Settings) -> None:
+    """Kafka answers from here (a KafkaException otherwise: exit 6 naming it). The worker's figures
+    are up to one sample interval old: a broker gone since must be said now, not a sample later."""
+    admin_client(kafka_config(settings)).list_topics(timeout=5)
 
 
 class StatusSource:

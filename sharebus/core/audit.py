@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
+    Replication,
     Role,
     admin_client,
     consumer_config,
@@ -94,7 +95,11 @@ def event(
 
 
 def ensure_audit_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
-    ensure_topics(admin_client(kafka_config(settings, role)), {settings.audit_topic: (1, AUDIT_TOPIC_CONFIG)})
+    ensure_topics(
+        admin_client(kafka_config(settings, role)),
+        {settings.audit_topic: (1, AUDIT_TOPIC_CONFIG)},
+        Replication.of(settings),
+    )
 
 
 class AuditLog:

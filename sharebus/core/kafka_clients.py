@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -153,11 +154,33 @@ CREATE_CHUNK = 500
 broker (POLICY_VIOLATION "Excessively large number of partitions per request")."""
 
 
-def ensure_topics(admin: AdminClient, wanted: TopicSpecs, *, chunk: int = CREATE_CHUNK) -> list[str]:
-    """Create the missing topics of `wanted` (name → (partitions, config)), `chunk` topics per
-    request; returns those created."""
+class Replication(NamedTuple):
+    """How every topic the bus creates is replicated (SHAREBUS_KAFKA_REPLICATION_FACTOR and
+    _MIN_INSYNC_REPLICAS; producers use acks=all)."""
+
+    factor: int
+    min_insync: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Replication:
+        return cls(settings.replication_factor, settings.min_insync_replicas)
+
+    def config(self) -> dict[str, str]:
+        """The topic config it adds (nothing for a single replica: the broker's default holds)."""
+        return {"min.insync.replicas": str(self.min_insync)} if self.factor > 1 else {}
+
+
+def new_topic(name: str, partitions: int, config: Mapping[str, str], replication: Replication) -> NewTopic:
+    return NewTopic(name, partitions, replication.factor, config={**config, **replication.config()})
+
+
+def ensure_topics(
+    admin: AdminClient, wanted: TopicSpecs, replication: Replication, *, chunk: int = CREATE_CHUNK
+) -> list[str]:
+    """Create the missing topics of `wanted` (name → (partitions, config)) with `replication`,
+    `chunk` topics per request; returns those created."""
     existing = set(admin.list_topics(timeout=10).topics)
-    missing = [NewTopic(n, p, 1, config=c) for n, (p, c) in sorted(wanted.items()) if n not in existing]
+    missing = [new_topic(n, p, c, replication) for n, (p, c) in sorted(wanted.items()) if n not in existing]
     created: list[str] = []
     for start in range(0, len(missing), chunk):
         for name, future in admin.create_topics(missing[start : start + chunk]).items():

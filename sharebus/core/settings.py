@@ -116,7 +116,33 @@ class Settings(BaseSettings):
         9093, description="SHAREBUS_KAFKA_CONTROLLER_PORT: KRaft controller port of the local stack."
     )
     kafka_heap: str = Field(
-        "768m", description="SHAREBUS_KAFKA_HEAP: -Xmx/-Xms of the local Kafka broker JVM."
+        "768m", description="SHAREBUS_KAFKA_HEAP: -Xmx/-Xms of each local Kafka broker JVM."
+    )
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description=(
+            "SHAREBUS_KAFKA_BROKERS: KRaft nodes (broker + controller) the local stack runs: 1, or 3"
+            " for a cluster. Node i listens at the i-th address of SHAREBUS_KAFKA_BOOTSTRAP (and"
+            " _PUBLIC_BOOTSTRAP), or, when one is given, at its port + 100·(i−1)."
+        ),
+    )
+    kafka_replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "SHAREBUS_KAFKA_REPLICATION_FACTOR: replicas of every topic the bus creates (default: 3"
+            " with 3 or more local brokers, else their number; a production cluster: 3)."
+        ),
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "SHAREBUS_KAFKA_MIN_INSYNC_REPLICAS: min.insync.replicas of those topics (default: the"
+            " replication factor − 1, at least 1); producers use acks=all, so a write needs this many."
+        ),
     )
     kafka_partitions: int = Field(
         3,
@@ -331,7 +357,41 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_address_per_local_broker(self) -> Settings:
+        for name in ("kafka_bootstrap", "kafka_public_bootstrap"):
+            addresses = [a.strip() for a in getattr(self, name).split(",") if a.strip()]
+            if len(addresses) == 1 and self.kafka_brokers > 1:  # node i at the port + 100·(i−1)
+                host, _, port = addresses[0].rpartition(":")
+                addresses = [f"{host}:{int(port) + 100 * i}" for i in range(self.kafka_brokers)]
+                setattr(self, name, ",".join(addresses))
+            elif len(addresses) < self.kafka_brokers:
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()} lists {len(addresses)} addresses for"
+                    f" {ENV_PREFIX}KAFKA_BROKERS={self.kafka_brokers} local brokers; fix: list one per"
+                    " broker, or give one address (node i then listens at its port + 100·(i−1))"
+                )
+        if (
+            self.kafka_min_insync_replicas is not None
+            and self.kafka_min_insync_replicas > self.replication_factor
+        ):
+            raise ValueError(
+                f"{ENV_PREFIX}KAFKA_MIN_INSYNC_REPLICAS={self.kafka_min_insync_replicas} exceeds the"
+                f" replication factor {self.replication_factor}: no write could succeed; fix: lower it"
+            )
+        return self
+
     # --- derived -----------------------------------------------------------------------------
+    @property
+    def replication_factor(self) -> int:
+        """Replicas of every topic the bus creates."""
+        return self.kafka_replication_factor or min(3, self.kafka_brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """min.insync.replicas of every topic the bus creates."""
+        return self.kafka_min_insync_replicas or max(1, self.replication_factor - 1)
+
     @property
     def kafka_port(self) -> int:
         return _port_of(self.kafka_bootstrap.split(",")[0], default=9092)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
@@ -16,10 +15,12 @@ from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
+    Replication,
     Role,
     admin_client,
     consumer_config,
     kafka_config,
+    new_topic,
     producer_config,
     read_partition,
 )
@@ -57,7 +58,7 @@ def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
     if settings.catalog_topic in topics:
         return
     config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-    futures = admin.create_topics([NewTopic(settings.catalog_topic, 1, 1, config=config)])
+    futures = admin.create_topics([new_topic(settings.catalog_topic, 1, config, Replication.of(settings))])
     try:
         futures[settings.catalog_topic].result(timeout=30)
     except KafkaException as exc:

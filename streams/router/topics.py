@@ -7,7 +7,14 @@ from collections.abc import Iterable
 
 from sharebus.catalog.models import Catalog, DemandStatus, Sharing
 from sharebus.core import naming
-from sharebus.core.kafka_clients import Role, TopicSpecs, admin_client, ensure_topics, kafka_config
+from sharebus.core.kafka_clients import (
+    Replication,
+    Role,
+    TopicSpecs,
+    admin_client,
+    ensure_topics,
+    kafka_config,
+)
 from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy
 
@@ -57,4 +64,5 @@ def _all_entitlements(policy: Policy) -> set[str]:
 
 
 def prepare_topics(settings: Settings, policy: Policy, role: Role = Role.ROUTER) -> list[str]:
-    return ensure_topics(admin_client(kafka_config(settings, role)), router_topics(settings, policy))
+    admin = admin_client(kafka_config(settings, role))
+    return ensure_topics(admin, router_topics(settings, policy), Replication.of(settings))

@@ -638,3 +638,69 @@ def test_dockerignore_keeps_local_state_out() -> None:
     assert {".runtime", ".venv", ".git", "test-artifacts", ".env"} <= patterns
     # What `pip install .` needs must stay in the build context.
     assert not patterns & {"sharebus", "pyproject.toml", "README.md", "catalog", "*", "**"}
+
+
+# --- the 3-broker option (docker-compose.cluster.yml) ---------------------------------------------
+
+CLUSTER = ROOT / "docker-compose.cluster.yml"
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """Compose's own tags (`!override`) read as plain values."""
+
+
+_ComposeLoader.add_constructor("!override", lambda loader, node: loader.construct_sequence(node))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, dict[str, Any]]:
+    data = yaml.load(CLUSTER.read_text(encoding="utf-8"), Loader=_ComposeLoader)
+    services: dict[str, dict[str, Any]] = data["services"]
+    return services
+
+
+def test_the_cluster_option_runs_three_kraft_nodes_like_the_local_stack(
+    cluster: dict[str, dict[str, Any]], services: dict[str, dict[str, Any]]
+) -> None:
+    local = Settings(kafka_brokers=3)  # type: ignore[call-arg]
+    nodes = {"kafka": services["kafka"]["environment"]["KAFKA_NODE_ID"]}
+    for name in ("kafka-2", "kafka-3"):
+        assert cluster[name]["extends"] == {"file": "docker-compose.yml", "service": "kafka"}
+        nodes[name] = cluster[name]["environment"]["KAFKA_NODE_ID"]
+    assert sorted(nodes.values()) == ["1", "2", "3"]
+    for name in nodes:
+        env = cluster[name]["environment"]
+        voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+        assert voters == [f"{n}@{node}:9093" for node, n in sorted(nodes.items(), key=lambda kv: kv[1])]
+        assert (
+            env["KAFKA_DEFAULT_REPLICATION_FACTOR"]
+            == env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]
+            == str(local.replication_factor)
+        )
+        assert (
+            env["KAFKA_MIN_INSYNC_REPLICAS"]
+            == env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]
+            == str(local.min_insync_replicas)
+        )
+    # The host-side CLI with SHAREBUS_KAFKA_BROKERS=3 and the default bootstrap reaches each node.
+    host_ports = [p.split(":")[1] for p in local.kafka_bootstrap.split(",")]
+    published = ["9092"] + [cluster[n]["ports"][0].split(":")[0] for n in ("kafka-2", "kafka-3")]
+    assert published == host_ports
+    public = [p.split(":")[1] for p in local.kafka_public_bootstrap.split(",")]
+    assert ["9094"] + [cluster[n]["ports"][1].split(":")[0] for n in ("kafka-2", "kafka-3")] == public
+
+
+def test_the_cluster_options_bus_containers_know_every_broker_and_replicate_by_three(
+    cluster: dict[str, dict[str, Any]],
+) -> None:
+    names = setting_env_names()
+    for service in ("kafka-principals", "registry", "sharebus"):
+        env = cluster[service]["environment"]
+        assert {k for k in env if k.startswith("SHAREBUS_")} <= set(names.values())
+        assert len(env["SHAREBUS_KAFKA_BOOTSTRAP"].split(",")) == 3 == int(env["SHAREBUS_KAFKA_BROKERS"])
+        fields = {k.removeprefix("SHAREBUS_").lower(): v for k, v in env.items() if k.startswith("SHAREBUS_")}
+        settings = Settings(**fields, allow_default_passwords=True)  # type: ignore[arg-type]
+        assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+    connect = cluster["connect"]["environment"]
+    assert len(connect["BOOTSTRAP_SERVERS"].split(",")) == 3
+    assert connect["CONNECT_CONFIG_STORAGE_REPLICATION_FACTOR"] == "3"

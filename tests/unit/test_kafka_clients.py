@@ -11,7 +11,14 @@ from pydantic import SecretStr
 
 from sharebus.apps.acl.subscribers import ClientConfig
 from sharebus.core.kafka_chatter import CHATTER
-from sharebus.core.kafka_clients import Role, ensure_topics, java_client_properties, kafka_config, principal
+from sharebus.core.kafka_clients import (
+    Replication,
+    Role,
+    ensure_topics,
+    java_client_properties,
+    kafka_config,
+    principal,
+)
 from sharebus.core.settings import Settings
 
 
@@ -90,6 +97,7 @@ class _Admin:
 
     def create_topics(self, topics: list[Any]) -> dict[str, Any]:
         self.requests.append([t.topic for t in topics])
+        self.made = topics
         done: Future[None] = Future()
         done.set_result(None)
         return {t.topic: done for t in topics}
@@ -100,7 +108,18 @@ def test_topics_are_created_in_chunks_a_broker_accepts() -> None:
     # partitions per request") when a 500-resource slice of the city was tried.
     wanted = {f"share.s{i:05d}": (1, {}) for i in range(1203)}
     admin = _Admin({"share.s00000"})
-    created = ensure_topics(admin, wanted, chunk=500)  # type: ignore[arg-type]
+    created = ensure_topics(admin, wanted, Replication(1, 1), chunk=500)  # type: ignore[arg-type]
     assert [len(r) for r in admin.requests] == [500, 500, 202]
     assert len(created) == 1202 and "share.s00000" not in created
-    assert ensure_topics(_Admin(set(wanted)), wanted) == []  # nothing missing: no request
+    assert ensure_topics(_Admin(set(wanted)), wanted, Replication(1, 1)) == []  # type: ignore[arg-type]
+
+
+def test_every_topic_the_bus_creates_is_replicated_as_the_settings_say() -> None:
+    admin = _Admin(set())
+    cluster = Replication.of(Settings(kafka_brokers=3))  # type: ignore[call-arg]
+    assert cluster == Replication(3, 2)
+    ensure_topics(admin, {"t": (1, {"cleanup.policy": "compact"})}, cluster)  # type: ignore[arg-type]
+    (topic,) = admin.made
+    assert topic.replication_factor == 3
+    assert topic.config == {"cleanup.policy": "compact", "min.insync.replicas": "2"}
+    assert Replication.of(Settings()) == Replication(1, 1) and Replication(1, 1).config() == {}

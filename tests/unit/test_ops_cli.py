@@ -14,8 +14,10 @@ import pytest
 import requests
 from aiohttp import web
 from click.testing import CliRunner
+from confluent_kafka import KafkaError, KafkaException
 
 from sharebus.cli import ops as ops_cli
+from sharebus.core.errors import ExitCode
 from sharebus.core.settings import Settings, get_settings
 from streams.ops.api import add_routes, fetch_status
 from streams.ops.errors import OpsError
@@ -93,6 +95,7 @@ def test_fetch_status_from_another_service_names_it(monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(ops_cli, "calls_by", lambda settings: {"district": {"500102": 1234}})
+    monkeypatch.setattr(ops_cli, "require_kafka", lambda settings: None)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -120,6 +123,21 @@ def test_status_from_the_worker_as_a_table_and_json(cli_env: None, monkeypatch: 
     as_json = json.loads(run("status", "--json").stdout)
     assert as_json["subscribers"][1]["lag_records"] == 40
     assert as_json["calls_24h"]["district"]["500102"] == 1234
+
+
+def test_status_says_kafka_is_gone_even_when_the_workers_last_sample_was_fine(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = monitor(snapshots()).report()
+    monkeypatch.setattr(ops_cli, "fetch_status", lambda settings: (json.loads(json.dumps(report)), "url"))
+
+    def gone(settings: Settings) -> None:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Connection refused"))
+
+    monkeypatch.setattr(ops_cli, "require_kafka", gone)
+    result = CliRunner(mix_stderr=False).invoke(ops_cli.ops, ["status"])
+    assert result.exit_code == ExitCode.UNREACHABLE, result.stderr
+    assert "Kafka at" in result.stderr and "fix:" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_status_samples_here_when_no_worker_answers(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ from sharebus.apps.district.backfill_plan import Reach
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
+    Replication,
     Role,
     admin_client,
     consumer_config,
@@ -46,7 +47,11 @@ class BackfillLog:
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         if self._producer is None:
-            ensure_topics(admin_client(kafka_config(self.settings)), {self.topic: (1, LOG_CONFIG)})
+            ensure_topics(
+                admin_client(kafka_config(self.settings)),
+                {self.topic: (1, LOG_CONFIG)},
+                Replication.of(self.settings),
+            )
             self._producer = Producer(
                 producer_config(self.settings, Role.ADMIN, {"enable.idempotence": True})
             )

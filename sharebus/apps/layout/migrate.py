@@ -19,7 +19,14 @@ from schemas.wire import header, split
 from sharebus.core import naming
 from sharebus.core.audit import TOPICS_MIGRATE, AuditLog, event
 from sharebus.core.errors import SharebusError, UnreachableError
-from sharebus.core.kafka_clients import Role, admin_client, consumer_config, ensure_topics, kafka_config
+from sharebus.core.kafka_clients import (
+    Replication,
+    Role,
+    admin_client,
+    consumer_config,
+    ensure_topics,
+    kafka_config,
+)
 from sharebus.core.kafka_clients import producer_config as make_producer_config
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
@@ -136,7 +143,9 @@ class Migration:
         targets: dict[str, list[Move]] = defaultdict(list)
         for move in report.moves:
             targets[move.topic].append(move)
-        ensure_topics(self.admin, {t: (1, SUBSCRIBER_TOPIC_CONFIG) for t in targets})
+        ensure_topics(
+            self.admin, {t: (1, SUBSCRIBER_TOPIC_CONFIG) for t in targets}, Replication.of(self.settings)
+        )
         for i, (topic, moves) in enumerate(sorted(targets.items()), 1):
             present = {key for key, _v, _h in self._read(topic) if key is not None}
             for move in moves:

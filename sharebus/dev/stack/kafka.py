@@ -1,4 +1,5 @@
-"""The local Kafka broker: a single KRaft node (broker + controller) with a formatted log dir."""
+"""The local Kafka: one KRaft node (broker + controller) with a formatted log dir, or one of the
+SHAREBUS_KAFKA_BROKERS nodes of a local cluster (one static controller quorum, one cluster id)."""
 
 from __future__ import annotations
 
@@ -10,41 +11,67 @@ from pathlib import Path
 from sharebus.apps.acl.sync import ensure_service_principals
 from sharebus.core.errors import ComponentError
 from sharebus.core.kafka_clients import JAVA_SCRAM_LOGIN, MECHANISM, admin_client, kafka_config
-from sharebus.core.process import PidRecord, require_port_free, spawn
+from sharebus.core.process import PidRecord, port_open, require_port_free, spawn
 from sharebus.core.progress import Echo
+from sharebus.core.settings import Settings
 from sharebus.dev.stack.component import Component
 from sharebus.dev.stack.jvm import java_argv, write_properties
+from sharebus.dev.stack.layout import Layout
 from sharebus.dev.stack.system import ensure_java
 
 
+def node_name(node: int) -> str:
+    """`kafka` for the first node (the single broker), `kafka-<n>` for the others."""
+    return "kafka" if node == 1 else f"kafka-{node}"
+
+
 class Kafka(Component):
-    name = "kafka"
+    """One KRaft node. Nodes 2… of a cluster start first (a node alone has no quorum): healthy once
+    their controller listens; node 1 is healthy once every broker of the cluster is registered."""
+
     port_setting = "SHAREBUS_KAFKA_BOOTSTRAP"
     start_timeout = 90.0
 
+    def __init__(self, settings: Settings, layout: Layout, node: int = 1) -> None:
+        super().__init__(settings, layout)
+        self.node = node
+        self.name = node_name(node)
+
+    @property
+    def nodes(self) -> int:
+        return self.settings.kafka_brokers
+
+    def _address(self, bootstrap: str) -> str:
+        return bootstrap.split(",")[self.node - 1].strip()
+
+    def _controller_port(self, node: int) -> int:
+        return self.settings.kafka_controller_port + 100 * (node - 1)
+
     @property
     def port(self) -> int:
-        return self.settings.kafka_port
+        return int(self._address(self.settings.kafka_bootstrap).rpartition(":")[2])
 
     @property
     def endpoint(self) -> str:
-        # The first bootstrap address: 127.0.0.1 for the local stack, `kafka:9092` in a container.
-        return self.settings.kafka_bootstrap.split(",")[0]
+        # The node's bootstrap address: 127.0.0.1 for the local stack, `kafka:9092` in a container.
+        return self._address(self.settings.kafka_bootstrap)
 
     @property
     def config_file(self) -> Path:
-        return self.layout.conf / "kafka-server.properties"
+        stem = "kafka-server" if self.node == 1 else f"{self.name}-server"
+        return self.layout.conf / f"{stem}.properties"
 
     @property
     def data_dir(self) -> Path:
-        return self.layout.data_dir("kafka")
+        return self.layout.data_dir(self.name)
 
     @property
     def marker(self) -> str:
         return str(self.config_file)
 
     def _listeners(self) -> dict[str, object]:
-        port, cport, public = self.port, self.settings.kafka_controller_port, self.settings.kafka_public_port
+        port, cport = self.port, self._controller_port(self.node)
+        public = self._address(self.settings.kafka_public_bootstrap)
         if not self.settings.kafka_secure:
             return {
                 "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
@@ -58,11 +85,10 @@ class Kafka(Component):
             # INTERNAL: the bus's own components; EXTERNAL: districts; both SCRAM. The controller
             # listener takes PLAIN from the broker itself only (KRaft controllers cannot use SCRAM).
             "listeners": (
-                f"INTERNAL://127.0.0.1:{port},EXTERNAL://127.0.0.1:{public},CONTROLLER://127.0.0.1:{cport}"
+                f"INTERNAL://127.0.0.1:{port},EXTERNAL://127.0.0.1:{public.rpartition(':')[2]},"
+                f"CONTROLLER://127.0.0.1:{cport}"
             ),
-            "advertised.listeners": (
-                f"INTERNAL://127.0.0.1:{port},EXTERNAL://{self.settings.kafka_public_bootstrap.split(',')[0]}"
-            ),
+            "advertised.listeners": f"INTERNAL://127.0.0.1:{port},EXTERNAL://{public}",
             "inter.broker.listener.name": "INTERNAL",
             "listener.security.protocol.map": (
                 "CONTROLLER:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"
@@ -89,11 +115,15 @@ class Kafka(Component):
         }
 
     def _properties(self) -> dict[str, object]:
-        cport = self.settings.kafka_controller_port
+        voters = ",".join(f"{n}@127.0.0.1:{self._controller_port(n)}" for n in range(1, self.nodes + 1))
+        # Internal topics (offsets, transactions) and topics created with the broker's defaults are
+        # replicated as the bus's own (SHAREBUS_KAFKA_REPLICATION_FACTOR), within the local nodes.
+        factor = min(self.settings.replication_factor, self.nodes)
+        min_isr = min(self.settings.min_insync_replicas, factor)
         return {
             "process.roles": "broker,controller",
-            "node.id": 1,
-            "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+            "node.id": self.node,
+            "controller.quorum.voters": voters,
             "controller.listener.names": "CONTROLLER",
             **self._listeners(),
             "log.dirs": self.data_dir,
@@ -101,32 +131,70 @@ class Kafka(Component):
             # Topics are created deliberately (Connect topic.creation, the router's admin):
             # a mistyped name fails instead of silently creating a topic.
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": 1,
+            "default.replication.factor": factor,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": factor,
             "offsets.topic.num.partitions": 10,
-            "transaction.state.log.replication.factor": 1,
-            "transaction.state.log.min.isr": 1,
+            "transaction.state.log.replication.factor": factor,
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": 5,
-            "share.coordinator.state.topic.replication.factor": 1,
-            "share.coordinator.state.topic.min.isr": 1,
+            "share.coordinator.state.topic.replication.factor": factor,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": 0,
             "num.network.threads": 2,
-            "num.io.threads": 4,
+            "num.io.threads": 4 if self.nodes == 1 else 2,
+            "num.replica.fetchers": 1,
             "log.retention.hours": 168,
             "log.cleaner.threads": 1,
         }
 
+    @property
+    def _cluster_id_file(self) -> Path:
+        return self.layout.conf / "kafka-cluster-id"
+
+    def _cluster_id(self) -> str:
+        """One id for every node of the local cluster (made once, kept beside the configs)."""
+        if self._cluster_id_file.exists():
+            return self._cluster_id_file.read_text().strip()
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self._cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+        self._cluster_id_file.write_text(cluster_id + "\n")
+        return cluster_id
+
+    @property
+    def _nodes_marker(self) -> Path:
+        return self.data_dir / "sharebus-nodes"
+
+    def _require_same_quorum(self) -> None:
+        formatted = self._nodes_marker.read_text().strip() if self._nodes_marker.exists() else "1"
+        if formatted == str(self.nodes):
+            return
+        raise ComponentError(
+            self.name,
+            "the KRaft log dir was formatted for another number of nodes",
+            expected=f"a log dir of a {self.nodes}-node cluster (SHAREBUS_KAFKA_BROKERS={self.nodes})",
+            actual=f"{self.data_dir} formatted for {formatted} node(s)",
+            fix=(
+                f"`sharebus stack down`, remove {self.layout.data_dir('kafka')}* (their topics are lost)"
+                f" and {self._cluster_id_file}, then `sharebus stack up`; or set"
+                f" SHAREBUS_KAFKA_BROKERS={formatted}"
+            ),
+        )
+
     def prepare(self, echo: Echo) -> None:
-        require_port_free(self.name, self.settings.kafka_controller_port, "SHAREBUS_KAFKA_CONTROLLER_PORT")
+        require_port_free(self.name, self._controller_port(self.node), "SHAREBUS_KAFKA_CONTROLLER_PORT")
         if self.settings.kafka_secure:
-            require_port_free(self.name, self.settings.kafka_public_port, "SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP")
+            public = int(self._address(self.settings.kafka_public_bootstrap).rpartition(":")[2])
+            require_port_free(self.name, public, "SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP")
         write_properties(self.config_file, self._properties())
         self.config_file.chmod(0o600)  # holds the admin password
         if (self.data_dir / "meta.properties").exists():
+            self._require_same_quorum()
             self._require_scram_bootstrap()
             return
         echo(f"formatting the KRaft log dir {self.data_dir}…")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = self._cluster_id()
         java = ensure_java(echo)
         # `--cluster-id=<id>`: a random id may start with "-", which argparse would take for an option.
         argv = java_argv(
@@ -152,6 +220,7 @@ class Kafka(Component):
                 details=(proc.stdout + proc.stderr)[-2000:],
             )
         self._scram_marker.write_text(self.settings.kafka_admin_user + "\n")
+        self._nodes_marker.write_text(f"{self.nodes}\n")
 
     @property
     def _scram_marker(self) -> Path:
@@ -173,12 +242,12 @@ class Kafka(Component):
 
     def start(self, echo: Echo) -> str:
         action = super().start(echo)
-        if action != "started":
+        if action != "started" and self.node == 1:
             self.after_healthy(echo)  # settings may name new service passwords
         return action
 
     def after_healthy(self, echo: Echo) -> None:
-        if self.settings.kafka_secure:
+        if self.settings.kafka_secure and self.node == 1:
             ensure_service_principals(self.settings)
 
     def launch(self) -> PidRecord:
@@ -193,6 +262,11 @@ class Kafka(Component):
         )
 
     def probe(self) -> str | None:
+        if self.node > 1 and not port_open(self.port):
+            # Nodes 2… start before node 1: alone they have no quorum, so no broker listener yet.
+            if port_open(self._controller_port(self.node)):
+                return None if not port_open(self._controller_port(1)) else "broker rejoining the cluster"
+            return "controller not listening yet"
         try:
             conf = {**kafka_config(self.settings), "bootstrap.servers": self.endpoint}
             meta = admin_client(conf, **{"socket.timeout.ms": 2000}).list_topics(timeout=2)
@@ -205,4 +279,6 @@ class Kafka(Component):
             return f"no metadata ({exc})"
         if not meta.brokers:
             return "metadata lists no broker"
+        if self.node == 1 and len(meta.brokers) < self.nodes:
+            return f"{len(meta.brokers)} of {self.nodes} brokers registered"
         return None

@@ -38,6 +38,8 @@ class LocalStack:
         self.components: tuple[Component, ...] = (
             Postgres(settings, self.layout),
             MariaDB(settings, self.layout),
+            # A cluster's nodes 2… first: node 1 is healthy once all of them are registered.
+            *(Kafka(settings, self.layout, node) for node in range(settings.kafka_brokers, 1, -1)),
             Kafka(settings, self.layout),
             Registry(settings, self.layout),  # stores schemas in Kafka
             Connect(settings, self.layout),
