@@ -104,13 +104,11 @@ def _projections(policy: Policy) -> dict[tuple[str, str, str], Entitlement]:
     """
     out: dict[tuple[str, str, str], Entitlement] = {}
     for res in policy.resources.values():
-        maskable = {name for name, _ in res.masks}
         for options in res.candidates.values():
             for c in options:
                 t = c.target
-                hidden = tuple(f for f in t.fields if t.masked and f in maskable and f not in t.clear)
                 out[(t.subscriber, res.id, t.demand_id)] = Entitlement(
-                    t.subscriber, res.id, t.topic, t.demand_id, t.fields, hidden
+                    t.subscriber, res.id, t.topic, t.demand_id, t.fields, t.hidden
                 )
     return out
 

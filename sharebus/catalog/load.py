@@ -1,5 +1,8 @@
 """Load a city's catalog folder: parse its YAML and CSV files, validate every entry, and return a
-`Catalog`, or raise one `CatalogError` listing every problem found (not just the first)."""
+`Catalog`, or raise one `CatalogError` listing every problem found (not just the first).
+
+Two parsers, one verdict: a catalog is parsed fast (ryaml, YAML 1.2 core schema, no line marks);
+only when that finds an issue is it parsed again with PyYAML's line marks, to say where."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+from ryaml._ryaml import InvalidYamlError, loads
 
 from sharebus.catalog import models as m
 from sharebus.catalog.issues import CatalogError, CatalogIssue
@@ -102,7 +106,21 @@ class _Unparsable:
 _UNPARSABLE = _Unparsable()
 
 
-def _parse_yaml(name: str, text: str, issues: list[CatalogIssue]) -> Any:
+def _parse_yaml(name: str, text: str, issues: list[CatalogIssue], marked: bool) -> Any:
+    return _parse_marked(name, text, issues) if marked else _parse_fast(name, text, issues)
+
+
+def _parse_fast(name: str, text: str, issues: list[CatalogIssue]) -> Any:
+    """Values only (duplicate keys are an error here too): dicts without `.line`."""
+    try:
+        return loads(text)
+    except InvalidYamlError as exc:
+        issues.append(CatalogIssue(name, "", "", f"not valid YAML: {exc}", "YAML", None))
+        return _UNPARSABLE
+
+
+def _parse_marked(name: str, text: str, issues: list[CatalogIssue]) -> Any:
+    """Values with the line of every mapping (`_LineDict.line`) and duplicate keys reported."""
     loader = _Loader(text)
     try:
         data = loader.get_single_data()
@@ -273,12 +291,13 @@ def _load_file(
     file_model: type[BaseModel],
     parsed: Parsed,
     issues: list[CatalogIssue],
+    marked: bool,
 ) -> Any:
     if text is None:
         parsed.broken_files.add(name)
         issues.append(CatalogIssue(name, "", "", "file is missing", f"the files {', '.join(CATALOG_FILES)}"))
         return None
-    data = _parse_yaml(name, text, issues)
+    data = _parse_yaml(name, text, issues, marked)
     if not isinstance(data, dict):
         parsed.broken_files.add(name)
         if data is not _UNPARSABLE:
@@ -321,8 +340,19 @@ def parse_catalog(
 ) -> tuple[m.Catalog | None, tuple[CatalogIssue, ...]]:
     """Validate a catalog's files; the catalog when there is no issue, and every issue found.
 
-    `folder` (the city folder's name) must equal the city id when given.
+    `folder` (the city folder's name) must equal the city id when given. Parsed fast first; a
+    catalog with issues is parsed again with line marks, so each issue says where it is.
     """
+    catalog, issues = _parse_catalog(texts, folder, marked=False)
+    if not issues:
+        return catalog, ()
+    _, located = _parse_catalog(texts, folder, marked=True)
+    return None, located or issues  # the marked parse finds the same issues, with their lines
+
+
+def _parse_catalog(
+    texts: CatalogTexts, folder: str | None, *, marked: bool
+) -> tuple[m.Catalog | None, tuple[CatalogIssue, ...]]:
     issues: list[CatalogIssue] = []
     p = Parsed(folder=folder)
     issues += [
@@ -330,7 +360,7 @@ def parse_catalog(
         for name in texts.unknown_files
     ]
 
-    region = _load_file(REGION_FILE, texts.region, m.RegionFile, p, issues)
+    region = _load_file(REGION_FILE, texts.region, m.RegionFile, p, issues, marked)
     if isinstance(region, dict):
         city = _validate(m.City, region.get("city"), REGION_FILE, "city", [])
         if city is not None:
@@ -339,14 +369,14 @@ def parse_catalog(
     p.subscribers = _entries(m.Subscriber, region, "subscribers", "id", REGION_FILE, p, issues)
     _load_districts(texts.districts, p, issues)
 
-    cat = _load_file(CATALOG_FILE, texts.catalog, m.CatalogFile, p, issues)
+    cat = _load_file(CATALOG_FILE, texts.catalog, m.CatalogFile, p, issues, marked)
     p.departments = _entries(m.Department, cat, "departments", "id", CATALOG_FILE, p, issues)
     p.resources = _entries(m.Resource, cat, "resources", "id", CATALOG_FILE, p, issues)
 
-    dem = _load_file(DEMAND_FILE, texts.demands, m.DemandFile, p, issues)
+    dem = _load_file(DEMAND_FILE, texts.demands, m.DemandFile, p, issues, marked)
     p.demands = _entries(m.Demand, dem, "demands", "id", DEMAND_FILE, p, issues)
 
-    resp = _load_file(RESPONSIBILITY_FILE, texts.responsibility, m.ResponsibilityFile, p, issues)
+    resp = _load_file(RESPONSIBILITY_FILE, texts.responsibility, m.ResponsibilityFile, p, issues, marked)
     p.responsibilities = _entries(
         m.Responsibility, resp, "responsibilities", "resource", RESPONSIBILITY_FILE, p, issues
     )

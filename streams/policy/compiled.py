@@ -3,6 +3,7 @@ its `version` is the catalog's content hash."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
@@ -10,7 +11,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from sharebus.catalog.models import (
+    ALL_DISTRICTS,
     Catalog,
+    Demand,
     DemandStatus,
     Grade,
     MaskKind,
@@ -47,8 +50,18 @@ class Entitlement(NamedTuple):
     masked: tuple[str, ...]
 
 
-def _target(res: Resource, binding: SubscriberDemand) -> Target:
-    demand = binding.demand
+class _Projection(NamedTuple):
+    """What one demand grants of one resource: the same for every district of an
+    `all-districts` demand (computed once, shared by their targets)."""
+
+    fields: tuple[str, ...]
+    clear: tuple[str, ...]
+    masked: bool
+    hidden: tuple[str, ...]
+    reason: Reason
+
+
+def _projection(res: Resource, demand: Demand, maskable: frozenset[str]) -> _Projection:
     requested = set(demand.fields) if demand.fields is not None else None
     clear = set(demand.clear) if demand.status is DemandStatus.APPROVED else set()
     fields: list[str] = []
@@ -66,15 +79,22 @@ def _target(res: Resource, binding: SubscriberDemand) -> Target:
             overrides.append(spec.name)
         fields.append(spec.name)
     reason = Reason.SHARED_UNCONDITIONAL if res.sharing is Sharing.UNCONDITIONAL else Reason.SHARED_APPROVED
+    out_clear = tuple(overrides) if masked else ()
+    hidden = tuple(f for f in fields if masked and f in maskable and f not in out_clear)
+    return _Projection(tuple(fields), out_clear, bool(masked), hidden, reason)
+
+
+def _target(res: Resource, binding: SubscriberDemand, projection: _Projection) -> Target:
     return Target(
         subscriber=binding.subscriber,
         resource=res.id,
         topic=naming.share_topic(binding.subscriber, res.department),
         demand_id=binding.id,
-        reason=reason,
-        fields=tuple(fields),
-        clear=tuple(overrides) if masked else (),
-        masked=bool(masked),
+        reason=projection.reason,
+        fields=projection.fields,
+        clear=projection.clear,
+        masked=projection.masked,
+        hidden=projection.hidden,
     )
 
 
@@ -104,8 +124,13 @@ def _compile_resource(
                 masks.append((spec.name, fn))
     grouped: dict[str, list[Candidate]] = defaultdict(list)
     if res.sharing is not Sharing.NOT_SHARED:
+        maskable = frozenset(name for name, _ in masks)
+        projections: dict[str, _Projection] = {}
         for b in bindings:
-            grouped[b.subscriber].append(Candidate(b, _target(res, b), rows_of[b.subscriber]))
+            projection = projections.get(b.demand.id)
+            if projection is None:
+                projection = projections[b.demand.id] = _projection(res, b.demand, maskable)
+            grouped[b.subscriber].append(Candidate(b, _target(res, b, projection), rows_of[b.subscriber]))
     boundaries = sorted(
         {b.demand.valid_from for b in bindings}
         | {b.demand.valid_until for b in bindings if b.demand.valid_until is not None}
@@ -118,7 +143,9 @@ def _compile_resource(
         known_fields=frozenset(f.name for f in res.fields),
         masks=tuple(masks),
         districts=tuple(d.code for d in catalog.districts),
-        candidates={s: tuple(sorted(cs, key=_precedence)) for s, cs in grouped.items()},
+        candidates={
+            s: tuple(cs) if len(cs) == 1 else tuple(sorted(cs, key=_precedence)) for s, cs in grouped.items()
+        },
         boundaries=tuple(boundaries),
     )
 
@@ -137,12 +164,19 @@ class Policy:
     """The compiled sharing policy of one catalog version. Pure: `route` depends only on the
     event, `now` and the catalog (plus the pseudonym key)."""
 
-    __slots__ = ("_by_source", "catalog", "resources", "version")
+    __slots__ = ("_by_source", "_responsible", "catalog", "inputs", "resources", "version")
 
-    def __init__(self, catalog: Catalog, resources: Mapping[str, CompiledResource]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        resources: Mapping[str, CompiledResource],
+        inputs: _Inputs | None = None,
+    ) -> None:
         self.catalog = catalog
+        self.inputs = inputs  # what each resource was compiled from (a later version reuses it)
         self.version = catalog.version
         self.resources: Mapping[str, CompiledResource] = MappingProxyType(dict(resources))
+        self._responsible = {r.resource: r for r in catalog.responsibilities}
         self._by_source: dict[SourceKey, CompiledResource] = {}
         for res in catalog.resources:
             schema, _, table = res.source.table.partition(".")
@@ -159,10 +193,7 @@ class Policy:
 
     def responsibility(self, resource_id: str) -> Responsibility | None:
         """Who answers for a resource (the responsibility list entry)."""
-        for r in self.catalog.responsibilities:
-            if r.resource == resource_id:
-                return r
-        return None
+        return self._responsible.get(resource_id)
 
     def route(self, event: Mapping[str, Any], now: datetime) -> RouteResult:
         """Decide who receives this change event at `now` (timezone-aware), and how: the
@@ -202,30 +233,67 @@ class Policy:
 
     def entitlements(self, now: datetime) -> tuple[Entitlement, ...]:
         """Every (subscriber, resource) projection in force at `now`, sorted by topic and resource."""
-        seen: dict[tuple[str, str], Entitlement] = {}
+        seen: list[Entitlement] = []
         for res in self.resources.values():
-            table = res.table_at(now)
-            targets = [t for ts in table.by_district.values() for t in ts] + list(table.everyone)
-            maskable = {name for name, _ in res.masks}
-            for t in targets:
-                hidden = tuple(f for f in t.fields if t.masked and f in maskable and f not in t.clear)
-                seen[(t.topic, res.id)] = Entitlement(
-                    t.subscriber, res.id, t.topic, t.demand_id, t.fields, hidden
-                )
-        return tuple(seen[k] for k in sorted(seen))
+            if res.sharing is Sharing.NOT_SHARED:
+                continue
+            for t in res.in_force(now):
+                seen.append(Entitlement(t.subscriber, res.id, t.topic, t.demand_id, t.fields, t.hidden))
+        seen.sort(key=lambda e: (e.topic, e.resource))
+        return tuple(seen)
 
 
-def compile_policy(catalog: Catalog, *, pseudonym_key: bytes | None = None) -> Policy:
+class _Inputs(NamedTuple):
+    """What a compiled resource depends on, beyond itself and its demands: the same context lets
+    a new catalog version reuse every resource whose definition and demands did not change."""
+
+    context: tuple[Any, ...]  # districts, subscribers, the pseudonym key's digest
+    per_resource: Mapping[str, tuple[Resource, tuple[Demand, ...]]]
+
+
+def compile_policy(
+    catalog: Catalog, *, pseudonym_key: bytes | None = None, previous: Policy | None = None
+) -> Policy:
     """Compile a validated catalog. `pseudonym_key` (SHAREBUS_PSEUDONYM_KEY) is required when a
-    field uses the pseudonym mask; ConfigError otherwise."""
+    field uses the pseudonym mask; ConfigError otherwise. With `previous` (the policy in force),
+    only resources whose definition or demands changed are compiled again (a publish that
+    approves one demand recompiles one resource); a change of districts, subscribers or key
+    recompiles everything."""
     uses_pseudonym = any(f.mask is MaskKind.PSEUDONYM for r in catalog.resources for f in r.fields)
     pseudonym = make_pseudonym(pseudonym_key) if uses_pseudonym else None
+    key_digest = hashlib.sha256(pseudonym_key).hexdigest() if pseudonym_key is not None else None
+    context = (catalog.districts, catalog.subscribers, key_digest)
+    demands: dict[str, list[Demand]] = defaultdict(list)
+    for demand in catalog.demands:
+        demands[demand.resource].append(demand)
+    per_resource = {res.id: (res, tuple(demands[res.id])) for res in catalog.resources}
+    old = previous.inputs if previous is not None else None
+    reuse = previous is not None and old is not None and old.context == context
     rows_of = _rows_of(catalog)
-    bindings: dict[str, list[SubscriberDemand]] = defaultdict(list)
-    for b in catalog.subscriber_demands():
-        bindings[b.demand.resource].append(b)
-    compiled = {
-        res.id: _compile_resource(catalog, res, rows_of, bindings[res.id], pseudonym)
-        for res in catalog.resources
-    }
-    return Policy(catalog, compiled)
+    compiled: dict[str, CompiledResource] = {}
+    for res in catalog.resources:
+        if (
+            reuse
+            and previous is not None
+            and old is not None
+            and old.per_resource.get(res.id) == per_resource[res.id]
+        ):
+            compiled[res.id] = previous.resources[res.id]
+        else:
+            bindings = _bindings(catalog, per_resource[res.id][1])
+            compiled[res.id] = _compile_resource(catalog, res, rows_of, bindings, pseudonym)
+    return Policy(catalog, compiled, _Inputs(context, per_resource))
+
+
+def _bindings(catalog: Catalog, demands: tuple[Demand, ...]) -> list[SubscriberDemand]:
+    """A resource's demands bound to concrete subscribers, `all-districts` expanded (as
+    `Catalog.subscriber_demands`, for one resource)."""
+    out: list[SubscriberDemand] = []
+    for demand in demands:
+        if demand.subscriber == ALL_DISTRICTS:
+            out.extend(
+                SubscriberDemand(f"{demand.id}/{d.code}", d.code, demand, True) for d in catalog.districts
+            )
+        else:
+            out.append(SubscriberDemand(demand.id, demand.subscriber, demand, False))
+    return out

@@ -7,6 +7,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sharebus.catalog.models import DemandStatus, Sharing, SubscriberDemand
 from streams.policy.envelope import OP_DELETE, ROW_OPS
@@ -19,8 +20,7 @@ _BEGINNING = datetime.min.replace(tzinfo=UTC)
 _END = datetime.max.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A demand of one subscriber, with its compiled target and its row filter
     (None: every district's rows)."""
 
@@ -57,9 +57,15 @@ class Table:
     withheld_by_district: Mapping[str, tuple[Withheld, ...]]
     everyone: tuple[Target, ...]
     withheld_all: tuple[Withheld, ...]
-    # The sends of `by_district` (`everyone` under the key None), per op: built once per table,
-    # so routing a row allocates none.
-    sends: Mapping[str, Mapping[str | None, tuple[Send, ...]]] = field(default_factory=dict)
+    _sends: dict[str, Mapping[str | None, tuple[Send, ...]]] = field(default_factory=dict, compare=False)
+
+    @property
+    def sends(self) -> Mapping[str, Mapping[str | None, tuple[Send, ...]]]:
+        """The sends of `by_district` (`everyone` under the key None), per op: built once per
+        table on first use (routing a row then allocates none; listing entitlements never needs them)."""
+        if not self._sends:
+            self._sends.update(_sends(self.by_district, self.everyone))
+        return self._sends
 
 
 def _sends(
@@ -114,7 +120,6 @@ def build_table(
         withheld_by_district={code: tuple(hs) for code, hs in held_by_district.items()},
         everyone=tuple(everyone),
         withheld_all=tuple(held_all),
-        sends=_sends(targets, tuple(everyone)),
     )
 
 
@@ -139,6 +144,19 @@ class CompiledResource:
     _current: list[tuple[datetime, datetime, Table | None]] = field(
         default_factory=lambda: [(_END, _BEGINNING, None)], compare=False, repr=False
     )
+
+    def in_force(self, now: datetime) -> list[Target]:
+        """Per subscriber, the target of its first candidate in force at `now` (what `table_at`
+        routes to, without building the table)."""
+        out: list[Target] = []
+        regional = self.region_field is not None
+        for options in self.candidates.values():
+            for c in options:
+                if c.reason_withheld(self.sharing, now) is None:
+                    if not regional or c.rows is None or not c.rows.isdisjoint(self.districts):
+                        out.append(c.target)  # a regional row filter naming no district reaches nobody
+                    break
+        return out
 
     def table_at(self, now: datetime) -> Table:
         """The routing table in force at `now` (timezone-aware)."""

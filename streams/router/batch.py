@@ -18,7 +18,7 @@ from streams.policy.reasons import Reason
 from streams.policy.results import Decision, Send, Withheld, masked_values
 from streams.policy.target import Target
 from streams.quality import QualityChecks
-from streams.router.lanes import Lane, lanes_at
+from streams.router.lanes import Lane, LaneBook
 from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header, resource_header
 from streams.router.records import Outgoing, RawRecord
 
@@ -98,6 +98,7 @@ class _Routing(NamedTuple):
     checks: QualityChecks
     encoder_for: EncoderFor
     plans: dict[int, _Plan]  # id(target) → plan (targets live as long as their policy)
+    lanes: LaneBook
 
 
 class _Sent:
@@ -128,6 +129,7 @@ class _Held:
 
 
 _UNMASKED: Mapping[str, Any] = MappingProxyType({})
+_UNSEEN: Any = object()
 
 
 class BatchRouter:
@@ -136,7 +138,7 @@ class BatchRouter:
     def __init__(
         self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor, *, lanes: bool = True
     ) -> None:
-        self._routing = _Routing(policy, checks, encoder_for, {})
+        self._routing = _Routing(policy, checks, encoder_for, {}, LaneBook(policy, checks))
         self.lanes = lanes  # False: every record takes the general path (tests compare the two)
 
     @property
@@ -145,15 +147,14 @@ class BatchRouter:
 
     def swap(self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor) -> None:
         """Put a new policy version in force (atomically: a running batch keeps the old one)."""
-        self._routing = _Routing(policy, checks, encoder_for, {})
+        self._routing = _Routing(policy, checks, encoder_for, {}, LaneBook(policy, checks))
 
     def route_batch(self, records: Sequence[RawRecord], now: datetime | None = None) -> BatchOutput:
         now = now or datetime.now(UTC)
         routing = self._routing
         policy, plans = routing.policy, routing.plans
-        lanes: Mapping[tuple[Any, Any, Any], Lane] = (
-            lanes_at(policy, routing.checks, now) if self.lanes else {}
-        )
+        book = routing.lanes if self.lanes else None
+        lanes: dict[tuple[Any, Any, Any], Lane | None] = {}  # this batch's sources only
         out = BatchOutput()
         append = out.messages.append
         sent: dict[int, _Sent] = {}
@@ -181,7 +182,9 @@ class BatchRouter:
             if ts_ms.__class__ is not int:
                 ts_ms = None
             where = (source.get("name"), source.get("schema") or source.get("db"), source.get("table"))
-            lane = lanes.get(where)
+            lane = lanes.get(where, _UNSEEN)
+            if lane is _UNSEEN:
+                lane = lanes[where] = book.lane(where, now) if book is not None else None  # type: ignore[arg-type]
             fast = lane.decide(event, op) if lane is not None else None
             if fast is not None and lane is not None:
                 resource, masks = lane.resource, lane.masks

@@ -62,18 +62,41 @@ class Lane(NamedTuple):
 
 def lanes_at(policy: Policy, checks: QualityChecks, now: datetime) -> dict[SourceKey, Lane]:
     """The lanes of every shared resource at `now`, by event source."""
-    lanes: dict[SourceKey, Lane] = {}
-    for key, res_checks in checks.by_source.items():
-        res = policy.resource_at_source(key)
-        if res is None or res.sharing is Sharing.NOT_SHARED or res.id != res_checks.resource:
-            continue
+    book = LaneBook(policy, checks)
+    lanes = {key: book.lane(key, now) for key in checks.by_source}
+    return {key: lane for key, lane in lanes.items() if lane is not None}
+
+
+class LaneBook:
+    """The lanes of one policy version, each built the first time its source is routed and
+    rebuilt only when its resource's table changes (a demand validity boundary): a batch looks
+    up the sources it carries, never the thousands it does not."""
+
+    def __init__(self, policy: Policy, checks: QualityChecks) -> None:
+        self.policy = policy
+        self.checks = checks
+        self._lanes: dict[SourceKey, tuple[object, Lane | None]] = {}
+
+    def lane(self, key: SourceKey, now: datetime) -> Lane | None:
+        res = self.policy.resource_at_source(key)
+        res_checks = self.checks.by_source.get(key)
+        if (
+            res is None
+            or res_checks is None
+            or res.sharing is Sharing.NOT_SHARED
+            or res.id != res_checks.resource
+        ):
+            return None
         table = res.table_at(now)
+        cached = self._lanes.get(key)
+        if cached is not None and cached[0] is table:
+            return cached[1]
         regional = res.region_field is not None
         codes: list[str | None] = list(table.by_district) if regional else [None]
         withheld: dict[str | None, tuple[Withheld, ...]] = {None: table.withheld_all}
         if regional:
             withheld = {code: held for code, held in table.withheld_by_district.items()}
-        lanes[key] = Lane(
+        lane = Lane(
             resource=res.id,
             passes=res_checks.passes,
             passes_delete=res_checks.passes_delete,
@@ -83,4 +106,5 @@ def lanes_at(policy: Policy, checks: QualityChecks, now: datetime) -> dict[Sourc
             known_fields=res.known_fields,
             masks=res.masks,
         )
-    return lanes
+        self._lanes[key] = (table, lane)
+        return lane

@@ -651,3 +651,33 @@ def test_two_resources_of_a_department_may_not_share_an_avro_record_name() -> No
     _, issues = parse(raw)
     clash = [i for i in issues if "record name EnterPrise" in i.problem]
     assert len(clash) == 1 and clash[0].entry.endswith("market.enter_prise"), [i.render() for i in issues]
+
+
+@pytest.mark.parametrize("folder", [CQ, ZZ, "scale"], ids=["chongqing", "zhuzhou", "scale"])
+def test_the_fast_parse_and_the_marked_parse_agree(folder: Path | str, tmp_path: Path) -> None:
+    """A catalog is accepted by the fast parser (ryaml) alone: it must read every value as the
+    marked parser (PyYAML, used to locate issues) does."""
+    from bench.scale.catalog import Scale, write
+    from sharebus.catalog.load import _parse_catalog
+
+    directory = write(Scale(resources=300), tmp_path / "chongqing").directory if folder == "scale" else folder
+    assert isinstance(directory, Path)
+    texts = read_catalog_dir(directory)
+    fast, fast_issues = _parse_catalog(texts, directory.name, marked=False)
+    marked, marked_issues = _parse_catalog(texts, directory.name, marked=True)
+    assert fast_issues == marked_issues == ()
+    assert fast == marked and fast is not None and fast.version == marked.version
+
+
+def test_an_issue_found_by_the_fast_parse_is_reported_with_its_line() -> None:
+    raw = copy.deepcopy(_RAW)
+    dem(raw, "CQ-2025-0002")["status"] = "maybe"
+    _, issues = parse(raw)
+    (issue,) = [i for i in issues if "maybe" in i.problem]
+    assert issue.line is not None and issue.file == "demands.yaml"
+
+
+def test_duplicate_keys_are_refused_by_both_parses() -> None:
+    text = "format: 1\nformat: 1\nresponsibilities: []\n"
+    _, issues = parse(copy.deepcopy(_RAW), responsibility=text)
+    assert any("appears twice" in i.problem and i.line == 2 for i in issues), [i.render() for i in issues]

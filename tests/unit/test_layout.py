@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sharebus.apps.layout.migrate import plan_moves, record_fullname
 from sharebus.catalog.models import Catalog, DemandStatus
@@ -55,3 +55,30 @@ def test_a_revoked_or_expired_demand_leaves_what_is_in_force(chongqing_catalog: 
     assert before - after == {("500103", "realestate.certificate")}
     boundary = next_change(policy, NOW)
     assert boundary is not None and boundary > NOW
+
+
+def test_a_publish_recompiles_only_the_resources_it_changes(chongqing_catalog: Catalog) -> None:
+    policy = compile_policy(chongqing_catalog, pseudonym_key=KEY)
+    revoked = [
+        d.model_copy(update={"status": DemandStatus.REVOKED}) if d.id == "CQ-2025-0010" else d
+        for d in chongqing_catalog.demands
+    ]
+    changed = chongqing_catalog.model_copy(update={"demands": tuple(revoked)})
+    again = compile_policy(changed, pseudonym_key=KEY, previous=policy)
+    fresh = compile_policy(changed, pseudonym_key=KEY)
+    kept = {rid for rid in again.resources if again.resources[rid] is policy.resources[rid]}
+    assert kept == set(policy.resources) - {"realestate.certificate"}
+    assert again.entitlements(NOW) == fresh.entitlements(NOW)
+    other_key = compile_policy(changed, pseudonym_key=b"another-pseudonym-key-32-bytes!!", previous=policy)
+    assert not any(other_key.resources[r] is policy.resources[r] for r in policy.resources)
+
+
+def test_entitlements_are_the_targets_the_routing_tables_hold(chongqing_catalog: Catalog) -> None:
+    policy = compile_policy(chongqing_catalog, pseudonym_key=KEY)
+    for now in (NOW, NOW + timedelta(days=400), NOW - timedelta(days=400)):
+        from_tables = set()
+        for res in policy.resources.values():
+            table = res.table_at(now)
+            for t in [t for ts in table.by_district.values() for t in ts] + list(table.everyone):
+                from_tables.add((t.subscriber, res.id, t.topic, t.demand_id, t.fields, t.hidden))
+        assert {tuple(e) for e in policy.entitlements(now)} == from_tables
