@@ -37,10 +37,12 @@ def record_fullname(city: str, resource: Resource) -> str:
     return f"{namespace(city, resource)}.{record_name(resource)}"
 
 
-def share_subject(city: str, resource: Resource, topic: str) -> str:
-    """Registry subject of a resource's values on a subscriber topic (TopicRecordNameStrategy):
-    `<topic>-sharebus.<city>.<department>.<Resource>`."""
-    return naming.record_subject(topic, record_fullname(city, resource))
+def share_subject(city: str, resource: Resource) -> str:
+    """Registry subject of a resource's values on every subscriber topic (RecordNameStrategy):
+    `sharebus.<city>.<department>.<Resource>`. Its projections are its versions: every non-key
+    field is nullable with default null and a field keeps its type in every projection, so any
+    two are BACKWARD compatible."""
+    return naming.record_subject(record_fullname(city, resource))
 
 
 def namespace(city: str, resource: Resource) -> str:

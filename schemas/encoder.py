@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,16 +30,24 @@ class Encoder:
     null, keys beyond the schema are not written (the policy's projection decides the fields).
     """
 
-    __slots__ = ("_header", "_row_writer", "_writers", "label", "schema", "schema_id", "subject")
+    __slots__ = ("_header", "_row", "_writers_made", "label", "schema", "schema_id", "subject")
 
     def __init__(self, label: str, subject: str, schema_id: int, schema: Mapping[str, Any]) -> None:
-        self.label = label  # `<topic> <resource>`, for errors
+        self.label = label  # the resource, for errors
         self.subject = subject
         self.schema_id = schema_id
         self.schema = schema
         self._header = header(schema_id)
-        self._writers: RecordWriters = compile_record(schema)
-        self._row_writer = compile_row_writer(schema, self._header)
+        # Generated on first use: a worker registers every projection in force (~11,000 for the
+        # city) but generates the writers of those it actually routes.
+        self._writers_made: RecordWriters | None = None
+        self._row: Callable[[Mapping[str, Any], Mapping[str, Any]], bytes] | None = None
+
+    @property
+    def _writers(self) -> RecordWriters:
+        if self._writers_made is None:
+            self._writers_made = compile_record(self.schema)
+        return self._writers_made
 
     def encode(self, value: Mapping[str, Any]) -> bytes:
         out = bytearray(self._header)
@@ -64,8 +73,11 @@ class Encoder:
     def encode_row(self, row: Mapping[str, Any], masked: Mapping[str, Any]) -> bytes:
         """`encode` of this projection of `row`, read straight from the row: fields the schema
         marks masked (`sharebus.mask`) from `masked`, the others from `row` (the hot path)."""
+        write = self._row
+        if write is None:
+            write = self._row = compile_row_writer(self.schema, self._header)
         try:
-            return self._row_writer(row, masked)
+            return write(row, masked)
         except _VALUE_ERRORS as exc:
             fields = self.schema["fields"]
             value = {f["name"]: (masked if MASK_PROPERTY in f else row).get(f["name"]) for f in fields}
@@ -113,22 +125,33 @@ def _projections(policy: Policy) -> dict[tuple[str, str, str], Entitlement]:
     return out
 
 
+Projection = tuple[str, tuple[str, ...], tuple[str, ...]]
+"""(resource, fields, masked fields): what a schema depends on — not the subscriber."""
+
+PREPARE_THREADS = 8
+
+
 class SchemaBook:
     """The schemas of one policy version's subscriber records, registered once and cached.
 
     `encoder_for(subscriber, resource, demand_id)` is the hot path (a dict lookup after the first
-    call); the first call per projection registers the schema with the registry (blocking HTTP,
-    idempotent) under the record-name subject of its topic (`schemas.derive.share_subject`).
-    `prepare()` does all registrations up front, e.g. when the worker starts. Message keys are
-    not Avro: see `schemas.keys`.
+    call). A schema depends on the resource and the projection only, so the districts of one
+    `all-districts` demand share one encoder: one registration and one generated writer per
+    projection (~11,000 at the city's size, not ~100,000), under the resource's record-name
+    subject (`schemas.derive.share_subject`). `prepare()` registers every projection in force up
+    front, a few at a time. Message keys are not Avro: see `schemas.keys`.
     """
 
-    def __init__(self, registry: RegistryClient, policy: Policy) -> None:
+    def __init__(
+        self, registry: RegistryClient, policy: Policy, shared: dict[tuple[str, int], Encoder] | None = None
+    ) -> None:
         self.registry = registry
         self.policy = policy
+        self.shared = shared if shared is not None else {}  # (subject, id) → encoder, across versions
         self.city = policy.catalog.city.id
         self._projections = _projections(policy)
         self._values: dict[tuple[str, str, str], Encoder] = {}
+        self._by_projection: dict[Projection, Encoder] = {}
         self._current: dict[Stream, Encoder] = {}  # projection in force until _current_until
         self._current_until = -math.inf
         self._lock = threading.Lock()
@@ -139,7 +162,11 @@ class SchemaBook:
         validity boundary)."""
         if demand_id is not None:
             encoder = self._values.get((subscriber, resource, demand_id))
-            return encoder if encoder is not None else self._make_value(subscriber, resource, demand_id)
+            if encoder is None:
+                encoder = self._values[(subscriber, resource, demand_id)] = self._encoder(
+                    self._projection(subscriber, resource, demand_id)
+                )
+            return encoder
         if time.time() >= self._current_until:
             self._next_segment()
         encoder = self._current.get((subscriber, resource))
@@ -174,24 +201,37 @@ class SchemaBook:
         return value_schema(self.city, self._resource(ent.resource), ent.fields, ent.masked)
 
     def subject_for(self, ent: Entitlement) -> str:
-        """The registry subject of an entitlement's values: `<topic>-<record full name>`."""
-        return share_subject(self.city, self._resource(ent.resource), ent.topic)
+        """The registry subject of an entitlement's values: the resource's record full name."""
+        return share_subject(self.city, self._resource(ent.resource))
 
     def prepare(self, now: datetime | None = None) -> int:
-        """Register the value schema of every projection in force; the number of projections."""
+        """Register the value schema of every projection in force, `PREPARE_THREADS` at a time;
+        the number of entitlements (subscriber, resource) they serve."""
         entitlements = self.policy.entitlements(now or datetime.now(UTC))
+        distinct = {(e.resource, e.fields, e.masked): e for e in entitlements}
+        with ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="schema-prepare") as pool:
+            list(pool.map(self._encoder, distinct.values()))
         for ent in entitlements:
             self.encoder_for(ent.subscriber, ent.resource, ent.demand_id)
         return len(entitlements)
 
-    def _make_value(self, subscriber: str, resource: str, demand_id: str) -> Encoder:
-        ent = self._projection(subscriber, resource, demand_id)
-        schema = self.schema_for(subscriber, resource, demand_id)
+    def _encoder(self, ent: Entitlement) -> Encoder:
+        key = (ent.resource, ent.fields, ent.masked)
+        encoder = self._by_projection.get(key)
+        if encoder is not None:
+            return encoder
+        schema = value_schema(self.city, self._resource(ent.resource), ent.fields, ent.masked)
         subject = self.subject_for(ent)
+        schema_id = self.registry.register(subject, schema)  # HTTP (once per client), outside the lock
         with self._lock:
-            schema_id = self.registry.register(subject, schema)
-            encoder = Encoder(f"{ent.topic} {resource}", subject, schema_id, schema)
-            self._values[(subscriber, resource, demand_id)] = encoder
+            encoder = self._by_projection.get(key)
+            if encoder is None:
+                encoder = self.shared.get((subject, schema_id))
+                if encoder is None:  # a new schema: its writer is generated once per process
+                    encoder = self.shared[(subject, schema_id)] = Encoder(
+                        ent.resource, subject, schema_id, schema
+                    )
+                self._by_projection[key] = encoder
         return encoder
 
     def _projection(self, subscriber: str, resource: str, demand_id: str) -> Entitlement:

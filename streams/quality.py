@@ -251,11 +251,14 @@ def _passes_source(rules: tuple[FieldRule, ...], names: dict[str, object]) -> st
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=1 << 16)
 def compile_passes(
     rules: tuple[FieldRule, ...], district_codes: frozenset[str], region_codes: frozenset[str]
 ) -> Callable[[Mapping[str, Any]], bool]:
     """A function telling, without building failures, whether `check_row` over `rules` finds
-    nothing (the common case); the router asks `check_row` only when it returns False."""
+    nothing (the common case); the router asks `check_row` only when it returns False.
+    Generated once per distinct rule set (resources of one shape, and every publish that leaves a
+    resource as it was, share it: generating costs ~0.3 ms)."""
     names: dict[str, object] = {
         "_districts": district_codes,
         "_region_codes": region_codes,
@@ -289,11 +292,14 @@ def _rules(res: Resource) -> tuple[FieldRule, ...]:
 class QualityChecks:
     """The compiled checks of a catalog, looked up by event source."""
 
-    __slots__ = ("_by_source", "resources")
+    __slots__ = ("_by_source", "inputs", "resources")
 
-    def __init__(self, resources: Mapping[SourceKey, ResourceChecks]) -> None:
+    def __init__(
+        self, resources: Mapping[SourceKey, ResourceChecks], inputs: Mapping[str, object] | None = None
+    ) -> None:
         self._by_source = dict(resources)
         self.resources = {c.resource: c for c in resources.values()}
+        self.inputs = dict(inputs or {})  # what each resource's checks were made from
 
     @property
     def by_source(self) -> Mapping[SourceKey, ResourceChecks]:
@@ -325,16 +331,23 @@ class QualityChecks:
         return QualityVerdict(checks.resource, checks.department, checks.responsible_unit, failures)
 
 
-def compile_checks(catalog: Catalog) -> QualityChecks:
-    """The quality checks of every resource of a validated catalog."""
+def compile_checks(catalog: Catalog, previous: QualityChecks | None = None) -> QualityChecks:
+    """The quality checks of every resource of a validated catalog; with `previous` (those in
+    force), a resource whose definition, responsible unit and region did not change keeps its checks."""
     districts = frozenset(d.code for d in catalog.districts)
     units = {r.resource: r.unit for r in catalog.responsibilities}
     compiled: dict[SourceKey, ResourceChecks] = {}
+    inputs: dict[str, object] = {}
     for res in catalog.resources:
+        schema, _, table = res.source.table.partition(".")
+        inputs[res.id] = made_of = (res, units.get(res.id), districts, catalog.city.code)
+        kept = previous.resources.get(res.id) if previous is not None else None
+        if kept is not None and previous is not None and previous.inputs.get(res.id) == made_of:
+            compiled[(res.source.connector, schema, table)] = kept
+            continue
         rules = _rules(res)
         delete_rules = tuple(r for r in rules if r.key or r.region)
         region_codes = districts | {catalog.city.code}
-        schema, _, table = res.source.table.partition(".")
         compiled[(res.source.connector, schema, table)] = ResourceChecks(
             resource=res.id,
             department=res.department,
@@ -344,4 +357,4 @@ def compile_checks(catalog: Catalog) -> QualityChecks:
             district_codes=districts,
             region_codes=region_codes,
         )
-    return QualityChecks(compiled)
+    return QualityChecks(compiled, inputs)

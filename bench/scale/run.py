@@ -25,10 +25,11 @@ from typing import TypeVar
 from bench.scale.catalog import SAMPLE_CITY, Scale, write
 from sharebus.apps.acl.grants import desired_grants, service_grants
 from sharebus.catalog.load import load_catalog
-from sharebus.catalog.models import Catalog
+from sharebus.catalog.models import ALL_DISTRICTS, Catalog, DemandStatus
 from sharebus.core import naming
 from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
+from streams.quality import compile_checks
 from streams.router.topics import router_topics
 
 T = TypeVar("T")
@@ -54,6 +55,22 @@ def measure(directory: Path) -> dict[str, float]:
     policy, compile_s = timed(lambda: compile_policy(catalog, pseudonym_key=BENCH_KEY))
     assert isinstance(policy, Policy)
     entitled, ent_s = timed(lambda: policy.entitlements(datetime.now(UTC)))
+    checks, checks_s = timed(lambda: compile_checks(catalog))
+    first = next(
+        d for d in catalog.demands if d.status is DemandStatus.APPROVED and d.subscriber != ALL_DISTRICTS
+    )
+    demands = tuple(
+        d.model_copy(update={"status": DemandStatus.REVOKED}) if d is first else d for d in catalog.demands
+    )
+    changed = Catalog.model_validate(
+        {**{f: getattr(catalog, f) for f in Catalog.model_fields}, "demands": demands}
+    )
+    _, publish_s = timed(
+        lambda: (
+            compile_policy(changed, pseudonym_key=BENCH_KEY, previous=policy),
+            compile_checks(changed, previous=checks),
+        )
+    )
     settings = Settings()
     shares = [t for t in router_topics(settings, policy) if naming.parse_share_topic(t) is not None]
     by_subscriber: dict[str, list[str]] = {}
@@ -64,6 +81,8 @@ def measure(directory: Path) -> dict[str, float]:
         "resources": len(catalog.resources),
         "load_s": load_s,
         "compile_s": compile_s,
+        "checks_s": checks_s,
+        "publish_s": publish_s,  # one demand revoked: the policy and checks recompiled incrementally
         "entitlements_s": ent_s,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "topics": len(shares),  # one partition each: share.<subscriber>.<department>
@@ -84,6 +103,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--resources", type=int, nargs="+", default=[4154, 20000])
+    parser.add_argument(
+        "--routing", type=int, default=4154, help="resources of the catalog routed in process (0: skip)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sharebus-scale-"))
     rows = [("sample", measured(SAMPLE_CITY))]
@@ -96,19 +118,52 @@ def main() -> None:
     log("")
     log("policy at scale (2 cores; each catalog measured in a fresh process: peak RSS)")
     log(
-        f"  {'catalog':<8} {'resources':>9} {'load+validate':>14} {'compile':>9} {'entitlements':>12}"
-        f" {'RSS MiB':>9} {'topics':>8} {'ACLs':>8} {'per-resource topics/ACLs':>25}"
-        f" {'load+compile vs sample':>23}"
+        f"  {'catalog':<8} {'resources':>9} {'load+validate':>14} {'compile':>9} {'checks':>8}"
+        f" {'publish':>8} {'entitlements':>12} {'RSS MiB':>8} {'topics':>7} {'ACLs':>5}"
+        f" {'per-resource topics/ACLs':>25} {'load+compile vs sample':>23}"
     )
     for name, r in rows:
         ratio = (r["load_s"] + r["compile_s"]) / (base["load_s"] + base["compile_s"])
         log(
             f"  {name:<8} {r['resources']:>9,.0f} {r['load_s']:>13.2f}s {r['compile_s']:>8.2f}s"
-            f" {r['entitlements_s']:>11.2f}s {r['rss_mib']:>9.0f}"
-            f" {r['topics']:>8,.0f} {r['acl_bindings']:>8,.0f}"
+            f" {r['checks_s']:>7.2f}s {r['publish_s']:>7.2f}s {r['entitlements_s']:>11.2f}s"
+            f" {r['rss_mib']:>8.0f} {r['topics']:>7,.0f} {r['acl_bindings']:>5,.0f}"
             f" {r['legacy_topics']:>14,.0f}/{r['legacy_acl_bindings']:<10,.0f} {ratio:>22,.0f}×"
         )
+    log("  publish = the policy and checks recompiled after one demand is revoked (what a worker does)")
     log("  targets (scale issue): load+validate+compile ≤ 2 s; ≤ 5,000 partitions at 4,154 resources")
+    if args.routing:
+        directory = work / str(args.routing) / "chongqing"
+        if not directory.exists():
+            write(Scale(resources=args.routing), directory)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            figures = pool.submit(routing_figures, directory).result()
+        log("")
+        log(f"routing in process (batch step, no Kafka) with the {args.routing:,}-resource catalog loaded")
+        for line in figures:
+            log(f"  {line}")
+
+
+def routing_figures(directory: Path) -> list[str]:
+    """The batch step over ≥ 1,000 resources against one resource; the pause of a publish."""
+    from bench.scale.routing import encoders, rate, records, swap_pause
+    from streams.router.batch import BatchRouter
+
+    catalog = load_catalog(directory)
+    policy = compile_policy(catalog, pseudonym_key=BENCH_KEY)
+    router = BatchRouter(policy, compile_checks(catalog), encoders(policy))
+    now = datetime.now(UTC)
+    spread = rate(router, records(catalog, 1000, 40_000), now)
+    single = rate(router, records(catalog, 1, 40_000), now)
+    pause = swap_pause(catalog, BENCH_KEY, records(catalog, 1000, 20_000))
+    return [
+        f"1,000 resources: {spread.records_per_s:,.0f} records/s ({spread.messages_per_record:.2f} deliveries"
+        f" per record); one resource: {single.records_per_s:,.0f} records/s; ratio"
+        f" {spread.records_per_s / single.records_per_s:.2f}",
+        f"a publish (one demand revoked) compiled and swapped in {pause.compile_s:.2f}s beside routing:"
+        f" longest batch {pause.batch_ms_max_during_publish:.0f} ms against a median of"
+        f" {pause.batch_ms_median:.0f} ms ({2000} records; the batch window is 100 ms)",
+    ]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import faust
 
-from schemas.encoder import SchemaBook
+from schemas.encoder import Encoder, SchemaBook
 from schemas.registry_client import RegistryClient
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import Role, kafka_config
@@ -35,12 +35,13 @@ POSITIONS_EVERY = 30.0  # seconds between samples of the subscribers' consumer p
 
 
 def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
-    """For each policy version: its subscriber topics' schemas registered up front, then the
-    encoder per (topic, demand) — the Confluent wire format districts read."""
+    """For each policy version: its projections' schemas registered up front, then the encoder
+    per (subscriber, resource, demand) — the Confluent wire format districts read."""
     client = RegistryClient(settings.registry_url)
+    shared: dict[tuple[str, int], Encoder] = {}  # a publish reuses every unchanged projection's writer
 
     def for_policy(policy: Policy) -> EncoderFor:
-        book = SchemaBook(client, policy)
+        book = SchemaBook(client, policy, shared)
         book.prepare()
         return book.encoder_for
 

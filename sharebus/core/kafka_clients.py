@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -194,10 +194,18 @@ def ensure_topics(
 
 
 def read_partition(
-    consumer: Consumer, tp: TopicPartition, start: int, high: int, timeout: float
+    consumer: Consumer,
+    tp: TopicPartition,
+    start: int,
+    high: int,
+    timeout: float,
+    *,
+    on_error: Callable[[KafkaError], None] | None = None,
+    strict: bool = False,
 ) -> Iterator[Message]:
     """The messages of partition `tp` from offset `start` up to `high` (exclusive): stops at the
-    end of the partition or after `timeout` seconds. `consumer` needs enable.partition.eof."""
+    end of the partition or after `timeout` seconds (TimeoutError then, when `strict`). Errors
+    other than the end of the partition go to `on_error`. `consumer` needs enable.partition.eof."""
     consumer.assign([TopicPartition(tp.topic, tp.partition, start)])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -208,7 +216,11 @@ def read_partition(
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
                 return
+            if on_error is not None:
+                on_error(error)
             continue
         yield msg
         if (msg.offset() or 0) >= high - 1:
             return
+    if strict:
+        raise TimeoutError(f"{tp.topic}[{tp.partition}] not read to offset {high} within {timeout:.0f}s")

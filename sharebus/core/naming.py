@@ -150,11 +150,12 @@ def value_subject(topic: str) -> str:
     return f"{topic}-value"
 
 
-def record_subject(topic: str, record: str) -> str:
-    """The registry subject of one record type on a subscriber topic (TopicRecordNameStrategy):
-    `<topic>-<record full name>` — what confluent-kafka's `topic_record_subject_name_strategy`
-    and Connect's `TopicRecordNameStrategy` compute."""
-    return f"{topic}-{record}"
+def record_subject(record: str) -> str:
+    """The registry subject of a resource's values on every subscriber topic (RecordNameStrategy):
+    the record's full name — what confluent-kafka's `record_subject_name_strategy` and Connect's
+    `RecordNameStrategy` compute. One subject per resource (4,154 for the city), whose versions are
+    its projections, not one per subscriber and resource (~100,000 subjects to register)."""
+    return record
 
 
 def catalog_derived_prefix(catalog_topic: str) -> str:

@@ -127,7 +127,8 @@ class RouterService:
             log.warning(
                 "catalog %s adds source topics %s: restart the worker to read them", catalog.version, missing
             )
-        self.router.swap(policy, compile_checks(catalog), self.make_encoder_for(policy))
+        checks = compile_checks(catalog, previous=self.router.checks)
+        self.router.swap(policy, checks, self.make_encoder_for(policy))
         if self.withdrawals is not None:
             self.withdrawals.poke()  # a resource it withdraws is tombstoned
         self.policy_changes += 1

@@ -145,6 +145,10 @@ class BatchRouter:
     def policy(self) -> Policy:
         return self._routing.policy
 
+    @property
+    def checks(self) -> QualityChecks:
+        return self._routing.checks
+
     def swap(self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor) -> None:
         """Put a new policy version in force (atomically: a running batch keeps the old one)."""
         self._routing = _Routing(policy, checks, encoder_for, {}, LaneBook(policy, checks))

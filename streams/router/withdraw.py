@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from schemas.keys import key_prefix
 from sharebus.core import naming
+from sharebus.core.kafka_clients import read_partition
 from sharebus.core.outage import KafkaWatch
 from streams.policy.compiled import Policy
 from streams.router.config import RouterConfig
@@ -126,31 +127,26 @@ class Withdrawer:
         if meta is None or meta.error is not None:
             return
         for p in sorted(meta.partitions):
-            low, high = self._watermarks(TopicPartition(topic, p))
+            tp = TopicPartition(topic, p)
+            low, high = self._watermarks(tp)
             if high <= low:
                 continue
-            self.consumer.assign([TopicPartition(topic, p, low)])
-            deadline = time.monotonic() + READ_TIMEOUT
-            while time.monotonic() < deadline:
-                self.watch.check()
-                msg = self.consumer.poll(0.5)
-                if msg is None:
-                    continue
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        break
-                    self.watch.failed(KafkaException(err))
-                    continue
-                yield msg.key(), msg.value()
-                if (msg.offset() or 0) >= high - 1:
-                    break
-            else:
+            try:
+                for msg in read_partition(
+                    self.consumer, tp, low, high, READ_TIMEOUT, on_error=self._failed, strict=True
+                ):
+                    yield msg.key(), msg.value()
+            except TimeoutError as exc:
                 raise DeliveryError(
                     f"withdrawal reading {topic}[{p}]",
-                    f"did not reach offset {high} within {READ_TIMEOUT:.0f}s",
+                    "did not reach the end of the partition",
+                    actual=str(exc),
                     fix="check the broker (`sharebus ops status`); the worker restarts the withdrawal",
-                )
+                ) from None
+
+    def _failed(self, error: KafkaError) -> None:
+        self.watch.failed(KafkaException(error))
+        self.watch.check()
 
     def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         low, high = self.watch.call(lambda: self.consumer.get_watermark_offsets(tp, timeout=10))

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 from confluent_kafka import KafkaException
 
@@ -21,9 +20,9 @@ from sharebus.testing import faults
 from sharebus.testing.waiting import wait_until
 from tests.integration.conftest import SyncProcess
 from tests.integration.router_harness import RouterProcess
-from tests.integration.test_district_random import Driver, two_departments
+from tests.integration.test_district_random import two_departments
 from tests.integration.test_district_sync import settle
-from tests.integration.test_faults import ARTIFACTS, FRESH, SUBSCRIBERS, Stream, delivered
+from tests.integration.test_faults import ARTIFACTS, FRESH, SUBSCRIBERS, change_stream, delivered
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -66,15 +65,7 @@ def test_losing_a_broker_stops_nothing_and_loses_nothing(
     settings, url = router.settings, district_db["url"]
     only = [arg for r in scene.resources for arg in ("--resource", r)]
     syncs = {s: sync_factory(router, s, url, *only) for s in SUBSCRIBERS}
-    dsns = {
-        "enterprise": stack_settings.pg_dsn(scene.market.db_name),
-        "certificate": stack_settings.pg_dsn(scene.realestate.db_name),
-    }
-    tables = scene.tables(
-        psycopg.connect(dsns["enterprise"], autocommit=True),
-        psycopg.connect(dsns["certificate"], autocommit=True),
-    )
-    stream = Stream(Driver(scene.rng, scene.factory, tables), dsns)
+    stream, tables = change_stream(stack_settings, scene)
     stream.start()
     wait_until(lambda: delivered(settings, scene.departments) > 0, 60, "the first deliveries")
     time.sleep(3)

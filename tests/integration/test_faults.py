@@ -28,7 +28,7 @@ from sharebus.testing import faults
 from sharebus.testing.waiting import wait_until
 from tests.integration.conftest import SyncProcess
 from tests.integration.router_harness import RouterProcess
-from tests.integration.test_district_random import Driver, two_departments
+from tests.integration.test_district_random import Driver, Table, TwoDepartments, two_departments
 from tests.integration.test_district_sync import settle
 
 pytestmark = pytest.mark.integration
@@ -84,6 +84,19 @@ class Stream:
                 return
 
 
+def change_stream(settings: Settings, scene: TwoDepartments) -> tuple[Stream, list[Table]]:
+    """The scene's tables under a paced stream of random changes (not started), and the tables."""
+    dsns = {
+        "enterprise": settings.pg_dsn(scene.market.db_name),
+        "certificate": settings.pg_dsn(scene.realestate.db_name),
+    }
+    tables = scene.tables(
+        psycopg.connect(dsns["enterprise"], autocommit=True),
+        psycopg.connect(dsns["certificate"], autocommit=True),
+    )
+    return Stream(Driver(scene.rng, scene.factory, tables), dsns), tables
+
+
 def delivered(settings: Settings, departments: list[str]) -> int:
     """Messages on the test's subscriber topics (sum of end offsets)."""
     admin = admin_client(kafka_config(settings))
@@ -130,15 +143,7 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
     settings, url = router.settings, district_db["url"]
     only = [arg for r in resources for arg in ("--resource", r)]
     syncs = {s: sync_factory(router, s, url, *only) for s in SUBSCRIBERS}
-    dsns = {
-        "enterprise": stack_settings.pg_dsn(market.db_name),
-        "certificate": stack_settings.pg_dsn(realestate.db_name),
-    }
-    tables = scene.tables(
-        psycopg.connect(dsns["enterprise"], autocommit=True),
-        psycopg.connect(dsns["certificate"], autocommit=True),
-    )
-    stream = Stream(Driver(scene.rng, scene.factory, tables), dsns)
+    stream, tables = change_stream(stack_settings, scene)
     stream.start()
     report: list[str] = []
 

@@ -78,7 +78,7 @@ def test_per_resource_topics_move_into_department_topics(
     assert latest["U1"].headers[naming.H_SHARE_RESOURCE] == renamed.id.encode()
     assert latest["U2"].value["name"] == "新"  # the router's newer row is kept
     assert "U3" not in latest
-    subject = naming.record_subject(target, f"sharebus.chongqing.{department}.Enterprise")
+    subject = naming.record_subject(f"sharebus.chongqing.{department}.Enterprise")
     assert subject in registry.subjects()
 
     again = sharebus_cli("topics", "migrate", "--json")  # idempotent: nothing left to move

@@ -68,10 +68,7 @@ def test_names_are_stable_avro_names_per_resource() -> None:
     assert schema["name"] == "UsePlanItem" == record_name(res)
     assert schema["namespace"] == "sharebus.da_xian.land_dept"
     assert record_fullname("da-xian", res) == "sharebus.da_xian.land_dept.UsePlanItem"
-    subject = share_subject("da-xian", res, "share.500101.land_dept")
-    assert (
-        subject == "share.500101.land_dept-sharebus.da_xian.land_dept.UsePlanItem"
-    )  # TopicRecordNameStrategy
+    assert share_subject("da-xian", res) == "sharebus.da_xian.land_dept.UsePlanItem"  # RecordNameStrategy
     parse_schema(schema)  # a valid Avro schema
 
 

@@ -186,7 +186,8 @@ def test_schema_book_registers_once_and_shares_identical_projections(
     assert book.encoder_for(*ENTERPRISE, ent.demand_id) is first
     neighbour = book.encoder_for("500102", "market.enterprise", "CQ-2025-0001/500102")
     assert neighbour.schema_id == first.schema_id  # same projection → same schema, same id
-    assert neighbour.subject == "share.500102.market-sharebus.chongqing.market.Enterprise"
+    assert neighbour.subject == first.subject == "sharebus.chongqing.market.Enterprise"
+    assert neighbour is first  # one encoder per projection, whichever district receives it
     assert requests.get(f"{registry.url}/subjects/{first.subject}/versions").json() == [1]
     message = first.encode({f: ROW[f] for f in ent.fields})
     schema_id, body = split(message)
@@ -244,9 +245,9 @@ def test_confluent_avro_deserializer_reads_the_topics(policy: Policy, registry: 
 def test_confluent_record_name_strategy_finds_the_routers_subjects(
     policy: Policy, registry: BackgroundServer
 ) -> None:
-    """A producer with confluent-kafka's `topic_record_subject_name_strategy` (no auto-register)
+    """A producer with confluent-kafka's `record_subject_name_strategy` (no auto-register)
     finds the schema the router registered: same subject, same id."""
-    from confluent_kafka.schema_registry import SchemaRegistryClient, topic_record_subject_name_strategy
+    from confluent_kafka.schema_registry import SchemaRegistryClient, record_subject_name_strategy
     from confluent_kafka.schema_registry.avro import AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -256,7 +257,7 @@ def test_confluent_record_name_strategy_finds_the_routers_subjects(
     serialize = AvroSerializer(
         SchemaRegistryClient({"url": registry.url}),
         json.dumps(encoder.schema),
-        conf={"auto.register.schemas": False, "subject.name.strategy": topic_record_subject_name_strategy},
+        conf={"auto.register.schemas": False, "subject.name.strategy": record_subject_name_strategy},
     )
     row = {f: ROW[f] for f in ent.fields}
     row["created_at"] = datetime(2024, 3, 1, 8, 15, 30, 123456, tzinfo=UTC)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas.keys import key_prefix, wrap_key
@@ -26,6 +26,7 @@ from sharebus.core.kafka_clients import (
     consumer_config,
     ensure_topics,
     kafka_config,
+    read_partition,
 )
 from sharebus.core.kafka_clients import producer_config as make_producer_config
 from sharebus.core.progress import Echo
@@ -217,7 +218,7 @@ class Migration:
         new_id = self._subjects.get((move.topic, old_id))
         if new_id is None:
             text = self.registry.schema(old_id)
-            subject = naming.record_subject(move.topic, record_fullname(text))
+            subject = naming.record_subject(record_fullname(text))
             new_id = self._subjects[(move.topic, old_id)] = self.registry.register(subject, text)
         return value if new_id == old_id else header(new_id) + body
 
@@ -230,26 +231,16 @@ class Migration:
             low, high = self._watermarks(tp)
             if high <= low:
                 continue
-            self.consumer.assign([TopicPartition(topic, p, low)])
-            deadline = time.monotonic() + READ_TIMEOUT
-            while True:
-                if time.monotonic() > deadline:
-                    raise MigrationError(
-                        f"topic {topic}[{p}]",
-                        f"was not read to its end (offset {high}) within {READ_TIMEOUT:.0f}s",
-                        fix="check the broker (`sharebus ops status`) and run the migration again",
-                    )
-                msg = self.consumer.poll(0.5)
-                if msg is None:
-                    continue
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        break
-                    continue
-                yield msg.key(), msg.value(), _headers(msg.headers())
-                if (msg.offset() or 0) >= high - 1:
-                    break
+            try:
+                for msg in read_partition(self.consumer, tp, low, high, READ_TIMEOUT, strict=True):
+                    yield msg.key(), msg.value(), _headers(msg.headers())
+            except TimeoutError as exc:
+                raise MigrationError(
+                    f"topic {topic}[{p}]",
+                    "was not read to its end",
+                    actual=str(exc),
+                    fix="check the broker (`sharebus ops status`) and run the migration again",
+                ) from None
 
     def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         low, high = self._call(lambda: self.consumer.get_watermark_offsets(tp, timeout=10))
