@@ -10,10 +10,12 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from schemas.encoder import Encoder, SchemaBook
+from sharebus.catalog.load import read_catalog_dir
 from sharebus.catalog.models import Catalog, DemandStatus, Sharing
 from sharebus.core import naming
 from sharebus.core.settings import Settings
@@ -23,6 +25,7 @@ from sharebus.testing.registry import IdRegistry
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchRouter, EncoderFor
+from streams.router.live_catalog import catalog_from
 from streams.router.records import RawRecord
 
 BATCH = 2000
@@ -79,11 +82,13 @@ class Rate:
     messages_per_record: float
 
 
-def rate(router: BatchRouter, items: list[RawRecord], now: datetime) -> Rate:
-    """Records per second of the batch step in steady state (a first pass over the same records
-    makes each target's plan and lane, as a running worker has)."""
-    for batch in batches(items):
-        router.route_batch(batch, now)
+def rate(router: BatchRouter, items: list[RawRecord], now: datetime, warm: int = 3) -> Rate:
+    """Records per second of the batch step in steady state: `warm` passes over the same records
+    first make each target's plan, lane and generated writer, and let the interpreter specialise
+    them, as in a worker that has run a while."""
+    for _ in range(warm):
+        for batch in batches(items):
+            router.route_batch(batch, now)
     started, messages = time.perf_counter(), 0
     for batch in batches(items):
         messages += len(router.route_batch(batch, now).messages)
@@ -98,9 +103,12 @@ class SwapPause:
     compile_s: float
 
 
-def swap_pause(catalog: Catalog, key: bytes, items: list[RawRecord]) -> SwapPause:
-    """Route batches in one thread while another compiles the next version (one demand revoked)
-    and swaps it in: the longest batch meanwhile, against the median batch."""
+def swap_pause(directory: Path, key: bytes, items: list[RawRecord]) -> SwapPause:
+    """Route batches in one thread while another does what a worker does with a published version
+    (one demand revoked): parse and validate its texts, compile it against the policy in force,
+    swap it in. The longest batch meanwhile, against the median batch."""
+    texts = read_catalog_dir(directory)
+    catalog = catalog_from(texts, str(directory))
     policy = compile_policy(catalog, pseudonym_key=key)
     router = BatchRouter(policy, compile_checks(catalog), encoders(policy))
     now = datetime.now(UTC)
@@ -120,20 +128,20 @@ def swap_pause(catalog: Catalog, key: bytes, items: list[RawRecord]) -> SwapPaus
                 if stop.is_set():
                     return
 
-    thread = threading.Thread(target=route)
-    thread.start()
-    time.sleep(1.0)
     first = next(
         d for d in catalog.demands if d.status is DemandStatus.APPROVED and d.subscriber != "all-districts"
     )
-    demands = tuple(
-        d.model_copy(update={"status": DemandStatus.REVOKED}) if d is first else d for d in catalog.demands
+    demands = texts.demands or ""
+    at = demands.index("status: approved", demands.index(f"id: {first.id}"))
+    revoked = replace(
+        texts, demands=demands[:at] + "status: revoked" + demands[at + len("status: approved") :]
     )
-    changed = Catalog.model_validate(
-        {**{f: getattr(catalog, f) for f in Catalog.model_fields}, "demands": demands}
-    )
+    thread = threading.Thread(target=route)
+    thread.start()
+    time.sleep(1.0)
     publishing.set()
     t0 = time.perf_counter()
+    changed = catalog_from(revoked, "the published version")
     new = compile_policy(changed, pseudonym_key=key, previous=policy)
     router.swap(new, compile_checks(changed, previous=router.checks), encoders(new))
     compile_s = time.perf_counter() - t0
