@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from functools import partial
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -224,3 +225,24 @@ def read_partition(
             return
     if strict:
         raise TimeoutError(f"{tp.topic}[{tp.partition}] not read to offset {high} within {timeout:.0f}s")
+
+
+def read_to_end(
+    consumer: Consumer,
+    topic: str,
+    timeout: float,
+    *,
+    call: Callable[[Callable[[], Any]], Any] = lambda fn: fn(),
+    on_error: Callable[[KafkaError], None] | None = None,
+) -> Iterator[Message]:
+    """Every message of `topic`: each partition from its low to its high watermark as they are
+    at the start (TimeoutError naming the partition when one is not read within `timeout`).
+    `call` runs the metadata requests (a KafkaWatch's `call`, to wait out an outage)."""
+    meta = call(lambda: consumer.list_topics(topic, timeout=10)).topics.get(topic)
+    if meta is None or meta.error is not None:
+        return
+    for p in sorted(meta.partitions):
+        tp = TopicPartition(topic, p)
+        low, high = call(partial(consumer.get_watermark_offsets, tp, timeout=10))
+        if high > low:
+            yield from read_partition(consumer, tp, low, high, timeout, on_error=on_error, strict=True)

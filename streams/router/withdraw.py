@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from schemas.keys import key_prefix
 from sharebus.core import naming
-from sharebus.core.kafka_clients import read_partition
+from sharebus.core.kafka_clients import read_to_end
 from sharebus.core.outage import KafkaWatch
 from streams.policy.compiled import Policy
 from streams.router.config import RouterConfig
@@ -123,34 +123,22 @@ class Withdrawer:
         self._flush(f"the record of enforced entitlements on {self.record_topic}")
 
     def _read(self, topic: str) -> Iterable[tuple[bytes | None, bytes | None]]:
-        meta = self.watch.call(lambda: self.consumer.list_topics(topic, timeout=10)).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return
-        for p in sorted(meta.partitions):
-            tp = TopicPartition(topic, p)
-            low, high = self._watermarks(tp)
-            if high <= low:
-                continue
-            try:
-                for msg in read_partition(
-                    self.consumer, tp, low, high, READ_TIMEOUT, on_error=self._failed, strict=True
-                ):
-                    yield msg.key(), msg.value()
-            except TimeoutError as exc:
-                raise DeliveryError(
-                    f"withdrawal reading {topic}[{p}]",
-                    "did not reach the end of the partition",
-                    actual=str(exc),
-                    fix="check the broker (`sharebus ops status`); the worker restarts the withdrawal",
-                ) from None
+        try:
+            for msg in read_to_end(
+                self.consumer, topic, READ_TIMEOUT, call=self.watch.call, on_error=self._failed
+            ):
+                yield msg.key(), msg.value()
+        except TimeoutError as exc:
+            raise DeliveryError(
+                f"withdrawal reading {topic}",
+                "did not reach the end of the topic",
+                actual=str(exc),
+                fix="check the broker (`sharebus ops status`); the worker restarts the withdrawal",
+            ) from None
 
     def _failed(self, error: KafkaError) -> None:
         self.watch.failed(KafkaException(error))
         self.watch.check()
-
-    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
-        low, high = self.watch.call(lambda: self.consumer.get_watermark_offsets(tp, timeout=10))
-        return int(low), int(high)
 
     def _produce(self, topic: str, value: bytes | None, key: bytes, headers: Headers) -> None:
         while True:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from schemas.keys import key_prefix, wrap_key
@@ -26,7 +26,7 @@ from sharebus.core.kafka_clients import (
     consumer_config,
     ensure_topics,
     kafka_config,
-    read_partition,
+    read_to_end,
 )
 from sharebus.core.kafka_clients import producer_config as make_producer_config
 from sharebus.core.progress import Echo
@@ -223,28 +223,16 @@ class Migration:
         return value if new_id == old_id else header(new_id) + body
 
     def _read(self, topic: str) -> Iterator[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
-        meta = self._call(lambda: self.consumer.list_topics(topic, timeout=10)).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return
-        for p in sorted(meta.partitions):
-            tp = TopicPartition(topic, p)
-            low, high = self._watermarks(tp)
-            if high <= low:
-                continue
-            try:
-                for msg in read_partition(self.consumer, tp, low, high, READ_TIMEOUT, strict=True):
-                    yield msg.key(), msg.value(), _headers(msg.headers())
-            except TimeoutError as exc:
-                raise MigrationError(
-                    f"topic {topic}[{p}]",
-                    "was not read to its end",
-                    actual=str(exc),
-                    fix="check the broker (`sharebus ops status`) and run the migration again",
-                ) from None
-
-    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
-        low, high = self._call(lambda: self.consumer.get_watermark_offsets(tp, timeout=10))
-        return int(low), int(high)
+        try:
+            for msg in read_to_end(self.consumer, topic, READ_TIMEOUT, call=self._call):
+                yield msg.key(), msg.value(), _headers(msg.headers())
+        except TimeoutError as exc:
+            raise MigrationError(
+                f"topic {topic}",
+                "was not read to its end",
+                actual=str(exc),
+                fix="check the broker (`sharebus ops status`) and run the migration again",
+            ) from None
 
     def _produce(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None:
         while True:
