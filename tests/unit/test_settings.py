@@ -110,3 +110,18 @@ def test_extra_client_properties_refuse_identity_and_nonsense(
     monkeypatch.setenv(name, text)
     with pytest.raises(ValidationError, match=problem):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_local_cluster_finds_each_broker_and_refuses_a_layout_that_cannot_work() -> None:
+    three = Settings(kafka_brokers=3)  # type: ignore[call-arg]
+    assert three.kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292"
+    assert three.kafka_public_bootstrap == "127.0.0.1:9094,127.0.0.1:9194,127.0.0.1:9294"
+    assert (three.replication_factor, three.min_insync_replicas) == (3, 2)
+    listed = Settings(kafka_brokers=3, kafka_bootstrap="127.0.0.1:1,127.0.0.1:2,127.0.0.1:3")  # type: ignore[call-arg]
+    assert listed.kafka_bootstrap == "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3"
+    with pytest.raises(ValidationError, match="lists 2 addresses for SHAREBUS_KAFKA_BROKERS=3"):
+        Settings(kafka_brokers=3, kafka_bootstrap="127.0.0.1:1,127.0.0.1:2")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="MIN_INSYNC_REPLICAS=3 exceeds the replication factor 1"):
+        Settings(kafka_min_insync_replicas=3)  # type: ignore[call-arg]
+    production = Settings(kafka_replication_factor=3)  # type: ignore[call-arg]
+    assert (production.replication_factor, production.min_insync_replicas) == (3, 2)
