@@ -16,10 +16,12 @@ from confluent_kafka import Producer
 from psycopg import sql
 
 from connectors.render import CaptureSpec
+from sharebus.core import naming
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.naming import H_CHECK, H_DEMAND, H_LSN, H_OP, H_POLICY, H_REASON
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
+from sharebus.testing.kafka import wait_for_records
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import (
     Read,
@@ -275,6 +277,51 @@ def test_conditional_flows_after_approval_with_approved_fields_and_stops_on_revo
     latest = {r.key["cert_no"]: r for r in final}
     assert latest[approved_row["cert_no"]].value is None
     assert latest[approved_row["cert_no"]].headers[H_OP] == b"withdraw"
+
+
+def test_a_worker_that_missed_a_revocation_withdraws_when_it_starts(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    factory: RowFactory,
+    tmp_path: Path,
+) -> None:
+    """The demand is revoked while no worker runs: the next worker compares what it enforces with
+    the record the last one left (`<catalog topic>.entitlements`) and tombstones the rows."""
+    market, realestate = capture_factory("market"), capture_factory("realestate")
+    dept, district = realestate.department, "500108"
+    now = datetime.now(UTC)
+    demand = {
+        "id": "T-W",
+        "subscriber": district,
+        "resource": f"{dept}.certificate",
+        "purpose": "test",
+        "status": "approved",
+        "approver": "test",
+        "fields": ["cert_no", "area_m2", "use", "district_code"],
+        "valid_from": (now - timedelta(days=1)).isoformat(),
+        "valid_until": (now + timedelta(days=30)).isoformat(),
+    }
+    catalog = write_catalog(tmp_path / "catalog", {"market": market.department, "realestate": dept}, [demand])
+    router = router_factory(catalog)
+    row = factory.certificate(time.time_ns() % 10**7)
+    row["district_code"] = district
+    db_writer(stack_settings, "dept_realestate")("insert", "certificate", row)
+    resource = f"{dept}.certificate"
+    read_share(stack_settings, district, resource, until=lambda rs: row["cert_no"] in keys_of(rs, "cert_no"))
+    wait_for_records(stack_settings, naming.entitlements_topic(router.settings.catalog_topic), 1)
+    router.kill()
+    set_demands(catalog, [{**demand, "status": "revoked"}])
+    publish_catalog(router.settings)
+    router.start()
+    final = read_share(
+        stack_settings,
+        district,
+        resource,
+        until=lambda rs: any(r.headers.get(H_OP) == b"withdraw" for r in rs),
+    )
+    latest = {r.key["cert_no"]: r for r in final}
+    assert latest[row["cert_no"]].value is None and latest[row["cert_no"]].headers[H_OP] == b"withdraw"
 
 
 def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
