@@ -48,7 +48,12 @@ def register(
                 f"connector {name}",
                 "is registered with a different config",
                 actual="differs in: " + ", ".join(changed),
-                fix="review the diff and re-run with --yes to apply it",
+                fix=(
+                    "run `sharebus topics migrate`: it moves the connector to its department's raw"
+                    " topic once the router has routed its per-table topics"
+                    if all(key.startswith("transforms") for key in changed)
+                    else "review the diff and re-run with --yes to apply it"
+                ),
             )
     errors = client.validate(config["connector.class"], {**config, "name": name})
     if errors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -51,6 +52,7 @@ PROTECTED_KEYS = frozenset(
         "signal.data.collection",
         "notification.sink.topic.name",
         "schema.history.internal.kafka.topic",
+        "transforms",  # the topic router (`topic_routing`): every `transforms.*` key is refused
     }
 )
 MASK_LENGTH = 12
@@ -99,7 +101,7 @@ class CaptureSpec:
             )
         self._check_columns()
         for key, _ in self.overrides:
-            if key in PROTECTED_KEYS or "password" in key.lower():
+            if key in PROTECTED_KEYS or key.startswith("transforms.") or "password" in key.lower():
                 raise ConfigError(
                     f"--set {key}",
                     "may not be overridden",
@@ -149,8 +151,10 @@ class CaptureSpec:
     def topic_prefix(self) -> str:
         return naming.raw_prefix(self.department)
 
-    def topic(self, table: str) -> str:
-        return f"{self.topic_prefix}.{table}"
+    @property
+    def raw_topic(self) -> str:
+        """Where the change events of every table it captures arrive (Debezium's topic router)."""
+        return naming.raw_topic(self.topic_prefix)
 
     @property
     def notification_topic(self) -> str:
@@ -217,6 +221,41 @@ def _common_values(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
     }
 
 
+def department_topic_regex(logical_name: str, bus_tables: tuple[str, ...]) -> str:
+    """Debezium's per-table topics of the connector's captured tables, for its topic router to
+    send into the connector's one raw topic (a regex Java and Python read alike, matched against
+    the whole name): every `<logical name>.<schema>.<table>` but the bus's own tables (heartbeat
+    and signal rows are not the router's to read)."""
+    own = "|".join(re.escape(table) for table in bus_tables)
+    return f"{re.escape(logical_name)}\\.(?!(?:{own})$).+"
+
+
+ROUTING_TRANSFORM = "department"
+
+
+def topic_routing(logical_name: str, bus_tables: tuple[str, ...]) -> dict[str, str]:
+    """The connector properties that put every captured table's events on its raw topic:
+    Debezium's topic-routing SMT (ByLogicalTableRouter: the MariaDB plugin has no
+    ToLogicalTopicRouter yet). Keys stay as the table's primary key (no table field added): the
+    router finds the table in each event's `source`, and a key's events still share a partition."""
+    prefix = f"transforms.{ROUTING_TRANSFORM}"
+    return {
+        "transforms": ROUTING_TRANSFORM,
+        f"{prefix}.type": "io.debezium.transforms.ByLogicalTableRouter",
+        f"{prefix}.topic.regex": department_topic_regex(logical_name, bus_tables),
+        f"{prefix}.topic.replacement": naming.raw_topic(logical_name),
+        f"{prefix}.key.enforce.uniqueness": "false",
+    }
+
+
+def bus_tables_of(config: Mapping[str, str]) -> tuple[str, str]:
+    """The signal and heartbeat tables a registered connector captures (from its config)."""
+    if config.get("connector.class") == CONNECTOR_CLASSES[POSTGRES]:
+        return BUS_TABLES
+    db = config.get("database.include.list", "")
+    return (f"{db}.{MARIADB_SIGNAL_TABLE}", f"{db}.{MARIADB_HEARTBEAT_TABLE}")
+
+
 def render_postgres(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
     """The Debezium PostgreSQL connector config for `spec`; the password is a config-provider
     reference to the secrets dir, never the password itself."""
@@ -246,7 +285,8 @@ def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
 
 
 def _finish(spec: CaptureSpec, config: dict[str, str]) -> dict[str, str]:
-    """Columns excluded or masked at the source, then the `--set` overrides."""
+    """The topic router, columns excluded or masked at the source, then the `--set` overrides."""
+    config |= topic_routing(spec.topic_prefix, spec.bus_tables)
     if spec.exclude_columns:
         config["column.exclude.list"] = ",".join(_include_list(spec.exclude_columns))
     if spec.mask_columns:

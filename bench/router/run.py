@@ -176,7 +176,7 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
     tag = uuid.uuid4().hex[:8]
     dept = f"bench_{tag}"
     catalog = rename_departments(SAMPLE, work / "catalog" / "chongqing", {"market": dept})
-    topic = naming.raw_topic(dept, "public.enterprise")
+    topic = naming.raw_topic(naming.raw_prefix(dept))
     ensure_topics(
         admin_client(kafka_config(settings)),
         {

@@ -17,7 +17,6 @@ from pathlib import Path
 from schemas.encoder import Encoder, SchemaBook
 from sharebus.catalog.load import read_catalog_dir
 from sharebus.catalog.models import Catalog, DemandStatus, Sharing
-from sharebus.core import naming
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.builders import as_debezium_json, debezium_bytes
@@ -66,7 +65,7 @@ def records(catalog: Catalog, resources: int, n: int, seed: int = 7) -> list[Raw
             ts_ms=1_700_000_000_000,
         )
         key = b'{"uscc":"' + row["uscc"].encode() + b'"}'
-        topic = naming.raw_topic(res.department, res.source.table)
+        topic = res.source.raw_topic
         out.append(RawRecord(topic, rng.randrange(3), i, key, value, 0))
     return out
 

@@ -72,7 +72,15 @@ def measure(directory: Path) -> dict[str, float]:
         )
     )
     settings = Settings()
-    shares = [t for t in router_topics(settings, policy) if naming.parse_share_topic(t) is not None]
+    wanted = router_topics(settings, policy)
+    shares = [t for t in wanted if naming.parse_share_topic(t) is not None]
+    # Besides the router's topics (raw per connector, dead letters, subscribers, entitlements),
+    # each connector's Debezium makes its heartbeat and notification topics and the bus heartbeat
+    # table's topic, `SHAREBUS_KAFKA_PARTITIONS` each.
+    connectors = {r.source.connector for r in catalog.resources}
+    per_connector = 3 * settings.kafka_partitions
+    partitions = sum(p for p, _ in wanted.values()) + per_connector * len(connectors)
+    per_table_raw = (len(catalog.resources) - len(connectors)) * settings.kafka_partitions
     by_subscriber: dict[str, list[str]] = {}
     for ent in entitled:
         by_subscriber.setdefault(ent.subscriber, []).append(ent.topic)
@@ -86,6 +94,8 @@ def measure(directory: Path) -> dict[str, float]:
         "entitlements_s": ent_s,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "topics": len(shares),  # one partition each: share.<subscriber>.<department>
+        "partitions": partitions,  # every topic the bus makes, partitions summed
+        "table_raw_partitions": partitions + per_table_raw,  # the same with a raw topic per table
         "acl_bindings": subscriber_acls,  # per subscriber: READ + DESCRIBE on its prefix, its groups
         "legacy_topics": len(entitled),  # the per-resource layout: one topic per entitlement
         "legacy_acl_bindings": 2 * len(entitled),  # READ + DESCRIBE, literal, per topic
@@ -120,7 +130,7 @@ def main() -> None:
     log(
         f"  {'catalog':<8} {'resources':>9} {'load+validate':>14} {'compile':>9} {'checks':>8}"
         f" {'publish':>8} {'entitlements':>12} {'RSS MiB':>8} {'topics':>7} {'ACLs':>5}"
-        f" {'per-resource topics/ACLs':>25} {'load+compile vs sample':>23}"
+        f" {'per-resource topics/ACLs':>25} {'partitions (raw per table)':>27} {'load+compile vs sample':>23}"
     )
     for name, r in rows:
         ratio = (r["load_s"] + r["compile_s"]) / (base["load_s"] + base["compile_s"])
@@ -128,9 +138,14 @@ def main() -> None:
             f"  {name:<8} {r['resources']:>9,.0f} {r['load_s']:>13.2f}s {r['compile_s']:>8.2f}s"
             f" {r['checks_s']:>7.2f}s {r['publish_s']:>7.2f}s {r['entitlements_s']:>11.2f}s"
             f" {r['rss_mib']:>8.0f} {r['topics']:>7,.0f} {r['acl_bindings']:>5,.0f}"
-            f" {r['legacy_topics']:>14,.0f}/{r['legacy_acl_bindings']:<10,.0f} {ratio:>22,.0f}×"
+            f" {r['legacy_topics']:>14,.0f}/{r['legacy_acl_bindings']:<10,.0f}"
+            f" {r['partitions']:>12,.0f} ({r['table_raw_partitions']:>10,.0f}) {ratio:>22,.0f}×"
         )
     log("  publish = the policy and checks recompiled after one demand is revoked (what a worker does)")
+    log(
+        "  partitions = every topic the bus and Debezium make for the catalog (raw topics one per"
+        " connector); in brackets, with a raw topic per captured table as before"
+    )
     log("  targets (scale issue): load+validate+compile ≤ 2 s; ≤ 5,000 partitions at 4,154 resources")
     if args.routing:
         directory = work / str(args.routing) / "chongqing"

@@ -206,7 +206,13 @@ class Source(_Model):
 
     @property
     def raw_topic(self) -> str:
-        return f"{self.connector}.{self.table}"
+        """The topic its change events arrive on: the connector's (every table of it shares it)."""
+        return naming.raw_topic(self.connector)
+
+    @property
+    def table_topic(self) -> str:
+        """Debezium's per-table topic, where its events arrived before the department topics."""
+        return naming.raw_table_topic(self.connector, self.table)
 
 
 class FieldSpec(_Model):

@@ -232,7 +232,7 @@ def _check_resource(
         issues.append(
             e.issue(
                 "source",
-                f"{res.source.raw_topic} is the source of more than one resource",
+                f"{connector} {res.source.table} is the source of more than one resource",
                 "one resource per source table",
                 "source",
             )

@@ -197,7 +197,7 @@ def _show_resource(cat: Catalog, r: Resource) -> None:
     echo = click.echo
     echo(f"{r.id}  {r.title}  (catalog version {cat.version})")
     echo(f"  department   {r.department}")
-    echo(f"  source       {r.source.raw_topic}")
+    echo(f"  source       {r.source.table} on {r.source.raw_topic}")
     echo(f"  key          {', '.join(r.primary_key)}")
     echo(f"  sharing      {r.sharing.value}" + (f" — {r.legal_basis}" if r.legal_basis else ""))
     echo(f"  region       {r.region_field or 'city-wide'}")

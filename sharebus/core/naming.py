@@ -11,7 +11,7 @@ from __future__ import annotations
 
 RAW = "cdc"
 RAW_PREFIX = f"{RAW}."
-"""Every raw topic starts with it: `cdc.<department>.<schema>.<table>`."""
+"""Every raw topic starts with it: `cdc.<department>` (one per capture connector)."""
 CONNECTOR_PREFIX = f"{RAW}-"
 """Every capture connector is named `cdc-<department>` (Debezium's schema-history readers use it
 as their group prefix too)."""
@@ -30,9 +30,18 @@ def raw_prefix(department: str) -> str:
     return f"{RAW_PREFIX}{department}"
 
 
-def raw_topic(department: str, table: str) -> str:
-    """`cdc.<department>.<schema>.<table>` (`table` is `<schema>.<table>`, or `<db>.<table>`)."""
-    return f"{raw_prefix(department)}.{table}"
+def raw_topic(logical_name: str) -> str:
+    """The raw topic of a capture connector: its logical name, `cdc.<department>`. Debezium's
+    topic router puts the change events of every table the connector captures there (the table
+    is in each event's `source`), so a department's tables share one topic's partitions."""
+    return logical_name
+
+
+def raw_table_topic(logical_name: str, table: str) -> str:
+    """Debezium's own topic for one table, `cdc.<department>.<schema>.<table>` (`table` is
+    `<schema>.<table>` or `<db>.<table>`): the bus's own tables (heartbeat, signal) stay there,
+    and so did every captured table before the department topics (`sharebus topics migrate`)."""
+    return f"{logical_name}.{table}"
 
 
 def department_of_raw_prefix(prefix: str) -> str | None:
@@ -41,7 +50,7 @@ def department_of_raw_prefix(prefix: str) -> str | None:
 
 
 def department_of_raw_topic(topic: str) -> str:
-    """`cdc.<department>.<schema>.<table>` → `<department>` ("unknown" for a name without one)."""
+    """`cdc.<department>[.<schema>.<table>]` → `<department>` ("unknown" for a name without one)."""
     parts = topic.split(".")
     return parts[1] if len(parts) >= 2 else "unknown"
 

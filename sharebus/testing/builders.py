@@ -68,9 +68,9 @@ def raw_record(
     partition: int = 0,
     timestamp_ms: int = 0,
 ) -> RawRecord:
-    """A record read from a raw topic (default `cdc.market.public.enterprise`)."""
+    """A record read from a raw topic (default `cdc.market`, the market department's)."""
     return RawRecord(
-        topic or naming.raw_topic("market", "public.enterprise"), partition, offset, key, value, timestamp_ms
+        topic or naming.raw_topic(naming.raw_prefix("market")), partition, offset, key, value, timestamp_ms
     )
 
 

@@ -220,7 +220,8 @@ class Policy:
                 None,
                 op if isinstance(op, str) else None,
                 Reason.UNKNOWN_SOURCE,
-                f"source {where}",
+                f"source {where}: no resource of catalog {self.version} names this table; publish"
+                " its catalog entry, then re-read its rows with `sharebus connectors resnapshot`",
                 self.version,
             )
         if op == OP_TRUNCATE:

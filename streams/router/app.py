@@ -28,7 +28,7 @@ from streams.router.live_catalog import catalog_from, decode_texts
 from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
 from streams.router.records import RawRecord
-from streams.router.topics import prepare_topics, raw_topics
+from streams.router.topics import prepare_topics, raw_topics, source_topics
 from streams.router.withdraw import WithdrawalLoop
 
 log = logging.getLogger("sharebus.router")
@@ -60,7 +60,7 @@ class RouterService:
         policy = compile_policy(catalog, pseudonym_key=pseudonym_key)
         prepare_topics(settings, policy)
         self.router = BatchRouter(policy, compile_checks(catalog), encoder_for(policy))
-        self.source_topics = raw_topics(catalog)
+        self.source_topics = source_topics(settings, catalog)
         self.config = RouterConfig.from_settings(settings)
         self.watch = self.config.watch()
         self.tracker: DeliveryTracker | None = None
@@ -90,6 +90,7 @@ class RouterService:
                 lambda: tracker.close_batches(),
                 fatal,
                 self.persist,
+                frozenset(self.source_topics) - frozenset(raw_topics(self.policy.catalog)),
             ),
             CatalogWatcher(config, watch, self.apply_published, fatal),
         ]

@@ -98,10 +98,14 @@ class RawLoop:
         flush: Callable[[], int],
         fatal: Fatal,
         persist: Callable[[], None] = lambda: None,
+        retiring: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
         self.watch = watch
         self.topics = topics
+        # Per-table topics of the old capture layout: `sharebus topics migrate` deletes them
+        # under the running router once it has routed them to their end.
+        self.retiring = retiring
         self.route = route
         self.flush = flush
         self.fatal = fatal
@@ -166,7 +170,9 @@ class RawLoop:
         for m in msgs:
             err = m.error()
             if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
+                if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and self.retiring:
+                    log.info("a per-table topic of the old layout is gone (migrated): %s", err.str())
+                elif err.code() != KafkaError._PARTITION_EOF:
                     self.watch.failed(KafkaException(err))  # raised unless Kafka is away for a while
                 continue
             topic, partition, offset = m.topic(), m.partition(), m.offset()

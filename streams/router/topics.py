@@ -1,5 +1,6 @@
-"""The topics the router reads and writes exist before it runs: raw sources, subscriber topics
-(compacted, one per subscriber and department) and dead letters (one per department)."""
+"""The topics the router reads and writes exist before it runs: raw sources (one per capture
+connector), subscriber topics (compacted, one per subscriber and department) and dead letters
+(one per department)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,21 @@ RAW_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 360
 
 
 def raw_topics(catalog: Catalog) -> list[str]:
-    """The raw topics of the catalog's resources: `<connector>.<schema>.<table>`."""
-    return sorted({f"{r.source.connector}.{r.source.table}" for r in catalog.resources})
+    """The raw topics of the catalog's resources: one per capture connector, `cdc.<department>`."""
+    return sorted({r.source.raw_topic for r in catalog.resources})
+
+
+def table_topics(catalog: Catalog, existing: Iterable[str]) -> list[str]:
+    """Debezium's per-table topics of the catalog's sources that still exist: a deployment from
+    before the department topics, until `sharebus topics migrate` has drained and deleted them."""
+    return sorted({r.source.table_topic for r in catalog.resources} & set(existing))
+
+
+def source_topics(settings: Settings, catalog: Catalog, role: Role = Role.ROUTER) -> list[str]:
+    """What the router reads: the raw topics, and per-table topics left from the old layout."""
+    admin = admin_client(kafka_config(settings, role))
+    existing = admin.list_topics(timeout=10).topics
+    return sorted({*raw_topics(catalog), *table_topics(catalog, existing)})
 
 
 def router_topics(settings: Settings, policy: Policy, departments: Iterable[str] | None = None) -> TopicSpecs:

@@ -71,7 +71,7 @@ def test_losing_a_broker_stops_nothing_and_loses_nothing(
     time.sleep(3)
 
     # The broker leading the market's raw topic goes: the router's reads and writes both move.
-    victim = node_name(leader_of(stack_settings, scene.market.topic("public.enterprise")))
+    victim = node_name(leader_of(stack_settings, scene.market.raw_topic))
     base = delivered(settings, scene.departments)
     killed = faults.kill(stack_settings, victim)
     wait_until(

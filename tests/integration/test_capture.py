@@ -92,7 +92,7 @@ def test_insert_update_delete_arrive_as_change_events(
         conn.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(ident, sql.Identifier(pk)), (row[pk],))
 
     # insert, update, delete, then the delete's tombstone: all on one partition, in order.
-    events = read_events(consumer_factory(), stack_settings, spec.topic(table), 4, key={pk: row[pk]})
+    events = read_events(consumer_factory(), stack_settings, spec.raw_topic, 4, key={pk: row[pk]})
     assert len(events) == 4
     (_, created), (_, updated), (_, deleted), (_, tombstone) = events
     assert created["op"] == "c" and created["before"] is None

@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from connectors.client import ConnectClient
+from sharebus.core import naming
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples import hrss
@@ -113,7 +114,7 @@ def test_onboarding_a_mariadb_department(
     )
     admin_rows(settings, "DELETE FROM social_insurance WHERE person_id = %s", row["person_id"])
     key = {"person_id": row["person_id"]}
-    topic = f"cdc.{dept}.dept_hrss.social_insurance"
+    topic = naming.raw_topic(f"cdc.{dept}")
     pairs = read_topic(
         consumer_factory(), settings, topic, until=lambda ps: (key, None) in ps and len(ops(ps, "r")) >= rows
     )

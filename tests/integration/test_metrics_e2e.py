@@ -77,7 +77,7 @@ def test_metrics_report_exact_counts_per_subscriber_and_reason(
             {**factory.inspection(rows[0]["uscc"], "500101"), "id": 10 + i},
         )
     producer = Producer(kafka_config(stack_settings))
-    producer.produce(market.topic("public.enterprise"), b"{garbage", b'{"uscc":"X"}')
+    producer.produce(market.raw_topic, b"{garbage", b'{"uscc":"X"}')
     assert producer.flush(10) == 0
 
     # Everything routed: the last enterprise is in its district's topic.

@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Message
 
 from connectors.client import ConnectClient
+from sharebus.core import naming
 from sharebus.core.settings import Settings
 from sharebus.testing.kafka import read_until
 
@@ -105,7 +106,7 @@ def test_onboarding_runs_changes_flow_twice_is_a_no_op_and_remove_leaves_nothing
     pairs = read_topic(
         consumer_factory(),
         stack_settings,
-        f"cdc.{dept}.public.person",
+        naming.raw_topic(f"cdc.{dept}"),
         until=lambda ps: ({"id": 3}, None) in ps and len(ops(ps, "r")) == 2,
     )
     assert sorted(v["after"]["id"] for v in ops(pairs, "r")) == [1, 2]
@@ -192,7 +193,7 @@ def test_resnapshot_where_reemits_exactly_the_selected_rows(
     pairs = read_topic(
         consumer_factory(),
         stack_settings,
-        f"cdc.{dept}.public.person",
+        naming.raw_topic(f"cdc.{dept}"),
         until=lambda ps: len(ops(ps, "r")) >= len(expected),
         settle=3.0,
     )

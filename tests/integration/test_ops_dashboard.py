@@ -90,7 +90,7 @@ def test_dashboard_shows_the_figures_of_ops_status(
         inserter.insert(STOPPED, 7)  # what the stopped district will not read
         wait_for_end(stack_settings, topic[STOPPED], 12)
         garbage = Producer(kafka_config(stack_settings))
-        garbage.produce(market.topic("public.enterprise"), b"{not json", b'{"uscc":"X"}')
+        garbage.produce(market.raw_topic, b"{not json", b'{"uscc":"X"}')
         assert garbage.flush(10) == 0
         # A fresh worker judges over a window that starts after the stop (no half-old window).
         router.stop()

@@ -118,7 +118,7 @@ def test_stopped_district_is_stop_lagging_is_warn_others_ok(
         )
         assert consumers[STOPPED].stop() == 5  # committed 5, left the group
         garbage = Producer(kafka_config(stack_settings))
-        garbage.produce(market.topic("public.enterprise"), b"{garbage", b'{"uscc":"X"}')
+        garbage.produce(market.raw_topic, b"{garbage", b'{"uscc":"X"}')
         assert garbage.flush(10) == 0
         inserter.start()
 
@@ -139,7 +139,7 @@ def test_stopped_district_is_stop_lagging_is_warn_others_ok(
         assert router["in_records_per_s"] > 0 and router["delivered_per_s"] > 0
         latency = router["latency_ms"]
         assert latency["p50"] is not None and latency["p99"] >= latency["p50"]
-        raw = next(t for t in live["raw_topics"] if t["topic"] == market.topic("public.enterprise"))
+        raw = next(t for t in live["raw_topics"] if t["topic"] == market.raw_topic)
         assert raw["records_per_s"]["1m"] > 0 and raw["router_bytes_per_s"]["1m"] > 0 and raw["age_s"] < 30
         assert subscriber(live, BEHIND)["records_per_s"]["1m"] > 0
 

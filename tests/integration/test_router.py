@@ -334,7 +334,7 @@ def test_a_malformed_event_lands_in_the_dead_letter_topic_with_its_reason(
     market, realestate = capture_factory("market"), capture_factory("realestate")
     catalog = sample_catalog(tmp_path, market, realestate)
     router_factory(catalog)
-    raw_topic = market.topic("public.enterprise")
+    raw_topic = market.raw_topic
     producer = Producer(kafka_config(stack_settings))
     producer.produce(raw_topic, b'{"op": "c", "after": {broken', b'{"uscc":"BROKEN"}')
     bad = factory.enterprise()

@@ -1,18 +1,25 @@
 """`sharebus topics migrate` on the real stack: a per-resource topic's live rows move into the
 subscriber's department topic (resource keys, record-name subjects), newer rows the router already
-wrote stay, deleted rows are not carried, the old topic is deleted and the move audited."""
+wrote stay, deleted rows are not carried, the old topic is deleted and the move audited; a capture
+connector of the per-table layout moves to its department's raw topic under a running router."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from confluent_kafka import Producer
+from psycopg import sql
 
+from connectors.client import ConnectClient
+from connectors.render import CaptureSpec
 from schemas.derive import value_schema
 from schemas.encoder import Encoder
 from schemas.keys import key_bytes, share_key
@@ -22,7 +29,17 @@ from sharebus.core import naming
 from sharebus.core.audit import TOPICS_MIGRATE, read_audit
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
-from tests.integration.router_harness import SAMPLE_CATALOG, read_topic
+from sharebus.dev.samples.rows import RowFactory
+from sharebus.testing.kafka import wait_for_records
+from sharebus.testing.waiting import WaitTimeout
+from tests.integration.router_harness import (
+    SAMPLE_CATALOG,
+    RouterProcess,
+    keys_of,
+    read_share,
+    read_topic,
+    write_catalog,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +102,79 @@ def test_per_resource_topics_move_into_department_topics(
     assert again.exit_code == 0 and legacy not in [m["from"] for m in json.loads(again.stdout)["moves"]]
     audited = [e for e in read_audit(stack_settings, since=started) if e["action"] == TOPICS_MIGRATE]
     assert any(e["target"] == legacy and e["subject"] == subscriber and e["count"] == 1 for e in audited)
+
+
+def test_a_connector_of_the_per_table_layout_moves_to_its_raw_topic_losing_no_change(
+    stack_settings: Settings,
+    capture_factory: Callable[[str], CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    sharebus_cli: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    """A connector registered before the topic router writes a topic per table; the router reads
+    it; `topics migrate` pauses the connector, waits until the router routed that topic to its
+    end, switches the connector to `cdc.<department>`, resumes it and deletes the table topic —
+    under a running router, with every change before, during and after arriving."""
+    market = capture_factory("market")
+    connect = ConnectClient(stack_settings.connect_url)
+    config = connect.config(market.connector_name) or {}
+    connect.put_config(
+        market.connector_name, {k: v for k, v in config.items() if not k.startswith("transforms")}
+    )
+    connect.wait_running(market.connector_name)
+    table_topic = naming.raw_table_topic(market.topic_prefix, "public.enterprise")
+    rows = RowFactory.for_settings(stack_settings, seed=time.time_ns() % 1_000_000)
+    inserted: set[str] = set()
+
+    def insert(n: int) -> None:
+        with psycopg.connect(stack_settings.pg_dsn("dept_market"), autocommit=True) as conn:
+            for _ in range(n):
+                row = rows.enterprise()
+                row["district_code"] = "500101"
+                conn.execute(
+                    sql.SQL("INSERT INTO public.enterprise ({}) VALUES ({})").format(
+                        sql.SQL(", ").join(map(sql.Identifier, row)),
+                        sql.SQL(", ").join(sql.Placeholder() * len(row)),
+                    ),
+                    list(row.values()),
+                )
+                inserted.add(row["uscc"])
+
+    for _ in range(30):  # the task takes the old config on its restart: until then, rows go to the raw topic
+        insert(1)
+        try:
+            wait_for_records(stack_settings, table_topic, 1, timeout=2)
+            break
+        except WaitTimeout:
+            continue
+    insert(20)
+    wait_for_records(stack_settings, table_topic, 20)  # the old layout: a topic for the table
+    router = router_factory(write_catalog(tmp_path / "catalog", {"market": market.department}))
+    insert(20)
+    env = {k: router.env[k] for k in ("SHAREBUS_ROUTER_ID", "SHAREBUS_CATALOG_TOPIC", "SHAREBUS_CATALOG_DIR")}
+
+    result = sharebus_cli("topics", "migrate", "--json", env=env)
+    assert result.exit_code == 0, result.stderr
+    (move,) = [
+        m for m in json.loads(result.stdout)["capture"]["moves"] if m["connector"] == market.connector_name
+    ]
+    assert move["switched"] and move["to"] == market.raw_topic and move["table_topics"] == [table_topic]
+    assert move["records_routed"] >= 40
+    assert table_topic not in admin_client(kafka_config(stack_settings)).list_topics(timeout=10).topics
+    switched = connect.config(market.connector_name) or {}
+    assert switched["transforms.department.topic.replacement"] == market.raw_topic
+
+    insert(20)  # now on the department's raw topic, read by the same router without a restart
+    reads = read_share(
+        stack_settings,
+        "500101",
+        f"{market.department}.enterprise",
+        until=lambda rs: keys_of(rs, "uscc") >= inserted,
+        timeout=60,
+    )
+    assert keys_of(reads, "uscc") >= inserted and len(inserted) >= 60
+    assert router.alive()
+
+    again = sharebus_cli("topics", "migrate", "--json", env=env)  # idempotent
+    assert again.exit_code == 0, again.stderr
+    assert market.connector_name not in [m["connector"] for m in json.loads(again.stdout)["capture"]["moves"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from connectors.client import ConnectorState, TaskState, summarise_trace
@@ -97,7 +99,26 @@ def test_columns_excluded_and_masked_at_the_source_and_overrides() -> None:
     assert "column.exclude.list" not in render(spec(), Settings())
 
 
-@pytest.mark.parametrize("key", ["database.password", "slot.name", "topic.prefix", "my.password.x"])
+def test_every_captured_table_goes_to_the_connector_s_raw_topic_but_the_bus_tables() -> None:
+    config = render_postgres(spec(), Settings())
+    assert config["transforms"] == "department"
+    assert config["transforms.department.topic.replacement"] == "cdc.market"
+    assert config["transforms.department.key.enforce.uniqueness"] == "false"  # keys stay the table's
+    routed = re.compile(config["transforms.department.topic.regex"])
+    assert routed.fullmatch("cdc.market.public.enterprise") and routed.fullmatch("cdc.market.x.heartbeat")
+    for own in ("cdc.market.sharebus.heartbeat", "cdc.market.sharebus.debezium_signal", "cdc.market"):
+        assert not routed.fullmatch(own)
+    assert not routed.fullmatch("__debezium-heartbeat.cdc.market") and not routed.fullmatch("cdc.marketx.a.b")
+    mariadb = render(spec(kind="mariadb", db_name="dept_hrss", tables=("dept_hrss.person",)), Settings())
+    maria_routed = re.compile(mariadb["transforms.department.topic.regex"])
+    assert maria_routed.fullmatch("cdc.market.dept_hrss.person")
+    assert not maria_routed.fullmatch("cdc.market.dept_hrss.sharebus_heartbeat")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["database.password", "slot.name", "topic.prefix", "my.password.x", "transforms", "transforms.x.type"],
+)
 def test_overrides_may_not_touch_identity_or_secrets(key: str) -> None:
     with pytest.raises(ConfigError, match="may not be overridden"):
         spec(overrides=((key, "x"),))

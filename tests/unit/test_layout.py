@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from connectors.render import CaptureSpec, render_postgres
+from sharebus.apps.layout.capture import plan_capture
 from sharebus.apps.layout.migrate import plan_moves, record_fullname
 from sharebus.catalog.models import Catalog, DemandStatus
+from sharebus.core.settings import Settings
 from streams.policy import compile_policy
 from streams.router.withdraw import by_topic, decode_pairs, encode_pairs, in_force, next_change
 
@@ -82,3 +85,24 @@ def test_entitlements_are_the_targets_the_routing_tables_hold(chongqing_catalog:
             for t in [t for ts in table.by_district.values() for t in ts] + list(table.everyone):
                 from_tables.add((t.subscriber, res.id, t.topic, t.demand_id, t.fields, t.hidden))
         assert {tuple(e) for e in policy.entitlements(now)} == from_tables
+
+
+def test_capture_moves_only_connectors_without_the_topic_router(chongqing_catalog: Catalog) -> None:
+    market = chongqing_catalog.resource("market.enterprise")
+    assert market is not None and market.source.connector == "cdc.market"
+    spec = CaptureSpec("market", "dept_market", ("public.enterprise",), "127.0.0.1", 5432, "cdc")
+    current = render_postgres(spec, Settings())
+    legacy = {k: v for k, v in current.items() if not k.startswith("transforms")}
+    topics = [
+        "cdc.market.public.enterprise",  # the catalog's table: drained and deleted
+        "cdc.market.public.scratch",  # captured, no resource reads it: left
+        "cdc.market.sharebus.heartbeat",  # the bus's own table: not the router's
+        "cdc.market",
+        "share.500101.market",
+    ]
+    (move,) = plan_capture(
+        {"cdc-market": legacy, "cdc-other": current, "mirror": legacy}, topics, chongqing_catalog
+    )
+    assert (move.connector, move.raw_topic) == ("cdc-market", "cdc.market")
+    assert (move.routed, move.unrouted) == (["cdc.market.public.enterprise"], ["cdc.market.public.scratch"])
+    assert plan_capture({"cdc-market": current}, topics, chongqing_catalog) == []

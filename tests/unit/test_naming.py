@@ -58,7 +58,9 @@ def test_the_grep_finds_what_it_must() -> None:
 
 def test_raw_names_parse_back() -> None:
     assert naming.raw_prefix("market") == "cdc.market"
-    assert naming.raw_topic("market", "public.enterprise") == "cdc.market.public.enterprise"
+    assert naming.raw_topic("cdc.market") == "cdc.market"
+    assert naming.raw_table_topic("cdc.market", "public.enterprise") == "cdc.market.public.enterprise"
+    assert naming.department_of_raw_topic("cdc.market") == "market"
     assert naming.department_of_raw_prefix("cdc.market") == "market"
     assert naming.department_of_raw_prefix("other.market") is None
     assert naming.department_of_raw_topic("cdc.market.public.enterprise") == "market"

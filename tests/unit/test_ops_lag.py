@@ -49,7 +49,7 @@ def test_topology_of_the_sample_catalog_lists_districts_first() -> None:
     others = {s.id for s in topo.subscribers if not s.is_district}
     assert others == {"civil-affairs", "liangjiang", "wansheng"}
     assert topo.subscriber("500101") == SubscriberInfo("500101", "万州区", "district")
-    assert topo.raw_topics["cdc.market.public.enterprise"] == ("market.enterprise",)
+    assert topo.raw_topics["cdc.market"] == ("market.enterprise", "market.inspection")
     assert topo.dlq_topics["dlq.market"] == "market"
     assert topo.subscriber_of_group("500101.sync") == "500101"
     assert topo.subscriber_of_group("civil-affairs.pool") == "civil-affairs"

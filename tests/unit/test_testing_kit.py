@@ -49,7 +49,7 @@ def test_debezium_events_carry_the_source_the_router_keys_on() -> None:
     assert event["source"]["db"] == "dept_market" and event["op"] == "c"
     assert orjson.loads(debezium_bytes("d", {"id": 1}, None, lsn=7))["source"]["lsn"] == 7
     record = raw_record(b"{}", offset=3)
-    assert (record.topic, record.offset, record.value) == ("cdc.market.public.enterprise", 3, b"{}")
+    assert (record.topic, record.offset, record.value) == ("cdc.market", 3, b"{}")
 
 
 def test_sample_rows_are_valid_and_shaped_like_debezium_json() -> None:

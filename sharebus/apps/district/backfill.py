@@ -44,7 +44,8 @@ def _consumer(settings: Settings, group: str) -> Consumer:
     )
 
 
-def _ends(consumer: Consumer, topic: str) -> dict[int, int]:
+def ends_of(consumer: Consumer, topic: str) -> dict[int, int]:
+    """Each partition's end offset ({} for a topic that does not exist)."""
     meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
     if meta is None or meta.error is not None:
         return {}
@@ -76,7 +77,7 @@ def count_snapshot_deliveries(
     """Messages of op `r` (snapshot reads) of `resource` in `topic` from `starts` up to its end."""
     consumer = _consumer(settings, naming.BACKFILL_VERIFY_GROUP)
     try:
-        ends = _ends(consumer, topic)
+        ends = ends_of(consumer, topic)
         todo = {p: e for p, e in ends.items() if e > starts.get(p, 0)}
         if not todo:
             return 0
@@ -172,7 +173,7 @@ class BackfillRunner:
         verify = _consumer(self.settings, naming.BACKFILL_VERIFY_GROUP)
         try:
             for attempt in range(1, self.retries + 2):
-                starts = {s: _ends(verify, t) for s, t in topics.items()}
+                starts = {s: ends_of(verify, t) for s, t in topics.items()}
                 state.update(state="waiting_policy", attempts=attempt)
                 self.log.put_job(state)
                 time.sleep(self.grace)  # the router swaps the policy within ~1 s of its publication
@@ -193,7 +194,7 @@ class BackfillRunner:
                     snapshot_seconds=round(summary.seconds, 2),
                 )
                 self.log.put_job(state)
-                ends = _ends(verify, resource.source.raw_topic)
+                ends = ends_of(verify, resource.source.raw_topic)
                 if not wait_routed(self.settings, resource.source.raw_topic, ends, self.timeout):
                     raise BackfillError(
                         f"backfill {job.id} of {job.resource}",

@@ -131,10 +131,13 @@ class Migration:
     def close(self) -> None:
         self.consumer.close()
 
+    def topic_names(self) -> list[str]:
+        return list(self._call(lambda: self.admin.list_topics(timeout=10)).topics)
+
     def run(self, *, dry_run: bool = False) -> MigrationReport:
         started = time.monotonic()
         report = MigrationReport(dry_run=dry_run)
-        topics = list(self._call(lambda: self.admin.list_topics(timeout=10)).topics)
+        topics = self.topic_names()
         report.moves = plan_moves(topics)
         if not report.moves:
             self.echo("no subscriber topics of the per-resource layout: nothing to do")
