@@ -86,8 +86,8 @@ def preload(settings: Settings, topic: str, dept: str, n: int) -> None:
     producer.flush(60)
 
 
-def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
-    """Baseline: consume `n` records and produce each unchanged; records/s."""
+def raw_copy(settings: Settings, source: str | list[str], target: str, n: int) -> float:
+    """Baseline: consume `n` records (of one topic or several) and produce each unchanged; records/s."""
     consumer = Consumer(
         {
             **kafka_config(settings),
@@ -106,7 +106,7 @@ def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
             "queue.buffering.max.messages": 1_000_000,
         }
     )
-    consumer.subscribe([source])
+    consumer.subscribe(source if isinstance(source, list) else [source])
     done, started = 0, 0.0
     while done < n:
         msgs = consumer.consume(1000, 1.0)
@@ -125,10 +125,39 @@ def raw_copy(settings: Settings, source: str, target: str, n: int) -> float:
     return n / elapsed
 
 
-def committed(consumer: Consumer, topic: str, partitions: int) -> int:
-    """The group's committed offsets over the topic (the consumer only asks, never joins)."""
-    tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-    return sum(max(0, tp.offset) for tp in tps)
+def committed(consumer: Consumer, partitions: list[TopicPartition]) -> int:
+    """The group's committed offsets over the partitions (the consumer only asks, never joins)."""
+    return sum(max(0, tp.offset) for tp in consumer.committed(partitions, timeout=10))
+
+
+def time_routing(
+    settings: Settings, worker: WorkerProcess, partitions: list[TopicPartition], n: int, work: Path
+) -> tuple[float, float, int, int]:
+    """Wait until the worker's group committed `n` records over `partitions`: its records/s and
+    CPU µs per record, timed from the first committed batch (the group join is not routing); and
+    the records timed and done. One client polls the progress: a new one per poll would cost the
+    worker CPU (SASL logins)."""
+    assert worker.pid is not None
+    progress = Consumer({**kafka_config(settings), "group.id": worker.env["SHAREBUS_ROUTER_ID"]})
+    try:
+        started: tuple[float, float, int] | None = None
+        last, moved = 0, time.monotonic()
+        while (done := committed(progress, partitions)) < n:
+            if not worker.alive():
+                raise worker.died()
+            if done != last:
+                last, moved = done, time.monotonic()
+            elif time.monotonic() - moved > 120:
+                raise RuntimeError(f"router stalled at {done:,} of {n:,} records: see {work / 'worker.log'}")
+            if started is None and done > 0:
+                started = (time.perf_counter(), cpu_seconds(worker.pid), done)
+            time.sleep(0.1 if started is None else 0.25)
+        t1, cpu1 = time.perf_counter(), cpu_seconds(worker.pid)
+    finally:
+        progress.close()
+    t0, cpu0, done0 = started or (t1, cpu1, 0)
+    routed = n - done0
+    return routed / max(t1 - t0, 1e-9), (cpu1 - cpu0) / max(routed, 1) * 1e6, routed, done
 
 
 def drop_topics(settings: Settings, *marks: str) -> None:
@@ -194,30 +223,12 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
     worker = WorkerProcess(worker_env(settings, catalog.parent, work, tag), work / "worker.log")
     worker.start()
     assert worker.pid is not None
-    # Timed from the first committed batch: the raw consumer's group join is not routing.
-    # One client polls the progress: a new one per poll would cost the worker CPU (SASL logins).
-    progress = Consumer({**kafka_config(settings), "group.id": f"bench-router-{tag}"})
+    partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
     try:
-        started: tuple[float, float, int] | None = None
-        last, moved = 0, time.monotonic()
-        while (done := committed(progress, topic, settings.kafka_partitions)) < n:
-            if not worker.alive():
-                raise worker.died()
-            if done != last:
-                last, moved = done, time.monotonic()
-            elif time.monotonic() - moved > 60:
-                raise RuntimeError(f"router stalled at {done:,} of {n:,} records: see {work / 'worker.log'}")
-            if started is None and done > 0:
-                started = (time.perf_counter(), cpu_seconds(worker.pid), done)
-            time.sleep(0.1 if started is None else 0.25)
-        t1, cpu1 = time.perf_counter(), cpu_seconds(worker.pid)
+        rate, cpu_us, routed, done = time_routing(settings, worker, partitions, n, work)
     finally:
-        progress.close()
         worker.stop()
     drop_topics(settings, dept, tag)
-    t0, cpu0, done0 = started or (t1, cpu1, 0)
-    routed = n - done0
-    rate, cpu_us = routed / max(t1 - t0, 1e-9), (cpu1 - cpu0) / max(routed, 1) * 1e6
     log(f"  {rate:,.0f} records/s, {cpu_us:.0f} µs CPU per record (worker), {routed:,} of {done:,} timed")
     return {"baseline": baseline, "router": rate, "cpu_us": cpu_us}
 

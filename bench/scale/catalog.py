@@ -88,9 +88,12 @@ def districts(city_dir: Path = SAMPLE_CITY) -> list[str]:
     return [line.split(",")[0] for line in lines if line.strip()]
 
 
-def write(scale: Scale, directory: Path, *, source_city: Path = SAMPLE_CITY) -> Written:
+def write(
+    scale: Scale, directory: Path, *, source_city: Path = SAMPLE_CITY, with_sample: bool = False
+) -> Written:
     """Write the catalog folder (catalog, demands, responsibility; the sample city's region and
-    districts) into `directory`."""
+    districts) into `directory`; `with_sample`: the sample city's own departments, resources and
+    demands too (so `sharebus run` routes and syncs the sample districts beside the city's size)."""
     rng = random.Random(scale.seed)
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("region.yaml", "districts.csv"):
@@ -141,15 +144,21 @@ def write(scale: Scale, directory: Path, *, source_city: Path = SAMPLE_CITY) -> 
                         until="2030-01-01T00:00:00+08:00",
                     )
                 )
-    catalog = {
+    catalog: dict[str, list[object] | int] = {
         "format": 1,
         "departments": [{"id": d, "name": f"部门 {d}"} for d in depts],
         "resources": resources,
     }
+    if with_sample:
+        sample = _load(source_city / "catalog.yaml")
+        catalog["departments"] = [*sample["departments"], *catalog["departments"]]  # type: ignore[misc]
+        resources[:0] = sample["resources"]
+        demands[:0] = _load(source_city / "demands.yaml")["demands"]
+        duties[:0] = _load(source_city / "responsibility.yaml")["responsibilities"]
     _dump(directory / "catalog.yaml", catalog)
     _dump(directory / "demands.yaml", {"format": 1, "demands": demands})
     _dump(directory / "responsibility.yaml", {"format": 1, "responsibilities": duties})
-    return Written(directory, len(depts), len(resources), len(demands), len(codes))
+    return Written(directory, len(catalog["departments"]), len(resources), len(demands), len(codes))  # type: ignore[arg-type]
 
 
 def _demand(
@@ -171,7 +180,38 @@ def _demand(
     return demand
 
 
+def _load(path: Path) -> dict[str, list[object]]:
+    loaded: dict[str, list[object]] = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    return loaded
+
+
 def _dump(path: Path, data: object) -> None:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10× faster at this size
     with path.open("w", encoding="utf-8") as out:
         yaml.dump(data, out, Dumper=dumper, allow_unicode=True, sort_keys=False, width=200)
+
+
+def main() -> None:
+    """Write a seeds-scale catalog folder: `python -m bench.scale.catalog DIR [--resources N]
+    [--with-sample]`; then e.g. `sharebus run --catalog-dir DIR` (DIR holds `chongqing/`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", type=Path, help="the catalog dir to write (its chongqing/ folder)")
+    parser.add_argument("--resources", type=int, default=Scale.resources)
+    parser.add_argument("--departments", type=int, default=Scale.departments)
+    parser.add_argument("--with-sample", action="store_true", help="the sample city's resources too")
+    args = parser.parse_args()
+    written = write(
+        Scale(departments=args.departments, resources=args.resources),
+        args.directory / "chongqing",
+        with_sample=args.with_sample,
+    )
+    print(
+        f"wrote {written.directory}: {written.departments:,} departments, {written.resources:,}"
+        f" resources, {written.demands:,} demands, {written.subscribers} subscribers"
+    )
+
+
+if __name__ == "__main__":
+    main()

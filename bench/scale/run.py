@@ -1,12 +1,12 @@
-"""The city's size, policy side: a seeds-scale catalog (bench/scale/catalog.py) read, validated and
-compiled as `catalog publish` and the worker do, at 4,154 resources (the seeds' Chongqing) and
-20,000 (the 2025 target), against the sample catalog of the same run. Prints times, peak memory
-and what the layout asks of Kafka: subscriber topics (= partitions) and ACL bindings, against the
-per-resource layout it replaced.
+"""The city's size: a seeds-scale catalog (bench/scale/catalog.py) read, validated and compiled as
+`catalog publish` and the worker do, at 4,154 resources (the seeds' Chongqing) and 20,000 (the 2025
+target), against the sample catalog of the same run. Prints times, peak memory and what the layout
+asks of Kafka: subscriber topics, partitions in all and ACL bindings, against the layouts they
+replaced; routing in process across 1,000 resources against one; then, on the running stack
+(`sharebus stack up`), the bus-wide figures of bench/scale/bus.py: `acl sync` times, the router's
+start, the broker's RSS, open files and partitions, routing over Kafka against a raw copy.
 
-    python -m bench.scale.run [--resources 4154 20000]
-
-No stack needed for these figures (the scale issue adds the bus-wide ones).
+    python -m bench.scale.run [--resources 4154 20000] [--routing 4154] [--bus 100000]
 """
 
 from __future__ import annotations
@@ -116,6 +116,12 @@ def main() -> None:
     parser.add_argument(
         "--routing", type=int, default=4154, help="resources of the catalog routed in process (0: skip)"
     )
+    parser.add_argument(
+        "--bus",
+        type=int,
+        default=100_000,
+        help="records routed over Kafka by a worker with the --routing catalog (0: skip the bus figures)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sharebus-scale-"))
     rows = [("sample", measured(SAMPLE_CITY))]
@@ -157,6 +163,27 @@ def main() -> None:
         log(f"routing in process (batch step, no Kafka) with the {args.routing:,}-resource catalog loaded")
         for line in figures:
             log(f"  {line}")
+        if args.bus:
+            from confluent_kafka import KafkaException
+
+            from bench.scale.bus import bus_figures
+            from sharebus.core.kafka_clients import admin_client, kafka_config
+
+            settings = Settings()
+            log("")
+            log(
+                f"the bus on the running stack ({settings.kafka_bootstrap})"
+                f" with the {args.routing:,}-resource catalog"
+            )
+            try:
+                admin_client(kafka_config(settings)).list_topics(timeout=5)
+            except KafkaException as exc:
+                log(
+                    f"  not measured: no Kafka at {settings.kafka_bootstrap} ({exc}); run `sharebus stack up`"
+                )
+                return
+            for line in bus_figures(settings, directory, args.bus, work, log):
+                log(f"  {line}")
 
 
 def routing_figures(directory: Path) -> list[str]:

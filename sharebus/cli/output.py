@@ -15,7 +15,7 @@ import requests
 from confluent_kafka import KafkaException
 
 from connectors.dburl import redact
-from sharebus.core.errors import AccessError, ExitCode, SharebusError, UnreachableError
+from sharebus.core.errors import AccessError, ConfigError, ExitCode, SharebusError, UnreachableError
 from sharebus.core.settings import get_settings, secret_values
 
 P = ParamSpec("P")
@@ -112,6 +112,14 @@ def _unreachable(exc: Exception) -> SharebusError:
                 actual=text,
                 fix="check the principal's password (SHAREBUS_KAFKA_*_PASSWORD) and its grants"
                 " (`sharebus acl show`)",
+            )
+        if "MSG_SIZE_TOO_LARGE" in text:
+            return ConfigError(
+                f"Kafka at {bootstrap}",
+                "takes the record",
+                actual=text,
+                fix="raise the topic's max.message.bytes (the catalog topic's: `sharebus catalog publish`"
+                " as the admin) or the producer's message.max.bytes (SHAREBUS_KAFKA_PRODUCER_EXTRA)",
             )
         return UnreachableError(
             f"Kafka at {bootstrap}",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 from sharebus.cli.output import handle_errors, progress
@@ -35,7 +38,18 @@ from sharebus.dev.run import RunOptions, run_bus
     default=None,
     help="Stop after this many seconds (default: run until Ctrl-C).",
 )
+@click.option(
+    "--catalog-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Route with this catalog dir (its <city>/ folder) instead of SHAREBUS_CATALOG_DIR; it must"
+    " hold the sample departments' resources for the sample districts to receive data (a seeds-scale"
+    " one: `python -m bench.scale.catalog DIR --with-sample`).",
+)
 @handle_errors
-def run(external: bool, rows: int, rate: float, duration: float | None) -> None:
+def run(external: bool, rows: int, rate: float, duration: float | None, catalog_dir: Path | None) -> None:
     """Start the stack, create and seed the sample departments, capture them, stream changes."""
+    if catalog_dir is not None:  # the worker and the district processes read it from the environment
+        os.environ["SHAREBUS_CATALOG_DIR"] = str(catalog_dir.resolve())
+        get_settings.cache_clear()
     run_bus(get_settings(), RunOptions(external, rows, rate, duration), progress)

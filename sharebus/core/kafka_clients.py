@@ -10,7 +10,14 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 from pydantic import SecretStr
 
 from sharebus.core import naming
@@ -173,6 +180,33 @@ class Replication(NamedTuple):
 
 def new_topic(name: str, partitions: int, config: Mapping[str, str], replication: Replication) -> NewTopic:
     return NewTopic(name, partitions, replication.factor, config={**config, **replication.config()})
+
+
+DOCUMENT_MAX_BYTES = 64 * 1024 * 1024
+"""The largest batch, compressed, of a topic holding one document per city (the live catalog, the
+entitlements the workers enforced): the seeds-scale catalog is 8.9 MB of text, 0.35 MB in lz4."""
+
+DOCUMENT_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "min.compaction.lag.ms": "0",
+    "max.message.bytes": str(DOCUMENT_MAX_BYTES),
+}
+
+DOCUMENT_PRODUCER = {"compression.type": "lz4", "message.max.bytes": 4 * DOCUMENT_MAX_BYTES}
+"""A producer of such documents: librdkafka checks a record before compression, the broker after."""
+
+
+def align_topic_config(admin: AdminClient, topic: str, config: Mapping[str, str]) -> list[str]:
+    """Set the entries of `config` that an existing `topic` lacks or holds otherwise (a topic made
+    by an older version of the bus); returns the names of those set."""
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    current = admin.describe_configs([resource])[resource].result(timeout=30)
+    changed = [k for k, v in config.items() if k not in current or current[k].value != v]
+    if changed:
+        entries = [ConfigEntry(k, config[k], incremental_operation=AlterConfigOpType.SET) for k in changed]
+        altered = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
+        admin.incremental_alter_configs([altered])[altered].result(timeout=30)
+    return changed
 
 
 def ensure_topics(

@@ -88,7 +88,8 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     watch = KafkaWatch(kafka_config(settings), settings.kafka_outage_tolerance, component="sharebus run")
     watcher = _TopicWatcher(settings, watch)
     ids = (*(d.id for d in DEPARTMENTS), hrss.HRSS.id)
-    captured = _starts_with(*(naming.raw_prefix(d) + "." for d in ids))
+    raw = frozenset(naming.raw_topic(naming.raw_prefix(d)) for d in ids)
+    captured: TopicFilter = raw.__contains__
     delivered = _shares_of(ids)
     dead = _starts_with(*(naming.dlq_topic(d) for d in ids))
     failed: list[BaseException] = []

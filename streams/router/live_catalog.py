@@ -13,11 +13,14 @@ from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
 from sharebus.catalog.models import Catalog
 from sharebus.core import naming
-from sharebus.core.errors import UnreachableError
+from sharebus.core.errors import ConfigError, SharebusError, UnreachableError
 from sharebus.core.kafka_clients import (
+    DOCUMENT_PRODUCER,
+    DOCUMENT_TOPIC_CONFIG,
     Replication,
     Role,
     admin_client,
+    align_topic_config,
     consumer_config,
     kafka_config,
     new_topic,
@@ -53,12 +56,17 @@ def catalog_from(texts: CatalogTexts, source: str) -> Catalog:
 
 
 def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
+    """The catalog topic exists; as the admin, with the config of this version (a topic made by an
+    older one took records of 1 MB at most: a seeds-scale catalog is larger)."""
     admin = admin_client(kafka_config(settings, role))
     topics = admin.list_topics(timeout=10).topics
     if settings.catalog_topic in topics:
+        if role is Role.ADMIN:
+            align_topic_config(admin, settings.catalog_topic, DOCUMENT_TOPIC_CONFIG)
         return
-    config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-    futures = admin.create_topics([new_topic(settings.catalog_topic, 1, config, Replication.of(settings))])
+    futures = admin.create_topics(
+        [new_topic(settings.catalog_topic, 1, DOCUMENT_TOPIC_CONFIG, Replication.of(settings))]
+    )
     try:
         futures[settings.catalog_topic].result(timeout=30)
     except KafkaException as exc:
@@ -73,25 +81,43 @@ def publish_catalog(settings: Settings, city: str | None = None, role: Role = Ro
     texts = read_catalog_dir(folder)
     catalog = catalog_from(texts, str(folder))
     ensure_catalog_topic(settings, role)
-    producer = Producer(producer_config(settings, role, {"enable.idempotence": True}))
+    producer = Producer(producer_config(settings, role, {"enable.idempotence": True, **DOCUMENT_PRODUCER}))
     offsets: list[int] = []
-    errors: list[str] = []
+    errors: list[KafkaError] = []
 
-    def delivered(err: object, msg: object) -> None:
+    def delivered(err: KafkaError | None, msg: object) -> None:
         if err is not None:
-            errors.append(str(err))
+            errors.append(err)
         else:
             offsets.append(msg.offset())  # type: ignore[attr-defined]
 
-    producer.produce(settings.catalog_topic, encode_texts(texts), city.encode(), on_delivery=delivered)
-    if producer.flush(30) or errors:
-        raise UnreachableError(
-            f"catalog topic {settings.catalog_topic}",
-            "publishing the catalog failed",
-            actual="; ".join(errors) or "not delivered within 30 s",
-            fix="check Kafka (`sharebus stack status`) and retry",
-        )
+    record = encode_texts(texts)
+    try:
+        producer.produce(settings.catalog_topic, record, city.encode(), on_delivery=delivered)
+    except KafkaException as exc:
+        errors.append(exc.args[0])
+    if errors or producer.flush(30):
+        raise _not_published(settings, record, errors)
     return Published(city, catalog.version, offsets[0])
+
+
+def _not_published(settings: Settings, record: bytes, errors: list[KafkaError]) -> SharebusError:
+    where = f"catalog topic {settings.catalog_topic}"
+    actual = "; ".join(e.str() for e in errors) or "not delivered within 30 s"
+    if any(e.code() == KafkaError.MSG_SIZE_TOO_LARGE for e in errors):
+        return ConfigError(
+            where,
+            f"takes the catalog ({len(record) / 1e6:.1f} MB of text)",
+            actual=actual,
+            fix="publish once as the admin (`sharebus catalog publish`): it raises the topic's"
+            f" max.message.bytes to {DOCUMENT_TOPIC_CONFIG['max.message.bytes']}",
+        )
+    return UnreachableError(
+        where,
+        "publishing the catalog failed",
+        actual=actual,
+        fix="check Kafka (`sharebus stack status`) and retry",
+    )
 
 
 def latest_catalog(

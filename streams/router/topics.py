@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from sharebus.catalog.models import Catalog, DemandStatus, Sharing
 from sharebus.core import naming
 from sharebus.core.kafka_clients import (
+    DOCUMENT_TOPIC_CONFIG,
     Replication,
     Role,
     TopicSpecs,
@@ -22,11 +23,6 @@ from streams.policy.compiled import Policy
 SUBSCRIBER_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 DLQ_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
 
-ENTITLEMENTS_TOPIC_CONFIG = {
-    "cleanup.policy": "compact",
-    "min.compaction.lag.ms": "0",
-    "max.message.bytes": str(64 * 1024 * 1024),  # 20,000 resources × 41 districts, compressed
-}
 
 _CLOSED = (DemandStatus.REJECTED, DemandStatus.REVOKED)
 RAW_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
@@ -61,7 +57,7 @@ def router_topics(settings: Settings, policy: Policy, departments: Iterable[str]
         wanted[naming.dlq_topic(res.department)] = (1, DLQ_TOPIC_CONFIG)
     for ent in _all_entitlements(policy):
         wanted[ent] = (1, SUBSCRIBER_TOPIC_CONFIG)
-    wanted[naming.entitlements_topic(settings.catalog_topic)] = (1, ENTITLEMENTS_TOPIC_CONFIG)
+    wanted[naming.entitlements_topic(settings.catalog_topic)] = (1, DOCUMENT_TOPIC_CONFIG)
     return wanted
 
 

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from schemas.keys import key_prefix
 from sharebus.core import naming
-from sharebus.core.kafka_clients import read_to_end
+from sharebus.core.kafka_clients import DOCUMENT_PRODUCER, read_to_end
 from sharebus.core.outage import KafkaWatch
 from streams.policy.compiled import Policy
 from streams.router.config import RouterConfig
@@ -26,7 +26,6 @@ log = logging.getLogger("sharebus.router")
 Pair = tuple[str, str]
 """(subscriber, resource)."""
 Headers = list[tuple[str, str | bytes | None]]
-RECORD_MAX_BYTES = 64 * 1024 * 1024
 READ_TIMEOUT = 300.0
 
 
@@ -79,9 +78,7 @@ class Withdrawer:
             )
         )
         self.producer = Producer(
-            config.kafka.producer(
-                {**PRODUCER, "message.max.bytes": RECORD_MAX_BYTES, **watch.producer_config(READ_TIMEOUT)}
-            )
+            config.kafka.producer({**PRODUCER, **DOCUMENT_PRODUCER, **watch.producer_config(READ_TIMEOUT)})
         )
         self.record_topic = naming.entitlements_topic(config.catalog_topic)
 

@@ -147,6 +147,8 @@ def _client_failure(kind: str, as_json: bool) -> None:
         )
     if kind == "denied":
         raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "TOPIC_AUTHORIZATION_FAILED"))
+    if kind == "too-large":
+        raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large"))
     if kind == "http":
         raise requests.ConnectionError("Connection refused")
     raise psycopg.OperationalError("connection refused")
@@ -157,6 +159,7 @@ def _client_failure(kind: str, as_json: bool) -> None:
     [
         ("kafka", ExitCode.UNREACHABLE, "Kafka at "),
         ("denied", ExitCode.ACCESS, "refused the request"),
+        ("too-large", ExitCode.CONFIG, "max.message.bytes"),
         ("http", ExitCode.UNREACHABLE, "does not answer"),
         ("postgres", ExitCode.UNREACHABLE, "a PostgreSQL database"),
     ],

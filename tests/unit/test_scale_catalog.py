@@ -22,3 +22,13 @@ def test_a_small_scale_catalog_is_valid_and_has_the_mix(tmp_path: Path) -> None:
     topics = policy.entitlements(datetime.now(UTC))
     # every district (`all-districts`) gets the unconditional resources; 2 districts each conditional one
     assert len(topics) == 12 * len(districts()) + 7 * 2
+
+
+def test_with_the_sample_the_sample_resources_and_demands_come_too(tmp_path: Path) -> None:
+    written = write(Scale(departments=3, resources=20), tmp_path / "chongqing", with_sample=True)
+    catalog = load_catalog(written.directory)
+    sample = load_catalog(Path(__file__).resolve().parents[2] / "catalog" / "chongqing")
+    assert {r.id for r in sample.resources} < {r.id for r in catalog.resources}
+    assert {d.id for d in sample.demands} < {d.id for d in catalog.demands}
+    assert len(catalog.resources) == 20 + len(sample.resources)
+    assert written.departments == 3 + len(sample.departments)
