@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -160,13 +161,16 @@ def time_routing(
     return routed / max(t1 - t0, 1e-9), (cpu1 - cpu0) / max(routed, 1) * 1e6, routed, done
 
 
-def drop_topics(settings: Settings, *marks: str) -> None:
-    """Delete the run's topics (names containing a mark): a benchmark's hundreds of MB per run
-    would otherwise pile up in the broker's page cache and slow the next runs."""
+def drop_topics(settings: Settings, *marks: str, also: Callable[[str], bool] = lambda _: False) -> int:
+    """Delete the run's topics (names containing a mark, or `also` true of them), 500 per request:
+    a benchmark's hundreds of MB per run would otherwise pile up in the broker's page cache and
+    slow the next runs. How many."""
     admin = admin_client(kafka_config(settings))
-    doomed = [t for t in admin.list_topics(timeout=10).topics if any(m in t for m in marks)]
-    for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
-        future.result()
+    doomed = [t for t in admin.list_topics(timeout=10).topics if also(t) or any(m in t for m in marks)]
+    for start in range(0, len(doomed), 500):
+        for future in admin.delete_topics(doomed[start : start + 500], operation_timeout=60).values():
+            future.result()
+    return len(doomed)
 
 
 def cpu_seconds(pid: int) -> float:

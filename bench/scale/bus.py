@@ -6,7 +6,6 @@ after, and the deployment's ACLs are synced back to its own catalog."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 import uuid
@@ -14,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
-from bench.router.run import raw_copy, time_routing, worker_env
+from bench.router.run import drop_topics, raw_copy, time_routing, worker_env
 from bench.scale.routing import records
 from sharebus.apps.acl.broker import Broker
 from sharebus.apps.acl.grants import user
@@ -102,8 +100,7 @@ def preload(settings: Settings, catalog: Catalog, n: int) -> list[str]:
         }
     )
     for i, rec in enumerate(records(catalog, 1000, n)):
-        key = orjson.loads(rec.key or b"{}")
-        producer.produce(rec.topic, rec.value, orjson.dumps(key))
+        producer.produce(rec.topic, rec.value, rec.key)
         if i % 10_000 == 0:
             producer.poll(0)
     producer.flush(120)
@@ -157,17 +154,7 @@ def _rss_mib(pid: int, field: str = "VmRSS") -> float:
 def cleanup(settings: Settings, catalog: Catalog, marks: list[str]) -> int:
     """Delete every topic of the generated departments (`d001`…, never a sample one) and of the run."""
     depts = {d.id for d in catalog.departments if re.fullmatch(r"d\d{3}", d.id)}
-    admin = admin_client(kafka_config(settings))
-    doomed = [
-        t
-        for t in admin.list_topics(timeout=10).topics
-        if t.rpartition(".")[2] in depts or any(m in t for m in marks)
-    ]
-    for start in range(0, len(doomed), 500):
-        for future in admin.delete_topics(doomed[start : start + 500], operation_timeout=60).values():
-            with contextlib.suppress(KafkaException):  # already gone
-                future.result()
-    return len(doomed)
+    return drop_topics(settings, *marks, also=lambda t: t.rpartition(".")[2] in depts)
 
 
 def bus_figures(settings: Settings, directory: Path, n: int, work: Path, log: Log) -> list[str]:

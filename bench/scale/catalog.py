@@ -12,6 +12,7 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -144,21 +145,17 @@ def write(
                         until="2030-01-01T00:00:00+08:00",
                     )
                 )
-    catalog: dict[str, list[object] | int] = {
-        "format": 1,
-        "departments": [{"id": d, "name": f"部门 {d}"} for d in depts],
-        "resources": resources,
-    }
+    departments: list[dict[str, str]] = [{"id": d, "name": f"部门 {d}"} for d in depts]
     if with_sample:
         sample = _load(source_city / "catalog.yaml")
-        catalog["departments"] = [*sample["departments"], *catalog["departments"]]  # type: ignore[misc]
+        departments[:0] = sample["departments"]
         resources[:0] = sample["resources"]
         demands[:0] = _load(source_city / "demands.yaml")["demands"]
         duties[:0] = _load(source_city / "responsibility.yaml")["responsibilities"]
-    _dump(directory / "catalog.yaml", catalog)
+    _dump(directory / "catalog.yaml", {"format": 1, "departments": departments, "resources": resources})
     _dump(directory / "demands.yaml", {"format": 1, "demands": demands})
     _dump(directory / "responsibility.yaml", {"format": 1, "responsibilities": duties})
-    return Written(directory, len(catalog["departments"]), len(resources), len(demands), len(codes))  # type: ignore[arg-type]
+    return Written(directory, len(departments), len(resources), len(demands), len(codes))
 
 
 def _demand(
@@ -180,8 +177,9 @@ def _demand(
     return demand
 
 
-def _load(path: Path) -> dict[str, list[object]]:
-    loaded: dict[str, list[object]] = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+def _load(path: Path) -> dict[str, list[Any]]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml, as _dump
+    loaded: dict[str, list[Any]] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     return loaded
 
 

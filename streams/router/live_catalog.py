@@ -55,15 +55,12 @@ def catalog_from(texts: CatalogTexts, source: str) -> Catalog:
     return catalog
 
 
-def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
-    """The catalog topic exists; as the admin, with the config of this version (a topic made by an
-    older one took records of 1 MB at most: a seeds-scale catalog is larger)."""
+def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN) -> bool:
+    """The catalog topic exists; True when this call made it."""
     admin = admin_client(kafka_config(settings, role))
     topics = admin.list_topics(timeout=10).topics
     if settings.catalog_topic in topics:
-        if role is Role.ADMIN:
-            align_topic_config(admin, settings.catalog_topic, DOCUMENT_TOPIC_CONFIG)
-        return
+        return False
     futures = admin.create_topics(
         [new_topic(settings.catalog_topic, 1, DOCUMENT_TOPIC_CONFIG, Replication.of(settings))]
     )
@@ -72,6 +69,8 @@ def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
     except KafkaException as exc:
         if "TOPIC_ALREADY_EXISTS" not in str(exc):
             raise
+        return False
+    return True
 
 
 def publish_catalog(settings: Settings, city: str | None = None, role: Role = Role.ADMIN) -> Published:
@@ -80,7 +79,11 @@ def publish_catalog(settings: Settings, city: str | None = None, role: Role = Ro
     folder = city_dir(settings.catalog_dir, city)
     texts = read_catalog_dir(folder)
     catalog = catalog_from(texts, str(folder))
-    ensure_catalog_topic(settings, role)
+    if not ensure_catalog_topic(settings, role) and role is Role.ADMIN:
+        # a topic made by an older version took records of 1 MB at most: the city's catalog is larger
+        align_topic_config(
+            admin_client(kafka_config(settings, role)), settings.catalog_topic, DOCUMENT_TOPIC_CONFIG
+        )
     producer = Producer(producer_config(settings, role, {"enable.idempotence": True, **DOCUMENT_PRODUCER}))
     offsets: list[int] = []
     errors: list[KafkaError] = []
