@@ -17,6 +17,7 @@ from connectors.errors import SnapshotError
 from connectors.render import CaptureSpec
 from connectors.source import Source
 from sharebus.core import naming
+from sharebus.core.kafka_clients import watermarks
 from sharebus.core.progress import Echo
 
 INITIAL = "Initial Snapshot"
@@ -102,7 +103,7 @@ class NotificationReader:
             return  # not created yet: everything it will hold is new
         parts = []
         for p in meta.partitions:
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)
+            low, high = watermarks(self.consumer, TopicPartition(self.topic, p), timeout=10)
             parts.append(TopicPartition(self.topic, p, high if start_at_end else low))
         self.consumer.assign(parts)
         self.assigned = True

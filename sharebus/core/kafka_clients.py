@@ -228,6 +228,31 @@ def ensure_topics(
     return created
 
 
+# Errors a topic answers with for a moment after it was created (its leader is still elected).
+_JUST_CREATED = frozenset(
+    {
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+    """The low and high watermark of a partition whose topic may have just been created: the
+    moment its metadata or leader lags is waited out for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=min(5.0, max(0.1, timeout))) or (0, 0)
+            return low, high
+        except KafkaException as exc:
+            if time.monotonic() > deadline or exc.args[0].code() not in _JUST_CREATED:
+                raise
+            time.sleep(0.2)
+
+
 def read_partition(
     consumer: Consumer,
     tp: TopicPartition,

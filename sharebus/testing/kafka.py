@@ -9,7 +9,7 @@ from typing import TypeVar
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from sharebus.core import naming
-from sharebus.core.kafka_clients import admin_client, connection
+from sharebus.core.kafka_clients import admin_client, connection, watermarks
 from sharebus.core.settings import Settings
 from sharebus.testing.waiting import wait_until
 
@@ -32,10 +32,7 @@ def wait_for_topic(settings: Settings, topic: str, timeout: float = 30.0) -> lis
 
 def end_offsets(consumer: Consumer, topic: str, partitions: list[int]) -> int:
     """The sum of `topic`'s end offsets (records ever written, before compaction or retention)."""
-    return sum(
-        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-        for p in partitions
-    )
+    return sum(watermarks(consumer, TopicPartition(topic, p), timeout=10)[1] for p in partitions)
 
 
 def wait_for_records(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 
 import orjson
@@ -26,6 +25,7 @@ from sharebus.core.kafka_clients import (
     new_topic,
     producer_config,
     read_partition,
+    watermarks,
 )
 from sharebus.core.settings import Settings
 
@@ -142,8 +142,8 @@ def latest_catalog(
     )
     try:
         tp = TopicPartition(settings.catalog_topic, 0)
-        low, high = _watermarks(consumer, tp, timeout)
-        if high is None or low is None or high <= low:
+        low, high = watermarks(consumer, tp, timeout)
+        if high <= low:
             return None
         latest: bytes | None = None
         for msg in read_partition(consumer, tp, low, high, timeout):
@@ -152,18 +152,6 @@ def latest_catalog(
         return decode_texts(latest) if latest is not None else None
     finally:
         consumer.close()
-
-
-def _watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[int | None, int | None]:
-    """Watermarks of a topic that may have just been created (its metadata can lag a moment)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=5) or (0, 0)
-        except KafkaException as exc:
-            if time.monotonic() > deadline or exc.args[0].code() != KafkaError._UNKNOWN_PARTITION:
-                raise
-            time.sleep(0.2)
 
 
 def startup_catalog(settings: Settings, role: Role = Role.ROUTER) -> Catalog:

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from pydantic import SecretStr
 
 from sharebus.apps.acl.subscribers import ClientConfig
@@ -18,6 +19,7 @@ from sharebus.core.kafka_clients import (
     java_client_properties,
     kafka_config,
     principal,
+    watermarks,
 )
 from sharebus.core.settings import Settings
 
@@ -123,3 +125,38 @@ def test_every_topic_the_bus_creates_is_replicated_as_the_settings_say() -> None
     assert topic.replication_factor == 3
     assert topic.config == {"cleanup.policy": "compact", "min.insync.replicas": "2"}
     assert Replication.of(Settings()) == Replication(1, 1) and Replication(1, 1).config() == {}
+
+
+class _JustCreated:
+    """A consumer whose partition has no leader for its first `lagging` calls."""
+
+    def __init__(self, lagging: int, code: int = KafkaError.NOT_LEADER_FOR_PARTITION) -> None:
+        self.lagging = lagging
+        self.code = code
+        self.calls = 0
+
+    def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+        self.calls += 1
+        if self.calls <= self.lagging:
+            raise KafkaException(KafkaError(self.code))
+        return (3, 7)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._UNKNOWN_PARTITION],
+)
+def test_the_watermarks_of_a_just_created_topic_wait_for_its_leader(code: int) -> None:
+    consumer: Any = _JustCreated(lagging=2, code=code)
+    assert watermarks(consumer, TopicPartition("t", 0), timeout=5) == (3, 7)
+    assert consumer.calls == 3
+
+
+def test_the_watermarks_fail_on_other_errors_and_past_the_timeout() -> None:
+    denied: Any = _JustCreated(lagging=1, code=KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        watermarks(denied, TopicPartition("t", 0), timeout=5)
+    assert denied.calls == 1
+    leaderless: Any = _JustCreated(lagging=10**6)
+    with pytest.raises(KafkaException):
+        watermarks(leaderless, TopicPartition("t", 0), timeout=0.3)
