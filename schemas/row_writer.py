@@ -8,7 +8,9 @@ Fields whose schema carries `sharebus.mask` are read from the masked values; the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
+from types import CodeType
 from typing import Any
 
 from schemas.derive import MASK_PROPERTY
@@ -114,11 +116,18 @@ def row_writer_source(schema: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=8192)
+def _compiled(source: str, name: str) -> CodeType:
+    """The code of a writer's source: compiled once, however many projections (subscribers, schema
+    versions) share the same fields; compiling cost ~10% of routing across 1,000 resources."""
+    return compile(source, f"<row writer {name}>", "exec")
+
+
 def compile_row_writer(schema: Mapping[str, Any], header: bytes) -> RowWriter:
     """The generated writer of `schema`, each message starting with `header` (wire format).
     A value that does not fit raises TypeError, ValueError or OverflowError, as the field
     writers do."""
     namespace = {**_NAMESPACE, "_HEADER": header}
-    exec(compile(row_writer_source(schema), f"<row writer {schema.get('name')}>", "exec"), namespace)
+    exec(_compiled(row_writer_source(schema), str(schema.get("name"))), namespace)
     write: RowWriter = namespace["write"]
     return write

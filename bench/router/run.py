@@ -132,32 +132,37 @@ def committed(consumer: Consumer, partitions: list[TopicPartition]) -> int:
 
 
 def time_routing(
-    settings: Settings, worker: WorkerProcess, partitions: list[TopicPartition], n: int, work: Path
+    settings: Settings,
+    worker: WorkerProcess,
+    partitions: list[TopicPartition],
+    n: int,
+    work: Path,
+    base: int = 0,
 ) -> tuple[float, float, int, int]:
-    """Wait until the worker's group committed `n` records over `partitions`: its records/s and
-    CPU µs per record, timed from the first committed batch (the group join is not routing); and
-    the records timed and done. One client polls the progress: a new one per poll would cost the
-    worker CPU (SASL logins)."""
+    """Wait until the worker's group committed `n` records over `partitions` beyond the `base`
+    committed before: its records/s and CPU µs per record, timed from the first committed batch
+    (the group join is not routing); and the records timed and done. One client polls the
+    progress: a new one per poll would cost the worker CPU (SASL logins)."""
     assert worker.pid is not None
     progress = Consumer({**kafka_config(settings), "group.id": worker.env["SHAREBUS_ROUTER_ID"]})
     try:
         started: tuple[float, float, int] | None = None
         last, moved = 0, time.monotonic()
-        while (done := committed(progress, partitions)) < n:
+        while (done := committed(progress, partitions)) < base + n:
             if not worker.alive():
                 raise worker.died()
             if done != last:
                 last, moved = done, time.monotonic()
             elif time.monotonic() - moved > 120:
                 raise RuntimeError(f"router stalled at {done:,} of {n:,} records: see {work / 'worker.log'}")
-            if started is None and done > 0:
+            if started is None and done > base:
                 started = (time.perf_counter(), cpu_seconds(worker.pid), done)
             time.sleep(0.1 if started is None else 0.25)
         t1, cpu1 = time.perf_counter(), cpu_seconds(worker.pid)
     finally:
         progress.close()
-    t0, cpu0, done0 = started or (t1, cpu1, 0)
-    routed = n - done0
+    t0, cpu0, done0 = started or (t1, cpu1, base)
+    routed = base + n - done0
     return routed / max(t1 - t0, 1e-9), (cpu1 - cpu0) / max(routed, 1) * 1e6, routed, done
 
 
@@ -275,7 +280,7 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
                 continue
             now = time.time()
             commit = dict(msg.headers() or []).get(H_COMMIT_TS)
-            if commit:
+            if isinstance(commit, bytes):
                 samples.append((now - datetime.fromisoformat(commit.decode()).timestamp()) * 1000)
 
     try:

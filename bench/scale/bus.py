@@ -83,8 +83,8 @@ def acl_figures(settings: Settings, catalog: Catalog, log: Log) -> list[str]:
     ]
 
 
-def preload(settings: Settings, catalog: Catalog, n: int) -> list[str]:
-    """`n` Debezium-like inserts spread over 1,000 resources, on the catalog's raw topics."""
+def preload(settings: Settings, catalog: Catalog, n: int, resources: int = 1000) -> list[str]:
+    """`n` Debezium-like inserts spread over `resources` resources, on the catalog's raw topics."""
     topics = raw_topics(catalog)
     ensure_topics(
         admin_client(kafka_config(settings)),
@@ -99,7 +99,7 @@ def preload(settings: Settings, catalog: Catalog, n: int) -> list[str]:
             "queue.buffering.max.messages": 1_000_000,
         }
     )
-    for i, rec in enumerate(records(catalog, 1000, n)):
+    for i, rec in enumerate(records(catalog, resources, n)):
         producer.produce(rec.topic, rec.value, rec.key)
         if i % 10_000 == 0:
             producer.poll(0)
@@ -108,10 +108,12 @@ def preload(settings: Settings, catalog: Catalog, n: int) -> list[str]:
 
 
 def routing_figures(settings: Settings, directory: Path, n: int, work: Path, log: Log) -> list[str]:
+    """One worker with the catalog loaded routes `n` records of one resource, then (restarted)
+    `n` records spread over 1,000 resources; a raw copy of the same records is the baseline."""
     catalog = load_catalog(directory)
     tag = uuid.uuid4().hex[:8]
-    log(f"  preloading {n:,} events over 1,000 resources into {len(raw_topics(catalog))} raw topics…")
-    topics = preload(settings, catalog, n)
+    log(f"  preloading {n:,} events of one resource into {len(raw_topics(catalog))} raw topics…")
+    topics = preload(settings, catalog, n, resources=1)
     copy_topic = f"bench.copy.{tag}"
     ensure_topics(
         admin_client(kafka_config(settings)),
@@ -121,18 +123,29 @@ def routing_figures(settings: Settings, directory: Path, n: int, work: Path, log
     baseline = raw_copy(settings, topics, copy_topic, n)
     log(f"  raw copy: {baseline:,.0f} records/s")
     before = broker_figures(settings)
-    worker = WorkerProcess(worker_env(settings, directory.parent, work, tag), work / "worker.log")
+    env = worker_env(settings, directory.parent, work, tag)
+    partitions = [TopicPartition(t, p) for t in topics for p in range(settings.kafka_partitions)]
+    worker = WorkerProcess(env, work / "worker.log")
     t0 = time.perf_counter()
     worker.start(timeout=START_TIMEOUT)
     start_s = time.perf_counter() - t0
     assert worker.pid is not None
     after = broker_figures(settings)
     rss = _rss_mib(worker.pid)
-    log(f"  router ready in {start_s:.1f}s (worker RSS {rss:.0f} MiB); routing…")
-    partitions = [TopicPartition(t, p) for t in topics for p in range(settings.kafka_partitions)]
+    log(f"  router ready in {start_s:.1f}s (worker RSS {rss:.0f} MiB); routing one resource…")
     try:
-        rate, cpu_us, _, _ = time_routing(settings, worker, partitions, n, work)
+        one, one_cpu, _, _ = time_routing(settings, worker, partitions, n, work)
         peak = _rss_mib(worker.pid, "VmHWM")
+    finally:
+        worker.stop()
+    log(f"  one resource: {one:,.0f} records/s; preloading {n:,} events over 1,000 resources…")
+    preload(settings, catalog, n)
+    worker = WorkerProcess(env, work / "worker-wide.log")
+    worker.start(timeout=START_TIMEOUT)
+    assert worker.pid is not None
+    try:
+        wide, wide_cpu, _, _ = time_routing(settings, worker, partitions, n, work, base=n)
+        peak = max(peak, _rss_mib(worker.pid, "VmHWM"))
     finally:
         worker.stop()
     return [
@@ -141,8 +154,10 @@ def routing_figures(settings: Settings, directory: Path, n: int, work: Path, log
         f"broker: {before.rss_mib:.0f} → {after.rss_mib:.0f} MiB RSS,"
         f" {before.open_files:,} → {after.open_files:,} open files,"
         f" {before.partitions:,} → {after.partitions:,} partitions",
-        f"routing over Kafka across 1,000 resources: {rate:,.0f} records/s ({cpu_us:.0f} µs CPU per record);"
-        f" raw copy {baseline:,.0f} records/s (ratio {rate / baseline:.2f}); target ≥ 20,000 per worker",
+        f"routing over Kafka, one resource: {one:,.0f} records/s ({one_cpu:.0f} µs CPU per record);"
+        f" raw copy {baseline:,.0f} records/s (ratio {one / baseline:.2f}); target ≥ 20,000 per worker",
+        f"routing over Kafka across 1,000 resources: {wide:,.0f} records/s ({wide_cpu:.0f} µs CPU per"
+        f" record), {wide / one:.2f} of one resource",
     ]
 
 

@@ -5,6 +5,7 @@ compiled and swapped in beside the routing thread (what a publish costs the rout
 
 from __future__ import annotations
 
+import gc
 import random
 import statistics
 import threading
@@ -23,6 +24,7 @@ from sharebus.testing.builders import as_debezium_json, debezium_bytes
 from sharebus.testing.registry import IdRegistry
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
+from streams.router.app import collections_deferred
 from streams.router.batch import BatchRouter, EncoderFor
 from streams.router.live_catalog import catalog_from
 from streams.router.records import RawRecord
@@ -135,14 +137,17 @@ def swap_pause(directory: Path, key: bytes, items: list[RawRecord]) -> SwapPause
     revoked = replace(
         texts, demands=demands[:at] + "status: revoked" + demands[at + len("status: approved") :]
     )
+    gc.collect()
+    gc.freeze()  # as the worker does once started
     thread = threading.Thread(target=route)
     thread.start()
     time.sleep(1.0)
     publishing.set()
     t0 = time.perf_counter()
-    changed = catalog_from(revoked, "the published version")
-    new = compile_policy(changed, pseudonym_key=key, previous=policy)
-    router.swap(new, compile_checks(changed, previous=router.checks), encoders(new))
+    with collections_deferred():  # as the worker does
+        changed = catalog_from(revoked, "the published version")
+        new = compile_policy(changed, pseudonym_key=key, previous=policy)
+        router.swap(new, compile_checks(changed, previous=router.checks), encoders(new))
     compile_s = time.perf_counter() - t0
     time.sleep(0.5)
     publishing.clear()

@@ -8,7 +8,8 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,22 @@ log = logging.getLogger("sharebus.router")
 
 BatchDone = Callable[[BatchOutput, float], None]
 """Called once a batch is fully delivered, with its output and the delivery time (epoch s)."""
+
+
+@contextmanager
+def collections_deferred() -> Iterator[None]:
+    """No garbage collection while a new catalog version is parsed, compiled and swapped in (its
+    millions of new objects made full collections of 150–600 ms that held the routing thread);
+    after, the heap is frozen again, as at start: the version in force is long-lived, and what
+    the old one leaves is freed by reference counting."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 class RouterService:
@@ -66,7 +83,7 @@ class RouterService:
         self.tracker: DeliveryTracker | None = None
         self.loops: list[RawLoop | CatalogWatcher | WithdrawalLoop] = []
         self.withdrawals: WithdrawalLoop | None = None
-        self._routing = threading.Lock()  # held while a batch is routed and delivered
+        self._routing = threading.Lock()  # held while a batch is routed, and deliveries are served
         self.routed = 0
         self.policy_changes = 0
         self._window = _Window()
@@ -77,20 +94,21 @@ class RouterService:
 
     def start(self, fatal: Callable[[BaseException], None]) -> None:
         """Start the producer, the raw-topic loop and the catalog watcher."""
-        # A batch's delivery is awaited in the raw loop; a failure raises there and stops the worker.
+        # Deliveries are served in the raw loop (and by `barrier`); a failure raises there and
+        # stops the worker before the offsets of the failed batch or any later one are committed.
         config, watch = self.config, self.watch
         self.tracker = DeliveryTracker(config.kafka, watch)
-        tracker = self.tracker
         self.loops = [
             RawLoop(
                 config,
                 watch,
                 self.source_topics,
                 self.route,
-                lambda: tracker.close_batches(),
+                self.barrier,
                 fatal,
                 self.persist,
                 frozenset(self.source_topics) - frozenset(raw_topics(self.policy.catalog)),
+                serve=self.serve,
             ),
             CatalogWatcher(config, watch, self.apply_published, fatal),
         ]
@@ -104,12 +122,15 @@ class RouterService:
             loop.start()
 
     def apply_published(self, raw: bytes, offset: int) -> None:
-        try:
-            catalog = catalog_from(decode_texts(raw), f"topic {self.settings.catalog_topic} offset {offset}")
-        except SharebusError as exc:  # a bad version is refused; the one in force stays
-            log.error("catalog version refused:\n%s", exc)
-            return
-        self.apply_catalog(catalog)
+        with collections_deferred():
+            try:
+                catalog = catalog_from(
+                    decode_texts(raw), f"topic {self.settings.catalog_topic} offset {offset}"
+                )
+            except SharebusError as exc:  # a bad version is refused; the one in force stays
+                log.error("catalog version refused:\n%s", exc)
+                return
+            self.apply_catalog(catalog)
 
     def apply_catalog(self, catalog: Catalog) -> bool:
         """Swap in a new catalog version (live policy); False if it is the one in force."""
@@ -137,10 +158,20 @@ class RouterService:
         return True
 
     def barrier(self) -> None:
-        """Returns once the batch being routed (if any) is delivered: every later batch routes
-        under the policy in force now, and at a later time."""
+        """Returns once every batch routed so far is delivered: every later batch routes under the
+        policy in force now, and at a later time."""
         with self._routing:
-            pass
+            if self.tracker is not None:
+                self.tracker.drain()
+
+    def serve(self) -> bool:
+        """Hand over the batches Kafka acknowledged since the last call (counts, then offsets);
+        whether batches are still in flight."""
+        with self._routing:
+            if self.tracker is None:
+                return False
+            self.tracker.serve()
+            return self.tracker.in_flight > 0
 
     def route(self, records: list[RawRecord], delivered: Callable[[], None]) -> None:
         with self._routing:
@@ -154,10 +185,12 @@ class RouterService:
         assert self.tracker is not None
 
         def done() -> None:
-            delivered()
+            # Counted before the batch is marked done: a checkpoint that commits its offsets
+            # persists its counts too.
             self.routed += len(records)
             if self.on_batch_done is not None:
                 self.on_batch_done(out, time.time())
+            delivered()
 
         self.tracker.send(out.messages, done)
         self._window.add(len(records), len(out.messages), time.perf_counter() - started)

@@ -2,9 +2,10 @@
 
 Faust's per-message consumer path costs ~190 µs of CPU per record on this machine (see
 PERFORMANCE-NOTES and the README); the raw topics are therefore read in batches by a
-confluent-kafka consumer that the Faust app owns, as it owns its producer. Offsets are committed
-only for batches whose every routed record Kafka has acknowledged (at-least-once); on a
-rebalance, in-flight batches are flushed and committed before partitions are given up.
+confluent-kafka consumer that the Faust app owns, as it owns its producer. The next batch is read
+while earlier ones are being delivered; offsets are committed only up to the last batch before
+which every routed record Kafka has acknowledged (at-least-once); on a rebalance, in-flight
+batches are delivered and committed before partitions are given up.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from sharebus.core import naming
-from sharebus.core.outage import KafkaWatch
+from sharebus.core.outage import KafkaWatch, transient
 from streams.router.config import RouterConfig
 from streams.router.records import RawRecord
 
@@ -83,7 +84,10 @@ class OffsetLedger:
 
 
 RouteBatch = Callable[[list[RawRecord], Callable[[], None]], None]
-"""Route records and call the callback once all their outputs are delivered."""
+"""Route records; the callback runs once all their outputs are delivered (from `serve` or `drain`)."""
+
+SERVE_EVERY = 0.01
+"""Seconds the loop waits for records while batches are in flight before it serves their deliveries."""
 
 
 class RawLoop:
@@ -95,10 +99,12 @@ class RawLoop:
         watch: KafkaWatch,
         topics: list[str],
         route: RouteBatch,
-        flush: Callable[[], int],
+        drain: Callable[[], None],
         fatal: Fatal,
         persist: Callable[[], None] = lambda: None,
         retiring: frozenset[str] = frozenset(),
+        *,
+        serve: Callable[[], bool] = lambda: False,
     ) -> None:
         self.config = config
         self.watch = watch
@@ -107,7 +113,8 @@ class RawLoop:
         # under the running router once it has routed them to their end.
         self.retiring = retiring
         self.route = route
-        self.flush = flush
+        self.drain = drain  # returns once every routed batch is delivered (raises if it cannot be)
+        self.serve = serve  # hands over the batches delivered since; whether any are still in flight
         self.fatal = fatal
         self.persist = persist
         self._checkpointed = time.monotonic()
@@ -142,10 +149,12 @@ class RawLoop:
         try:
             self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
             size, window = self.config.batch_size, self.config.batch_window
+            waiting = False  # batches routed and not yet delivered
             while not self._stop.is_set():
-                msgs = self.consumer.consume(size, window)
+                msgs = self.consumer.consume(size, min(window, SERVE_EVERY) if waiting else window)
                 if msgs:
                     self._route(msgs)
+                waiting = self.serve()
                 self._commit()
                 self.watch.check()  # an outage is waited out, up to the tolerance
             self._drain()
@@ -160,7 +169,7 @@ class RawLoop:
         try:
             self.consumer.close()
         except KafkaException as exc:
-            if not generation_moved(exc):
+            if not (generation_moved(exc) or transient(exc)):
                 raise
             log.warning("raw consumer left a group that had moved on (%s): nothing is lost", exc.args[0])
 
@@ -199,31 +208,39 @@ class RawLoop:
                     self.watch.failed(exc)
 
     def _checkpoint(self) -> list[TopicPartition]:
-        """The offsets of the delivered batches, once what they counted is persisted (routing is
-        synchronous: every one of those batches has handed over its counts already)."""
+        """The offsets of the delivered prefix of batches, once what they counted is persisted
+        (a batch hands over its counts before it is marked delivered)."""
         offsets = self.ledger.committable()
         if offsets:
             self.persist()
         return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
 
     def _drain(self) -> None:
-        """Deliver everything routed and commit it (stop and rebalance)."""
-        undelivered = self.flush()
+        """Deliver everything routed and commit it (stop and rebalance); what cannot be delivered
+        stays uncommitted, and the failure is raised once what was delivered is committed."""
+        failure: Exception | None = None
+        try:
+            self.drain()
+        except Exception as exc:  # raised below, after the commit
+            failure = exc
         offsets = self._checkpoint()
         if offsets:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
-                if not generation_moved(exc):
+                # The group moved on, or its coordinator is away (a broker restart): whoever owns
+                # the partitions next reads them from the last commit (at-least-once).
+                if not (generation_moved(exc) or transient(exc)):
                     raise
                 log.warning(
-                    "commit of %d partitions refused, the group moved on (%s): their records since the"
-                    " last commit are delivered again by their new owner",
+                    "commit of %d partitions refused (%s): their records since the last commit are"
+                    " delivered again by their next owner",
                     len(offsets),
                     exc.args[0],
                 )
-        if undelivered:
-            log.error("%d routed records undelivered; their source offsets stay uncommitted", undelivered)
+        if failure is not None:
+            log.error("routed records undelivered; their source offsets stay uncommitted: %s", failure)
+            raise failure
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._drain()

@@ -21,7 +21,7 @@ from sharebus.apps.acl.sync import grant
 from sharebus.apps.worker_process import WorkerProcess
 from sharebus.catalog.rename import rename_departments
 from sharebus.core import naming
-from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.kafka_clients import admin_client, kafka_config, watermarks
 from sharebus.core.settings import Settings
 from sharebus.testing.kafka import read_until
 
@@ -170,8 +170,7 @@ def topic_sizes(settings: Settings, prefix: str) -> dict[str, int]:
         for name, meta in admin.list_topics(timeout=10).topics.items():
             if name.startswith(prefix):
                 sizes[name] = sum(
-                    consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)[1]
-                    for p in meta.partitions
+                    watermarks(consumer, TopicPartition(name, p), timeout=10)[1] for p in meta.partitions
                 )
         return sizes
     finally:

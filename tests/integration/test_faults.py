@@ -22,7 +22,7 @@ from connectors.client import ConnectClient
 from connectors.render import CaptureSpec
 from sharebus.core import naming
 from sharebus.core.errors import ExitCode
-from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config
+from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config, watermarks
 from sharebus.core.settings import Settings
 from sharebus.testing import faults
 from sharebus.testing.waiting import wait_until
@@ -108,7 +108,9 @@ def delivered(settings: Settings, departments: list[str]) -> int:
             parsed = naming.parse_share_topic(name)
             if parsed is not None and parsed[1] in departments:
                 for p in meta.partitions:
-                    total += consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                    total += watermarks(consumer, TopicPartition(name, p), timeout=30)[
+                        1
+                    ]  # leaders may lag a restart
         return total
     finally:
         consumer.close()
