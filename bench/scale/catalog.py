@@ -8,6 +8,7 @@ districts each, 5 % not shared; the sample city's districts and zones as subscri
 
 from __future__ import annotations
 
+import copy
 import random
 import shutil
 from dataclasses import dataclass
@@ -183,10 +184,22 @@ def _load(path: Path) -> dict[str, list[Any]]:
     return loaded
 
 
+def _unshared(value: Any) -> Any:
+    """A copy of `value` whose lists, mappings and dates are all distinct objects."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | None) else copy.copy(value)
+
+
 def _dump(path: Path, data: object) -> None:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10× faster at this size
+    # Shared objects (the field shapes) would be written as anchors and aliases across resources;
+    # people and `catalog export` write every entry out, so a copy without shared objects.
+    plain = _unshared(data)
     with path.open("w", encoding="utf-8") as out:
-        yaml.dump(data, out, Dumper=dumper, allow_unicode=True, sort_keys=False, width=200)
+        yaml.dump(plain, out, Dumper=dumper, allow_unicode=True, sort_keys=False, width=200)
 
 
 def main() -> None:

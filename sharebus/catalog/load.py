@@ -32,6 +32,7 @@ from sharebus.catalog.validate import (
     cross_check,
     line_of,
 )
+from sharebus.catalog.yaml_chunks import NotChunkable, loads_chunked
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError
 
@@ -122,7 +123,10 @@ def _parse_fast(name: str, text: str, issues: list[CatalogIssue]) -> Any:
     if last is not None and last[0] == text:
         return last[1]
     try:
-        data = loads(text)
+        try:
+            data = loads_chunked(text, loads)  # the GIL is released between chunks
+        except (NotChunkable, InvalidYamlError):
+            data = loads(text)
     except InvalidYamlError as exc:
         issues.append(CatalogIssue(name, "", "", f"not valid YAML: {exc}", "YAML", None))
         return _UNPARSABLE

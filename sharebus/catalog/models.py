@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
@@ -367,8 +368,10 @@ class Catalog(_Model):
     @cached_property
     def version(self) -> str:
         """Content version: first 16 hex of sha256 over the canonical JSON."""
-        blob = orjson.dumps(self.canonical(), option=orjson.OPT_SORT_KEYS)
-        return hashlib.sha256(blob).hexdigest()[:16]
+        digest = hashlib.sha256()
+        for part in canonical_json(self.canonical()):
+            digest.update(part)
+        return digest.hexdigest()[:16]
 
     def resource(self, resource_id: str) -> Resource | None:
         return self._resources_by_id.get(resource_id)
@@ -392,3 +395,20 @@ class Catalog(_Model):
             else:
                 out.append(SubscriberDemand(demand.id, demand.subscriber, demand, False))
         return tuple(out)
+
+
+def canonical_json(data: dict[str, Any]) -> Iterator[bytes]:
+    """The bytes of `orjson.dumps(data, option=OPT_SORT_KEYS)`, made entry by entry: one dump of
+    the city's catalog is a single call of ~0.15 s that holds the GIL beside a routing thread."""
+    yield b"{"
+    for n, key in enumerate(sorted(data)):
+        yield (b"," if n else b"") + orjson.dumps(key) + b":"
+        value = data[key]
+        if isinstance(value, list):
+            yield b"["
+            for i, entry in enumerate(value):
+                yield (b"," if i else b"") + orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+            yield b"]"
+        else:
+            yield orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    yield b"}"

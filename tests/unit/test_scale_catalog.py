@@ -6,8 +6,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ryaml._ryaml import loads
+
 from bench.scale.catalog import Scale, districts, write
 from sharebus.catalog.load import load_catalog
+from sharebus.catalog.yaml_chunks import loads_chunked
 from streams.policy.compiled import compile_policy
 
 
@@ -32,3 +35,11 @@ def test_with_the_sample_the_sample_resources_and_demands_come_too(tmp_path: Pat
     assert {d.id for d in sample.demands} < {d.id for d in catalog.demands}
     assert len(catalog.resources) == 20 + len(sample.resources)
     assert written.departments == 3 + len(sample.departments)
+
+
+def test_its_files_are_written_out_as_people_write_them_and_parse_in_chunks(tmp_path: Path) -> None:
+    written = write(Scale(departments=3, resources=20), tmp_path / "chongqing")
+    for name in ("catalog.yaml", "demands.yaml", "responsibility.yaml"):
+        text = (written.directory / name).read_text(encoding="utf-8")
+        assert "&id" not in text  # no anchors: every entry written out
+        assert loads_chunked(text, loads, 3) == loads(text)
