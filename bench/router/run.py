@@ -273,7 +273,8 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
     )
 
     def read() -> None:
-        consumer.subscribe([f"^share\\..*\\.{re.escape(dept)}\\.enterprise$"])
+        # every subscriber's topic of the department (one per subscriber and department)
+        consumer.subscribe([f"^{re.escape(naming.SHARE_PREFIX)}[^.]+\\.{re.escape(dept)}$"])
         while not stop.is_set():
             msg = consumer.poll(0.2)
             if msg is None or msg.error() or msg.value() is None:
