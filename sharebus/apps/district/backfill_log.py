@@ -14,9 +14,12 @@ from sharebus.apps.district.backfill_plan import Reach
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
+    DOCUMENT_PRODUCER,
+    DOCUMENT_TOPIC_CONFIG,
     Replication,
     Role,
     admin_client,
+    align_topic_config,
     consumer_config,
     ensure_topics,
     kafka_config,
@@ -25,7 +28,8 @@ from sharebus.core.kafka_clients import (
 )
 from sharebus.core.settings import Settings
 
-LOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+LOG_CONFIG = DOCUMENT_TOPIC_CONFIG
+"""Compacted; a reach record lists every entitlement of the city (~100,000 at its size): a document."""
 JOB_PREFIX = "job/"
 REACH_PREFIX = "reach/"
 
@@ -47,13 +51,11 @@ class BackfillLog:
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         if self._producer is None:
-            ensure_topics(
-                admin_client(kafka_config(self.settings)),
-                {self.topic: (1, LOG_CONFIG)},
-                Replication.of(self.settings),
-            )
+            admin = admin_client(kafka_config(self.settings))
+            if not ensure_topics(admin, {self.topic: (1, LOG_CONFIG)}, Replication.of(self.settings)):
+                align_topic_config(admin, self.topic, LOG_CONFIG)  # made by an older version
             self._producer = Producer(
-                producer_config(self.settings, Role.ADMIN, {"enable.idempotence": True})
+                producer_config(self.settings, Role.ADMIN, {"enable.idempotence": True, **DOCUMENT_PRODUCER})
             )
         errors: list[str] = []
 
