@@ -228,6 +228,15 @@ def ensure_topics(
     return created
 
 
+def ensure_document_topic(
+    admin: AdminClient, topic: str, replication: Replication, *, align: bool = True
+) -> None:
+    """`topic` exists as a document topic (DOCUMENT_TOPIC_CONFIG); with `align` (a principal
+    allowed to alter configs), one made by an older version of the bus is given that config."""
+    if not ensure_topics(admin, {topic: (1, DOCUMENT_TOPIC_CONFIG)}, replication) and align:
+        align_topic_config(admin, topic, DOCUMENT_TOPIC_CONFIG)
+
+
 # Errors a topic answers with for a moment after it was created (its leader is still elected).
 _JUST_CREATED = frozenset(
     {

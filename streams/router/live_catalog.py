@@ -19,10 +19,9 @@ from sharebus.core.kafka_clients import (
     Replication,
     Role,
     admin_client,
-    align_topic_config,
     consumer_config,
+    ensure_document_topic,
     kafka_config,
-    new_topic,
     producer_config,
     read_partition,
     watermarks,
@@ -55,22 +54,11 @@ def catalog_from(texts: CatalogTexts, source: str) -> Catalog:
     return catalog
 
 
-def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN) -> bool:
-    """The catalog topic exists; True when this call made it."""
+def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN, *, align: bool = False) -> None:
+    """The catalog topic exists; with `align` (the admin, publishing) one made by an older version
+    takes the city's catalog (it took records of 1 MB at most)."""
     admin = admin_client(kafka_config(settings, role))
-    topics = admin.list_topics(timeout=10).topics
-    if settings.catalog_topic in topics:
-        return False
-    futures = admin.create_topics(
-        [new_topic(settings.catalog_topic, 1, DOCUMENT_TOPIC_CONFIG, Replication.of(settings))]
-    )
-    try:
-        futures[settings.catalog_topic].result(timeout=30)
-    except KafkaException as exc:
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise
-        return False
-    return True
+    ensure_document_topic(admin, settings.catalog_topic, Replication.of(settings), align=align)
 
 
 def publish_catalog(settings: Settings, city: str | None = None, role: Role = Role.ADMIN) -> Published:
@@ -79,11 +67,7 @@ def publish_catalog(settings: Settings, city: str | None = None, role: Role = Ro
     folder = city_dir(settings.catalog_dir, city)
     texts = read_catalog_dir(folder)
     catalog = catalog_from(texts, str(folder))
-    if not ensure_catalog_topic(settings, role) and role is Role.ADMIN:
-        # a topic made by an older version took records of 1 MB at most: the city's catalog is larger
-        align_topic_config(
-            admin_client(kafka_config(settings, role)), settings.catalog_topic, DOCUMENT_TOPIC_CONFIG
-        )
+    ensure_catalog_topic(settings, role, align=role is Role.ADMIN)
     producer = Producer(producer_config(settings, role, {"enable.idempotence": True, **DOCUMENT_PRODUCER}))
     offsets: list[int] = []
     errors: list[KafkaError] = []

@@ -15,21 +15,17 @@ from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
     DOCUMENT_PRODUCER,
-    DOCUMENT_TOPIC_CONFIG,
     Replication,
     Role,
     admin_client,
-    align_topic_config,
     consumer_config,
-    ensure_topics,
+    ensure_document_topic,
     kafka_config,
     producer_config,
     read_partition,
 )
 from sharebus.core.settings import Settings
 
-LOG_CONFIG = DOCUMENT_TOPIC_CONFIG
-"""Compacted; a reach record lists every entitlement of the city (~100,000 at its size): a document."""
 JOB_PREFIX = "job/"
 REACH_PREFIX = "reach/"
 
@@ -52,8 +48,8 @@ class BackfillLog:
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         if self._producer is None:
             admin = admin_client(kafka_config(self.settings))
-            if not ensure_topics(admin, {self.topic: (1, LOG_CONFIG)}, Replication.of(self.settings)):
-                align_topic_config(admin, self.topic, LOG_CONFIG)  # made by an older version
+            # a document topic: a reach record lists every entitlement of the city (~100,000)
+            ensure_document_topic(admin, self.topic, Replication.of(self.settings))
             self._producer = Producer(
                 producer_config(self.settings, Role.ADMIN, {"enable.idempotence": True, **DOCUMENT_PRODUCER})
             )
