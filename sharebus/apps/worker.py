@@ -32,6 +32,7 @@ from streams.router.worker import Fatal, WorkerExtension, run_worker
 log = logging.getLogger("sharebus.router")
 
 POSITIONS_EVERY = 30.0  # seconds between samples of the subscribers' consumer positions
+SINK_MAX_ROWS = 50_000  # call rows buffered past which the metrics sink inserts before its 1 s
 
 
 def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
@@ -60,7 +61,9 @@ class Metrics:
         self.audit: AuditTail | None = None
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
-        self.sink = MetricsSink(self.store, on_error=fatal)
+        # One insert a second at most, whatever the rate: a batch spread over the city's resources
+        # counts a row per (resource, subscriber), and each insert is a part ClickHouse merges.
+        self.sink = MetricsSink(self.store, max_rows=SINK_MAX_ROWS, on_error=fatal)
         add_routes(app.web.web_app, self.store)  # type: ignore[attr-defined]  # aiohttp driver
         sink = self.sink
         tail = self.audit = AuditTail.for_settings(

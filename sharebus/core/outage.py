@@ -14,9 +14,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from sharebus.core.errors import UnreachableError
@@ -27,6 +27,13 @@ log = logging.getLogger("sharebus.kafka")
 SETTING = "SHAREBUS_KAFKA_OUTAGE_TOLERANCE"
 
 T = TypeVar("T")
+
+
+class Flushable(Protocol):
+    """A producer, or several: `flush` waits up to `timeout` s and returns what is still queued."""
+
+    def flush(self, timeout: float) -> int: ...
+
 
 # Errors of a call that mean "the cluster (or its coordinator, a leader) is not there right now".
 TRANSIENT = frozenset(
@@ -206,7 +213,7 @@ class KafkaWatch:
             self.reachable()
             return result
 
-    def flush(self, producer: Producer, timeout: float) -> int:
+    def flush(self, producer: Flushable, timeout: float) -> int:
         """Wait for `producer`'s deliveries: an outage is waited out (within the tolerance, then
         `check` raises); while Kafka is reachable they get `timeout` seconds. What remains."""
         waited = 0.0

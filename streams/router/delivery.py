@@ -1,4 +1,4 @@
-"""The router's own confluent-kafka producer: a batch counts as done only when every one of its
+"""The router's own confluent-kafka producers: a batch counts as done only when every one of its
 messages is acknowledged by Kafka (batches are produced without waiting); any delivery error is fatal."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from sharebus.core.errors import ExitCode, SharebusError
 from sharebus.core.kafka_clients import KafkaConnection
 from sharebus.core.outage import KafkaWatch
+from streams.router.producers import TopicShards
 from streams.router.records import Outgoing
 
 
@@ -59,16 +60,15 @@ class DeliveryTracker:
         settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         self.watch = watch
-        self.producer = Producer(
-            kafka.producer(
-                {
-                    **PRODUCER,
-                    "delivery.report.only.error": True,
-                    "on_delivery": self.failed,
-                    **watch.producer_config(timeout),
-                }
-            )
+        config = kafka.producer(
+            {
+                **PRODUCER,
+                "delivery.report.only.error": True,
+                "on_delivery": self.failed,
+                **watch.producer_config(timeout),
+            }
         )
+        self.producers = TopicShards(lambda: Producer(config))
         self.timeout = timeout
         self.settle_messages = settle_messages
         self.settle_seconds = settle_seconds
@@ -85,14 +85,19 @@ class DeliveryTracker:
     def send(self, messages: Sequence[Outgoing], on_done: Callable[[], None]) -> None:
         """Produce `messages`; `on_done` runs once Kafka acknowledged all of them (later)."""
         self._raise()
-        produce, poll = self.producer.produce, self.producer.poll
+        shards = self.producers
+        of, assign = shards.of.get, shards.assign
         for m in messages:
+            topic = m.topic
+            producer = of(topic)
+            if producer is None:  # not `or`: a producer with nothing queued is falsy (len 0)
+                producer = assign(topic)
             while True:
                 try:
-                    produce(m.topic, m.value, m.key, headers=m.headers)  # type: ignore[arg-type]
+                    producer.produce(topic, m.value, m.key, headers=m.headers)
                     break
                 except BufferError:  # local queue full: let deliveries drain it
-                    poll(0.05)
+                    shards.poll(0.05)
                     self.watch.check()
         if not self._pending:
             self._oldest = time.monotonic()
@@ -102,11 +107,11 @@ class DeliveryTracker:
 
     def serve(self) -> None:
         """Run `on_done` of the batches known delivered since the last call."""
-        self.producer.poll(0)
+        self.producers.poll(0)
         self._raise()
         if not self._pending:
             return
-        if len(self.producer) == 0:  # nothing queued, in flight or unreported: all delivered
+        if len(self.producers) == 0:  # nothing queued, in flight or unreported: all delivered
             self._settled()
         elif (
             self._pending_messages >= self.settle_messages
@@ -117,7 +122,7 @@ class DeliveryTracker:
     def drain(self) -> None:
         """Return once every batch produced so far is acknowledged (its `on_done` has run): an
         outage is waited out; while Kafka is reachable it gets `timeout` seconds."""
-        remaining = self.watch.flush(self.producer, self.timeout)
+        remaining = self.watch.flush(self.producers, self.timeout)
         self._raise()
         if remaining:
             raise DeliveryError(
@@ -149,4 +154,4 @@ class DeliveryTracker:
 
     def close(self, timeout: float = 30.0) -> int:
         """Flush outstanding messages; returns how many remain undelivered."""
-        return int(self.producer.flush(timeout))
+        return self.producers.flush(timeout)

@@ -11,6 +11,7 @@ from sharebus.core.kafka_clients import KafkaConnection
 from streams.router.config import RouterConfig
 from streams.router.delivery import DeliveryError, DeliveryTracker
 from streams.router.loops import RawLoop
+from streams.router.producers import TopicShards
 from streams.router.records import Outgoing
 
 
@@ -61,7 +62,7 @@ def _tracker(messages: int = 1000, seconds: float = 60.0) -> tuple[DeliveryTrack
     )
     tracker = DeliveryTracker(config.kafka, config.watch(), settle_messages=messages, settle_seconds=seconds)
     fake = _Producer(tracker)
-    tracker.producer = fake  # type: ignore[assignment]
+    tracker.producers = TopicShards(lambda: fake)
     return tracker, fake
 
 
