@@ -138,11 +138,13 @@ def time_routing(
     n: int,
     work: Path,
     base: int = 0,
+    warm: int = 0,
 ) -> tuple[float, float, int, int]:
     """Wait until the worker's group committed `n` records over `partitions` beyond the `base`
     committed before: its records/s and CPU µs per record, timed from the first committed batch
-    (the group join is not routing); and the records timed and done. One client polls the
-    progress: a new one per poll would cost the worker CPU (SASL logins)."""
+    past `base + warm` (the group join, and the first `warm` records, are not timed); and the
+    records timed and done. One client polls the progress: a new one per poll would cost the
+    worker CPU (SASL logins)."""
     assert worker.pid is not None
     progress = Consumer({**kafka_config(settings), "group.id": worker.env["SHAREBUS_ROUTER_ID"]})
     try:
@@ -155,7 +157,7 @@ def time_routing(
                 last, moved = done, time.monotonic()
             elif time.monotonic() - moved > 120:
                 raise RuntimeError(f"router stalled at {done:,} of {n:,} records: see {work / 'worker.log'}")
-            if started is None and done > base:
+            if started is None and done > base + warm:
                 started = (time.perf_counter(), cpu_seconds(worker.pid), done)
             time.sleep(0.1 if started is None else 0.25)
         t1, cpu1 = time.perf_counter(), cpu_seconds(worker.pid)

@@ -6,7 +6,7 @@ replaced; routing in process across 1,000 resources against one; then, on the ru
 (`sharebus stack up`), the bus-wide figures of bench/scale/bus.py: `acl sync` times, the router's
 start, the broker's RSS, open files and partitions, routing over Kafka against a raw copy.
 
-    python -m bench.scale.run [--resources 4154 20000] [--routing 4154] [--bus 100000]
+    python -m bench.scale.run [--resources 4154 20000] [--routing 4154] [--bus 300000]
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument(
         "--bus",
         type=int,
-        default=100_000,
+        default=300_000,
         help="records routed over Kafka by a worker with the --routing catalog (0: skip the bus figures)",
     )
     args = parser.parse_args()

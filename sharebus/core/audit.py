@@ -110,14 +110,11 @@ class AuditLog:
         self.role = role
         self._producer: Producer | None = None
 
-    def write(
-        self, events: Iterable[AuditEvent], timeout: float = 30.0, watch: KafkaWatch | None = None
-    ) -> int:
-        """Write `events`; returns once Kafka has them. With a `watch` (a long-running component),
-        a Kafka outage is waited out within its tolerance."""
-        batch = list(events)
-        if not batch:
-            return 0
+    def open(self, timeout: float = 30.0, watch: KafkaWatch | None = None) -> Producer:
+        """The audit topic made and the producer started (once). A caller that knows it will write
+        opens early: an idempotent producer's first write waits ~0.5 s for its producer id
+        (librdkafka retries the request on a 500 ms timer when no broker is connected yet), and
+        that wait then overlaps the caller's own work."""
         if self._producer is None:
             outage: dict[str, object] = {}
             if watch is None:
@@ -127,6 +124,17 @@ class AuditLog:
                 outage = watch.producer_config(timeout)
             props = {"enable.idempotence": True, **outage}
             self._producer = Producer(producer_config(self.settings, self.role, props))
+        return self._producer
+
+    def write(
+        self, events: Iterable[AuditEvent], timeout: float = 30.0, watch: KafkaWatch | None = None
+    ) -> int:
+        """Write `events`; returns once Kafka has them. With a `watch` (a long-running component),
+        a Kafka outage is waited out within its tolerance."""
+        batch = list(events)
+        if not batch:
+            return 0
+        producer = self.open(timeout, watch)
         errors: list[str] = []
 
         def done(err: object, _msg: object) -> None:
@@ -134,12 +142,10 @@ class AuditLog:
                 errors.append(str(err))
 
         for ev in batch:
-            self._producer.produce(
+            producer.produce(
                 self.settings.audit_topic, orjson.dumps(ev.to_dict()), ev.subject.encode(), on_delivery=done
             )
-        remaining = (
-            watch.flush(self._producer, timeout) if watch is not None else self._producer.flush(timeout)
-        )
+        remaining = watch.flush(producer, timeout) if watch is not None else producer.flush(timeout)
         if remaining or errors:
             raise UnreachableError(
                 f"audit topic {self.settings.audit_topic}",

@@ -25,6 +25,7 @@ from sharebus.catalog.models import (
 )
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
+from sharebus.core.gcpause import collections_paused
 from streams.policy.envelope import OP_TRUNCATE, ROW_OPS, SourceKey, source_key
 from streams.policy.masks import MaskFn, make_pseudonym, mask_function
 from streams.policy.reasons import Reason
@@ -84,17 +85,18 @@ def _projection(res: Resource, demand: Demand, maskable: frozenset[str]) -> _Pro
     return _Projection(tuple(fields), out_clear, bool(masked), hidden, reason)
 
 
-def _target(res: Resource, binding: SubscriberDemand, projection: _Projection) -> Target:
+def _target(res: Resource, binding: SubscriberDemand, projection: _Projection, topic: str) -> Target:
+    # positional: ~100,000 are made at the city's size
     return Target(
-        subscriber=binding.subscriber,
-        resource=res.id,
-        topic=naming.share_topic(binding.subscriber, res.department),
-        demand_id=binding.id,
-        reason=projection.reason,
-        fields=projection.fields,
-        clear=projection.clear,
-        masked=projection.masked,
-        hidden=projection.hidden,
+        binding.subscriber,
+        res.id,
+        topic,
+        binding.id,
+        projection.reason,
+        projection.fields,
+        projection.clear,
+        projection.masked,
+        projection.hidden,
     )
 
 
@@ -126,14 +128,17 @@ def _compile_resource(
     if res.sharing is not Sharing.NOT_SHARED:
         maskable = frozenset(name for name, _ in masks)
         projections: dict[str, _Projection] = {}
+        department = res.department
         for b in bindings:
             projection = projections.get(b.demand.id)
             if projection is None:
                 projection = projections[b.demand.id] = _projection(res, b.demand, maskable)
-            grouped[b.subscriber].append(Candidate(b, _target(res, b, projection), rows_of[b.subscriber]))
+            subscriber = b.subscriber
+            target = _target(res, b, projection, naming.share_topic(subscriber, department))
+            grouped[subscriber].append(Candidate(b, target, rows_of[subscriber]))
+    demands = {id(b.demand): b.demand for b in bindings}.values()  # an all-districts demand binds 41
     boundaries = sorted(
-        {b.demand.valid_from for b in bindings}
-        | {b.demand.valid_until for b in bindings if b.demand.valid_until is not None}
+        {d.valid_from for d in demands} | {d.valid_until for d in demands if d.valid_until is not None}
     )
     return CompiledResource(
         id=res.id,
@@ -150,7 +155,7 @@ def _compile_resource(
     )
 
 
-def _rows_of(catalog: Catalog) -> dict[str, frozenset[str] | None]:
+def subscriber_rows(catalog: Catalog) -> dict[str, frozenset[str] | None]:
     """Each subscriber's row filter: its own code, a zone's districts, a department's districts
     or None (city-wide)."""
     rows: dict[str, frozenset[str] | None] = {d.code: frozenset({d.code}) for d in catalog.districts}
@@ -252,6 +257,7 @@ class _Inputs(NamedTuple):
     per_resource: Mapping[str, tuple[Resource, tuple[Demand, ...]]]
 
 
+@collections_paused()
 def compile_policy(
     catalog: Catalog, *, pseudonym_key: bytes | None = None, previous: Policy | None = None
 ) -> Policy:
@@ -270,7 +276,7 @@ def compile_policy(
     per_resource = {res.id: (res, tuple(demands[res.id])) for res in catalog.resources}
     old = previous.inputs if previous is not None else None
     reuse = previous is not None and old is not None and old.context == context
-    rows_of = _rows_of(catalog)
+    rows_of = subscriber_rows(catalog)
     compiled: dict[str, CompiledResource] = {}
     for res in catalog.resources:
         if (

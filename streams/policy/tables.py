@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sharebus.catalog.models import DemandStatus, Sharing, SubscriberDemand
+from sharebus.catalog.models import Demand, DemandStatus, Sharing, SubscriberDemand
 from streams.policy.envelope import OP_DELETE, ROW_OPS
 from streams.policy.masks import MaskFn
 from streams.policy.reasons import Reason
@@ -30,18 +30,23 @@ class Candidate(NamedTuple):
 
     def reason_withheld(self, sharing: Sharing, now: datetime) -> Reason | None:
         """Why this demand is not in force at `now`; None when it is."""
-        demand = self.binding.demand
-        if demand.status is DemandStatus.REJECTED:
-            return Reason.DEMAND_REJECTED
-        if demand.status is DemandStatus.REVOKED:
-            return Reason.DEMAND_REVOKED
-        if sharing is not Sharing.UNCONDITIONAL and demand.status is not DemandStatus.APPROVED:
-            return Reason.DEMAND_PENDING
-        if now < demand.valid_from:
-            return Reason.DEMAND_NOT_YET_VALID
-        if demand.valid_until is not None and now >= demand.valid_until:
-            return Reason.DEMAND_EXPIRED
-        return None
+        return demand_withheld(self.binding.demand, sharing, now)
+
+
+def demand_withheld(demand: Demand, sharing: Sharing, now: datetime) -> Reason | None:
+    """Why `demand` of a resource shared as `sharing` is not in force at `now`; None when it is
+    (the one rule the router routes by and `acl sync` grants by)."""
+    if demand.status is DemandStatus.REJECTED:
+        return Reason.DEMAND_REJECTED
+    if demand.status is DemandStatus.REVOKED:
+        return Reason.DEMAND_REVOKED
+    if sharing is not Sharing.UNCONDITIONAL and demand.status is not DemandStatus.APPROVED:
+        return Reason.DEMAND_PENDING
+    if now < demand.valid_from:
+        return Reason.DEMAND_NOT_YET_VALID
+    if demand.valid_until is not None and now >= demand.valid_until:
+        return Reason.DEMAND_EXPIRED
+    return None
 
 
 @dataclass(frozen=True, slots=True)

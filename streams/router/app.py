@@ -8,17 +8,18 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from faust.app.base import BootStrategy
 
+from sharebus.catalog.load import parsed_in_chunks
 from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
+from sharebus.core.gcpause import collections_deferred
 from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
@@ -36,22 +37,6 @@ log = logging.getLogger("sharebus.router")
 
 BatchDone = Callable[[BatchOutput, float], None]
 """Called once a batch is fully delivered, with its output and the delivery time (epoch s)."""
-
-
-@contextmanager
-def collections_deferred() -> Iterator[None]:
-    """No garbage collection while a new catalog version is parsed, compiled and swapped in (its
-    millions of new objects made full collections of 150–600 ms that held the routing thread);
-    after, the heap is frozen again, as at start: the version in force is long-lived, and what
-    the old one leaves is freed by reference counting."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 class RouterService:
@@ -122,7 +107,8 @@ class RouterService:
             loop.start()
 
     def apply_published(self, raw: bytes, offset: int) -> None:
-        with collections_deferred():
+        # Beside the routing thread: no collection walks the heap, no parse holds the GIL long.
+        with collections_deferred(), parsed_in_chunks():
             try:
                 catalog = catalog_from(
                     decode_texts(raw), f"topic {self.settings.catalog_topic} offset {offset}"

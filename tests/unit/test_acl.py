@@ -64,7 +64,7 @@ def test_no_entitlement_means_no_grant_at_all() -> None:
 
 
 def test_entitlements_follow_the_demands(catalog: Catalog, settings: Settings) -> None:
-    topics = entitled_topics(catalog, settings, NOW)
+    topics = entitled_topics(catalog, NOW)
     assert "share.500103.realestate" in topics["500103"]
     assert "share.500103.market" in topics["500103"]  # all-districts demand
     assert "share.500106.realestate" not in topics["500106"]  # pending, conditional
@@ -81,13 +81,13 @@ def _revoke(catalog: Catalog, revoked: Callable[[Demand], bool]) -> Catalog:
 def test_revoking_one_demand_keeps_the_prefix_and_the_last_removes_it(
     catalog: Catalog, settings: Settings
 ) -> None:
-    before = desired_grants(settings, entitled_topics(catalog, settings, NOW))
+    before = desired_grants(settings, entitled_topics(catalog, NOW))
     one = _revoke(catalog, lambda d: d.subscriber == "500103" and d.resource == "realestate.certificate")
-    after = desired_grants(settings, entitled_topics(one, settings, NOW))
+    after = desired_grants(settings, entitled_topics(one, NOW))
     # its other resources still flow on share.500103.*: the router tombstones the withdrawn one
     assert plan(before, after, managed_principals(settings, one, before)).changed is False
     last = _revoke(one, lambda d: d.subscriber == "civil-affairs")
-    after = desired_grants(settings, entitled_topics(last, settings, NOW))
+    after = desired_grants(settings, entitled_topics(last, NOW))
     changes = plan(before, after, managed_principals(settings, last, before))
     assert not changes.add
     assert {(g.principal, g.name) for g in changes.remove} == {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ryaml._ryaml import InvalidYamlError, loads
@@ -67,3 +69,24 @@ def test_aliases_within_a_chunk_resolve_and_across_chunks_refuse() -> None:
     assert loads_chunked(text, loads, 2) == loads(text)
     with pytest.raises(InvalidYamlError):  # then the whole text is parsed (load.py)
         loads_chunked(text, loads, 1)
+
+
+def test_a_catalog_parsed_in_chunks_is_the_catalog_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a parse beside the routing thread (`parsed_in_chunks`) cuts; both give one catalog."""
+    from sharebus.catalog import load
+
+    calls: list[str] = []
+    real = loads_chunked
+
+    def counted(text: str, parse: Callable[[str], Any]) -> Any:
+        calls.append("chunked")
+        return real(text, parse)
+
+    monkeypatch.setattr(load, "loads_chunked", counted)
+    load._LAST_PARSED.clear()
+    whole = load.load_catalog(SAMPLE_CITY)
+    assert calls == []
+    load._LAST_PARSED.clear()
+    with load.parsed_in_chunks():
+        chunked = load.load_catalog(SAMPLE_CITY)
+    assert calls and chunked == whole and chunked.version == whole.version

@@ -138,7 +138,7 @@ def _set(
 ) -> CredentialChange:
     password = secrets.token_urlsafe(24)
     broker.set_password(subscriber, password)
-    topics = entitled_topics(catalog, settings, datetime.now(UTC)).get(subscriber, [])
+    topics = entitled_topics(catalog, datetime.now(UTC)).get(subscriber, [])
     acl = sync_subscriber(settings, broker, catalog, subscriber, topics)
     config = _config(settings, subscriber, password, topics)
     _audit(settings, action, subscriber, catalog, {"mechanism": MECHANISM, "topics": len(config.topics)})

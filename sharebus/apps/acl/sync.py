@@ -16,11 +16,10 @@ from sharebus.apps.acl.grants import (
     subscriber_grants,
     user,
 )
-from sharebus.catalog.models import Catalog
+from sharebus.catalog.models import ALL_DISTRICTS, Catalog
 from sharebus.core.audit import ACL_GRANT, ACL_REVOKE, AuditLog, event
-from sharebus.core.keys import pseudonym_key
 from sharebus.core.settings import Settings
-from streams.policy.compiled import compile_policy
+from streams.policy.entitled import entitled_topics as policy_entitled_topics
 
 
 @dataclass(frozen=True)
@@ -48,16 +47,17 @@ class AclPlan:
 
 def subscribers_of(catalog: Catalog) -> set[str]:
     """Every subscriber the catalog knows: its districts and the subscribers of its demands."""
-    return {d.code for d in catalog.districts} | {b.subscriber for b in catalog.subscriber_demands()}
+    named = {
+        d.subscriber for d in catalog.demands if d.subscriber != ALL_DISTRICTS
+    }  # all-districts: the districts
+    return {d.code for d in catalog.districts} | named
 
 
-def entitled_topics(catalog: Catalog, settings: Settings, now: datetime) -> dict[str, list[str]]:
-    """subscriber → the topics it is entitled to read at `now` (exactly what the router writes)."""
-    policy = compile_policy(catalog, pseudonym_key=pseudonym_key(settings))
-    out: dict[str, set[str]] = {s: set() for s in subscribers_of(catalog)}
-    for ent in policy.entitlements(now):
-        out.setdefault(ent.subscriber, set()).add(ent.topic)
-    return {s: sorted(topics) for s, topics in out.items()}
+def entitled_topics(catalog: Catalog, now: datetime) -> dict[str, list[str]]:
+    """subscriber → the topics it is entitled to read at `now` (exactly what the router writes;
+    every subscriber of the catalog, with none for one entitled to nothing)."""
+    entitled = policy_entitled_topics(catalog, now)
+    return {s: sorted(entitled.get(s, ())) for s in subscribers_of(catalog) | set(entitled)}
 
 
 def managed_principals(settings: Settings, catalog: Catalog, current: Iterable[Grant]) -> set[str]:
@@ -81,16 +81,22 @@ def plan(current: set[Grant], desired: set[Grant], managed: set[str]) -> AclPlan
 
 
 def plan_for(settings: Settings, catalog: Catalog, current: set[Grant], now: datetime) -> AclPlan:
-    desired = desired_grants(settings, entitled_topics(catalog, settings, now))
+    desired = desired_grants(settings, entitled_topics(catalog, now))
     return plan(current, desired, managed_principals(settings, catalog, current))
 
 
-def apply(settings: Settings, broker: Broker, changes: AclPlan, catalog_version: str | None) -> None:
+def apply(
+    settings: Settings,
+    broker: Broker,
+    changes: AclPlan,
+    catalog_version: str | None,
+    audit: AuditLog | None = None,
+) -> None:
     """Apply `changes`, then audit each grant added and removed."""
     broker.remove(changes.remove)
     broker.add(changes.add)
     done = [(ACL_REVOKE, g) for g in changes.remove] + [(ACL_GRANT, g) for g in changes.add]
-    AuditLog(settings).write(
+    (audit or AuditLog(settings)).write(
         event(settings, action, g.user, g.name, catalog_version=catalog_version, detail=g.to_dict())
         for action, g in done
     )
@@ -100,9 +106,12 @@ def sync(
     settings: Settings, catalog: Catalog, *, dry_run: bool = False, now: datetime | None = None
 ) -> AclPlan:
     broker = Broker(settings)
+    audit = AuditLog(settings)
+    if not dry_run:
+        audit.open()  # its producer id is fetched while the grants are listed and planned
     changes = plan_for(settings, catalog, broker.grants(), now or datetime.now(UTC))
     if not dry_run and changes.changed:
-        apply(settings, broker, changes, catalog.version)
+        apply(settings, broker, changes, catalog.version, audit)
     return changes
 
 
