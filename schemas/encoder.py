@@ -18,6 +18,7 @@ from schemas.row_writer import compile_row_writer
 from schemas.wire import header
 from schemas.writers import RecordWriters, compile_record, write_record
 from sharebus.catalog.models import Resource
+from sharebus.core import pacing
 from streams.policy.compiled import Entitlement, Policy
 
 _VALUE_ERRORS = (TypeError, ValueError, OverflowError, AttributeError)
@@ -116,6 +117,7 @@ def _projections(policy: Policy) -> dict[tuple[str, str, str], Entitlement]:
     """
     out: dict[tuple[str, str, str], Entitlement] = {}
     for res in policy.resources.values():
+        pacing.pace()
         for options in res.candidates.values():
             for c in options:
                 t = c.target

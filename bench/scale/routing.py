@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.encoder import Encoder, SchemaBook
-from sharebus.catalog.load import parsed_in_chunks, read_catalog_dir
+from sharebus.catalog.load import read_catalog_dir
 from sharebus.catalog.models import Catalog, DemandStatus, Sharing
 from sharebus.core.gcpause import collections_deferred
+from sharebus.core.pacing import beside_routing
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.builders import as_debezium_json, debezium_bytes
@@ -144,7 +145,7 @@ def swap_pause(directory: Path, key: bytes, items: list[RawRecord]) -> SwapPause
     time.sleep(1.0)
     publishing.set()
     t0 = time.perf_counter()
-    with collections_deferred(), parsed_in_chunks():  # as the worker does
+    with collections_deferred(), beside_routing():  # as the worker does
         changed = catalog_from(revoked, "the published version")
         new = compile_policy(changed, pseudonym_key=key, previous=policy)
         router.swap(new, compile_checks(changed, previous=router.checks), encoders(new))

@@ -10,9 +10,7 @@ import csv
 import io
 import typing
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +33,7 @@ from sharebus.catalog.validate import (
     line_of,
 )
 from sharebus.catalog.yaml_chunks import NotChunkable, loads_chunked
-from sharebus.core import naming
+from sharebus.core import naming, pacing
 from sharebus.core.errors import ConfigError
 from sharebus.core.gcpause import collections_paused
 
@@ -114,40 +112,15 @@ def _parse_yaml(name: str, text: str, issues: list[CatalogIssue], marked: bool) 
     return _parse_marked(name, text, issues) if marked else _parse_fast(name, text, issues)
 
 
-_LAST_PARSED: dict[str, tuple[str, Any]] = {}
-"""Per file name, the last text parsed fast and its values (never mutated): a publish that changes
-the demands does not parse the 5 MB catalog list again — a single call of ~0.9 s at the city's
-size that holds the GIL beside a worker's routing thread."""
-
-
-_IN_CHUNKS: ContextVar[bool] = ContextVar("sharebus_yaml_in_chunks", default=False)
-
-
-@contextmanager
-def parsed_in_chunks() -> Iterator[None]:
-    """Within it (this thread), long lists are parsed 200 items per call, so a parse beside a
-    routing thread never holds the GIL for long; it costs ~30 % more CPU than one whole parse
-    (0.7 s at the city's size), which every other caller spares."""
-    token = _IN_CHUNKS.set(True)
-    try:
-        yield
-    finally:
-        _IN_CHUNKS.reset(token)
-
-
 def _parse_fast(name: str, text: str, issues: list[CatalogIssue]) -> Any:
     """Values only (duplicate keys are an error here too): dicts without `.line`."""
-    last = _LAST_PARSED.get(name)
-    if last is not None and last[0] == text:
-        return last[1]
     try:
-        data = _parse_chunks(text) if _IN_CHUNKS.get() else _UNPARSABLE
+        data = _parse_chunks(text) if pacing.active() else _UNPARSABLE
         if data is _UNPARSABLE:
             data = loads(text)
     except InvalidYamlError as exc:
         issues.append(CatalogIssue(name, "", "", f"not valid YAML: {exc}", "YAML", None))
         return _UNPARSABLE
-    _LAST_PARSED[name] = (text, data)
     return data
 
 
@@ -315,6 +288,7 @@ def _entries(
         return []
     out: list[Entry[M]] = []
     for i, item in enumerate(items):
+        pacing.pace()
         ident = item.get(id_key) if isinstance(item, dict) else None
         if isinstance(ident, str):
             parsed.declared(key).add(ident)
@@ -324,6 +298,53 @@ def _entries(
         if value is not None:
             out.append(Entry(value, file, label, item, line))
     return out
+
+
+_Lists = tuple[tuple[str, type[BaseModel], str], ...]
+"""A file's lists: (key, entry model, id key)."""
+_CATALOG_LISTS: _Lists = (("departments", m.Department, "id"), ("resources", m.Resource, "id"))
+_DEMAND_LISTS: _Lists = (("demands", m.Demand, "id"),)
+_RESPONSIBILITY_LISTS: _Lists = (("responsibilities", m.Responsibility, "resource"),)
+
+
+class _Validated(typing.NamedTuple):
+    """A list file's text and what it validated into, without issues."""
+
+    text: str
+    entries: dict[str, list[Entry[Any]]]
+    declared: dict[str, frozenset[str]]
+
+
+_LAST_VALIDATED: dict[str, _Validated] = {}
+"""Per list file, the last text validated without issues: a publish that changes the demands
+neither parses nor validates the catalog list again (~1.5 s at the city's size, beside a worker's
+routing thread), and no parsed YAML is kept (the entries hold the models alone)."""
+
+
+def _listed(
+    name: str,
+    text: str | None,
+    file_model: type[BaseModel],
+    lists: _Lists,
+    parsed: Parsed,
+    issues: list[CatalogIssue],
+    marked: bool,
+) -> dict[str, list[Entry[Any]]]:
+    """The validated entries of each list of a file (the last ones when its text did not change)."""
+    last = _LAST_VALIDATED.get(name)
+    if not marked and last is not None and last.text == text:
+        for key, ids in last.declared.items():
+            parsed.declared(key).update(ids)
+        return {key: list(listed) for key, listed in last.entries.items()}
+    before = {key: set(parsed.declared(key)) for key, _, _ in lists}
+    found = len(issues)
+    data = _load_file(name, text, file_model, parsed, issues, marked)
+    entries = {key: _entries(model, data, key, id_key, name, parsed, issues) for key, model, id_key in lists}
+    if not marked and text is not None and len(issues) == found and name not in parsed.broken_files:
+        entries = {key: [replace(e, raw=None) for e in listed] for key, listed in entries.items()}
+        declared = {key: frozenset(parsed.declared(key) - before[key]) for key, _, _ in lists}
+        _LAST_VALIDATED[name] = _Validated(text, entries, declared)
+    return entries
 
 
 def _load_file(
@@ -411,17 +432,18 @@ def _parse_catalog(
     p.subscribers = _entries(m.Subscriber, region, "subscribers", "id", REGION_FILE, p, issues)
     _load_districts(texts.districts, p, issues)
 
-    cat = _load_file(CATALOG_FILE, texts.catalog, m.CatalogFile, p, issues, marked)
-    p.departments = _entries(m.Department, cat, "departments", "id", CATALOG_FILE, p, issues)
-    p.resources = _entries(m.Resource, cat, "resources", "id", CATALOG_FILE, p, issues)
-
-    dem = _load_file(DEMAND_FILE, texts.demands, m.DemandFile, p, issues, marked)
-    p.demands = _entries(m.Demand, dem, "demands", "id", DEMAND_FILE, p, issues)
-
-    resp = _load_file(RESPONSIBILITY_FILE, texts.responsibility, m.ResponsibilityFile, p, issues, marked)
-    p.responsibilities = _entries(
-        m.Responsibility, resp, "responsibilities", "resource", RESPONSIBILITY_FILE, p, issues
-    )
+    catalog_lists = _listed(CATALOG_FILE, texts.catalog, m.CatalogFile, _CATALOG_LISTS, p, issues, marked)
+    p.departments, p.resources = catalog_lists["departments"], catalog_lists["resources"]
+    p.demands = _listed(DEMAND_FILE, texts.demands, m.DemandFile, _DEMAND_LISTS, p, issues, marked)["demands"]
+    p.responsibilities = _listed(
+        RESPONSIBILITY_FILE,
+        texts.responsibility,
+        m.ResponsibilityFile,
+        _RESPONSIBILITY_LISTS,
+        p,
+        issues,
+        marked,
+    )["responsibilities"]
 
     issues += cross_check(p)
     order = {name: i for i, name in enumerate(CATALOG_FILES)}

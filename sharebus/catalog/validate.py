@@ -24,7 +24,7 @@ from sharebus.catalog.models import (
     Subscriber,
     SubscriberKind,
 )
-from sharebus.core import naming
+from sharebus.core import naming, pacing
 
 T = TypeVar("T")
 
@@ -177,6 +177,7 @@ def check_resources(p: Parsed) -> list[CatalogIssue]:
     sources = Counter((r.value.source.connector, r.value.source.table) for r in p.resources)
     records: dict[tuple[str, str], str] = {}
     for e in p.resources:
+        pacing.pace()
         res = e.value
         issues += _check_resource(e, res, departments, sources)
         other = records.setdefault((res.department, res.record_name), res.id)
@@ -337,6 +338,7 @@ def check_demands(p: Parsed) -> list[CatalogIssue]:
     resources = {r.value.id: r.value for r in p.resources}
     broken = p.declared("resources") - set(resources)
     for e in p.demands:
+        pacing.pace()
         d = e.value
         unresolvable = (DISTRICTS_FILE if d.subscriber.isdigit() else REGION_FILE) in (p.broken_files)
         if d.subscriber not in subscribers and not unresolvable:

@@ -27,8 +27,11 @@ def collections_deferred() -> Iterator[None]:
     """`collections_paused`, then the heap frozen (a long-running process: the worker at start and
     for each published version): the version in force is long-lived, so full collections no
     longer walk it, and what an old one leaves is freed by reference counting."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        with collections_paused():
-            yield
+        yield
     finally:
-        gc.freeze()
+        gc.freeze()  # before collection is back: the first one would walk every object just made
+        if enabled:
+            gc.enable()

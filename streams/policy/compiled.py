@@ -23,7 +23,7 @@ from sharebus.catalog.models import (
     SubscriberDemand,
     SubscriberKind,
 )
-from sharebus.core import naming
+from sharebus.core import naming, pacing
 from sharebus.core.errors import SharebusError
 from sharebus.core.gcpause import collections_paused
 from streams.policy.envelope import OP_TRUNCATE, ROW_OPS, SourceKey, source_key
@@ -279,6 +279,7 @@ def compile_policy(
     rows_of = subscriber_rows(catalog)
     compiled: dict[str, CompiledResource] = {}
     for res in catalog.resources:
+        pacing.pace()
         if (
             reuse
             and previous is not None

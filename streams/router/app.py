@@ -15,11 +15,11 @@ from typing import Any
 import faust
 from faust.app.base import BootStrategy
 
-from sharebus.catalog.load import parsed_in_chunks
 from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
 from sharebus.core.gcpause import collections_deferred
+from sharebus.core.pacing import beside_routing
 from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
@@ -107,8 +107,9 @@ class RouterService:
             loop.start()
 
     def apply_published(self, raw: bytes, offset: int) -> None:
-        # Beside the routing thread: no collection walks the heap, no parse holds the GIL long.
-        with collections_deferred(), parsed_in_chunks():
+        # Beside the routing thread: no collection walks the heap, no call holds the GIL long, and
+        # the work rests every few ms so routing keeps most of the interpreter.
+        with collections_deferred(), beside_routing():
             try:
                 catalog = catalog_from(
                     decode_texts(raw), f"topic {self.settings.catalog_topic} offset {offset}"

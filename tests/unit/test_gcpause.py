@@ -56,3 +56,16 @@ def test_the_decorated_form_pauses_each_call() -> None:
         return gc.isenabled()
 
     assert inside() is False and inside() is False and gc.isenabled()
+
+
+def test_deferred_freezes_before_collection_is_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Else the first collection after it walks the millions of objects of the new version."""
+
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(gc, "enable", lambda: calls.append("enable"))
+    monkeypatch.setattr(gc, "disable", lambda: calls.append("disable"))
+    monkeypatch.setattr(gc, "isenabled", lambda: True)
+    with collections_deferred():
+        calls.append("work")
+    assert calls == ["disable", "work", "freeze", "enable"]

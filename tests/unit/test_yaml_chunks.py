@@ -10,6 +10,7 @@ import pytest
 from ryaml._ryaml import InvalidYamlError, loads
 
 from sharebus.catalog.yaml_chunks import NotChunkable, loads_chunked
+from sharebus.core.pacing import beside_routing
 
 SAMPLE_CITY = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 FILES = sorted(p for p in SAMPLE_CITY.iterdir() if p.suffix == ".yaml")
@@ -72,7 +73,7 @@ def test_aliases_within_a_chunk_resolve_and_across_chunks_refuse() -> None:
 
 
 def test_a_catalog_parsed_in_chunks_is_the_catalog_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only a parse beside the routing thread (`parsed_in_chunks`) cuts; both give one catalog."""
+    """Only a parse beside the routing thread (`beside_routing`) cuts; both give one catalog."""
     from sharebus.catalog import load
 
     calls: list[str] = []
@@ -83,10 +84,25 @@ def test_a_catalog_parsed_in_chunks_is_the_catalog_parsed_whole(monkeypatch: pyt
         return real(text, parse)
 
     monkeypatch.setattr(load, "loads_chunked", counted)
-    load._LAST_PARSED.clear()
+    load._LAST_VALIDATED.clear()
     whole = load.load_catalog(SAMPLE_CITY)
     assert calls == []
-    load._LAST_PARSED.clear()
-    with load.parsed_in_chunks():
+    load._LAST_VALIDATED.clear()
+    with beside_routing():
         chunked = load.load_catalog(SAMPLE_CITY)
     assert calls and chunked == whole and chunked.version == whole.version
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 1 << 18])
+def test_lines_are_split_in_pieces_as_splitlines_does(piece: int) -> None:
+    from sharebus.catalog.yaml_chunks import _lines
+
+    for text in (
+        "",
+        "a",
+        "a\n",
+        "a\r\nb\rc\n\nd",
+        "x\u2028y\n\r\n\n",
+        (SAMPLE_CITY / "catalog.yaml").read_text(),
+    ):
+        assert _lines(text, piece) == text.splitlines(keepends=True)

@@ -1,0 +1,51 @@
+"""A list file whose text did not change is neither parsed nor validated again: the catalog is
+the one a fresh parse gives, and cross-checks still see its entries."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from sharebus.catalog import load
+from sharebus.catalog.load import parse_catalog, read_catalog_dir
+
+SAMPLE_CITY = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
+
+
+def _revoke_first(demands: str) -> str:
+    at = demands.index("status: approved")
+    return demands[:at] + "status: revoked" + demands[at + len("status: approved") :]
+
+
+def test_a_changed_demand_list_reuses_the_catalog_list_and_gives_the_fresh_catalog() -> None:
+    texts = read_catalog_dir(SAMPLE_CITY)
+    first, _ = parse_catalog(texts)
+    cached = load._LAST_VALIDATED[load.CATALOG_FILE]
+    changed = replace(texts, demands=_revoke_first(texts.demands or ""))
+    again, issues = parse_catalog(changed)
+    assert issues == () and again is not None and first is not None
+    assert load._LAST_VALIDATED[load.CATALOG_FILE] is cached  # not validated again
+    assert again.resources is not first.resources and again.resources == first.resources
+    load._LAST_VALIDATED.clear()
+    fresh, _ = parse_catalog(changed)
+    assert fresh == again and fresh is not None and fresh.version == again.version != first.version
+
+
+def test_cross_checks_see_the_cached_entries() -> None:
+    texts = read_catalog_dir(SAMPLE_CITY)
+    parse_catalog(texts)
+    demands = (texts.demands or "").replace("resource: market.enterprise", "resource: market.nowhere", 1)
+    catalog, issues = parse_catalog(replace(texts, demands=demands))
+    assert catalog is None
+    assert any("market.nowhere" in i.render() for i in issues)
+    assert all(i.line is not None for i in issues if i.file == "demands.yaml")  # located by the marked parse
+
+
+def test_a_list_with_issues_is_not_kept() -> None:
+    texts = read_catalog_dir(SAMPLE_CITY)
+    load._LAST_VALIDATED.clear()
+    broken = (texts.catalog or "").replace("sharing: unconditional", "sharing: sometimes", 1)
+    catalog, issues = parse_catalog(replace(texts, catalog=broken))
+    assert catalog is None and issues
+    assert load.CATALOG_FILE not in load._LAST_VALIDATED
+    assert parse_catalog(texts)[0] is not None
