@@ -10,7 +10,7 @@ import csv
 import io
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 from ryaml._ryaml import InvalidYamlError, loads
 
 from sharebus.catalog import models as m
+from sharebus.catalog.compact import Compactor
 from sharebus.catalog.issues import CatalogError, CatalogIssue
 from sharebus.catalog.validate import (
     CATALOG_FILE,
@@ -281,12 +282,17 @@ def _entries(
     file: str,
     parsed: Parsed,
     issues: list[CatalogIssue],
+    marked: bool,
 ) -> list[Entry[M]]:
-    """Validate each item of list `key` on its own, so one bad entry hides no other problem."""
+    """Validate each item of list `key` on its own, so one bad entry hides no other problem.
+    Unmarked (values only, no lines to point at), each item's YAML is let go once validated:
+    the parsed list and its models never both sit in memory whole (the load's peak at 20,000
+    resources)."""
     items = data.get(key) if isinstance(data, dict) else None
     if not isinstance(items, list):
         return []
     out: list[Entry[M]] = []
+    compactor = Compactor()
     for i, item in enumerate(items):
         pacing.pace()
         ident = item.get(id_key) if isinstance(item, dict) else None
@@ -295,7 +301,10 @@ def _entries(
         label = f"{key}[{i}] {ident}" if isinstance(ident, str) else f"{key}[{i}]"
         line = getattr(item, "line", None)
         value = _validate(model, item, file, label, issues)
+        if not marked:
+            items[i] = item = None
         if value is not None:
+            compactor.entry(value)
             out.append(Entry(value, file, label, item, line))
     return out
 
@@ -339,9 +348,10 @@ def _listed(
     before = {key: set(parsed.declared(key)) for key, _, _ in lists}
     found = len(issues)
     data = _load_file(name, text, file_model, parsed, issues, marked)
-    entries = {key: _entries(model, data, key, id_key, name, parsed, issues) for key, model, id_key in lists}
+    entries = {
+        key: _entries(model, data, key, id_key, name, parsed, issues, marked) for key, model, id_key in lists
+    }
     if not marked and text is not None and len(issues) == found and name not in parsed.broken_files:
-        entries = {key: [replace(e, raw=None) for e in listed] for key, listed in entries.items()}
         declared = {key: frozenset(parsed.declared(key) - before[key]) for key, _, _ in lists}
         _LAST_VALIDATED[name] = _Validated(text, entries, declared)
     return entries
@@ -429,7 +439,7 @@ def _parse_catalog(
         if city is not None:
             raw = region.get("city")
             p.city = Entry(city, REGION_FILE, "city", raw, getattr(raw, "line", None))
-    p.subscribers = _entries(m.Subscriber, region, "subscribers", "id", REGION_FILE, p, issues)
+    p.subscribers = _entries(m.Subscriber, region, "subscribers", "id", REGION_FILE, p, issues, marked)
     _load_districts(texts.districts, p, issues)
 
     catalog_lists = _listed(CATALOG_FILE, texts.catalog, m.CatalogFile, _CATALOG_LISTS, p, issues, marked)
