@@ -3,13 +3,24 @@ the one a fresh parse gives, and cross-checks still see its entries."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from sharebus.catalog import load
 from sharebus.catalog.load import parse_catalog, read_catalog_dir
+from sharebus.catalog.validate import CATALOG_FILE
 
 SAMPLE_CITY = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> Iterator[None]:
+    load.forget_parsed()
+    yield
+    load.forget_parsed()
 
 
 def _revoke_first(demands: str) -> str:
@@ -20,13 +31,13 @@ def _revoke_first(demands: str) -> str:
 def test_a_changed_demand_list_reuses_the_catalog_list_and_gives_the_fresh_catalog() -> None:
     texts = read_catalog_dir(SAMPLE_CITY)
     first, _ = parse_catalog(texts)
-    cached = load._LAST_VALIDATED[load.CATALOG_FILE]
+    cached = load._LAST_VALIDATED[CATALOG_FILE]
     changed = replace(texts, demands=_revoke_first(texts.demands or ""))
     again, issues = parse_catalog(changed)
     assert issues == () and again is not None and first is not None
-    assert load._LAST_VALIDATED[load.CATALOG_FILE] is cached  # not validated again
+    assert load._LAST_VALIDATED[CATALOG_FILE] is cached  # not validated again
     assert again.resources is not first.resources and again.resources == first.resources
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     fresh, _ = parse_catalog(changed)
     assert fresh == again and fresh is not None and fresh.version == again.version != first.version
 
@@ -43,9 +54,21 @@ def test_cross_checks_see_the_cached_entries() -> None:
 
 def test_a_list_with_issues_is_not_kept() -> None:
     texts = read_catalog_dir(SAMPLE_CITY)
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     broken = (texts.catalog or "").replace("sharing: unconditional", "sharing: sometimes", 1)
     catalog, issues = parse_catalog(replace(texts, catalog=broken))
     assert catalog is None and issues
-    assert load.CATALOG_FILE not in load._LAST_VALIDATED
+    assert CATALOG_FILE not in load._LAST_VALIDATED
     assert parse_catalog(texts)[0] is not None
+
+
+def test_the_same_texts_give_the_same_catalog_object() -> None:
+    texts = read_catalog_dir(SAMPLE_CITY)
+    first, _ = parse_catalog(texts)
+    again, _ = parse_catalog(replace(texts))  # equal texts, another object
+    assert again is first
+    other, _ = parse_catalog(texts, folder="chongqing")  # the folder is checked: parsed again
+    assert other is not first and other == first
+    changed, _ = parse_catalog(replace(texts, demands=_revoke_first(texts.demands or "")))
+    assert changed is not None and first is not None
+    assert changed is not first and changed.version != first.version

@@ -20,13 +20,13 @@ class _Plain(compact.Compactor):
 
 
 def _both(directory: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Catalog, Catalog]:
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     shared = load_catalog(directory)
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     with monkeypatch.context() as m:
         m.setattr(load, "Compactor", _Plain)
         plain = load_catalog(directory)
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     return shared, plain
 
 
@@ -53,7 +53,7 @@ def test_equal_field_specs_are_one_object(tmp_path: Path) -> None:
 
 
 def test_a_copy_with_changes_leaves_the_shared_parts_alone() -> None:
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     catalog = load_catalog(SAMPLE_CITY)
     by_set: dict[int, list[Demand]] = {}
     for d in catalog.demands:

@@ -84,10 +84,10 @@ def test_a_catalog_parsed_in_chunks_is_the_catalog_parsed_whole(monkeypatch: pyt
         return real(text, parse)
 
     monkeypatch.setattr(load, "loads_chunked", counted)
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     whole = load.load_catalog(SAMPLE_CITY)
     assert calls == []
-    load._LAST_VALIDATED.clear()
+    load.forget_parsed()
     with beside_routing():
         chunked = load.load_catalog(SAMPLE_CITY)
     assert calls and chunked == whole and chunked.version == whole.version
