@@ -29,6 +29,10 @@ from sharebus.core import naming, pacing
 T = TypeVar("T")
 
 REGION_FILE = "region.yaml"
+BUS_PREFIX = "sharebus"
+"""The bus's own Kafka users are named so by default (sharebus-admin, -router, -connect)."""
+
+
 CATALOG_FILE = "catalog.yaml"
 DEMAND_FILE = "demands.yaml"
 RESPONSIBILITY_FILE = "responsibility.yaml"
@@ -138,6 +142,15 @@ def check_region(p: Parsed) -> list[CatalogIssue]:
         sub = e.value
         if sub.id == ALL_DISTRICTS:
             issues.append(e.issue("id", f"{ALL_DISTRICTS!r} is reserved", "any other id", "id"))
+        if sub.id.startswith(BUS_PREFIX):
+            issues.append(
+                e.issue(
+                    "id",
+                    f"ids starting with {BUS_PREFIX!r} are the bus's own Kafka users",
+                    "any other id (a subscriber's login and grants must never be the bus's)",
+                    "id",
+                )
+            )
         if sub.kind is SubscriberKind.ZONE and (sub.city_wide or not sub.districts):
             issues.append(
                 e.issue(

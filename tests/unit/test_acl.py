@@ -5,26 +5,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sharebus.apps.acl import subscribers
 from sharebus.apps.acl.grants import (
     GROUP,
     LITERAL,
     PREFIXED,
     TOPIC,
     Grant,
+    bus_users,
     connect_grants,
     desired_grants,
     is_subscriber_grant,
+    refuse_bus_users,
     router_grants,
     subscriber_grants,
     user,
 )
-from sharebus.apps.acl.sync import entitled_topics, managed_principals, plan, subscribers_of
+from sharebus.apps.acl.sync import entitled_topics, managed_principals, plan, plan_for, subscribers_of
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog, Demand, DemandStatus
 from sharebus.core import naming
+from sharebus.core.errors import ConfigError
 from sharebus.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,3 +141,32 @@ def test_connect_may_read_the_schema_history_when_a_mariadb_task_restarts(settin
 def _empty() -> Catalog:
     catalog = load_catalog(REPO / "catalog" / "chongqing")
     return catalog.model_copy(update={"demands": (), "districts": ()})
+
+
+class _NoBroker:
+    """Any call to the broker fails the test: a refusal comes before the broker is asked."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the broker was asked: {name}")
+
+
+@pytest.mark.parametrize("user", ["kafka_router_user", "kafka_connect_user", "kafka_admin_user"])
+def test_a_subscriber_named_as_one_of_the_bus_users_is_refused_everywhere(
+    catalog: Catalog, tmp_path: Path, user: str
+) -> None:
+    """`acl sync` would strip that user's grants, `subscriber rotate` reset its login and
+    `subscriber disable` delete it: each refuses, naming the subscriber and the fix."""
+    settings = Settings(runtime_dir=tmp_path, pseudonym_key="k" * 32, **{user: "civil-affairs"})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as refused:
+        plan_for(settings, catalog, set(), NOW)
+    assert refused.value.subject == "subscriber civil-affairs"
+    assert "SHAREBUS_KAFKA_*_USER" in str(refused.value.fix)
+    broker: Any = _NoBroker()
+    for command in (subscribers.add, subscribers.rotate, subscribers.disable):
+        with pytest.raises(ConfigError, match="the bus's own Kafka users"):
+            command(settings, catalog, "civil-affairs", broker=broker)
+
+
+def test_other_subscribers_are_not_the_bus_users(catalog: Catalog, settings: Settings) -> None:
+    refuse_bus_users(settings, subscribers_of(catalog))
+    assert bus_users(settings) == {"sharebus-admin", "sharebus-router", "sharebus-connect"}

@@ -342,6 +342,12 @@ INVALID: list[tuple[str, Callable[[Raw], Any], tuple[str, str, str, str], int | 
         1,
     ),
     (
+        "subscriber id of the bus's own users",
+        lambda r: sub(r, "wansheng").update(id="sharebus-router"),
+        ("region.yaml", "sharebus-router", "id", "the bus's own Kafka users"),
+        1,
+    ),
+    (
         "subscriber id with upper case",
         lambda r: sub(r, "wansheng").update(id="WanSheng"),
         ("region.yaml", "WanSheng", "id", "not well-formed"),

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sharebus.core import naming
+from sharebus.core.errors import ConfigError
 from sharebus.core.settings import Settings
 
 TOPIC, GROUP, CLUSTER = "topic", "group", "cluster"
@@ -43,6 +44,26 @@ class Grant:
 
 def user(name: str) -> str:
     return f"User:{name}"
+
+
+def bus_users(settings: Settings) -> frozenset[str]:
+    """The bus's own Kafka users: no subscriber may be one of them (its grants and password would
+    be the bus's: `acl sync` would strip the router's grants, `subscriber rotate` reset its login)."""
+    return frozenset({settings.kafka_admin_user, settings.kafka_router_user, settings.kafka_connect_user})
+
+
+def refuse_bus_users(settings: Settings, subscribers: Iterable[str]) -> None:
+    """ConfigError when a subscriber id is one of the bus's own users."""
+    taken = sorted(set(subscribers) & bus_users(settings))
+    if taken:
+        raise ConfigError(
+            f"subscriber {taken[0]}",
+            "has the name of one of the bus's own Kafka users",
+            expected=f"a name other than {', '.join(sorted(bus_users(settings)))}",
+            actual=", ".join(taken),
+            fix="rename the subscriber in the catalog (ids starting with 'sharebus' are refused there),"
+            " or give the bus's users other names (SHAREBUS_KAFKA_*_USER)",
+        )
 
 
 def _grants(principal: str, resource: str, name: str, pattern: str, operations: Iterable[str]) -> set[Grant]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sharebus.apps.acl.broker import Broker
+from sharebus.apps.acl.grants import refuse_bus_users
 from sharebus.apps.acl.sync import AclPlan, entitled_topics, subscribers_of, sync_subscriber
 from sharebus.catalog.models import Catalog
 from sharebus.core.audit import CREDENTIAL_CREATE, CREDENTIAL_DISABLE, CREDENTIAL_ROTATE, AuditLog, event
@@ -106,6 +107,7 @@ def add(
 ) -> CredentialChange:
     """A new SCRAM login for `subscriber`, and its grants; refuses one that exists (rotate it)."""
     _require_secure(settings)
+    refuse_bus_users(settings, [subscriber])  # before the broker is asked anything
     _require_known(catalog, subscriber)
     broker = broker or Broker(settings)
     if subscriber in broker.users():
@@ -122,6 +124,7 @@ def rotate(
 ) -> CredentialChange:
     """A new password for `subscriber`; the old one stops working (sessions re-authenticate)."""
     _require_secure(settings)
+    refuse_bus_users(settings, [subscriber])  # before the broker is asked anything
     broker = broker or Broker(settings)
     if subscriber not in broker.users():
         raise ConfigError(
@@ -168,6 +171,7 @@ def disable(
 ) -> CredentialChange:
     """No login and no grant left for `subscriber` (its topics stay; `add` re-enables it)."""
     _require_secure(settings)
+    refuse_bus_users(settings, [subscriber])  # before the broker is asked anything
     broker = broker or Broker(settings)
     had_login = subscriber in broker.users()
     if had_login:

@@ -12,6 +12,7 @@ from sharebus.apps.acl.grants import (
     Grant,
     desired_grants,
     is_subscriber_grant,
+    refuse_bus_users,
     service_grants,
     subscriber_grants,
     user,
@@ -81,6 +82,7 @@ def plan(current: set[Grant], desired: set[Grant], managed: set[str]) -> AclPlan
 
 
 def plan_for(settings: Settings, catalog: Catalog, current: set[Grant], now: datetime) -> AclPlan:
+    refuse_bus_users(settings, subscribers_of(catalog))
     desired = desired_grants(settings, entitled_topics(catalog, now))
     return plan(current, desired, managed_principals(settings, catalog, current))
 
