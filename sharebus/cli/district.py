@@ -51,10 +51,23 @@ schema_option = click.option(
 )
 
 
-def _kafka_credentials(user: str | None, mechanism: str, protocol: str) -> dict[str, str]:
-    """The district's own Kafka login (SASL), when given; the password only from the environment."""
+def _kafka_credentials(user: str | None, mechanism: str, protocol: str | None, bus: str) -> dict[str, str]:
+    """The district's own Kafka login (SASL), when given; the password only from the environment.
+    The protocol defaults to the bus's own (`bus`: SHAREBUS_KAFKA_SECURITY_PROTOCOL), the one its
+    listeners offer."""
     if not user:
         return {}
+    if protocol is None:
+        if not bus.startswith("SASL_"):
+            raise ConfigError(
+                f"--kafka-user {user}",
+                "needs SASL, and the bus runs without it",
+                expected="SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT (the default), or --kafka-protocol",
+                actual=bus,
+                fix="drop --kafka-user on a bus without SASL, or pass --kafka-protocol for the district's"
+                " listener",
+            )
+        protocol = bus
     password = os.environ.get(KAFKA_PASSWORD_ENV)
     if not password:
         raise ConfigError(
@@ -111,7 +124,12 @@ def district() -> None:
     help=f"The district's own Kafka user (SASL); its password in ${KAFKA_PASSWORD_ENV}.",
 )
 @click.option("--kafka-mechanism", default="SCRAM-SHA-512", show_default=True)
-@click.option("--kafka-protocol", default="SASL_SSL", show_default=True)
+@click.option(
+    "--kafka-protocol",
+    type=click.Choice(["SASL_PLAINTEXT", "SASL_SSL"]),
+    default=None,
+    help="With --kafka-user; default: the bus's own (SHAREBUS_KAFKA_SECURITY_PROTOCOL).",
+)
 @json_option
 @handle_errors
 def sync(
@@ -124,7 +142,7 @@ def sync(
     progress_every: float,
     kafka_user: str | None,
     kafka_mechanism: str,
-    kafka_protocol: str,
+    kafka_protocol: str | None,
     as_json: bool,
 ) -> None:
     """Apply SUBSCRIBER's topics (share.SUBSCRIBER.*) to its database: tables created and evolved
@@ -138,7 +156,9 @@ def sync(
         batch_size=batch_size,
         until_caught_up=until_caught_up,
         progress_every=progress_every,
-        kafka=_kafka_credentials(kafka_user, kafka_mechanism, kafka_protocol),
+        kafka=_kafka_credentials(
+            kafka_user, kafka_mechanism, kafka_protocol, settings.kafka_security_protocol
+        ),
         resources=frozenset(resources),
     )
     store = DistrictStore(target, schema)

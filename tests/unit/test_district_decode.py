@@ -71,13 +71,23 @@ def test_targets_are_postgresql_urls_with_a_password() -> None:
 
 
 def test_kafka_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _kafka_credentials(None, "SCRAM-SHA-512", "SASL_SSL") == {}
+    assert _kafka_credentials(None, "SCRAM-SHA-512", "SASL_SSL", "SASL_PLAINTEXT") == {}
     monkeypatch.delenv("SHAREBUS_DISTRICT_KAFKA_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="has no password"):
-        _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL")
+        _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL", "SASL_PLAINTEXT")
     monkeypatch.setenv("SHAREBUS_DISTRICT_KAFKA_PASSWORD", "s3cret")
-    conf = _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL")
+    conf = _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL", "SASL_PLAINTEXT")
     assert conf["sasl.username"] == "d500101" and conf["security.protocol"] == "SASL_SSL"
+
+
+def test_the_district_login_speaks_the_buss_protocol_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It defaulted to SASL_SSL, which no listener of the bus offers."""
+    monkeypatch.setenv("SHAREBUS_DISTRICT_KAFKA_PASSWORD", "s3cret")
+    conf = _kafka_credentials("d500101", "SCRAM-SHA-512", None, "SASL_PLAINTEXT")
+    assert conf["security.protocol"] == "SASL_PLAINTEXT"
+    with pytest.raises(ConfigError, match="needs SASL") as refused:
+        _kafka_credentials("d500101", "SCRAM-SHA-512", None, "PLAINTEXT")
+    assert "--kafka-protocol" in str(refused.value.fix)
 
 
 def test_bad_arguments_exit_2_with_the_fix() -> None:
