@@ -10,7 +10,7 @@ from sharebus.catalog.models import FieldSpec, Resource
 
 
 class Compactor:
-    """One per parse. A validated entry keeps its values; what is equal across entries becomes one
+    """One per list of a file. A validated entry keeps its values; what is equal across entries becomes one
     object: the field specs (a city repeats `uscc`, `name`, `region_code`… across its resources)
     and each model's set of the fields it was given (pydantic keeps one per instance, ~450 bytes;
     the models are frozen, so nothing changes it after validation). At 4,154 resources the sets

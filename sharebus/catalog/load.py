@@ -433,11 +433,10 @@ def parse_catalog(
     if last is not None and last[0] == texts:
         return last[1], ()
     catalog, issues = _parse_catalog(texts, folder, marked=False)
-    if not issues and catalog is not None:
-        _LAST_CATALOG.clear()
-        _LAST_CATALOG[folder] = (texts, catalog)
-        return catalog, ()
     if not issues:
+        if catalog is not None:
+            _LAST_CATALOG.clear()
+            _LAST_CATALOG[folder] = (texts, catalog)
         return catalog, ()
     _, located = _parse_catalog(texts, folder, marked=True)
     return None, located or issues  # the marked parse finds the same issues, with their lines

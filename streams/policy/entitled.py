@@ -9,7 +9,7 @@ from datetime import datetime
 from sharebus.catalog.models import ALL_DISTRICTS, Catalog, Demand, Sharing
 from sharebus.core import naming
 from streams.policy.compiled import subscriber_rows
-from streams.policy.tables import demand_withheld
+from streams.policy.tables import demand_withheld, reaches
 
 
 def entitled_topics(catalog: Catalog, now: datetime) -> dict[str, set[str]]:
@@ -19,7 +19,6 @@ def entitled_topics(catalog: Catalog, now: datetime) -> dict[str, set[str]]:
     a subscriber whose row filter names no district of the city nobody, as when routing."""
     rows = subscriber_rows(catalog)
     districts = tuple(d.code for d in catalog.districts)
-    city = frozenset(districts)
     demands: dict[str, list[Demand]] = defaultdict(list)
     for demand in catalog.demands:
         demands[demand.resource].append(demand)
@@ -32,8 +31,6 @@ def entitled_topics(catalog: Catalog, now: datetime) -> dict[str, set[str]]:
             if demand_withheld(demand, res.sharing, now) is not None:
                 continue
             for subscriber in districts if demand.subscriber == ALL_DISTRICTS else (demand.subscriber,):
-                filtered = rows[subscriber]
-                if regional and filtered is not None and filtered.isdisjoint(city):
-                    continue
-                out.setdefault(subscriber, set()).add(naming.share_topic(subscriber, res.department))
+                if reaches(regional, rows[subscriber], districts):
+                    out.setdefault(subscriber, set()).add(naming.share_topic(subscriber, res.department))
     return out

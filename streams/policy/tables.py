@@ -4,7 +4,7 @@ district code, recomputed only when `now` crosses a demand's validity boundary."
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -31,6 +31,13 @@ class Candidate(NamedTuple):
     def reason_withheld(self, sharing: Sharing, now: datetime) -> Reason | None:
         """Why this demand is not in force at `now`; None when it is."""
         return demand_withheld(self.binding.demand, sharing, now)
+
+
+def reaches(regional: bool, rows: frozenset[str] | None, districts: Iterable[str]) -> bool:
+    """Whether a subscriber with row filter `rows` (None: every district) receives anything of a
+    resource: a regional one reaches nobody through a filter naming no district of the city (the
+    one rule `in_force` and `acl sync` share)."""
+    return not regional or rows is None or not rows.isdisjoint(districts)
 
 
 def demand_withheld(demand: Demand, sharing: Sharing, now: datetime) -> Reason | None:
@@ -158,8 +165,8 @@ class CompiledResource:
         for options in self.candidates.values():
             for c in options:
                 if c.reason_withheld(self.sharing, now) is None:
-                    if not regional or c.rows is None or not c.rows.isdisjoint(self.districts):
-                        out.append(c.target)  # a regional row filter naming no district reaches nobody
+                    if reaches(regional, c.rows, self.districts):
+                        out.append(c.target)
                     break
         return out
 

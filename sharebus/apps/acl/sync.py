@@ -48,9 +48,8 @@ class AclPlan:
 
 def subscribers_of(catalog: Catalog) -> set[str]:
     """Every subscriber the catalog knows: its districts and the subscribers of its demands."""
-    named = {
-        d.subscriber for d in catalog.demands if d.subscriber != ALL_DISTRICTS
-    }  # all-districts: the districts
+    # an all-districts demand's subscribers are the districts
+    named = {d.subscriber for d in catalog.demands if d.subscriber != ALL_DISTRICTS}
     return {d.code for d in catalog.districts} | named
 
 
