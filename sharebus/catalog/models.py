@@ -66,7 +66,7 @@ class Grade(StrEnum):
 class MaskKind(StrEnum):
     """How a sensitive field is delivered when not granted in clear."""
 
-    ID_NUMBER = "id_number"  # first 6 + last 4 kept: 500101********123X
+    ID_NUMBER = "id_number"  # the region code kept: 500101************
     PHONE = "phone"  # first 3 + last 4 kept: 138****5678
     NAME = "name"  # first character + '*'
     ADDRESS = "address"  # administrative prefix kept, rest '****'

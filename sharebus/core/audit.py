@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import getpass
+import random
 import socket
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from sharebus.core import naming
-from sharebus.core.errors import UnreachableError
+from sharebus.core import audit_chain, naming
+from sharebus.core.audit_chain import Link
+from sharebus.core.errors import AccessError, ConfigError, ExitCode, SharebusError, UnreachableError
 from sharebus.core.kafka_clients import (
     Replication,
     Role,
@@ -25,7 +30,7 @@ from sharebus.core.kafka_clients import (
     producer_config,
     read_partition,
 )
-from sharebus.core.outage import KafkaWatch
+from sharebus.core.outage import KafkaWatch, transient
 from sharebus.core.settings import Settings
 
 # Kept forever, never compacted: an audit record is never replaced or removed.
@@ -103,57 +108,261 @@ def ensure_audit_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
 
 
 class AuditLog:
-    """Writes audit events; `write` returns once Kafka has them (or raises)."""
+    """Writes audit events, each linked to the chain (`audit_chain`); `write` returns once Kafka
+    has them (or raises). Writers of the bus (CLI runs, workers) take turns through one
+    transactional id: a writer's `init_transactions` fences every other, so the tail it then reads
+    stays the tail until it commits — a writer fenced meanwhile finds out at its commit (nothing of
+    it is visible) and links its events again after the new tail."""
 
     def __init__(self, settings: Settings, role: Role = Role.ADMIN) -> None:
         self.settings = settings
         self.role = role
-        self._producer: Producer | None = None
+        self._ready: Future[_Writer] | None = None
+        self._tail: TailReader | None = None  # kept between turns, as the topic once made
 
-    def open(self, timeout: float = 30.0, watch: KafkaWatch | None = None) -> Producer:
-        """The audit topic made and the producer started (once). A caller that knows it will write
-        opens early: an idempotent producer's first write waits ~0.5 s for its producer id
-        (librdkafka retries the request on a 500 ms timer when no broker is connected yet), and
-        that wait then overlaps the caller's own work."""
-        if self._producer is None:
-            outage: dict[str, object] = {}
-            if watch is None:
-                ensure_audit_topic(self.settings, self.role)
-            else:
-                watch.call(lambda: ensure_audit_topic(self.settings, self.role))
-                outage = watch.producer_config(timeout)
-            props = {"enable.idempotence": True, **outage}
-            self._producer = Producer(producer_config(self.settings, self.role, props))
-        return self._producer
+    def open(self, timeout: float = 30.0, watch: KafkaWatch | None = None) -> None:
+        """Start making the audit topic, the transactional producer and reading the chain's tail
+        (once), in the background: a caller that knows it will write opens early, and the
+        ~0.5 s of the producer's first request overlaps its own work."""
+        if self._ready is None:
+            self._ready = _in_background(lambda: self._prepare(timeout, watch))
+
+    def _prepare(self, timeout: float, watch: KafkaWatch | None) -> _Writer:
+        call: Callable[[Callable[[], T]], T] = watch.call if watch is not None else _direct
+        if self._tail is None:
+            call(lambda: ensure_audit_topic(self.settings, self.role))
+            self._tail = TailReader(self.settings, self.role)
+        tail = self._tail
+        outage = watch.producer_config(timeout) if watch is not None else {}
+        # A transaction outlives its messages' timeout (a component waits out an outage); at most
+        # the broker's transaction.max.timeout.ms (15 min by default). A writer that dies inside
+        # one holds back read_committed readers until the next writer's turn aborts it.
+        message_ms = min(int(str(outage.get("message.timeout.ms", 60_000))), MAX_TRANSACTION_MS)
+        props: dict[str, object] = {
+            "enable.idempotence": True,
+            "transactional.id": naming.audit_transactional_id(self.settings.audit_topic),
+            **outage,
+            "message.timeout.ms": message_ms,
+            "transaction.timeout.ms": max(60_000, message_ms),
+        }
+        producer = Producer(producer_config(self.settings, self.role, props))
+        call(lambda: producer.init_transactions(timeout))
+        try:
+            return _Writer(producer, call(lambda: tail.read(timeout)))
+        except TimeoutError as exc:
+            raise UnreachableError(
+                f"audit topic {self.settings.audit_topic}",
+                "its last records were not read, so new ones cannot be chained to them",
+                actual=str(exc),
+                fix="check Kafka (`sharebus stack status`) and re-run",
+            ) from None
 
     def write(
         self, events: Iterable[AuditEvent], timeout: float = 30.0, watch: KafkaWatch | None = None
     ) -> int:
-        """Write `events`; returns once Kafka has them. With a `watch` (a long-running component),
-        a Kafka outage is waited out within its tolerance."""
+        """Write `events` in one transaction, chained after the tail; returns once Kafka has them.
+        With a `watch` (a long-running component), a Kafka outage is waited out within its
+        tolerance; a turn lost to another writer, a broker fault or a timeout is retried with a fresh
+        producer for `timeout` seconds."""
         batch = list(events)
         if not batch:
             return 0
-        producer = self.open(timeout, watch)
-        errors: list[str] = []
+        problems: list[str] = []
+        deadline, attempt = time.monotonic() + timeout, 0
+        unsure: Link | None = None  # the last link of a commit whose answer was lost
+        while True:
+            attempt += 1
+            self.open(timeout, watch)
+            assert self._ready is not None
+            writer: _Writer | None = None
+            try:
+                writer = self._ready.result()
+                if unsure is not None and writer.tail == unsure:
+                    return len(batch)  # the commit's answer was lost, not the commit
+                writer.commit(self.settings.audit_topic, batch, timeout)
+                return len(batch)
+            except KafkaException as exc:
+                self._ready = None  # a new producer (it fences this one) and the tail read again
+                text = str(exc.args[0])
+                if isinstance(exc.args[0], KafkaError) and exc.args[0].code() == KafkaError._INVALID_ARG:
+                    raise ConfigError(
+                        f"audit producer of {self.settings.audit_topic}",
+                        "librdkafka refused its configuration",
+                        actual=text[:300],
+                        fix="correct SHAREBUS_KAFKA_PRODUCER_EXTRA (or the outage tolerance)",
+                    ) from None
+                if "AUTHORIZATION" in text or "AUTHENTICATION" in text:
+                    raise AccessError(
+                        f"audit topic {self.settings.audit_topic}",
+                        f"Kafka refused {principal(self.settings, self.role)[0]} the audit chain",
+                        expected="WRITE on the topic and on the transactional id"
+                        f" {naming.audit_transactional_id(self.settings.audit_topic)}",
+                        actual=text[:300],
+                        fix="`sharebus acl sync` (as the admin) grants the bus principals what they use",
+                    ) from None
+                if watch is not None and transient(exc):
+                    watch.failed(exc)
+                    watch.check()
+                problems.append(str(exc.args[0]))
+                if writer is not None and writer.wrote != writer.tail:
+                    unsure = writer.wrote  # the next turn's tail tells whether it landed
+                if time.monotonic() >= deadline:
+                    break
+                if attempt > 1:  # writers fencing each other in turn: one of them waits
+                    time.sleep(random.uniform(0.02, 0.2) * min(attempt, 5))
+        raise UnreachableError(
+            f"audit topic {self.settings.audit_topic}",
+            f"{len(batch)} audit event(s) were not written",
+            actual="; ".join(problems[-3:]),
+            fix="check Kafka (`sharebus stack status`); the change itself was made: re-run to re-audit",
+        )
 
-        def done(err: object, _msg: object) -> None:
-            if err is not None:
-                errors.append(str(err))
 
+MAX_TRANSACTION_MS = 900_000
+"""Kafka's default transaction.max.timeout.ms: the longest an audit write's transaction may stay open."""
+
+T = TypeVar("T")
+
+
+def _direct(fn: Callable[[], T]) -> T:
+    return fn()
+
+
+def _in_background(fn: Callable[[], T]) -> Future[T]:
+    """`fn` run on a thread of its own; its result (or exception) in the future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="audit-open", daemon=True).start()
+    return future
+
+
+class _Writer:
+    """A transactional producer holding the turn, and the tail it links after."""
+
+    def __init__(self, producer: Producer, tail: Link) -> None:
+        self.producer = producer
+        self.tail = tail
+        self.wrote = tail  # the last link this writer tried to commit
+
+    def commit(self, topic: str, batch: list[AuditEvent], timeout: float) -> None:
+        producer, tail = self.producer, self.tail
+        producer.begin_transaction()
         for ev in batch:
-            producer.produce(
-                self.settings.audit_topic, orjson.dumps(ev.to_dict()), ev.subject.encode(), on_delivery=done
+            record, tail = audit_chain.link(ev.to_dict(), tail)
+            producer.produce(topic, orjson.dumps(record), ev.subject.encode())
+        self.wrote = tail
+        producer.commit_transaction(timeout)
+        self.tail = tail
+
+
+class TailReader:
+    """Reads the last link of the chain (committed records only), backwards from the end in
+    growing steps; `START` when no record is chained yet. One consumer, kept between reads."""
+
+    def __init__(self, settings: Settings, role: Role) -> None:
+        self.topic = settings.audit_topic
+        self.consumer = Consumer(
+            consumer_config(
+                settings,
+                role,
+                {
+                    "group.id": naming.AUDIT_CHAIN_GROUP,
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "isolation.level": "read_committed",
+                    "fetch.wait.max.ms": 10,  # the end is where it stops: no reason to wait there
+                },
             )
-        remaining = watch.flush(producer, timeout) if watch is not None else producer.flush(timeout)
-        if remaining or errors:
+        )
+
+    def read(self, timeout: float) -> Link:
+        tp = TopicPartition(self.topic, 0)
+        low, end = self.consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+        step = 64
+        while end > low:
+            start = max(low, end - step)
+            last: Link | None = None
+            for msg in read_partition(self.consumer, tp, start, end, timeout, strict=True):
+                if (msg.offset() or 0) >= end:
+                    break
+                record = _decoded(msg.value())
+                if audit_chain.chained(record):
+                    last = Link(record[audit_chain.SEQ], record[audit_chain.HASH])
+            if last is not None:
+                return last
+            end, step = start, step * 4
+        return audit_chain.START
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _decoded(value: bytes | None) -> Any:
+    try:
+        return orjson.loads(value or b"null")
+    except orjson.JSONDecodeError:
+        return None
+
+
+class AuditTamperedError(SharebusError):
+    """The audit chain is broken: `sharebus audit verify` names the first broken link."""
+
+    exit_code = ExitCode.TAMPERED
+
+
+def verify_audit(
+    settings: Settings,
+    *,
+    anchor: Link | None = None,
+    timeout: float = 600.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> audit_chain.ChainReport:
+    """The audit partition's chain checked from its first offset to its end, streamed (the topic
+    keeps every record forever); `progress(offset, end)` is told along the way."""
+    ensure_audit_topic(settings)
+    consumer = Consumer(
+        consumer_config(
+            settings,
+            Role.ADMIN,
+            {
+                "group.id": naming.AUDIT_READER_GROUP,
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 10,
+            },
+        )
+    )
+    try:
+        tp = TopicPartition(settings.audit_topic, 0)
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+
+        def entries() -> Iterator[tuple[int, bytes | None]]:
+            if high <= low:
+                return
+            for n, msg in enumerate(read_partition(consumer, tp, low, high, timeout, strict=True)):
+                offset = msg.offset() or 0
+                if progress is not None and n % 10_000 == 0:
+                    progress(offset, high)
+                yield offset, msg.value()
+
+        try:
+            return audit_chain.verify(entries(), log_start=low, anchor=anchor)
+        except TimeoutError as exc:
             raise UnreachableError(
-                f"audit topic {self.settings.audit_topic}",
-                f"{len(batch)} audit event(s) were not written",
-                actual="; ".join(errors[:3]) or f"not delivered within {timeout:.0f} s",
-                fix="check Kafka (`sharebus stack status`); the change itself was made: re-run to re-audit",
-            )
-        return len(batch)
+                f"audit topic {settings.audit_topic}",
+                "not read to its end",
+                actual=str(exc),
+                fix="check Kafka (`sharebus stack status`) and re-run",
+            ) from None
+    finally:
+        consumer.close()
 
 
 def read_audit(

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     METRICS = 15
     DELIVERY = 16
     OPS = 17
+    TAMPERED = 18
     INTERRUPTED = 130
 
 
@@ -52,6 +53,7 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.METRICS: "the metrics store, sink or query API failed",
     ExitCode.DELIVERY: "Kafka refused or lost a routed message (nothing was committed past it)",
     ExitCode.OPS: "the ops monitor could not sample the bus",
+    ExitCode.TAMPERED: "the audit chain is broken: a record was altered, removed or inserted",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

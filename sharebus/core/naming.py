@@ -193,6 +193,13 @@ SCHEMAS_TOPIC = f"_{BUS}_schemas"
 DEFAULT_CATALOG_TOPIC = f"{BUS}.catalog"
 DEFAULT_AUDIT_TOPIC = f"{BUS}.audit"
 
+
+def audit_transactional_id(audit_topic: str) -> str:
+    """The transactional id every audit writer uses: a writer's `init_transactions` fences the
+    others, so one writer at a time links records to the chain's tail (`sharebus.core.audit`)."""
+    return f"{audit_topic}.chain"
+
+
 # --- Groups -----------------------------------------------------------------------------------------
 
 GROUP_SEPARATOR = "."
@@ -231,7 +238,10 @@ OPS_COMMITS_GROUP = f"{BUS}-ops-commits"
 OPS_READER_GROUP = f"{BUS}-ops-reader"
 WITHDRAW_READER_GROUP = f"{BUS}-withdraw-reader"
 """The worker's reader of a subscriber topic when a resource is withdrawn (the keys to tombstone)."""
+AUDIT_CHAIN_GROUP = f"{BUS}-audit-chain"
+"""The audit writers' reader of the chain's tail (assigned, never committed)."""
 ROUTER_READER_GROUPS = (
+    AUDIT_CHAIN_GROUP,
     CATALOG_FOLLOWER_GROUP,
     CATALOG_READER_GROUP,
     OPS_COMMITS_GROUP,

@@ -39,7 +39,7 @@ ROW = {
     "uscc": "91500101MA5U7X8Y9Z",
     "name": "重庆某某科技有限公司",
     "legal_rep_name": "张*",
-    "legal_rep_id": "500101********123X",
+    "legal_rep_id": "500101************",
     "phone": "138****5678",
     "address": "重庆市渝中区****",
     "district_code": "500101",

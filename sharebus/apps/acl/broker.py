@@ -20,14 +20,19 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
-from sharebus.apps.acl.grants import CLUSTER, GROUP, LITERAL, PREFIXED, TOPIC, Grant
+from sharebus.apps.acl.grants import CLUSTER, GROUP, LITERAL, PREFIXED, TOPIC, TRANSACTIONAL_ID, Grant
 from sharebus.core.errors import AccessError, UnreachableError
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
 
 SCRAM_ITERATIONS = 8192
 _TIMEOUT_S = 30.0
-_RESOURCE = {TOPIC: ResourceType.TOPIC, GROUP: ResourceType.GROUP, CLUSTER: ResourceType.BROKER}
+_RESOURCE = {
+    TOPIC: ResourceType.TOPIC,
+    GROUP: ResourceType.GROUP,
+    CLUSTER: ResourceType.BROKER,
+    TRANSACTIONAL_ID: ResourceType.TRANSACTIONAL_ID,
+}
 _PATTERN = {LITERAL: ResourcePatternType.LITERAL, PREFIXED: ResourcePatternType.PREFIXED}
 _KIND_OF = {v: k for k, v in _RESOURCE.items()}
 _PATTERN_OF = {v: k for k, v in _PATTERN.items()}

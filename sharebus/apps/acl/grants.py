@@ -9,7 +9,7 @@ from sharebus.core import naming
 from sharebus.core.errors import ConfigError
 from sharebus.core.settings import Settings
 
-TOPIC, GROUP, CLUSTER = "topic", "group", "cluster"
+TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = "topic", "group", "cluster", "transactional-id"
 LITERAL, PREFIXED = "literal", "prefixed"
 CLUSTER_NAME = "kafka-cluster"
 
@@ -102,6 +102,8 @@ def router_grants(settings: Settings) -> set[Grant]:
     out |= _grants(p, TOPIC, enforced, LITERAL, ("WRITE", "CREATE"))
     # READ: the worker counts every audit event into the metrics.
     out |= _grants(p, TOPIC, settings.audit_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    chain = naming.audit_transactional_id(settings.audit_topic)  # audit writers take turns through it
+    out |= _grants(p, TRANSACTIONAL_ID, chain, LITERAL, ("WRITE", "DESCRIBE"))
     out |= _grants(p, TOPIC, app, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, "__consumer_offsets", LITERAL, ("READ", "DESCRIBE"))  # ops: commit times
     out |= _grants(p, GROUP, settings.router_id, LITERAL, ("READ",))

@@ -1,0 +1,131 @@
+"""The audit hash chain: links made by `link` verify intact; an altered, removed, inserted or
+replayed record, a deleted prefix, a cut end and a rewrite against a noted anchor are each named
+at the first broken link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from sharebus.core.audit_chain import GENESIS, HASH, START, Link, digest, link, verify
+
+
+def chain(n: int) -> list[dict[str, Any]]:
+    out, tail = [], START
+    for i in range(n):
+        record, tail = link(
+            {"action": "acl.grant", "subject": f"5001{i:02d}", "count": 1, "detail": {}}, tail
+        )
+        out.append(record)
+    return out
+
+
+def entries(records: list[Any], first: int = 0) -> list[tuple[int, bytes | None]]:
+    """As read from the partition: transaction markers take an offset each, so offsets skip."""
+    return [(first + 2 * i, orjson.dumps(r)) for i, r in enumerate(records)]
+
+
+def test_a_chain_as_written_is_intact_and_its_head_is_the_last_link() -> None:
+    records = chain(5)
+    report = verify(entries(records))
+    assert report.intact and report.records == 5 and report.unchained == 0
+    assert report.head == Link(4, records[-1][HASH])
+    assert records[0]["prev"] == GENESIS and records[1]["prev"] == records[0][HASH]
+
+
+def test_the_hash_covers_every_field_but_itself_in_any_key_order() -> None:
+    record = chain(1)[0]
+    assert digest(dict(reversed(list(record.items())))) == record[HASH]
+    assert digest({**record, "count": 2}) != record[HASH]
+
+
+def test_records_written_before_the_chain_began_are_counted_not_checked() -> None:
+    legacy = [{"action": "acl.grant", "subject": "x"}] * 3
+    report = verify(entries([*legacy, *chain(2)]))
+    assert report.intact and (report.unchained, report.records) == (3, 2)
+
+
+def test_an_altered_record_is_named() -> None:
+    records = chain(4)
+    records[2] = {**records[2], "count": 1000}
+    report = verify(entries(records))
+    assert report.broken is not None and (report.broken.offset, report.broken.seq) == (4, 2)
+    assert "altered" in report.broken.problem and report.records == 2
+
+
+def test_an_altered_record_with_its_hash_recomputed_breaks_the_next_link() -> None:
+    records = chain(4)
+    forged = {k: v for k, v in records[1].items() if k != HASH} | {"subject": "someone-else"}
+    records[1] = {**forged, HASH: digest(forged)}
+    report = verify(entries(records))
+    assert report.broken is not None and report.broken.seq == 2
+    assert "prev is not the hash" in report.broken.problem
+
+
+def test_a_removed_record_is_named_by_the_gap() -> None:
+    records = chain(5)
+    del records[2]
+    report = verify(entries(records))
+    assert report.broken is not None and report.broken.seq == 3
+    assert report.broken.problem == "records 2–2 are missing (removed)"
+
+
+def test_a_replayed_record_is_named() -> None:
+    records = chain(3)
+    report = verify(entries([*records, records[1]]))
+    assert report.broken is not None and "inserted or replayed" in report.broken.problem
+
+
+def test_an_unchained_record_after_the_chain_began_is_an_insertion() -> None:
+    report = verify(entries([*chain(2), {"action": "acl.grant"}]))
+    assert report.broken is not None and report.broken.offset == 4 and "inserted" in report.broken.problem
+
+
+def test_a_value_that_is_not_json_breaks_the_chain() -> None:
+    good = entries(chain(2))
+    report = verify([*good, (9, b"{not json")])
+    assert report.broken is not None and report.broken.offset == 9
+
+
+def test_a_deleted_prefix_is_named_by_the_log_start() -> None:
+    records = chain(5)
+    report = verify(entries(records[2:], first=4), log_start=4)
+    assert report.broken is not None and report.broken.problem.startswith("offsets 0–3 were deleted")
+
+
+def test_a_chain_that_starts_after_seq_0_is_missing_its_first_records() -> None:
+    report = verify(entries(chain(5)[2:]))
+    assert report.broken is not None and report.broken.problem == "records 0–1 are missing (removed)"
+
+
+def test_an_anchor_catches_a_rewrite_with_every_hash_recomputed() -> None:
+    original = chain(4)
+    anchor = Link(2, original[2][HASH])
+    assert verify(entries(original), anchor=anchor).intact
+    rewritten, tail = [], START
+    for r in original:
+        body = {k: v for k, v in r.items() if k not in ("seq", "prev", HASH)}
+        record, tail = link({**body, "subject": "rewritten"} if r["seq"] == 1 else body, tail)
+        rewritten.append(record)
+    assert verify(entries(rewritten)).intact  # a consistent forgery: only an anchor tells
+    report = verify(entries(rewritten), anchor=anchor)
+    assert report.broken is not None and report.broken.seq == 2 and "rewritten" in report.broken.problem
+
+
+def test_an_anchor_past_the_end_means_the_chain_was_cut_short() -> None:
+    records = chain(5)
+    report = verify(entries(records[:3]), anchor=Link(4, records[4][HASH]))
+    assert report.broken is not None and "cut short" in report.broken.problem
+
+
+@pytest.mark.parametrize("text", ["3", "x:" + "a" * 64, "3:" + "a" * 63, "3:" + "g" * 64, ""])
+def test_a_malformed_anchor_is_refused_with_the_form(text: str) -> None:
+    with pytest.raises(ValueError, match="SEQ:HASH"):
+        Link.parse(text)
+
+
+def test_an_anchor_round_trips() -> None:
+    link_ = Link(12, "ab" * 32)
+    assert Link.parse(link_.render()) == link_
