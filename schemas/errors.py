@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sharebus.core.errors import SharebusError, UnreachableError
+from sharebus.core.errors import ExitCode, SharebusError, UnreachableError
 
 REGISTRY_FIX = "start it with `sharebus stack up`, or point SHAREBUS_REGISTRY_URL at a running registry"
 
@@ -23,6 +23,13 @@ class RegistryError(SharebusError):
     ) -> None:
         self.error_code = error_code
         super().__init__(subject, problem, expected=expected, actual=actual, fix=fix)
+
+
+class RegistryAccessError(RegistryError):
+    """The registry refused the login (401) or the operation (403: a reader writing, or asking for
+    a subject it is not entitled to)."""
+
+    exit_code = ExitCode.ACCESS
 
 
 class RegistryUnreachableError(UnreachableError):

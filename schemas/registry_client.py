@@ -11,7 +11,15 @@ from urllib.parse import quote
 import requests
 
 from schemas.canonical import canonical_json, canonical_text
-from schemas.errors import REGISTRY_FIX, RegistryError, RegistryUnreachableError, SchemaIncompatibleError
+from schemas.errors import (
+    REGISTRY_FIX,
+    RegistryAccessError,
+    RegistryError,
+    RegistryUnreachableError,
+    SchemaIncompatibleError,
+)
+from sharebus.core.kafka_clients import Role, registry_login
+from sharebus.core.settings import Settings
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 SUBJECT_NOT_FOUND = 40401
@@ -42,14 +50,21 @@ class RegistryClient:
     """Talks to the registry at `url`; ids are cached, so each (subject, schema) is registered
     over the network once per client. Thread-safe."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, auth: tuple[str, str] | None = None, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.user = auth[0] if auth is not None else None
         self._session = requests.Session()
+        self._session.auth = auth  # HTTP basic: the registry checks it as a Kafka login
         self._session.headers.update({"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE})
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, str] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_settings(cls, settings: Settings, role: Role = Role.ADMIN) -> RegistryClient:
+        """The client of SHAREBUS_REGISTRY_URL logged in as `role` (when the bus has logins)."""
+        return cls(settings.registry_url, auth=registry_login(settings, role))
 
     # --- writes ---------------------------------------------------------------------------------
     def register(self, subject: str, schema: Schema) -> int:
@@ -130,6 +145,15 @@ class RegistryClient:
             code, message = int(error.get("error_code", resp.status_code)), str(error.get("message", ""))
         except ValueError:
             code, message = resp.status_code, resp.text[:300]
+        if resp.status_code in (401, 403):
+            raise RegistryAccessError(
+                f"schema registry at {self.url}",
+                f"refused {method} /{path}" + (f" to {self.user}" if self.user else " without a login"),
+                actual=message,
+                fix="check the principal's password (SHAREBUS_KAFKA_*_PASSWORD); a district reads only the"
+                " subjects of the resources it receives (its demands in force)",
+                error_code=code,
+            )
         if resp.status_code == 409:
             raise SchemaIncompatibleError(
                 f"registry subject {what}",

@@ -1,25 +1,19 @@
 """A schema registry speaking the Confluent REST API (the subset Kafka tools use), backed by a
-compacted Kafka topic: `python -m schemas.registry_server`, started by `sharebus stack up`."""
+compacted Kafka topic; served by `python -m sharebus.apps.registry` (`sharebus stack up`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
-import sys
 import threading
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from schemas.registry_log import DEFAULT_TOPIC, KafkaSchemaLog
+from schemas.registry_guard import Guard, guard_middleware, reader_of
 from schemas.registry_state import ApiError, Registry, RegistryState, validate_schema
-from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import Replication
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 REGISTRY_KEY: web.AppKey[Registry] = web.AppKey("registry", Registry)
@@ -73,18 +67,33 @@ async def root(request: web.Request) -> web.Response:
     return _json({})
 
 
+def _readable_usage(request: web.Request) -> list[tuple[str, int]]:
+    """The (subject, version) pairs using the id asked for that the caller may read; a reader
+    entitled to none of them is refused (403), as for a subject it is not entitled to."""
+    schema_id = _schema_id(request)
+    state = _registry(request).state
+    usage = state.usage(schema_id)
+    reader = reader_of(request)
+    if reader is None:
+        return usage
+    state.schema(schema_id)  # 40403 for an unknown id, as for anyone
+    mine = [(s, v) for s, v in usage if reader.may_read(s)]
+    if not mine:
+        raise ApiError(403, 40301, f"User:{reader.name} is not entitled to a subject of schema {schema_id}")
+    return mine
+
+
 async def schema_by_id(request: web.Request) -> web.Response:
+    _readable_usage(request)
     return _json({"schema": _registry(request).state.schema(_schema_id(request))})
 
 
 async def schema_versions(request: web.Request) -> web.Response:
-    usage = _registry(request).state.usage(_schema_id(request))
-    return _json([{"subject": s, "version": v} for s, v in usage])
+    return _json([{"subject": s, "version": v} for s, v in _readable_usage(request)])
 
 
 async def schema_subjects(request: web.Request) -> web.Response:
-    usage = _registry(request).state.usage(_schema_id(request))
-    return _json(sorted({s for s, _ in usage}))
+    return _json(sorted({s for s, _ in _readable_usage(request)}))
 
 
 async def schema_types(request: web.Request) -> web.Response:
@@ -92,7 +101,9 @@ async def schema_types(request: web.Request) -> web.Response:
 
 
 async def subjects(request: web.Request) -> web.Response:
-    return _json(_registry(request).state.subject_names())
+    names = _registry(request).state.subject_names()
+    reader = reader_of(request)
+    return _json(names if reader is None else [s for s in names if reader.may_read(s)])
 
 
 async def versions(request: web.Request) -> web.Response:
@@ -164,11 +175,15 @@ async def put_config(request: web.Request) -> web.Response:
     return _json({"compatibility": applied})
 
 
-def make_app(registry: Registry, prefix: str = "") -> web.Application:
-    """The HTTP API over `registry`, under path `prefix` (e.g. '' or '/registry')."""
-    app = web.Application(middlewares=[_errors])
-    app[REGISTRY_KEY] = registry
+def make_app(registry: Registry, prefix: str = "", guard: Guard | None = None) -> web.Application:
+    """The HTTP API over `registry`, under path `prefix` (e.g. '' or '/registry'). With a `guard`,
+    every request but the health probe (`GET <prefix>/`) logs in (registry_guard)."""
     p = prefix.rstrip("/")
+    middlewares: list[Any] = [_errors]
+    if guard is not None:
+        middlewares.append(guard_middleware(guard, p, frozenset({f"{p}/"})))
+    app = web.Application(middlewares=middlewares)
+    app[REGISTRY_KEY] = registry
     app.add_routes(
         [
             web.get(f"{p}/", root),
@@ -207,9 +222,16 @@ def memory_registry() -> Registry:
 class BackgroundServer:
     """The HTTP API served from a thread of this process (tests, or a worker hosting it)."""
 
-    def __init__(self, registry: Registry, host: str = "127.0.0.1", port: int = 0, prefix: str = "") -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = "",
+        guard: Guard | None = None,
+    ) -> None:
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(make_app(registry, prefix), access_log=None)
+        self._runner = web.AppRunner(make_app(registry, prefix, guard), access_log=None)
         self._thread = threading.Thread(target=self._loop.run_forever, name="registry-http", daemon=True)
         self._thread.start()
         site_port = asyncio.run_coroutine_threadsafe(self._start(host, port), self._loop).result(30)
@@ -227,73 +249,3 @@ class BackgroundServer:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
-
-
-def _options(argv: list[str] | None) -> argparse.Namespace:
-    from sharebus.core.settings import get_settings
-
-    settings = get_settings()
-    url = urlsplit(settings.registry_url)
-    parser = argparse.ArgumentParser(prog="python -m schemas.registry_server", description=__doc__)
-    parser.add_argument("--config", type=Path, help="JSON file of the options below (the local stack's)")
-    parser.add_argument("--host", default=url.hostname or "127.0.0.1", help="bind address")
-    parser.add_argument("--port", type=int, default=url.port or 8081)
-    parser.add_argument("--prefix", default=url.path, help="path the API is served under")
-    parser.add_argument("--bootstrap", default=settings.kafka_bootstrap, help="Kafka bootstrap servers")
-    parser.add_argument("--topic", default=DEFAULT_TOPIC, help="compacted topic holding the schemas")
-    parser.add_argument("--memory", action="store_true", help="keep schemas in memory only (no Kafka)")
-    options = parser.parse_args(argv)
-    if options.config is not None:
-        for name, value in json.loads(options.config.read_text()).items():
-            setattr(options, name, value)
-    return options
-
-
-def _kafka(bootstrap: str) -> dict[str, object]:
-    """The registry's Kafka clients: the admin principal of the settings, at `bootstrap`."""
-    from sharebus.core.kafka_clients import connection
-    from sharebus.core.settings import get_settings
-
-    return {**connection(get_settings()).admin(), "bootstrap.servers": bootstrap}
-
-
-def _replication() -> Replication:
-    """How the schema topic is replicated: as every topic of the bus (the settings)."""
-    from sharebus.core.settings import get_settings
-
-    return Replication.of(get_settings())
-
-
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)")
-    try:
-        _serve(argv)
-    except SharebusError as exc:  # a wrong setting or an unreachable Kafka: said, never a traceback
-        log.error("%s", exc.render())
-        sys.exit(exc.exit_code)
-
-
-def _serve(argv: list[str] | None) -> None:
-    options = _options(argv)
-    if options.memory:
-        registry, close = memory_registry(), None
-        log.warning("in-memory registry: schemas and ids are lost when it stops")
-    else:
-        kafka_log = KafkaSchemaLog(_kafka(options.bootstrap), options.topic, replication=_replication())
-        state = RegistryState()
-        loaded = kafka_log.open(state.apply)
-        log.info("loaded %d records from %s (%d schemas)", loaded, options.topic, len(state.schemas))
-        registry, close = Registry(state, kafka_log.append), kafka_log.close
-    app = make_app(registry, options.prefix)
-    if close is not None:
-
-        async def _close(_app: web.Application) -> None:
-            close()
-
-        app.on_cleanup.append(_close)
-    log.info("schema registry on http://%s:%d%s", options.host, options.port, options.prefix)
-    web.run_app(app, host=options.host, port=options.port, print=None, access_log=None)
-
-
-if __name__ == "__main__":
-    main()

@@ -22,6 +22,7 @@ from sharebus.apps.district.sync import DistrictSync, SyncOptions, group_id
 from sharebus.apps.district.target import TARGET_PASSWORD_ENV, parse_target
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
 from sharebus.core.errors import ConfigError
+from sharebus.core.kafka_clients import Role, registry_login
 from sharebus.core.settings import get_settings
 from sharebus.dev.samples import upflow
 
@@ -162,9 +163,11 @@ def sync(
         resources=frozenset(resources),
     )
     store = DistrictStore(target, schema)
-    runner = DistrictSync(
-        settings, subscriber, store, ValueDecoder(RegistryClient(settings.registry_url)), options, progress
-    )
+    # The registry takes the district's own login (it reads the subjects of what it receives).
+    own = options.kafka.get("sasl.username")
+    login = (own, options.kafka["sasl.password"]) if own else registry_login(settings, Role.CLIENT)
+    registry = RegistryClient(settings.registry_url, auth=login)
+    runner = DistrictSync(settings, subscriber, store, ValueDecoder(registry), options, progress)
 
     def stop(_signo: int, _frame: FrameType | None) -> None:
         runner.stop()

@@ -59,7 +59,7 @@ def generate(check: bool) -> None:
 def show(topic: str, resource: str | None) -> None:
     """Print the Avro value schema of RESOURCE on a subscriber TOPIC now (derived, as
     registered); without RESOURCE, `{resource: schema}` of every resource the topic carries."""
-    book = SchemaBook(RegistryClient(get_settings().registry_url), _policy())
+    book = SchemaBook(RegistryClient.for_settings(get_settings()), _policy())
     carried = [e for e in book.policy.entitlements(datetime.now(UTC)) if e.topic == topic]
     if resource is not None:
         carried = [e for e in carried if e.resource == resource]
@@ -81,7 +81,7 @@ def show(topic: str, resource: str | None) -> None:
 def register(as_json: bool) -> None:
     """Register the value schema of every subscriber projection in force (idempotent)."""
     settings = get_settings()
-    book = SchemaBook(RegistryClient(settings.registry_url), _policy())
+    book = SchemaBook(RegistryClient.for_settings(settings), _policy())
     now = datetime.now(UTC)
     book.prepare(now)
     rows: list[dict[str, object]] = []

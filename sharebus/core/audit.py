@@ -150,12 +150,8 @@ class AuditLog:
         try:
             return _Writer(producer, call(lambda: tail.read(timeout)))
         except TimeoutError as exc:
-            raise UnreachableError(
-                f"audit topic {self.settings.audit_topic}",
-                "its last records were not read, so new ones cannot be chained to them",
-                actual=str(exc),
-                fix="check Kafka (`sharebus stack status`) and re-run",
-            ) from None
+            problem = "its last records were not read, so new ones cannot be chained to them"
+            raise _not_read(self.settings.audit_topic, exc, problem) from None
 
     def write(
         self, events: Iterable[AuditEvent], timeout: float = 30.0, watch: KafkaWatch | None = None
@@ -261,25 +257,39 @@ class _Writer:
         self.tail = tail
 
 
+def _reader(settings: Settings, role: Role, group: str) -> Consumer:
+    """A reader of the audit partition: committed records only (the chain's), no wait at its end."""
+    return Consumer(
+        consumer_config(
+            settings,
+            role,
+            {
+                "group.id": group,
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 10,
+            },
+        )
+    )
+
+
+def _not_read(topic: str, exc: TimeoutError, problem: str) -> UnreachableError:
+    return UnreachableError(
+        f"audit topic {topic}",
+        problem,
+        actual=str(exc),
+        fix="check Kafka (`sharebus stack status`) and re-run",
+    )
+
+
 class TailReader:
     """Reads the last link of the chain (committed records only), backwards from the end in
     growing steps; `START` when no record is chained yet. One consumer, kept between reads."""
 
     def __init__(self, settings: Settings, role: Role) -> None:
         self.topic = settings.audit_topic
-        self.consumer = Consumer(
-            consumer_config(
-                settings,
-                role,
-                {
-                    "group.id": naming.AUDIT_CHAIN_GROUP,
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "isolation.level": "read_committed",
-                    "fetch.wait.max.ms": 10,  # the end is where it stops: no reason to wait there
-                },
-            )
-        )
+        self.consumer = _reader(settings, role, naming.AUDIT_CHAIN_GROUP)
 
     def read(self, timeout: float) -> Link:
         tp = TopicPartition(self.topic, 0)
@@ -326,19 +336,7 @@ def verify_audit(
     """The audit partition's chain checked from its first offset to its end, streamed (the topic
     keeps every record forever); `progress(offset, end)` is told along the way."""
     ensure_audit_topic(settings)
-    consumer = Consumer(
-        consumer_config(
-            settings,
-            Role.ADMIN,
-            {
-                "group.id": naming.AUDIT_READER_GROUP,
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "isolation.level": "read_committed",
-                "fetch.wait.max.ms": 10,
-            },
-        )
-    )
+    consumer = _reader(settings, Role.ADMIN, naming.AUDIT_READER_GROUP)
     try:
         tp = TopicPartition(settings.audit_topic, 0)
         low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
@@ -355,12 +353,7 @@ def verify_audit(
         try:
             return audit_chain.verify(entries(), log_start=low, anchor=anchor)
         except TimeoutError as exc:
-            raise UnreachableError(
-                f"audit topic {settings.audit_topic}",
-                "not read to its end",
-                actual=str(exc),
-                fix="check Kafka (`sharebus stack status`) and re-run",
-            ) from None
+            raise _not_read(settings.audit_topic, exc, "not read to its end") from None
     finally:
         consumer.close()
 

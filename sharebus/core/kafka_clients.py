@@ -51,6 +51,15 @@ def principal(settings: Settings, role: Role) -> tuple[str, SecretStr]:
     return settings.kafka_admin_user, settings.kafka_admin_password
 
 
+def registry_login(settings: Settings, role: Role = Role.ADMIN) -> tuple[str, str] | None:
+    """(user, password) `role` logs in to the schema registry with (HTTP basic auth: the registry
+    checks it as a Kafka login); None when the bus has no logins (no SASL)."""
+    if not settings.kafka_secure:
+        return None
+    user, password = principal(settings, role)
+    return user, password.get_secret_value()
+
+
 def kafka_config(settings: Settings, role: Role = Role.ADMIN) -> dict[str, object]:
     """librdkafka properties every client of `role` starts from: bootstrap, security, and the
     logger that keeps librdkafka's connection chatter in the component's log (kafka_chatter)."""

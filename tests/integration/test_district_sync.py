@@ -59,7 +59,7 @@ def sync_once(
     """`district sync --until-caught-up [--resource …]`, in-process."""
     store = DistrictStore(parse_db_url(target_url), f"share_{subscriber.replace('-', '_')}")
     try:
-        decoder = ValueDecoder(RegistryClient(settings.registry_url))
+        decoder = ValueDecoder(RegistryClient.for_settings(settings))
         options = SyncOptions(until_caught_up=True, batch_window=0.05, resources=frozenset(resources))
         return DistrictSync(settings, subscriber, store, decoder, options, lambda _line: None).run()
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from schemas.keys import parse_share_key, share_key
 from schemas.registry_client import RegistryClient
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
-from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.kafka_clients import admin_client, kafka_config, registry_login
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.manager import LocalStack
 from sharebus.testing.waiting import wait_until
@@ -50,16 +51,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class _Server:
+class RegistryServer:
     """A registry process of this test, on its own port and topic."""
 
-    def __init__(self, bootstrap: str, topic: str, log: Path) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        log: Path,
+        login: tuple[str, str] | None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.login = login  # the admin's: a writer
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [
             sys.executable,
             "-m",
-            "schemas.registry_server",
+            "sharebus.apps.registry",
             "--host",
             "127.0.0.1",
             "--prefix",
@@ -72,12 +81,14 @@ class _Server:
             topic,
         ]
         self._log = log.open("ab")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
 
         def serving() -> bool:
             assert self.proc.poll() is None, log.read_text()[-2000:]
             try:
-                return requests.get(f"{self.url}/subjects", timeout=1).status_code == 200
+                return requests.get(f"{self.url}/", timeout=1).status_code == 200
             except requests.RequestException:
                 return False
 
@@ -90,13 +101,14 @@ class _Server:
 
 
 @pytest.fixture
-def own_registry(stack_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], _Server]]:
+def own_registry(stack_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], RegistryServer]]:
     """Start registry processes on one fresh schema topic; stopped and the topic deleted after."""
     topic = f"_test_schemas_{uuid.uuid4().hex[:8]}"
-    servers: list[_Server] = []
+    servers: list[RegistryServer] = []
 
-    def start() -> _Server:
-        server = _Server(stack_settings.kafka_bootstrap, topic, tmp_path / f"registry-{len(servers)}.log")
+    def start() -> RegistryServer:
+        log = tmp_path / f"registry-{len(servers)}.log"
+        server = RegistryServer(stack_settings.kafka_bootstrap, topic, log, registry_login(stack_settings))
         servers.append(server)
         return server
 
@@ -112,7 +124,8 @@ def test_stack_runs_the_registry_at_the_configured_url(stack_settings: Settings)
     status = LocalStack(stack_settings).component("registry").status()
     assert status.healthy, status.detail
     assert status.endpoint == stack_settings.registry_url.rstrip("/")
-    assert requests.get(f"{stack_settings.registry_url}/config", timeout=5).json() == {
+    login = registry_login(stack_settings)
+    assert requests.get(f"{stack_settings.registry_url}/config", auth=login, timeout=5).json() == {
         "compatibilityLevel": "BACKWARD"
     }
 
@@ -121,40 +134,43 @@ def test_registration_on_the_stack_is_idempotent(
     stack_settings: Settings, unique: Callable[[str], str]
 ) -> None:
     subject = f"{unique('test.registry')}-value"
-    first = RegistryClient(stack_settings.registry_url).register(subject, _schema("A"))
-    again = RegistryClient(stack_settings.registry_url).register(subject, _schema("A"))
+    first = RegistryClient.for_settings(stack_settings).register(subject, _schema("A"))
+    again = RegistryClient.for_settings(stack_settings).register(subject, _schema("A"))
     assert again == first
-    client = RegistryClient(stack_settings.registry_url)
+    client = RegistryClient.for_settings(stack_settings)
     assert client.versions(subject) == [1]
     assert json.loads(client.schema(first)) == _schema("A")
 
 
-def test_ids_survive_a_registry_restart(own_registry: Callable[[], _Server]) -> None:
+def test_ids_survive_a_registry_restart(own_registry: Callable[[], RegistryServer]) -> None:
     server = own_registry()
-    client = RegistryClient(server.url)
+    client = RegistryClient(server.url, auth=server.login)
     ids = {name: client.register(f"{name}-value", _schema(name)) for name in ("A", "B", "C")}
     evolved = client.register("A-value", _schema("A", "extra"))
     server.stop()
 
     restarted = own_registry()
-    again = RegistryClient(restarted.url)
+    again = RegistryClient(restarted.url, auth=restarted.login)
     assert {name: again.register(f"{name}-value", _schema(name)) for name in ids} == ids
     assert again.versions("A-value") == [1, 2]
     assert again.version("A-value", "latest").id == evolved
     assert again.register("D-value", _schema("D")) == max([*ids.values(), evolved]) + 1  # never reused
 
 
-def test_a_newer_registry_fences_the_older_writer(own_registry: Callable[[], _Server]) -> None:
+def test_a_newer_registry_fences_the_older_writer(own_registry: Callable[[], RegistryServer]) -> None:
     older = own_registry()
-    RegistryClient(older.url).register("A-value", _schema("A"))
+    RegistryClient(older.url, auth=older.login).register("A-value", _schema("A"))
     newer = own_registry()
-    schema_id = RegistryClient(newer.url).register("B-value", _schema("B"))
+    schema_id = RegistryClient(newer.url, auth=newer.login).register("B-value", _schema("B"))
     with pytest.raises(RegistryError) as info:
-        RegistryClient(older.url).register("C-value", _schema("C"))
+        RegistryClient(older.url, auth=older.login).register("C-value", _schema("C"))
     assert info.value.error_code == 50301
     # The older one still tails the log: it serves what the newer one wrote.
     wait_until(
-        lambda: requests.get(f"{older.url}/schemas/ids/{schema_id}", timeout=5).status_code == 200,
+        lambda: (
+            requests.get(f"{older.url}/schemas/ids/{schema_id}", auth=older.login, timeout=5).status_code
+            == 200
+        ),
         10,
         "the older registry to read the newer one's write",
     )
@@ -167,7 +183,7 @@ def test_records_read_back_from_kafka_through_the_registry(
     unique: Callable[[str], str],
 ) -> None:
     policy = compile_policy(load_catalog(REPO / "catalog" / "chongqing"), pseudonym_key=KEY)
-    book = SchemaBook(RegistryClient(stack_settings.registry_url), policy)
+    book = SchemaBook(RegistryClient.for_settings(stack_settings), policy)
     ent = book.entitlement("500101", "market.enterprise", datetime(2026, 1, 1, tzinfo=UTC))
     row: dict[str, Any] = {f: None for f in ent.fields}
     row |= {"uscc": "91500101MA5U7X8Y9Z", "name": "某某公司", "updated_at": "2024-03-01T08:15:30Z"}
@@ -187,7 +203,8 @@ def test_records_read_back_from_kafka_through_the_registry(
     assert raw_key is not None and raw_value is not None
     assert parse_share_key(raw_key) == ("market.enterprise", {"uscc": row["uscc"]})
     schema_id, body = split(raw_value)
-    schema = requests.get(f"{stack_settings.registry_url}/schemas/ids/{schema_id}", timeout=5).json()
+    url = f"{stack_settings.registry_url}/schemas/ids/{schema_id}"
+    schema = requests.get(url, auth=registry_login(stack_settings), timeout=5).json()
     decoded = schemaless_reader(io.BytesIO(body), parse_schema(json.loads(schema["schema"])))
     assert isinstance(decoded, dict)
     assert decoded["name"] == "某某公司"

@@ -61,7 +61,7 @@ def test_per_resource_topics_move_into_department_topics(
     assert resource is not None
     renamed = resource.model_copy(update={"id": f"{department}.enterprise", "department": department})
     schema = value_schema("chongqing", renamed, ("uscc", "name"))
-    registry = RegistryClient(stack_settings.registry_url)
+    registry = RegistryClient.for_settings(stack_settings)
     old = Encoder(
         legacy, naming.value_subject(legacy), registry.register(naming.value_subject(legacy), schema), schema
     )

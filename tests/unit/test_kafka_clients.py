@@ -80,9 +80,12 @@ def test_a_client_config_names_the_topics_and_the_group_prefix() -> None:
         "pw",
         ("share.500103.market.enterprise",),
         "500103.",
+        "http://registry:8081",
     )
     text = config.properties()
     assert "bootstrap.servers=kafka:9094" in text and "sasl.mechanism=SCRAM-SHA-512" in text
+    assert "schema.registry.url=http://registry:8081" in text and "basic.auth.user.info=500103:pw" in text
+    assert config.to_dict()["schema.registry.basic.auth.user.info"] == "500103:pw"
     assert "# topic: share.500103.market.enterprise" in text and "500103." in text
     assert config.to_dict()["sasl.password"] == "pw"
 

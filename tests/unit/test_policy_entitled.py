@@ -11,7 +11,7 @@ from bench.scale.catalog import Scale, write
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog, DemandStatus
 from streams.policy import compile_policy
-from streams.policy.entitled import entitled_topics
+from streams.policy.entitled import entitled_topics, entitlement_windows, in_window
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = b"test-pseudonym-key-32-bytes-long"
@@ -22,6 +22,15 @@ def _compiled_topics(catalog: Catalog, now: datetime) -> dict[str, set[str]]:
     for ent in compile_policy(catalog, pseudonym_key=KEY).entitlements(now):
         out.setdefault(ent.subscriber, set()).add(ent.topic)
     return out
+
+
+def _compiled_pairs(catalog: Catalog, now: datetime) -> set[tuple[str, str]]:
+    return {(e.subscriber, e.resource) for e in compile_policy(catalog, pseudonym_key=KEY).entitlements(now)}
+
+
+def _window_pairs(catalog: Catalog, now: datetime) -> set[tuple[str, str]]:
+    windows = entitlement_windows(catalog)
+    return {(s, r.id) for s, by_res in windows.items() for r, w in by_res.items() if in_window(w, now)}
 
 
 def _instants(catalog: Catalog) -> list[datetime]:
@@ -61,3 +70,16 @@ def test_a_generated_city(tmp_path: Path) -> None:
     )
     now = datetime.now(UTC)
     assert entitled_topics(catalog, now) == _compiled_topics(catalog, now)
+
+
+def test_the_windows_judge_every_time_as_the_compiled_policy(chongqing_catalog: Catalog) -> None:
+    for now in _instants(chongqing_catalog):
+        assert _window_pairs(chongqing_catalog, now) == _compiled_pairs(chongqing_catalog, now), now
+
+
+@pytest.mark.parametrize("status", list(DemandStatus))
+def test_the_windows_of_each_demand_status(chongqing_catalog: Catalog, status: DemandStatus) -> None:
+    demands = tuple(d.model_copy(update={"status": status}) for d in chongqing_catalog.demands)
+    catalog = chongqing_catalog.model_copy(update={"demands": demands})
+    for now in _instants(catalog):
+        assert _window_pairs(catalog, now) == _compiled_pairs(catalog, now), now

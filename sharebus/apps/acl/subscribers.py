@@ -29,6 +29,7 @@ class ClientConfig:
     password: str
     topics: tuple[str, ...]
     group_prefix: str
+    registry_url: str = ""  # the schema registry: the same login reads the subjects of its topics
 
     def properties(self) -> str:
         """A Java/librdkafka-style client properties file."""
@@ -41,6 +42,15 @@ class ClientConfig:
             f"sasl.password={self.password}",
             "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required"
             f' username="{self.username}" password="{self.password}";',
+            *(
+                [
+                    f"schema.registry.url={self.registry_url}",
+                    "basic.auth.credentials.source=USER_INFO",
+                    f"basic.auth.user.info={self.username}:{self.password}",
+                ]
+                if self.registry_url
+                else []
+            ),
             f"# consumer groups must start with: {self.group_prefix}",
             *(f"# topic: {t}" for t in self.topics),
         ]
@@ -56,6 +66,9 @@ class ClientConfig:
             "sasl.password": self.password,
             "topics": list(self.topics),
             "group_prefix": self.group_prefix,
+            "schema.registry.url": self.registry_url,
+            # confluent-kafka's SchemaRegistryClient takes it as `basic.auth.user.info`
+            "schema.registry.basic.auth.user.info": f"{self.username}:{self.password}",
         }
 
 
@@ -88,6 +101,7 @@ def _config(settings: Settings, subscriber: str, password: str, topics: list[str
         password,
         tuple(sorted(topics)),
         f"{subscriber}.",
+        settings.registry_url,
     )
 
 

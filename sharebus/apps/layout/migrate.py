@@ -113,7 +113,7 @@ class Migration:
         self.settings = settings
         self.echo = echo
         self.admin: AdminClient = admin_client(kafka_config(settings, Role.ADMIN))
-        self.registry = RegistryClient(settings.registry_url)
+        self.registry = RegistryClient.for_settings(settings)
         self.consumer = Consumer(
             consumer_config(
                 settings,

@@ -1,4 +1,4 @@
-"""The local schema registry: sharebus's own Confluent-REST registry (`schemas.registry_server`),
+"""The local schema registry: sharebus's own Confluent-REST registry (`sharebus.apps.registry`),
 a Python process keeping schemas in a compacted Kafka topic; REST on SHAREBUS_REGISTRY_URL."""
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class Registry(Component):
         self.config_file.write_text(json.dumps(config, indent=2) + "\n")
 
     def launch(self) -> PidRecord:
-        # The interpreter running the CLI is the project's: it imports `schemas`.
-        argv = [sys.executable, "-m", "schemas.registry_server", "--config", str(self.config_file)]
+        # The interpreter running the CLI is the project's: it imports `sharebus`.
+        argv = [sys.executable, "-m", "sharebus.apps.registry", "--config", str(self.config_file)]
         return spawn(
             argv,
             log_file=self.log_file,
@@ -66,7 +66,7 @@ class Registry(Component):
 
     def probe(self) -> str | None:
         try:
-            resp = requests.get(f"{self.endpoint}/subjects", timeout=3)
+            resp = requests.get(f"{self.endpoint}/", timeout=3)  # the probe needs no login
         except requests.RequestException as exc:
             return f"REST not answering ({type(exc).__name__})"
         if resp.status_code != 200:

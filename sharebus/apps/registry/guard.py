@@ -1,0 +1,162 @@
+"""The registry's guard: a login is a SCRAM login to Kafka (the bus's principals and passwords,
+rotation included), cached a minute; the router and the admin write, every other principal reads
+the subjects of the resources it is entitled to now (the live catalog's demands)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from schemas.derive import share_subject
+from schemas.registry_guard import Caller, GuardUnavailable
+from sharebus.catalog.issues import CatalogError
+from sharebus.core import naming
+from sharebus.core.kafka_clients import Role, admin_client, consumer_config, read_partition, scram_config
+from sharebus.core.settings import Settings
+from streams.policy.entitled import Window, entitlement_windows, in_window
+from streams.router.live_catalog import catalog_from, decode_texts
+
+log = logging.getLogger(__name__)
+
+LOGIN_TTL = 60.0
+"""Seconds a checked login is trusted (as Kafka's own sessions re-authenticate every minute)."""
+REFUSAL_TTL = 5.0
+"""Seconds a refused login is answered from memory (no Kafka login per guess)."""
+_REFUSED = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+class KafkaLogins:
+    """Whether (user, password) logs in to Kafka: a SCRAM handshake on the bus's own listener."""
+
+    def __init__(self, settings: Settings, timeout: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.bootstrap = settings.kafka_bootstrap
+        self.protocol = settings.kafka_security_protocol
+        self.timeout = timeout
+        self.clock = clock
+        self._seen: dict[bytes, tuple[bool, float]] = {}  # digest of the credentials → (ok, when)
+        self._lock = threading.Lock()
+
+    def check(self, user: str, password: str) -> bool:
+        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+        with self._lock:
+            seen = self._seen.get(key)
+        now = self.clock()
+        if seen is not None and now - seen[1] < (LOGIN_TTL if seen[0] else REFUSAL_TTL):
+            return seen[0]
+        ok = self._login(user, password)
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[key] = (ok, now)
+        return ok
+
+    def _login(self, user: str, password: str) -> bool:
+        errors: list[KafkaError] = []
+        conf = scram_config(self.bootstrap, user, password, self.protocol)
+        admin = admin_client(conf, error_cb=errors.append)
+        deadline = self.clock() + self.timeout
+        while True:
+            try:
+                admin.list_topics(timeout=0.25)
+                return True
+            except KafkaException as exc:
+                admin.poll(0)  # serves error_cb: a refused login is reported there
+                if any(e.code() in _REFUSED for e in errors):
+                    return False
+                if self.clock() >= deadline:
+                    raise GuardUnavailable(f"Kafka at {self.bootstrap}: {exc.args[0]}") from None
+
+
+class SubjectIndex:
+    """subscriber → registry subject → the windows it is entitled in, from the last catalog the
+    admin published; read again when a reader asks for a subject it is not entitled to and the
+    catalog topic has moved on (a new catalog is published before any worker routes by it)."""
+
+    def __init__(self, settings: Settings, timeout: float = 15.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self.tp = TopicPartition(settings.catalog_topic, 0)
+        self.consumer = Consumer(
+            consumer_config(
+                settings,
+                Role.ADMIN,
+                {
+                    "group.id": naming.CATALOG_READER_GROUP,
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "fetch.wait.max.ms": 10,
+                },
+            )
+        )
+        self._read_to = -1  # the catalog topic's end offset the index is of
+        self._index: dict[str, dict[str, list[Window]]] = {}
+        self._lock = threading.Lock()
+
+    def may_read(self, subscriber: str, subject: str) -> bool:
+        if self._allowed(subscriber, subject):
+            return True
+        self.refresh()
+        return self._allowed(subscriber, subject)
+
+    def _allowed(self, subscriber: str, subject: str) -> bool:
+        windows = self._index.get(subscriber, {}).get(subject)
+        return windows is not None and in_window(windows, datetime.now(UTC))
+
+    def refresh(self) -> None:
+        """Read what the catalog topic gained since the last read; index its city's newest."""
+        with self._lock:
+            try:
+                low, high = self.consumer.get_watermark_offsets(self.tp, timeout=self.timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    return  # nothing published yet: no reader is entitled to anything
+                raise GuardUnavailable(f"catalog topic {self.tp.topic}: {exc.args[0]}") from None
+            if high == self._read_to:
+                return
+            latest: bytes | None = None
+            city = self.settings.city.encode()
+            for msg in read_partition(self.consumer, self.tp, max(low, self._read_to, 0), high, self.timeout):
+                if msg.key() == city and msg.value() is not None:
+                    latest = msg.value()
+            self._read_to = high
+            if latest is not None:
+                self._index = self._build(latest)
+
+    def _build(self, raw: bytes) -> dict[str, dict[str, list[Window]]]:
+        try:
+            catalog = catalog_from(decode_texts(raw), f"topic {self.tp.topic}")
+        except CatalogError as exc:  # kept out of the workers too: the index stays as it was
+            log.error("the published catalog does not validate; readers keep their subjects: %s", exc)
+            return self._index
+        city = catalog.city.id
+        index = {
+            subscriber: {share_subject(city, res): windows for res, windows in by_resource.items()}
+            for subscriber, by_resource in entitlement_windows(catalog).items()
+        }
+        log.info("readers' subjects from catalog %s: %d subscribers", catalog.version, len(index))
+        return index
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class BusGuard:
+    """The registry's `Guard`: Kafka logins, writers by name, readers by the subject index."""
+
+    def __init__(self, settings: Settings, logins: KafkaLogins, index: SubjectIndex) -> None:
+        self.writers = frozenset({settings.kafka_admin_user, settings.kafka_router_user})
+        self.logins = logins
+        self.index = index
+
+    def caller(self, user: str, password: str) -> Caller | None:
+        if not self.logins.check(user, password):
+            return None
+        if user in self.writers:
+            return Caller(user, True, lambda _subject: True)
+        return Caller(user, False, lambda subject: self.index.may_read(user, subject))
