@@ -18,7 +18,7 @@ from schemas.errors import (
     RegistryUnreachableError,
     SchemaIncompatibleError,
 )
-from sharebus.core.kafka_clients import Role, registry_login
+from sharebus.core.kafka_clients import Role, http_login
 from sharebus.core.settings import Settings
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -64,7 +64,7 @@ class RegistryClient:
     @classmethod
     def for_settings(cls, settings: Settings, role: Role = Role.ADMIN) -> RegistryClient:
         """The client of SHAREBUS_REGISTRY_URL logged in as `role` (when the bus has logins)."""
-        return cls(settings.registry_url, auth=registry_login(settings, role))
+        return cls(settings.registry_url, auth=http_login(settings, role))
 
     # --- writes ---------------------------------------------------------------------------------
     def register(self, subject: str, schema: Schema) -> int:

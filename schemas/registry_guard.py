@@ -6,14 +6,14 @@ entitled to only. The middleware answers refusals as the registry answers errors
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
+
+from sharebus.core.logins import basic_credentials
 
 REALM = "sharebus schema registry"
 
@@ -36,16 +36,6 @@ class Guard(Protocol):
     def caller(self, user: str, password: str) -> Caller | None:
         """The caller these credentials log in as; None when they are refused."""
         ...
-
-
-def _credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.startswith("Basic "):
-        return None
-    try:
-        user, sep, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (user, password) if sep and user else None
 
 
 def _refusal(status: int, code: int, message: str) -> web.Response:
@@ -72,7 +62,7 @@ def guard_middleware(guard: Guard, prefix: str, open_paths: frozenset[str]) -> C
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in open_paths:
             return await handler(request)
-        creds = _credentials(request.headers.get("Authorization"))
+        creds = basic_credentials(request.headers.get("Authorization"))
         if creds is None:
             return _refusal(401, 40101, "Log in with HTTP basic auth as a principal of the bus")
         try:

@@ -11,8 +11,10 @@ import faust
 
 from schemas.encoder import Encoder, SchemaBook
 from schemas.registry_client import RegistryClient
+from sharebus.apps.web_guard import WebGuard
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import Role, kafka_config
+from sharebus.core.logins import KafkaLogins
 from sharebus.core.settings import Settings
 from streams.metrics.api import add_routes
 from streams.metrics.audit_tail import AuditTail
@@ -111,4 +113,13 @@ class Metrics:
 
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
     extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings), WithheldAudit(settings)]
+    if settings.kafka_secure:
+        extensions.insert(0, WebGuard(settings, KafkaLogins(settings)))
+    else:
+        log.warning(
+            "SHAREBUS_KAFKA_SECURITY_PROTOCOL=%s: the bus has no logins, so the web server on port %d is"
+            " open to whoever reaches it (keep SHAREBUS_WEB_HOST on loopback, or turn SASL on)",
+            settings.kafka_security_protocol,
+            settings.web_port,
+        )
     run_worker(settings, encoder_for=avro_encoders(settings), extensions=extensions, log_level=log_level)

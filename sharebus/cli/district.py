@@ -22,7 +22,7 @@ from sharebus.apps.district.sync import DistrictSync, SyncOptions, group_id
 from sharebus.apps.district.target import TARGET_PASSWORD_ENV, parse_target
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
 from sharebus.core.errors import ConfigError
-from sharebus.core.kafka_clients import Role, registry_login
+from sharebus.core.kafka_clients import Role, http_login
 from sharebus.core.settings import get_settings
 from sharebus.dev.samples import upflow
 
@@ -165,7 +165,7 @@ def sync(
     store = DistrictStore(target, schema)
     # The registry takes the district's own login (it reads the subjects of what it receives).
     own = options.kafka.get("sasl.username")
-    login = (own, options.kafka["sasl.password"]) if own else registry_login(settings, Role.CLIENT)
+    login = (own, options.kafka["sasl.password"]) if own else http_login(settings, Role.CLIENT)
     registry = RegistryClient(settings.registry_url, auth=login)
     runner = DistrictSync(settings, subscriber, store, ValueDecoder(registry), options, progress)
 

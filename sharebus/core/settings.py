@@ -333,6 +333,27 @@ class Settings(BaseSettings):
         ),
     )
     web_port: int = Field(6066, description="SHAREBUS_WEB_PORT: port of the worker's web server.")
+    web_operators: str = Field(
+        "",
+        description=(
+            "SHAREBUS_WEB_OPERATORS: comma-separated Kafka users with the operator role on the worker's"
+            " web server (dashboard, ops status, /metrics, the metrics query API); the admin has every role"
+        ),
+    )
+    web_authorities: str = Field(
+        "",
+        description=(
+            "SHAREBUS_WEB_AUTHORITIES: comma-separated Kafka users with the data authority's role on the"
+            " worker's web server (the metrics query API; the demand and quality decisions to come)"
+        ),
+    )
+    web_scrape_token: SecretStr | None = Field(
+        None,
+        description=(
+            "SHAREBUS_WEB_SCRAPE_TOKEN: bearer token that reads /metrics only (Prometheus's"
+            " `authorization: credentials:`); unset, only logged-in operators read /metrics"
+        ),
+    )
 
     @field_validator("kafka_consumer_extra", "kafka_producer_extra", "kafka_admin_extra", mode="before")
     @classmethod

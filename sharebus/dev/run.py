@@ -71,7 +71,8 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     worker.name = "router"
     worker.start()
     web = f"{settings.web_host}:{settings.web_port}"
-    echo(f"  router running (pid {worker.pid}), web {web}, log {worker.log_path}")
+    who = f", log in as {settings.kafka_admin_user}" if settings.kafka_secure else ""
+    echo(f"  router running (pid {worker.pid}), web {web}{who}, log {worker.log_path}")
     logins = _grant_access(settings, options.districts, echo)
     supervisor = Supervisor([worker, *_district_side(settings, options.districts, logins)], echo)
     supervisor.start()

@@ -16,6 +16,7 @@ import orjson
 import requests
 
 from sharebus.core.errors import SharebusError
+from sharebus.core.kafka_clients import Role, http_login, refused_login
 from sharebus.core.settings import Settings
 from streams.metrics.errors import MetricsError, QueryArgumentError, StoreBusyError
 from streams.metrics.opening import open_store
@@ -78,6 +79,7 @@ def fetch_report(
     base = api_base(settings)
     session = requests.Session()
     session.trust_env = False  # the worker is local: never through an HTTP(S)_PROXY
+    session.auth = http_login(settings, Role.CLIENT)
     try:
         with session:
             response = session.get(f"{base}/{name}", params=args, timeout=(1.0, timeout))
@@ -89,6 +91,7 @@ def fetch_report(
             f"did not answer within {timeout:.0f} s",
             fix="the worker is overloaded or stuck; see its log",
         ) from None
+    refused_login(response, base)
     return _decode(response, base)
 
 

@@ -11,6 +11,7 @@ import orjson
 import requests
 
 from sharebus.core.errors import SharebusError
+from sharebus.core.kafka_clients import Role, http_login, refused_login
 from sharebus.core.settings import Settings
 from streams.ops.errors import OpsError
 from streams.ops.monitor import OpsMonitor
@@ -70,6 +71,7 @@ def fetch_status(settings: Settings, *, timeout: float = 10.0) -> tuple[dict[str
     url = worker_url(settings, STATUS_PATH)
     session = requests.Session()
     session.trust_env = False  # the worker is local: never through an HTTP(S)_PROXY
+    session.auth = http_login(settings, Role.CLIENT)
     try:
         with session:
             response = session.get(url, timeout=(1.0, timeout))
@@ -81,6 +83,7 @@ def fetch_status(settings: Settings, *, timeout: float = 10.0) -> tuple[dict[str
             f"did not answer within {timeout:.0f} s",
             fix="the worker is overloaded or stuck; see its log",
         ) from None
+    refused_login(response, url)
     if response.status_code == 404:
         return None, f"the web server at {url} has no ops API (a worker without the Ops extension?)"
     try:

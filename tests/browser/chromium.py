@@ -52,8 +52,11 @@ def ensure_chromium(echo: Any = print) -> str:
 
 
 @contextmanager
-def chromium_page(profile: Path, *, width: int = 1500, height: int = 1400) -> Iterator[Any]:
-    """A page of a fresh headless chromium (profile in `profile`, which must be new)."""
+def chromium_page(
+    profile: Path, *, width: int = 1500, height: int = 1400, login: tuple[str, str] | None = None
+) -> Iterator[Any]:
+    """A page of a fresh headless chromium (profile in `profile`, which must be new); `login`
+    answers the web server's HTTP basic auth (as a user typing it into the browser's prompt)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -68,6 +71,7 @@ def chromium_page(profile: Path, *, width: int = 1500, height: int = 1400) -> It
             headless=True,
             args=FLAGS,
             viewport={"width": width, "height": height},
+            http_credentials={"username": login[0], "password": login[1]} if login else None,
         )
         try:
             yield context.new_page()

@@ -16,7 +16,7 @@ import requests
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from psycopg import sql
 
-from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.kafka_clients import admin_client, http_login, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.kafka import wait_for_records
@@ -152,7 +152,9 @@ def ops_status_json(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def worker_get(env: Mapping[str, str], path: str) -> requests.Response:
-    response = requests.get(f"http://127.0.0.1:{env['SHAREBUS_WEB_PORT']}{path}", timeout=30)
+    """GET from the worker's web server, logged in as the admin (the stack's settings)."""
+    login = http_login(Settings())
+    response = requests.get(f"http://127.0.0.1:{env['SHAREBUS_WEB_PORT']}{path}", auth=login, timeout=30)
     response.raise_for_status()
     return response
 

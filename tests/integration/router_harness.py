@@ -21,7 +21,7 @@ from sharebus.apps.acl.sync import grant
 from sharebus.apps.worker_process import WorkerProcess
 from sharebus.catalog.rename import rename_departments
 from sharebus.core import naming
-from sharebus.core.kafka_clients import admin_client, kafka_config, registry_login, watermarks
+from sharebus.core.kafka_clients import admin_client, http_login, kafka_config, watermarks
 from sharebus.core.settings import Settings
 from sharebus.testing.kafka import read_until
 
@@ -156,7 +156,7 @@ def avro_decoder(settings: Settings, topic: str) -> Callable[[bytes], Any]:
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    login = registry_login(settings)
+    login = http_login(settings)
     conf = {"url": settings.registry_url} | ({"basic.auth.user.info": ":".join(login)} if login else {})
     deserialize = AvroDeserializer(SchemaRegistryClient(conf))
     context = SerializationContext(topic, MessageField.VALUE)

@@ -27,7 +27,7 @@ from schemas.keys import parse_share_key, share_key
 from schemas.registry_client import RegistryClient
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
-from sharebus.core.kafka_clients import admin_client, kafka_config, registry_login
+from sharebus.core.kafka_clients import admin_client, http_login, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.manager import LocalStack
 from sharebus.testing.waiting import wait_until
@@ -108,7 +108,7 @@ def own_registry(stack_settings: Settings, tmp_path: Path) -> Iterator[Callable[
 
     def start() -> RegistryServer:
         log = tmp_path / f"registry-{len(servers)}.log"
-        server = RegistryServer(stack_settings.kafka_bootstrap, topic, log, registry_login(stack_settings))
+        server = RegistryServer(stack_settings.kafka_bootstrap, topic, log, http_login(stack_settings))
         servers.append(server)
         return server
 
@@ -124,7 +124,7 @@ def test_stack_runs_the_registry_at_the_configured_url(stack_settings: Settings)
     status = LocalStack(stack_settings).component("registry").status()
     assert status.healthy, status.detail
     assert status.endpoint == stack_settings.registry_url.rstrip("/")
-    login = registry_login(stack_settings)
+    login = http_login(stack_settings)
     assert requests.get(f"{stack_settings.registry_url}/config", auth=login, timeout=5).json() == {
         "compatibilityLevel": "BACKWARD"
     }
@@ -204,7 +204,7 @@ def test_records_read_back_from_kafka_through_the_registry(
     assert parse_share_key(raw_key) == ("market.enterprise", {"uscc": row["uscc"]})
     schema_id, body = split(raw_value)
     url = f"{stack_settings.registry_url}/schemas/ids/{schema_id}"
-    schema = requests.get(url, auth=registry_login(stack_settings), timeout=5).json()
+    schema = requests.get(url, auth=http_login(stack_settings), timeout=5).json()
     decoded = schemaless_reader(io.BytesIO(body), parse_schema(json.loads(schema["schema"])))
     assert isinstance(decoded, dict)
     assert decoded["name"] == "某某公司"

@@ -23,7 +23,7 @@ from schemas.registry_client import RegistryClient
 from sharebus.apps.acl.broker import Broker
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Resource, Sharing
-from sharebus.core.kafka_clients import admin_client, kafka_config, registry_login
+from sharebus.core.kafka_clients import admin_client, http_login, kafka_config
 from sharebus.core.settings import Settings
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import set_demands, write_catalog
@@ -65,7 +65,7 @@ def guarded(
         settings.kafka_bootstrap,
         topic,
         tmp_path / "registry.log",
-        registry_login(settings),
+        http_login(settings),
         env={"SHAREBUS_CATALOG_TOPIC": settings.catalog_topic},
     )
     password = secrets.token_hex(12)

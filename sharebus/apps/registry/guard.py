@@ -1,14 +1,11 @@
-"""The registry's guard: a login is a SCRAM login to Kafka (the bus's principals and passwords,
-rotation included), cached a minute; the router and the admin write, every other principal reads
-the subjects of the resources it is entitled to now (the live catalog's demands)."""
+"""The registry's guard: a login is a Kafka login (`sharebus.core.logins`); the router and the
+admin write, every other principal reads the subjects of the resources it is entitled to now (the
+live catalog's demands)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -17,60 +14,13 @@ from schemas.derive import share_subject
 from schemas.registry_guard import Caller, GuardUnavailable
 from sharebus.catalog.issues import CatalogError
 from sharebus.core import naming
-from sharebus.core.kafka_clients import Role, admin_client, consumer_config, read_partition, scram_config
+from sharebus.core.kafka_clients import Role, consumer_config, read_partition
+from sharebus.core.logins import KafkaLogins, LoginUnavailable
 from sharebus.core.settings import Settings
 from streams.policy.entitled import Window, entitlement_windows, in_window
 from streams.router.live_catalog import catalog_from, decode_texts
 
 log = logging.getLogger(__name__)
-
-LOGIN_TTL = 60.0
-"""Seconds a checked login is trusted (as Kafka's own sessions re-authenticate every minute)."""
-REFUSAL_TTL = 5.0
-"""Seconds a refused login is answered from memory (no Kafka login per guess)."""
-_REFUSED = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
-
-
-class KafkaLogins:
-    """Whether (user, password) logs in to Kafka: a SCRAM handshake on the bus's own listener."""
-
-    def __init__(self, settings: Settings, timeout: float = 5.0, clock: Callable[[], float] = time.monotonic):
-        self.bootstrap = settings.kafka_bootstrap
-        self.protocol = settings.kafka_security_protocol
-        self.timeout = timeout
-        self.clock = clock
-        self._seen: dict[bytes, tuple[bool, float]] = {}  # digest of the credentials → (ok, when)
-        self._lock = threading.Lock()
-
-    def check(self, user: str, password: str) -> bool:
-        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
-        with self._lock:
-            seen = self._seen.get(key)
-        now = self.clock()
-        if seen is not None and now - seen[1] < (LOGIN_TTL if seen[0] else REFUSAL_TTL):
-            return seen[0]
-        ok = self._login(user, password)
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen.clear()
-            self._seen[key] = (ok, now)
-        return ok
-
-    def _login(self, user: str, password: str) -> bool:
-        errors: list[KafkaError] = []
-        conf = scram_config(self.bootstrap, user, password, self.protocol)
-        admin = admin_client(conf, error_cb=errors.append)
-        deadline = self.clock() + self.timeout
-        while True:
-            try:
-                admin.list_topics(timeout=0.25)
-                return True
-            except KafkaException as exc:
-                admin.poll(0)  # serves error_cb: a refused login is reported there
-                if any(e.code() in _REFUSED for e in errors):
-                    return False
-                if self.clock() >= deadline:
-                    raise GuardUnavailable(f"Kafka at {self.bootstrap}: {exc.args[0]}") from None
 
 
 class SubjectIndex:
@@ -155,8 +105,11 @@ class BusGuard:
         self.index = index
 
     def caller(self, user: str, password: str) -> Caller | None:
-        if not self.logins.check(user, password):
-            return None
+        try:
+            if not self.logins.check(user, password):
+                return None
+        except LoginUnavailable as exc:
+            raise GuardUnavailable(exc.problem) from None
         if user in self.writers:
             return Caller(user, True, lambda _subject: True)
         return Caller(user, False, lambda subject: self.index.may_read(user, subject))

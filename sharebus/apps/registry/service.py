@@ -16,9 +16,10 @@ from schemas.registry_guard import Guard, GuardUnavailable
 from schemas.registry_log import DEFAULT_TOPIC, KafkaSchemaLog
 from schemas.registry_server import make_app, memory_registry
 from schemas.registry_state import Registry, RegistryState
-from sharebus.apps.registry.guard import BusGuard, KafkaLogins, SubjectIndex
+from sharebus.apps.registry.guard import BusGuard, SubjectIndex
 from sharebus.core.errors import SharebusError
 from sharebus.core.kafka_clients import Replication, connection
+from sharebus.core.logins import KafkaLogins
 from sharebus.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

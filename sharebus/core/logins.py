@@ -1,0 +1,87 @@
+"""Logins to the bus's web services (the schema registry, the worker's web API) are Kafka logins:
+a SCRAM handshake with the bus's principals and passwords, so rotation and `subscriber disable`
+apply everywhere at once; a checked login is trusted for a minute."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, KafkaException
+
+from sharebus.core.errors import UnreachableError
+from sharebus.core.kafka_clients import admin_client, scram_config
+from sharebus.core.settings import Settings
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) of an HTTP `Authorization: Basic …` header; None when it is not one."""
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        user, sep, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep and user else None
+
+
+class LoginUnavailable(UnreachableError):
+    """Kafka, where logins are checked, does not answer: the login can be neither taken nor refused."""
+
+
+LOGIN_TTL = 60.0
+"""Seconds a checked login is trusted (as Kafka's own sessions re-authenticate every minute)."""
+REFUSAL_TTL = 5.0
+"""Seconds a refused login is answered from memory (no Kafka login per guess)."""
+_REFUSED = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+class KafkaLogins:
+    """Whether (user, password) logs in to Kafka: a SCRAM handshake on the bus's own listener."""
+
+    def __init__(self, settings: Settings, timeout: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.bootstrap = settings.kafka_bootstrap
+        self.protocol = settings.kafka_security_protocol
+        self.timeout = timeout
+        self.clock = clock
+        self._seen: dict[bytes, tuple[bool, float]] = {}  # digest of the credentials → (ok, when)
+        self._lock = threading.Lock()
+
+    def check(self, user: str, password: str) -> bool:
+        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+        with self._lock:
+            seen = self._seen.get(key)
+        now = self.clock()
+        if seen is not None and now - seen[1] < (LOGIN_TTL if seen[0] else REFUSAL_TTL):
+            return seen[0]
+        ok = self._login(user, password)
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[key] = (ok, now)
+        return ok
+
+    def _login(self, user: str, password: str) -> bool:
+        errors: list[KafkaError] = []
+        conf = scram_config(self.bootstrap, user, password, self.protocol)
+        admin = admin_client(conf, error_cb=errors.append)
+        deadline = self.clock() + self.timeout
+        while True:
+            try:
+                admin.list_topics(timeout=0.25)
+                return True
+            except KafkaException as exc:
+                admin.poll(0)  # serves error_cb: a refused login is reported there
+                if any(e.code() in _REFUSED for e in errors):
+                    return False
+                if self.clock() >= deadline:
+                    raise LoginUnavailable(
+                        f"Kafka at {self.bootstrap}",
+                        f"cannot check the login of {user}",
+                        actual=str(exc.args[0]),
+                        fix="start Kafka (`sharebus stack status`)",
+                    ) from None
