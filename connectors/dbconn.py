@@ -17,6 +17,27 @@ CONNECT_TIMEOUT_S = 5
 MariaConnection: TypeAlias = Any  # a pymysql Connection: pymysql ships no type hints
 
 
+PG_REQUIRE_AUTH = "!password"
+"""libpq's require_auth: a server asking for the password in clear is refused (SCRAM and MD5
+never hand the password itself over; "trust" asks for none)."""
+
+
+class _NoClearText:
+    """pymysql's handler of the auth plugins that send the password in clear
+    (mysql_clear_password, PAM's dialog): a server asking for them is refused."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def authenticate(self, packet: Any) -> Any:
+        raise pymysql.err.OperationalError(
+            2059, "the server asked for the password in clear text (mysql_clear_password or dialog): refused"
+        )
+
+
+MARIADB_NO_CLEAR_TEXT = {"mysql_clear_password": _NoClearText, "dialog": _NoClearText}
+
+
 def pg_open(target: DbTarget, *, autocommit: bool) -> psycopg.Connection[Any]:
     """A plain connection to `target` (psycopg.OperationalError on failure, for the caller to
     explain in its own terms)."""
@@ -28,6 +49,7 @@ def pg_open(target: DbTarget, *, autocommit: bool) -> psycopg.Connection[Any]:
         dbname=target.dbname,
         connect_timeout=CONNECT_TIMEOUT_S,
         autocommit=autocommit,
+        require_auth=PG_REQUIRE_AUTH,
     )
 
 
@@ -94,6 +116,7 @@ def mariadb_connect(target: DbTarget, *, database: str | None = None) -> MariaCo
             connect_timeout=CONNECT_TIMEOUT_S,
             autocommit=True,
             charset="utf8mb4",
+            auth_plugin_map=MARIADB_NO_CLEAR_TEXT,
         )
     except pymysql.MySQLError as exc:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0

@@ -25,11 +25,13 @@ from connectors.draft_catalog import (
 )
 from connectors.errors import ChangePendingError, OnboardError
 from connectors.preflight import Check, Preflight, fail, ok
+from connectors.registered import record_target
 from connectors.render import MARIADB, POSTGRES, CaptureSpec, render
 from connectors.snapshot import INITIAL, NotificationReader, SnapshotSummary, follow
 from connectors.source import Source
 from connectors.sources import open_source
 from connectors.topics import KafkaTopics
+from sharebus.core import naming
 from sharebus.core.errors import ConfigError, ConnectorError, SharebusError
 from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.keys import write_secret
@@ -394,6 +396,11 @@ class Onboarding:
             )
 
     def _write_secret(self, spec: CaptureSpec) -> None:
+        record = self.settings.secrets_dir / naming.db_target_record(spec.department)
+        recorded = record.read_text() if record.exists() else None
+        record_target(self.settings.secrets_dir, spec)
+        if record.read_text() != recorded:
+            self.undo.append((f"secret {record.name}", lambda: _restore(record, recorded)))
         path = self.settings.secrets_dir / spec.password_secret
         before = path.read_text() if path.exists() else None
         if before == self.req.target.password:

@@ -12,7 +12,6 @@ from connectors.registered import (
     connector_config,
     kind_of,
     not_registered,
-    secret_file,
     spec_of,
     target_of,
 )
@@ -68,7 +67,7 @@ def connector_status(settings: Settings, name: str, *, warn_bytes: int) -> Statu
     if kind is not None and _captures(config):
         try:
             spec = spec_of(name, config)
-            retention = open_source(target_of(spec, config)).retention(spec)
+            retention = open_source(target_of(spec, config, secrets_dir=settings.secrets_dir)).retention(spec)
         except SharebusError as exc:  # status still reports Connect's view
             note = f"{exc.subject}: {exc.problem}"
     return StatusReport(state, kind, retention, note, warn_bytes)
@@ -86,7 +85,8 @@ def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> lis
     target = None
     if kind_of(config) is not None and _captures(config):
         spec = spec_of(name, config)
-        target = target_of(spec, config)  # read the password before the secret file goes
+        # the password read before its secret file goes
+        target = target_of(spec, config, secrets_dir=settings.secrets_dir)
     client.purge(name)
     done = [f"connector {name} and its offsets"]
     echo(f"  removed {done[0]}")
@@ -100,10 +100,12 @@ def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> lis
         for topic in delete_topics(kafka_config(settings), history):
             echo(f"  deleted schema history topic {topic}")
             done.append(f"schema history topic {topic}")
-    path = secret_file(config)
-    if path is not None and path.exists():
-        path.unlink()
-        done.append(f"secret {path.name}")
+    # Only the connector's own files in the bus's secrets dir: never a path its config names.
+    for own in (spec.password_secret, naming.db_target_record(spec.department)):
+        path = settings.secrets_dir / own
+        if path.exists():
+            path.unlink()
+            done.append(f"secret {own}")
     return done
 
 

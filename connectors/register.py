@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from connectors.client import ConnectClient, ConnectorState
 from connectors.publication import ensure_publication
+from connectors.registered import record_target
 from connectors.render import CaptureSpec, render_postgres
 from sharebus.core.errors import ConnectorError
 from sharebus.core.keys import write_secret
@@ -89,4 +90,5 @@ def register_postgres(
     register `spec`'s Debezium connector."""
     ensure_publication(admin_dsn, spec.publication_name, spec.tables)
     write_secret(settings.secrets_dir, spec.password_secret, password)
+    record_target(settings.secrets_dir, spec)
     return register(client, spec.connector_name, render_postgres(spec, settings), echo)

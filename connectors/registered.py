@@ -3,6 +3,7 @@ tables) and the database target, with the password from the secrets dir Connect 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from connectors.dburl import DbTarget
 from connectors.render import CONNECTOR_CLASSES, MARIADB, CaptureSpec
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError, ConnectorError
+from sharebus.core.keys import write_secret
 
 _PROVIDER_REF = re.compile(r"^\$\{dir:(?P<dir>[^:}]+):(?P<name>[^}]+)\}$")
 _KIND_OF = {cls: kind for kind, cls in CONNECTOR_CLASSES.items()}
@@ -73,33 +75,91 @@ def spec_of(name: str, config: Mapping[str, str]) -> CaptureSpec:
 
 
 def secret_file(config: Mapping[str, str]) -> Path | None:
-    """Where the connector's password is, when it is a DirectoryConfigProvider reference."""
+    """Where the connector's password is, when it is a DirectoryConfigProvider reference (as
+    Connect sees it: never read or removed from there by the bus, see `target_of`)."""
     match = _PROVIDER_REF.match(config.get("database.password", ""))
     return Path(match["dir"]) / match["name"] if match else None
+
+
+def _where(spec: CaptureSpec) -> dict[str, object]:
+    return {
+        "kind": spec.kind,
+        "host": spec.db_host,
+        "port": spec.db_port,
+        "user": spec.db_user,
+        "database": spec.db_name,
+    }
+
+
+def record_target(secrets_dir: Path, spec: CaptureSpec) -> Path:
+    """Record where the bus may log in with `spec`'s password (beside it in the secrets dir):
+    written when a connector is registered through the bus, checked by `target_of`."""
+    return write_secret(secrets_dir, naming.db_target_record(spec.department), json.dumps(_where(spec)))
 
 
 def target_of(
     spec: CaptureSpec,
     config: Mapping[str, str],
     *,
+    secrets_dir: Path,
     env: Mapping[str, str] | None = None,
     password_env: str = "SHAREBUS_DB_PASSWORD",
 ) -> DbTarget:
-    """The database the connector captures, logged in as its user; the password comes from the
-    secrets file Connect reads (when this host can read it), else from `password_env`."""
+    """The database the connector captures, logged in as its user. Whoever can change a config
+    in Connect's REST API must not be able to aim the bus's logins: the database must be the one
+    onboarding recorded (`record_target`), and the password is read only from the bus's own
+    secrets dir, under the connector's own secret name (else from `password_env`)."""
+    name = spec.connector_name
+    record_path = secrets_dir / naming.db_target_record(spec.department)
+    try:
+        recorded = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        recorded = None
+    where = _where(spec)
+    if recorded is None:
+        raise ConfigError(
+            f"connector {name}",
+            "has no record of the database the bus may log in to for it",
+            expected=f"{record_path} (written when the connector is registered through the bus)",
+            actual="missing or unreadable",
+            fix="register it again with `sharebus connectors add` (the samples: `make run`)",
+        )
+    if recorded != where:
+        raise ConfigError(
+            f"connector {name}",
+            "names a database its onboarding did not record: the bus will not log in there",
+            expected=_describe(recorded),
+            actual=_describe(where),
+            fix="if the database really moved, onboard it again with `sharebus connectors add`; otherwise"
+            " its config was changed outside the bus (check who can reach Connect's REST API)",
+        )
+    own = secrets_dir / spec.password_secret
+    ref = secret_file(config)
+    if ref is not None and ref.name != own.name:
+        raise ConfigError(
+            f"connector {name}",
+            "takes its password from a secret that is not its own: the bus will not read it",
+            expected=f"${{dir:…:{own.name}}}",
+            actual=str(ref),
+            fix="onboard it again with `sharebus connectors add`; its config was changed outside the bus",
+        )
     password: str | None = None
-    path = secret_file(config)
-    if path is not None and path.is_file() and os.access(path, os.R_OK):
-        password = path.read_text()
+    if ref is not None and own.is_file() and os.access(own, os.R_OK):
+        password = own.read_text()
     env = os.environ if env is None else env
     if password is None and env.get(password_env):
         password = env[password_env]
     if password is None:
         raise ConfigError(
-            f"connector {spec.connector_name}",
+            f"connector {name}",
             "its database password is not readable here",
-            expected=f"the secrets file {path} or ${password_env}",
+            expected=f"the secrets file {own} or ${password_env}",
             actual="neither is available on this host",
             fix=f"export {password_env}=<the password of {spec.db_user}> and re-run",
         )
     return DbTarget(spec.kind, spec.db_host, spec.db_port, spec.db_user, spec.db_name, password)
+
+
+def _describe(where: Mapping[str, object]) -> str:
+    kind, user, host, port, db = (where.get(k) for k in ("kind", "user", "host", "port", "database"))
+    return f"{kind} {user}@{host}:{port}/{db}"

@@ -386,7 +386,7 @@ def resnapshot_(name: str, table: str, condition: str | None, timeout: float, as
             actual=qualified,
             fix="name one of the connector's tables",
         )
-    source = open_source(target_of(spec, config))
+    source = open_source(target_of(spec, config, secrets_dir=settings.secrets_dir))
     summary = resnapshot(source, spec, kafka_config(settings), qualified, condition, _say, timeout=timeout)
     if as_json:
         emit_json(

@@ -102,6 +102,12 @@ def db_password_secret(department: str) -> str:
     return f"{connector_name(department)}.db-password"
 
 
+def db_target_record(department: str) -> str:
+    """File name, in the secrets dir, of where onboarding lets the bus log in to a department's
+    database (host, port, user, database): the bus logs in nowhere else with that password."""
+    return f"{connector_name(department)}.db-target"
+
+
 # --- Routing: what the router writes --------------------------------------------------------------
 
 SHARE = "share"

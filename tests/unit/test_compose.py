@@ -118,8 +118,10 @@ def port_pairs(service: dict[str, Any]) -> list[tuple[int, int]]:
     """(host, container) of each short-syntax "[IP:]HOST:CONTAINER" entry, defaults resolved."""
     pairs = []
     for entry in service.get("ports", []):
-        assert isinstance(entry, str) and entry.count(":") in (1, 2), f"use HOST:CONTAINER: {entry}"
-        *_, host, container = resolve(entry).split(":")
+        assert isinstance(entry, str), f"use [IP:]HOST:CONTAINER: {entry}"
+        text = resolve(entry)
+        assert text.count(":") in (1, 2), f"use [IP:]HOST:CONTAINER: {entry}"
+        *_, host, container = text.split(":")
         pairs.append((int(host), int(container)))
     return pairs
 
@@ -684,10 +686,10 @@ def test_the_cluster_option_runs_three_kraft_nodes_like_the_local_stack(
         )
     # The host-side CLI with SHAREBUS_KAFKA_BROKERS=3 and the default bootstrap reaches each node.
     host_ports = [p.split(":")[1] for p in local.kafka_bootstrap.split(",")]
-    published = ["9092"] + [cluster[n]["ports"][0].split(":")[0] for n in ("kafka-2", "kafka-3")]
+    published = ["9092"] + [str(port_pairs(cluster[n])[0][0]) for n in ("kafka-2", "kafka-3")]
     assert published == host_ports
     public = [p.split(":")[1] for p in local.kafka_public_bootstrap.split(",")]
-    assert ["9094"] + [cluster[n]["ports"][1].split(":")[0] for n in ("kafka-2", "kafka-3")] == public
+    assert ["9094"] + [str(port_pairs(cluster[n])[1][0]) for n in ("kafka-2", "kafka-3")] == public
 
 
 def test_the_cluster_options_bus_containers_know_every_broker_and_replicate_by_three(
@@ -704,3 +706,18 @@ def test_the_cluster_options_bus_containers_know_every_broker_and_replicate_by_t
     connect = cluster["connect"]["environment"]
     assert len(connect["BOOTSTRAP_SERVERS"].split(",")) == 3
     assert connect["CONNECT_CONFIG_STORAGE_REPLICATION_FACTOR"] == "3"
+
+
+def test_only_the_district_listener_and_the_registry_are_published_beyond_loopback(
+    services: dict[str, Any],
+) -> None:
+    """Kafka's internal (admin-capable) listener, the databases, Connect's REST API, ClickHouse and
+    the worker's web server are bound to 127.0.0.1; districts need the external listener and the
+    registry (which logs every request in)."""
+    beyond = {
+        (name, resolve(entry).split(":")[-2])
+        for name, service in services.items()
+        for entry in service.get("ports", [])
+        if not resolve(entry).startswith("127.0.0.1:")
+    }
+    assert beyond == {("kafka", "9094"), ("registry", "8081")}

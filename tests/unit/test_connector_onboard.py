@@ -121,6 +121,7 @@ def test_created_connector_failing_rolls_everything_back_newest_first(tmp_path: 
         "undo bus",
     ]
     assert not (tmp_path / "cdc-dept.db-password").exists()
+    assert not (tmp_path / "cdc-dept.db-target").exists()  # the record of where to log in goes too
     assert "rolled back: connector cdc-dept" in (info.value.details or "")
     assert "pw-123" not in info.value.render()
 
@@ -132,7 +133,8 @@ def test_success_writes_the_secret_and_reports_running(tmp_path: Path) -> None:
     assert (tmp_path / "cdc-dept.db-password").read_text() == "pw-123"
     assert (tmp_path / "cdc-dept.db-password").stat().st_mode & 0o777 == 0o600
     assert "pw-123" not in str(result.to_dict())
-    assert list(tmp_path.iterdir()) == [tmp_path / "cdc-dept.db-password"]  # the validation secret is gone
+    # the validation secret is gone; where the bus may log in is recorded beside the password
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "cdc-dept.db-password", tmp_path / "cdc-dept.db-target"]
 
 
 def test_dry_run_changes_nothing(tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ class BackfillRunner:
         name = naming.connector_of_source(resource.source.connector)
         config = connector_config(ConnectClient(self.settings.connect_url), name)
         spec = spec_of(name, config)
-        target = target_of(spec, config)
+        target = target_of(spec, config, secrets_dir=self.settings.secrets_dir)
         if resource.source.table not in spec.tables:
             raise BackfillError(
                 f"backfill {job.id}",

@@ -27,7 +27,7 @@ def source_target(settings: Settings, resource: Resource) -> DbTarget:
     password from the secrets dir Connect reads, or $SHAREBUS_DB_PASSWORD)."""
     name = naming.connector_of_source(resource.source.connector)
     config = connector_config(ConnectClient(settings.connect_url), name)
-    return target_of(spec_of(name, config), config)
+    return target_of(spec_of(name, config), config, secrets_dir=settings.secrets_dir)
 
 
 def _iso(ts: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from connectors.client import ConnectClient
 from connectors.register import Registration, register, register_postgres
+from connectors.registered import record_target
 from connectors.render import MARIADB, CaptureSpec, render_mariadb
 from sharebus.core.keys import write_secret
 from sharebus.core.progress import Echo
@@ -46,6 +47,7 @@ def register_hrss(client: ConnectClient, settings: Settings, echo: Echo) -> Regi
     hrss.apply_schema(settings)
     spec = hrss_spec(settings)
     write_secret(settings.secrets_dir, spec.password_secret, settings.mariadb_cdc_password.get_secret_value())
+    record_target(settings.secrets_dir, spec)
     return register(client, spec.connector_name, render_mariadb(spec, settings), echo)
 
 
