@@ -12,9 +12,10 @@ import faust
 from schemas.encoder import Encoder, SchemaBook
 from schemas.registry_client import RegistryClient
 from sharebus.apps.web_guard import WebGuard
+from sharebus.core.audit import login_alerts
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import Role, kafka_config
-from sharebus.core.logins import KafkaLogins
+from sharebus.core.logins import KafkaLogins, RefusalWatch
 from sharebus.core.settings import Settings
 from streams.metrics.api import add_routes
 from streams.metrics.audit_tail import AuditTail
@@ -114,7 +115,9 @@ class Metrics:
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
     extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings), WithheldAudit(settings)]
     if settings.kafka_secure:
-        extensions.insert(0, WebGuard(settings, KafkaLogins(settings)))
+        alerts = login_alerts(settings, Role.ROUTER, f"worker web server {settings.router_id}")
+        watch = RefusalWatch(settings.security_login_refusals, settings.security_window, alerts)
+        extensions.insert(0, WebGuard(settings, KafkaLogins(settings, watch=watch)))
     else:
         log.warning(
             "SHAREBUS_KAFKA_SECURITY_PROTOCOL=%s: the bus has no logins, so the web server on port %d is"

@@ -30,9 +30,13 @@ def audit() -> None:
 def show(since: str, actions: tuple[str, ...], subject: str | None, as_json: bool) -> None:
     """Audit events since a time, with a count per action."""
     start = datetime.now(UTC) - parse_duration(since)
+    records = read_audit(get_settings(), since=start)
+    # A record someone else wrote to the topic is not shown as an event (`audit verify` names it).
+    fields = ("action", "subject", "target", "count", "catalog_version", "actor", "at")
+    valid = [e for e in records if isinstance(e, dict) and all(k in e for k in fields)]
     events = [
         e
-        for e in read_audit(get_settings(), since=start)
+        for e in valid
         if (not actions or e["action"] in actions) and (subject is None or e["subject"] == subject)
     ]
     counts = Counter(e["action"] for e in events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import random
 import socket
 import threading
@@ -33,6 +34,8 @@ from sharebus.core.kafka_clients import (
 from sharebus.core.outage import KafkaWatch, transient
 from sharebus.core.settings import Settings
 
+_log = logging.getLogger(__name__)
+
 # Kept forever, never compacted: an audit record is never replaced or removed.
 AUDIT_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 
@@ -43,6 +46,7 @@ CREDENTIAL_ROTATE = "credential.rotate"
 CREDENTIAL_DISABLE = "credential.disable"
 POLICY_WITHHOLD = "policy.withhold"
 TOPICS_MIGRATE = "topics.migrate"
+SECURITY_ALERT = "security.alert"
 ACTIONS = (
     ACL_GRANT,
     ACL_REVOKE,
@@ -51,6 +55,7 @@ ACTIONS = (
     CREDENTIAL_DISABLE,
     POLICY_WITHHOLD,
     TOPICS_MIGRATE,
+    SECURITY_ALERT,
 )
 
 
@@ -97,6 +102,32 @@ def event(
     return AuditEvent(
         action, subject, target, actor(settings, role), catalog_version, stamp, count, dict(detail or {})
     )
+
+
+def login_alerts(settings: Settings, role: Role, service: str) -> Callable[[str, int], None]:
+    """What a web service does when a user's logins keep being refused: a warning in its log and
+    a `security.alert` audit record (written off the request's thread; a failed write is logged)."""
+    log = AuditLog(settings, role)
+
+    def alert(user: str, count: int) -> None:
+        window = settings.security_window
+        _log.warning(
+            "security alert: %d refused logins of %s at %s within %.0f s", count, user, service, window
+        )
+        detail = {"kind": "login_refusals", "count": count, "window_s": window}
+        record = event(
+            settings, SECURITY_ALERT, user, service, catalog_version=None, role=role, detail=detail
+        )
+
+        def write() -> None:
+            try:
+                log.write([record])
+            except SharebusError as exc:
+                _log.error("the security alert was not audited: %s", exc)
+
+        threading.Thread(target=write, name="security-alert", daemon=True).start()
+
+    return alert
 
 
 def ensure_audit_topic(settings: Settings, role: Role = Role.ADMIN) -> None:
@@ -361,7 +392,8 @@ def verify_audit(
 def read_audit(
     settings: Settings, *, since: datetime | None = None, timeout: float = 15.0
 ) -> list[dict[str, Any]]:
-    """Every audit event (at or after `since`), oldest first; for the CLI and tests (admin)."""
+    """Every audit record (at or after `since`) that is a JSON object, oldest first; for the CLI
+    and tests (admin). Anything else on the topic is skipped here (`verify_audit` names it)."""
     ensure_audit_topic(settings)
     consumer = Consumer(
         consumer_config(
@@ -388,6 +420,7 @@ def read_audit(
         if start >= high:
             return []
         messages = read_partition(consumer, tp, start, high, timeout)
-        return [orjson.loads(msg.value() or b"{}") for msg in messages]
+        decoded = (_decoded(msg.value()) for msg in messages)
+        return [record for record in decoded if isinstance(record, dict)]  # not JSON objects: skipped
     finally:
         consumer.close()

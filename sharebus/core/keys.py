@@ -6,24 +6,44 @@ import os
 import secrets
 from pathlib import Path
 
+from sharebus.core.errors import ConfigError
 from sharebus.core.settings import Settings
 
 
 def pseudonym_key(settings: Settings) -> bytes:
-    """SHAREBUS_PSEUDONYM_KEY, or a random key created once in <runtime>/secrets/pseudonym.key.
+    """SHAREBUS_PSEUDONYM_KEY; on a demo bus (`Settings.demo`) only, a random key created once in
+    <runtime>/keys/pseudonym.key — beside the runtime, never in the secrets dir Kafka Connect reads.
 
-    The key must stay the same for the life of a deployment: pseudonyms are joinable only while
-    it does.
+    The key must stay the same for the life of a deployment and be the same for every worker:
+    pseudonyms are joinable only while it does. So beyond a demo it must be set: a generated key
+    differs per runtime folder (two workers, or a recreated volume, would pseudonymise the same
+    person differently).
     """
     if settings.pseudonym_key is not None:
         return settings.pseudonym_key.get_secret_value().encode()
-    path = settings.runtime_dir.resolve() / "secrets" / "pseudonym.key"
+    if not settings.demo:
+        raise ConfigError(
+            "SHAREBUS_PSEUDONYM_KEY",
+            "is required for a bus beyond loopback",
+            expected="one secret of >= 16 bytes, the same for every worker, kept for the life of the bus",
+            actual="unset (a key generated per runtime folder would pseudonymise a person differently"
+            " in each worker)",
+            fix="set SHAREBUS_PSEUDONYM_KEY=$(openssl rand -hex 32) for every worker and keep it safe",
+        )
+    runtime = settings.runtime_dir.resolve()
+    path, earlier = runtime / "keys" / PSEUDONYM_KEY_FILE, runtime / "secrets" / PSEUDONYM_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        if earlier.exists():  # where earlier versions kept it: moved, so pseudonyms stay the same
+            os.replace(earlier, path)
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
+
+
+PSEUDONYM_KEY_FILE = "pseudonym.key"
 
 
 def write_secret(secrets_dir: Path, name: str, value: str) -> Path:

@@ -40,10 +40,53 @@ REFUSAL_TTL = 5.0
 _REFUSED = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 
 
-class KafkaLogins:
-    """Whether (user, password) logs in to Kafka: a SCRAM handshake on the bus's own listener."""
+class RefusalWatch:
+    """Security monitoring of logins: refused logins are counted per user over the last `window`
+    seconds; the `threshold`-th raises one alert (`on_alert(user, count)`), then none for that
+    user until the window has passed — guessing is reported, not every guess."""
 
-    def __init__(self, settings: Settings, timeout: float = 5.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        threshold: int,
+        window: float,
+        on_alert: Callable[[str, int], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.on_alert = on_alert
+        self.clock = clock
+        self._refused: dict[str, list[float]] = {}
+        self._alerted: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def refused(self, user: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._refused) > 10_000:
+                self._refused.clear()
+            times = [t for t in self._refused.get(user, []) if now - t < self.window] + [now]
+            self._refused[user] = times
+            quiet = now - self._alerted.get(user, -self.window) >= self.window
+            alert = len(times) >= self.threshold and quiet
+            if alert:
+                self._alerted[user] = now
+        if alert:
+            self.on_alert(user, len(times))
+
+
+class KafkaLogins:
+    """Whether (user, password) logs in to Kafka: a SCRAM handshake on the bus's own listener;
+    each refusal is told to the `watch` (security monitoring), if any."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        watch: RefusalWatch | None = None,
+    ):
+        self.watch = watch
         self.bootstrap = settings.kafka_bootstrap
         self.protocol = settings.kafka_security_protocol
         self.timeout = timeout
@@ -57,12 +100,15 @@ class KafkaLogins:
             seen = self._seen.get(key)
         now = self.clock()
         if seen is not None and now - seen[1] < (LOGIN_TTL if seen[0] else REFUSAL_TTL):
-            return seen[0]
-        ok = self._login(user, password)
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen.clear()
-            self._seen[key] = (ok, now)
+            ok = seen[0]
+        else:
+            ok = self._login(user, password)
+            with self._lock:
+                if len(self._seen) > 10_000:
+                    self._seen.clear()
+                self._seen[key] = (ok, now)
+        if not ok and self.watch is not None:
+            self.watch.refused(user)
         return ok
 
     def _login(self, user: str, password: str) -> bool:

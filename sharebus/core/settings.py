@@ -347,6 +347,18 @@ class Settings(BaseSettings):
             " worker's web server (the metrics query API; the demand and quality decisions to come)"
         ),
     )
+    security_login_refusals: int = Field(
+        5,
+        ge=1,
+        description=(
+            "SHAREBUS_SECURITY_LOGIN_REFUSALS: refused logins of one user (registry, web server) within"
+            " SHAREBUS_SECURITY_WINDOW that raise a security alert (a warning, a security.alert audit"
+            " record)"
+        ),
+    )
+    security_window: float = Field(
+        60.0, gt=0, description="SHAREBUS_SECURITY_WINDOW: seconds over which security monitoring counts."
+    )
     web_scrape_token: SecretStr | None = Field(
         None,
         description=(
@@ -362,7 +374,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_default_password_beyond_loopback(self) -> Settings:
-        if not self.kafka_secure or self.allow_default_passwords or _on_loopback(self.kafka_bootstrap):
+        if not self.kafka_secure or self.demo:
             return self
         defaults = [
             f"{ENV_PREFIX}{name.upper()}"
@@ -420,6 +432,12 @@ class Settings(BaseSettings):
     @property
     def kafka_public_port(self) -> int:
         return _port_of(self.kafka_public_bootstrap.split(",")[0], default=9094)
+
+    @property
+    def demo(self) -> bool:
+        """A bus where built-ins will do: its broker on loopback, or a private network that says so
+        (SHAREBUS_ALLOW_DEFAULT_PASSWORDS). Beyond it, every secret must be the operator's own."""
+        return self.allow_default_passwords or _on_loopback(self.kafka_bootstrap)
 
     @property
     def kafka_secure(self) -> bool:

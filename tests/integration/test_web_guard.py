@@ -1,6 +1,7 @@
 """The worker's web server behind logins, on the real stack: `/health` is open; the ops status
 needs a Kafka login of the bus (the admin's is taken, a wrong password or none is 401, a
-district's login is 403), and `sharebus ops status` logs in — as a district it exits 14."""
+district's login is 403), and `sharebus ops status` logs in — as a district it exits 14; a
+scripted guesser raises one security alert in the audit trail."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 import requests
 
 from sharebus.apps.acl.broker import Broker
+from sharebus.core.audit import SECURITY_ALERT, read_audit
 from sharebus.core.errors import ExitCode
 from sharebus.core.kafka_clients import http_login
+from sharebus.testing.waiting import wait_until
 from tests.integration.router_harness import RouterProcess, write_catalog
 
 pytestmark = pytest.mark.integration
@@ -36,6 +39,21 @@ def test_the_worker_web_server_needs_a_login_with_the_role(
     assert admin is not None
     assert requests.get(f"{base}/api/ops/status", auth=admin, timeout=30).status_code == 200
     assert requests.get(f"{base}/metrics", auth=(admin[0], "wrong"), timeout=10).status_code == 401
+
+    # Security monitoring: a scripted guesser is refused each time, and audited once.
+    guesser = f"guesser{secrets.token_hex(4)}"
+    for i in range(settings.security_login_refusals):
+        assert requests.get(f"{base}/api/ops/status", auth=(guesser, f"pw{i}"), timeout=30).status_code == 401
+    alert = wait_until(
+        lambda: [
+            e
+            for e in read_audit(settings)
+            if e.get("action") == SECURITY_ALERT and e.get("subject") == guesser
+        ],
+        30,
+        f"a security alert for {guesser}",
+    )
+    assert len(alert) == 1 and alert[0]["detail"]["count"] == settings.security_login_refusals
 
     password = secrets.token_hex(12)
     broker = Broker(settings)

@@ -147,3 +147,40 @@ def test_roles_are_decided_once_from_the_settings() -> None:
     assert web_role(SETTINGS, "500101") is WebRole.SUBSCRIBER
     assert not allowed(ACCESS, "/metricsx", WebRole.OPERATOR)  # a prefix covers only below a '/'
     assert not allowed(ACCESS, "/", WebRole.SERVICE)
+
+
+def test_refused_logins_raise_one_alert_per_user_per_window() -> None:
+    from sharebus.core.logins import RefusalWatch
+
+    now = [0.0]
+    alerts: list[tuple[str, int]] = []
+    watch = RefusalWatch(3, 60.0, lambda user, n: alerts.append((user, n)), clock=lambda: now[0])
+    for t in (0.0, 1.0):
+        now[0] = t
+        watch.refused("mallory")
+    assert alerts == []
+    now[0] = 2.0
+    watch.refused("mallory")
+    assert alerts == [("mallory", 3)]
+    for t in (3.0, 4.0, 5.0):  # still guessing within the window: no second alert
+        now[0] = t
+        watch.refused("mallory")
+    watch.refused("bob")
+    assert alerts == [("mallory", 3)]
+    now[0] = 70.0  # the window has passed: the older refusals no longer count, guessing goes on
+    for _ in range(3):
+        watch.refused("mallory")
+    assert alerts == [("mallory", 3), ("mallory", 3)]
+
+
+def test_kafka_logins_tell_the_watch_of_every_refusal_cached_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sharebus.core.logins import KafkaLogins, RefusalWatch
+
+    refused: list[str] = []
+    watch = RefusalWatch(100, 60.0, lambda user, n: None)
+    monkeypatch.setattr(watch, "refused", refused.append)
+    logins = KafkaLogins(Settings(), watch=watch)
+    monkeypatch.setattr(logins, "_login", lambda user, password: password == "right")
+    assert not logins.check("eve", "guess") and not logins.check("eve", "guess")  # the 2nd from memory
+    assert logins.check("eve", "right")
+    assert refused == ["eve", "eve"]

@@ -17,9 +17,10 @@ from schemas.registry_log import DEFAULT_TOPIC, KafkaSchemaLog
 from schemas.registry_server import make_app, memory_registry
 from schemas.registry_state import Registry, RegistryState
 from sharebus.apps.registry.guard import BusGuard, SubjectIndex
+from sharebus.core.audit import login_alerts
 from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import Replication, connection
-from sharebus.core.logins import KafkaLogins
+from sharebus.core.kafka_clients import Replication, Role, connection
+from sharebus.core.logins import KafkaLogins, RefusalWatch
 from sharebus.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -92,4 +93,9 @@ def _guard(settings: Settings) -> Guard | None:
         index.refresh()
     except GuardUnavailable as exc:  # read again at the first reader's request
         log.warning("the catalog's demands are not read yet: %s", exc)
-    return BusGuard(settings, KafkaLogins(settings), index)
+    watch = RefusalWatch(
+        settings.security_login_refusals,
+        settings.security_window,
+        login_alerts(settings, Role.ADMIN, "schema registry"),
+    )
+    return BusGuard(settings, KafkaLogins(settings, watch=watch), index)
