@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -365,6 +365,15 @@ class Catalog(_Model):
         data["responsibilities"].sort(key=lambda r: r["resource"])
         return data
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy whose derived values (`version`, the resource index) are computed again: pydantic
+        copies the instance dict, where `cached_property` keeps them, so a changed copy kept the
+        original's version."""
+        copy = super().model_copy(update=update, deep=deep)
+        for derived in _DERIVED:
+            copy.__dict__.pop(derived, None)
+        return copy
+
     @cached_property
     def version(self) -> str:
         """Content version: first 16 hex of sha256 over the canonical JSON."""
@@ -395,6 +404,10 @@ class Catalog(_Model):
             else:
                 out.append(SubscriberDemand(demand.id, demand.subscriber, demand, False))
         return tuple(out)
+
+
+_DERIVED = ("version", "_resources_by_id")
+"""Catalog's cached_property values: derived from the lists, never copied."""
 
 
 def _dumped(entry: BaseModel) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 
 from sharebus.catalog import load
 from sharebus.catalog.load import parse_catalog, read_catalog_dir
+from sharebus.catalog.models import Catalog
 from sharebus.catalog.validate import CATALOG_FILE
 
 SAMPLE_CITY = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
@@ -72,3 +73,13 @@ def test_the_same_texts_give_the_same_catalog_object() -> None:
     changed, _ = parse_catalog(replace(texts, demands=_revoke_first(texts.demands or "")))
     assert changed is not None and first is not None
     assert changed is not first and changed.version != first.version
+
+
+def test_a_changed_copy_of_a_catalog_has_its_own_version_and_index(chongqing_catalog: Catalog) -> None:
+    version = chongqing_catalog.version
+    first = chongqing_catalog.resources[0]
+    assert chongqing_catalog.resource(first.id) is first
+    changed = chongqing_catalog.model_copy(update={"resources": chongqing_catalog.resources[1:]})
+    assert changed.version != version and changed.resource(first.id) is None
+    assert chongqing_catalog.version == version and chongqing_catalog.resource(first.id) is first
+    assert chongqing_catalog.model_copy().version == version  # an unchanged copy: the same content
