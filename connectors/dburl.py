@@ -117,9 +117,18 @@ def mask_urls(text: str) -> str:
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
 
 
+SHORT_SECRET = 6
+"""Secrets shorter than this are masked as whole words only: masking "ort" everywhere turned
+"port" into "p***" and every message into a riddle, while the word itself is what a reader could
+take for the password."""
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """`text` with URL passwords and each of `secrets` (when non-empty) replaced by ***."""
     out = mask_urls(text)
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        out = out.replace(secret, MASK)
+        if len(secret) >= SHORT_SECRET:
+            out = out.replace(secret, MASK)
+        else:
+            out = re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", MASK, out)
     return out

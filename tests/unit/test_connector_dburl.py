@@ -61,3 +61,5 @@ def test_masking_and_redaction() -> None:
     text = "connect postgresql://cdc:hunter2@h:5432/d failed; retry mariadb://a:b@c/d"
     assert mask_urls(text) == "connect postgresql://cdc:***@h:5432/d failed; retry mariadb://a:***@c/d"
     assert redact("password hunter2 was refused", ["hunter2", None, ""]) == "password *** was refused"
+    # A short secret is masked as a word only: the message around it stays readable.
+    assert redact("port 5432: password ort refused (ort)", ["ort"]) == "port 5432: password *** refused (***)"
