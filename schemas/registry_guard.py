@@ -66,7 +66,7 @@ def guard_middleware(guard: Guard, prefix: str, open_paths: frozenset[str]) -> C
         if creds is None:
             return _refusal(401, 40101, "Log in with HTTP basic auth as a principal of the bus")
         try:
-            caller = await _in_thread(guard, *creds)
+            caller = await asyncio.to_thread(guard.caller, *creds)  # a login may ask Kafka
         except GuardUnavailable as exc:
             return _refusal(503, 50301, f"Cannot check the login now: {exc}")
         if caller is None:
@@ -87,10 +87,6 @@ def guard_middleware(guard: Guard, prefix: str, open_paths: frozenset[str]) -> C
         return await handler(request)
 
     return middleware
-
-
-async def _in_thread(guard: Guard, user: str, password: str) -> Caller | None:
-    return await asyncio.to_thread(guard.caller, user, password)  # a login may ask Kafka
 
 
 _CALLER = "sharebus.caller"

@@ -13,6 +13,7 @@ import faust
 import orjson
 from aiohttp import web
 
+from sharebus.core.errors import AccessError, SharebusError
 from sharebus.core.logins import LoginUnavailable, basic_credentials
 from sharebus.core.settings import Settings
 from sharebus.core.web_roles import Access, WebRole, allowed, web_role
@@ -47,9 +48,11 @@ class Logins(Protocol):
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _refusal(status: int, subject: str, problem: str, fix: str) -> web.Response:
-    body = {"error": "AccessError", "subject": subject, "problem": problem, "fix": fix}
-    response = web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+def _refusal(status: int, error: SharebusError) -> web.Response:
+    """The error as every sharebus JSON error reads (`SharebusError.to_dict`)."""
+    response = web.Response(
+        body=orjson.dumps(error.to_dict()), status=status, content_type="application/json"
+    )
     if status == 401:
         response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
     return response
@@ -69,25 +72,30 @@ def guard_middleware(settings: Settings, logins: Logins, access: Access = ACCESS
         else:
             creds = basic_credentials(header)
             if creds is None:
-                return _refusal(
-                    401,
+                error = AccessError(
                     where,
                     f"{request.path} needs a login",
-                    "log in with a Kafka user of the bus (HTTP basic)",
+                    fix="log in with a Kafka user of the bus (HTTP basic)",
                 )
+                return _refusal(401, error)
             try:
                 ok = await asyncio.to_thread(logins.check, *creds)
             except LoginUnavailable as exc:
-                return _refusal(503, where, exc.problem, exc.fix or "")
+                return _refusal(503, exc)
             if not ok:
-                return _refusal(401, where, f"login refused for {creds[0]}", "check the user and password")
+                return _refusal(
+                    401,
+                    AccessError(where, f"login refused for {creds[0]}", fix="check the user and password"),
+                )
             who, role = f"User:{creds[0]}", web_role(settings, creds[0])
         if not allowed(access, request.path, role):
             return _refusal(
                 403,
-                where,
-                f"{who} ({role.value}) may not read {request.path}",
-                "ask the admin for the role (SHAREBUS_WEB_OPERATORS, SHAREBUS_WEB_AUTHORITIES)",
+                AccessError(
+                    where,
+                    f"{who} ({role.value}) may not read {request.path}",
+                    fix="ask the admin for the role (SHAREBUS_WEB_OPERATORS, SHAREBUS_WEB_AUTHORITIES)",
+                ),
             )
         request[USER_KEY] = (who, role)
         return await handler(request)

@@ -332,23 +332,13 @@ class TailReader:
             for msg in read_partition(self.consumer, tp, start, end, timeout, strict=True):
                 if (msg.offset() or 0) >= end:
                     break
-                record = _decoded(msg.value())
+                record = audit_chain.decode(msg.value())
                 if audit_chain.chained(record):
                     last = Link(record[audit_chain.SEQ], record[audit_chain.HASH])
             if last is not None:
                 return last
             end, step = start, step * 4
         return audit_chain.START
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
-def _decoded(value: bytes | None) -> Any:
-    try:
-        return orjson.loads(value or b"null")
-    except orjson.JSONDecodeError:
-        return None
 
 
 class AuditTamperedError(SharebusError):
@@ -395,17 +385,7 @@ def read_audit(
     """Every audit record (at or after `since`) that is a JSON object, oldest first; for the CLI
     and tests (admin). Anything else on the topic is skipped here (`verify_audit` names it)."""
     ensure_audit_topic(settings)
-    consumer = Consumer(
-        consumer_config(
-            settings,
-            Role.ADMIN,
-            {
-                "group.id": naming.AUDIT_READER_GROUP,
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            },
-        )
-    )
+    consumer = _reader(settings, Role.ADMIN, naming.AUDIT_READER_GROUP)
     try:
         tp = TopicPartition(settings.audit_topic, 0)
         low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
@@ -420,7 +400,7 @@ def read_audit(
         if start >= high:
             return []
         messages = read_partition(consumer, tp, start, high, timeout)
-        decoded = (_decoded(msg.value()) for msg in messages)
+        decoded = (audit_chain.decode(msg.value()) for msg in messages)
         return [record for record in decoded if isinstance(record, dict)]  # not JSON objects: skipped
     finally:
         consumer.close()

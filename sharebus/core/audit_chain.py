@@ -57,6 +57,14 @@ def link(body: Mapping[str, Any], after: Link) -> tuple[dict[str, Any], Link]:
     return record, Link(after.seq + 1, record[HASH])
 
 
+def decode(value: bytes | None) -> Any:
+    """An audit record's value decoded; None when it is empty or not JSON."""
+    try:
+        return orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+
+
 def chained(record: object) -> bool:
     """Whether a decoded audit record carries the chain's fields."""
     return isinstance(record, dict) and all(k in record for k in (SEQ, PREV, HASH))
@@ -104,10 +112,7 @@ def verify(
         )
     anchored = anchor is None
     for offset, value in entries:
-        try:
-            record = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
-            record = None
+        record = decode(value)
         if not chained(record):
             if head == START and record is not None:
                 unchained += 1  # written before the chain began

@@ -21,7 +21,6 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from pydantic import SecretStr
 
 from sharebus.core import naming
-from sharebus.core.errors import AccessError
 from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.settings import Settings
 
@@ -60,24 +59,6 @@ def http_login(settings: Settings, role: Role = Role.ADMIN) -> tuple[str, str] |
         return None
     user, password = principal(settings, role)
     return user, password.get_secret_value()
-
-
-def refused_login(response: Any, where: str) -> None:
-    """AccessError when a web service of the bus refused the login (401) or the role (403)."""
-    if response.status_code not in (401, 403):
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    raise AccessError(
-        where,
-        str(body.get("problem") or f"refused the request (HTTP {response.status_code})"),
-        fix=str(
-            body.get("fix") or "log in as a user with the role (SHAREBUS_KAFKA_USER, SHAREBUS_KAFKA_PASSWORD)"
-        ),
-    )
 
 
 def kafka_config(settings: Settings, role: Role = Role.ADMIN) -> dict[str, object]:

@@ -10,10 +10,11 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from sharebus.core.errors import UnreachableError
+from sharebus.core.errors import AccessError, UnreachableError
 from sharebus.core.kafka_clients import admin_client, scram_config
 from sharebus.core.settings import Settings
 
@@ -27,6 +28,24 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return (user, password) if sep and user else None
+
+
+def refused_login(response: Any, where: str) -> None:
+    """AccessError when a web service of the bus refused the login (401) or the role (403)."""
+    if response.status_code not in (401, 403):
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    raise AccessError(
+        where,
+        str(body.get("problem") or f"refused the request (HTTP {response.status_code})"),
+        fix=str(
+            body.get("fix") or "log in as a user with the role (SHAREBUS_KAFKA_USER, SHAREBUS_KAFKA_PASSWORD)"
+        ),
+    )
 
 
 class LoginUnavailable(UnreachableError):

@@ -16,7 +16,8 @@ import orjson
 import requests
 
 from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import Role, http_login, refused_login
+from sharebus.core.kafka_clients import Role, http_login
+from sharebus.core.logins import refused_login
 from sharebus.core.settings import Settings
 from streams.metrics.errors import MetricsError, QueryArgumentError, StoreBusyError
 from streams.metrics.opening import open_store

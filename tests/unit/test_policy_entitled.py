@@ -44,8 +44,10 @@ def _instants(catalog: Catalog) -> list[datetime]:
 
 
 def test_the_sample_at_every_validity_boundary(chongqing_catalog: Catalog) -> None:
+    """The topics, and the windows' (subscriber, resource) pairs, as the compiled policy's."""
     for now in _instants(chongqing_catalog):
         assert entitled_topics(chongqing_catalog, now) == _compiled_topics(chongqing_catalog, now), now
+        assert _window_pairs(chongqing_catalog, now) == _compiled_pairs(chongqing_catalog, now), now
 
 
 @pytest.mark.parametrize("status", list(DemandStatus))
@@ -53,6 +55,8 @@ def test_each_demand_status(chongqing_catalog: Catalog, status: DemandStatus) ->
     demands = tuple(d.model_copy(update={"status": status}) for d in chongqing_catalog.demands)
     catalog = chongqing_catalog.model_copy(update={"demands": demands})
     assert entitled_topics(catalog, NOW) == _compiled_topics(catalog, NOW)
+    for now in _instants(catalog):
+        assert _window_pairs(catalog, now) == _compiled_pairs(catalog, now), now
 
 
 def test_a_subscriber_whose_rows_name_no_district_gets_no_regional_topic(chongqing_catalog: Catalog) -> None:
@@ -70,16 +74,3 @@ def test_a_generated_city(tmp_path: Path) -> None:
     )
     now = datetime.now(UTC)
     assert entitled_topics(catalog, now) == _compiled_topics(catalog, now)
-
-
-def test_the_windows_judge_every_time_as_the_compiled_policy(chongqing_catalog: Catalog) -> None:
-    for now in _instants(chongqing_catalog):
-        assert _window_pairs(chongqing_catalog, now) == _compiled_pairs(chongqing_catalog, now), now
-
-
-@pytest.mark.parametrize("status", list(DemandStatus))
-def test_the_windows_of_each_demand_status(chongqing_catalog: Catalog, status: DemandStatus) -> None:
-    demands = tuple(d.model_copy(update={"status": status}) for d in chongqing_catalog.demands)
-    catalog = chongqing_catalog.model_copy(update={"demands": demands})
-    for now in _instants(catalog):
-        assert _window_pairs(catalog, now) == _compiled_pairs(catalog, now), now

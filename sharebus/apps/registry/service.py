@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from schemas.registry_guard import Guard, GuardUnavailable
+from schemas.registry_guard import GuardUnavailable
 from schemas.registry_log import DEFAULT_TOPIC, KafkaSchemaLog
 from schemas.registry_server import make_app, memory_registry
 from schemas.registry_state import Registry, RegistryState
@@ -73,13 +73,15 @@ def _serve(argv: list[str] | None) -> None:
     async def _close(_app: web.Application) -> None:
         if close is not None:
             close()
+        if guard is not None:
+            guard.index.close()
 
     app.on_cleanup.append(_close)
     log.info("schema registry on http://%s:%d%s", options.host, options.port, options.prefix)
     web.run_app(app, host=options.host, port=options.port, print=None, access_log=None)
 
 
-def _guard(settings: Settings) -> Guard | None:
+def _guard(settings: Settings) -> BusGuard | None:
     """The guard of a bus whose principals log in (SASL); none, said loudly, otherwise."""
     if not settings.kafka_secure:
         log.warning(
