@@ -71,9 +71,13 @@ class SubjectIndex:
                 return
             latest: bytes | None = None
             city = self.settings.city.encode()
-            for msg in read_partition(self.consumer, self.tp, max(low, self._read_to, 0), high, self.timeout):
-                if msg.key() == city and msg.value() is not None:
-                    latest = msg.value()
+            start = max(low, self._read_to, 0)
+            try:
+                for msg in read_partition(self.consumer, self.tp, start, high, self.timeout, strict=True):
+                    if msg.key() == city and msg.value() is not None:
+                        latest = msg.value()
+            except TimeoutError as exc:  # read again at the next miss: never an index of half a read
+                raise GuardUnavailable(f"catalog topic {self.tp.topic}: {exc}") from None
             self._read_to = high
             if latest is not None:
                 self._index = self._build(latest)
