@@ -11,7 +11,12 @@ from importlib import resources
 
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError
-from sharebus.core.kafka_clients import Role, connect_password_ref, java_client_properties
+from sharebus.core.kafka_clients import (
+    Role,
+    connect_password_ref,
+    connect_protocol_ref,
+    java_client_properties,
+)
 from sharebus.core.settings import Settings
 
 POSTGRES = "postgres"
@@ -277,10 +282,10 @@ def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
     }
     config = {key: value.format(**values) for key, value in _template(MARIADB).items()}
     # The schema history's own Kafka clients authenticate as Connect (password via the secrets dir).
-    password = connect_password_ref(settings)
+    password, protocol = connect_password_ref(settings), connect_protocol_ref(settings)
     for client in ("producer", "consumer"):
         prefix = f"schema.history.internal.{client}."
-        config |= java_client_properties(settings, Role.CONNECT, password, prefix)
+        config |= java_client_properties(settings, Role.CONNECT, password, prefix, protocol_ref=protocol)
     return _finish(spec, config)
 
 

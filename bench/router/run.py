@@ -2,7 +2,11 @@
 against a raw confluent-kafka consume→produce copy of the same records in the same run, and
 end-to-end latency (source commit → subscriber topic) at a steady change rate through Debezium.
 
-    python -m bench.router.run [--records 200000] [--rate 2000] [--seconds 20] [--quick]
+    python -m bench.router.run [--records 200000] [--rate 2000] [--seconds 20] [--quick] [--no-tls-cost]
+
+With TLS on (the default), the copy and the router run twice over the same records: on the stack's
+broker over TLS, then on a throwaway SASL_PLAINTEXT broker started beside it with the same heap —
+the TLS cost, measured in one run.
 
 Prints figures and ratios; asserts nothing about speed.
 """
@@ -25,6 +29,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from bench.router import cleartext
 from connectors.client import ConnectClient
 from connectors.publication import drop_publication, drop_slot
 from connectors.register import register_postgres
@@ -156,7 +161,9 @@ def time_routing(
             if done != last:
                 last, moved = done, time.monotonic()
             elif time.monotonic() - moved > 120:
-                raise RuntimeError(f"router stalled at {done:,} of {n:,} records: see {work / 'worker.log'}")
+                raise RuntimeError(
+                    f"router stalled at {done:,} of {n:,} records: see the worker log in {work}"
+                )
             if started is None and done > base + warm:
                 started = (time.perf_counter(), cpu_seconds(worker.pid), done)
             time.sleep(0.1 if started is None else 0.25)
@@ -212,10 +219,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
+def throughput(settings: Settings, n: int, work: Path, *, tls_cost: bool = True) -> dict[str, float]:
+    """The raw copy and the router over the same `n` records; with `tls_cost`, both again on a
+    cleartext broker started beside the stack's (the `_clear` figures): what TLS costs."""
     tag = uuid.uuid4().hex[:8]
+    figures = _copy_and_route(settings, n, work, tag)
+    if tls_cost and settings.kafka_tls:
+        with cleartext.cleartext_broker(settings, work, log) as clear:
+            plain = _copy_and_route(clear, n, work, f"{tag}c")
+        figures |= {f"{name}_clear": value for name, value in plain.items()}
+    return figures
+
+
+def _copy_and_route(settings: Settings, n: int, work: Path, tag: str) -> dict[str, float]:
+    side = settings.kafka_security_protocol
     dept = f"bench_{tag}"
-    catalog = rename_departments(SAMPLE, work / "catalog" / "chongqing", {"market": dept})
+    catalog = rename_departments(SAMPLE, work / f"catalog-{tag}" / "chongqing", {"market": dept})
     topic = naming.raw_topic(naming.raw_prefix(dept))
     ensure_topics(
         admin_client(kafka_config(settings)),
@@ -225,21 +244,28 @@ def throughput(settings: Settings, n: int, work: Path) -> dict[str, float]:
         },
         Replication.of(settings),
     )
-    log(f"preloading {n:,} Debezium-like enterprise events into {topic}…")
+    log(f"preloading {n:,} Debezium-like enterprise events into {topic} ({side})…")
     preload(settings, topic, dept, n)
-    log("baseline: raw confluent-kafka consume → produce copy…")
-    baseline = raw_copy(settings, topic, f"bench.copy.{tag}", n)
-    log(f"  {baseline:,.0f} records/s")
-    log("router: sharebus worker, full policy (40 subscribers, masks, Avro, lineage headers)…")
-    worker = WorkerProcess(worker_env(settings, catalog.parent, work, tag), work / "worker.log")
-    worker.start()
-    assert worker.pid is not None
-    partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
     try:
-        rate, cpu_us, routed, done = time_routing(settings, worker, partitions, n, work)
+        log(f"baseline ({side}): raw confluent-kafka consume → produce copy…")
+        baseline = raw_copy(settings, topic, f"bench.copy.{tag}", n)
+        log(f"  {baseline:,.0f} records/s")
+        log(f"router ({side}): sharebus worker, full policy (40 subscribers, masks, Avro, lineage headers)…")
+        env = worker_env(settings, catalog.parent, work, tag)
+        env |= {
+            "SHAREBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "SHAREBUS_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        }
+        worker = WorkerProcess(env, work / f"worker-{tag}.log")
+        worker.start()
+        assert worker.pid is not None
+        partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
+        try:
+            rate, cpu_us, routed, done = time_routing(settings, worker, partitions, n, work)
+        finally:
+            worker.stop()
     finally:
-        worker.stop()
-    drop_topics(settings, dept, tag)
+        drop_topics(settings, dept, tag)
     log(f"  {rate:,.0f} records/s, {cpu_us:.0f} µs CPU per record (worker), {routed:,} of {done:,} timed")
     return {"baseline": baseline, "router": rate, "cpu_us": cpu_us}
 
@@ -321,6 +347,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true", help="50k records, 10 s of latency")
+    parser.add_argument(
+        "--no-tls-cost", action="store_true", help="skip the same figures over a cleartext listener"
+    )
     args = parser.parse_args()
     if args.quick:
         args.records, args.seconds = 50_000, 10.0
@@ -329,7 +358,7 @@ def main() -> None:
     apply_schema(settings, get_department("market"))  # the latency phase writes there (`samples init` or not)
     work = Path(tempfile.mkdtemp(prefix="sharebus-bench-"))  # kept: worker logs for a post-mortem
     log(f"work dir (worker logs): {work}")
-    tp = throughput(settings, args.records, work)
+    tp = throughput(settings, args.records, work, tls_cost=not args.no_tls_cost)
     lat = latency(settings, args.rate, args.seconds, work)
     log("")
     log("router benchmark (2 cores; broker, Connect and PostgreSQL on the same machine)")
@@ -340,6 +369,12 @@ def main() -> None:
         f"   target 20,000/s: {tp['router'] / 20_000:.2f}×"
     )
     log(f"  router CPU per record    {tp['cpu_us']:>10,.0f} µs")
+    if "router_clear" in tp:
+        log("  TLS cost (same run; the cleartext side on a SASL_PLAINTEXT broker started beside it):")
+        for name, label in (("baseline", "raw copy"), ("router", "router")):
+            on, off = tp[name], tp[f"{name}_clear"]
+            log(f"    {label:<9} TLS {on:>9,.0f}/s  clear {off:>9,.0f}/s   TLS/clear {on / off:.2f}")
+        log(f"    router CPU per record    TLS {tp['cpu_us']:.0f} µs   clear {tp['cpu_us_clear']:.0f} µs")
     log(
         f"  end-to-end at {args.rate:g}/s   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms"
         f"   ({lat['deliveries']:,.0f} deliveries)"

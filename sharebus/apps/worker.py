@@ -113,6 +113,8 @@ class Metrics:
 
 
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
+    if (warning := settings.cleartext_warning()) is not None:
+        log.warning("%s", warning)
     extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings), WithheldAudit(settings)]
     if settings.kafka_secure:
         alerts = login_alerts(settings, Role.ROUTER, f"worker web server {settings.router_id}")

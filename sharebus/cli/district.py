@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -52,10 +53,12 @@ schema_option = click.option(
 )
 
 
-def _kafka_credentials(user: str | None, mechanism: str, protocol: str | None, bus: str) -> dict[str, str]:
+def _kafka_credentials(
+    user: str | None, mechanism: str, protocol: str | None, bus: str, ca: Path
+) -> dict[str, str]:
     """The district's own Kafka login (SASL), when given; the password only from the environment.
     The protocol defaults to the bus's own (`bus`: SHAREBUS_KAFKA_SECURITY_PROTOCOL), the one its
-    listeners offer."""
+    listeners offer; with SASL_SSL the brokers are verified against `ca`."""
     if not user:
         return {}
     if protocol is None:
@@ -63,7 +66,7 @@ def _kafka_credentials(user: str | None, mechanism: str, protocol: str | None, b
             raise ConfigError(
                 f"--kafka-user {user}",
                 "needs SASL, and the bus runs without it",
-                expected="SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT (the default), or --kafka-protocol",
+                expected="SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL (the default), or --kafka-protocol",
                 actual=bus,
                 fix="drop --kafka-user on a bus without SASL, or pass --kafka-protocol for the district's"
                 " listener",
@@ -78,12 +81,24 @@ def _kafka_credentials(user: str | None, mechanism: str, protocol: str | None, b
             actual="unset",
             fix=f"export {KAFKA_PASSWORD_ENV}=… and re-run",
         )
-    return {
+    conf = {
         "security.protocol": protocol,
         "sasl.mechanism": mechanism,
         "sasl.username": user,
         "sasl.password": password,
     }
+    if protocol == "SASL_SSL":
+        if not ca.is_file():
+            raise ConfigError(
+                f"--kafka-ca {ca}",
+                "does not exist",
+                expected="the PEM file of the bus's certificate authority (`ssl.truststore.certificates`"
+                " of the client config `sharebus subscriber add` printed)",
+                actual="no such file",
+                fix="save the bus's CA to a file and pass it with --kafka-ca",
+            )
+        conf |= {"ssl.ca.location": str(ca), "ssl.endpoint.identification.algorithm": "https"}
+    return conf
 
 
 @click.group("district")
@@ -131,6 +146,12 @@ def district() -> None:
     default=None,
     help="With --kafka-user; default: the bus's own (SHAREBUS_KAFKA_SECURITY_PROTOCOL).",
 )
+@click.option(
+    "--kafka-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With SASL_SSL: the bus's CA (PEM); default: SHAREBUS_TLS_CA_FILE, else the local stack's.",
+)
 @json_option
 @handle_errors
 def sync(
@@ -144,6 +165,7 @@ def sync(
     kafka_user: str | None,
     kafka_mechanism: str,
     kafka_protocol: str | None,
+    kafka_ca: Path | None,
     as_json: bool,
 ) -> None:
     """Apply SUBSCRIBER's topics (share.SUBSCRIBER.*) to its database: tables created and evolved
@@ -158,7 +180,11 @@ def sync(
         until_caught_up=until_caught_up,
         progress_every=progress_every,
         kafka=_kafka_credentials(
-            kafka_user, kafka_mechanism, kafka_protocol, settings.kafka_security_protocol
+            kafka_user,
+            kafka_mechanism,
+            kafka_protocol,
+            settings.kafka_security_protocol,
+            kafka_ca or settings.tls_ca,
         ),
         resources=frozenset(resources),
     )

@@ -1,4 +1,4 @@
-"""`sharebus stack up | down | status | logs`: the local stack of real components."""
+"""`sharebus stack up | down | status | logs | tls`: the local stack of real components."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import sys
 import click
 
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
-from sharebus.core.errors import ExitCode
+from sharebus.core.errors import ConfigError, ExitCode
 from sharebus.core.process import tail
 from sharebus.core.settings import get_settings
 from sharebus.dev.stack.manager import LocalStack
+from sharebus.dev.stack.tls import COMPONENTS, Authority, server_names
 
 
 @click.group("stack")
@@ -24,7 +25,10 @@ def stack() -> None:
 @handle_errors
 def up(as_json: bool) -> None:
     """Start the stack (idempotent): fetch jars once, start each component, wait until healthy."""
-    local = LocalStack(get_settings())
+    settings = get_settings()
+    if (warning := settings.cleartext_warning()) is not None:
+        progress(f"warning: {warning}")
+    local = LocalStack(settings)
     report = local.up(progress)
     statuses = local.status()
     if as_json:
@@ -39,6 +43,66 @@ def up(as_json: bool) -> None:
         return
     progress(f"stack up in {report.seconds:.1f}s")
     click.echo(_status_table(statuses))
+
+
+@stack.command("tls")
+@click.option("--renew", is_flag=True, help="Issue every component's certificate again.")
+@click.option(
+    "--renew-ca",
+    is_flag=True,
+    help="Make a new CA, and new certificates: every client then needs the new ca.pem.",
+)
+@click.option(
+    "--owner",
+    "owners",
+    multiple=True,
+    metavar="COMPONENT=UID",
+    help="Give a component's key files to this user (Compose: the user its image runs as).",
+)
+@json_option
+@handle_errors
+def tls(renew: bool, renew_ca: bool, owners: tuple[str, ...], as_json: bool) -> None:
+    """The bus's CA and each server's certificate in <runtime>/tls (`stack up` makes them too):
+    made when missing, issued again near their end or for new names; components read them at
+    their next start (`stack down` then `stack up` after a renewal)."""
+    settings = get_settings()
+    authority = Authority.of(settings)
+    issued = authority.ensure(settings, progress, renew=renew, renew_ca=renew_ca, owners=_owners(owners))
+    rows = [
+        {
+            "component": name,
+            "names": server_names(settings, name),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "certificate": str(authority.files(name).cert),
+        }
+        for name, cert in issued.items()
+    ]
+    if as_json:
+        emit_json({"ca": str(authority.ca_cert), "certificates": rows})
+        return
+    progress(f"CA {authority.ca_cert}: clients verify the bus's servers against it")
+    click.echo(
+        table(
+            [[r["component"], r["not_after"][:10], ", ".join(r["names"])] for r in rows],
+            ["component", "valid until", "names"],
+        )
+    )
+
+
+def _owners(pairs: tuple[str, ...]) -> dict[str, int]:
+    owners: dict[str, int] = {}
+    for pair in pairs:
+        name, _, uid = pair.partition("=")
+        if name not in COMPONENTS or not uid.isdigit():
+            raise ConfigError(
+                f"--owner {pair}",
+                "is not COMPONENT=UID",
+                expected=f"one of {', '.join(COMPONENTS)}, '=', a numeric user id",
+                actual=pair,
+                fix="e.g. --owner kafka=1000",
+            )
+        owners[name] = int(uid)
+    return owners
 
 
 @stack.command("down")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -21,6 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from pydantic import SecretStr
 
 from sharebus.core import naming
+from sharebus.core.errors import ConfigError
 from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.settings import Settings
 
@@ -67,13 +69,32 @@ def kafka_config(settings: Settings, role: Role = Role.ADMIN) -> dict[str, objec
     conf: dict[str, object] = {"bootstrap.servers": settings.kafka_bootstrap, "logger": CHATTER}
     if settings.kafka_secure:
         user, password = principal(settings, role)
-        conf |= {
-            "security.protocol": settings.kafka_security_protocol,
-            "sasl.mechanisms": MECHANISM,
-            "sasl.username": user,
-            "sasl.password": password.get_secret_value(),
-        }
+        conf |= scram_config(
+            settings.kafka_bootstrap,
+            user,
+            password.get_secret_value(),
+            settings.kafka_security_protocol,
+            ca=tls_ca(settings),
+        )
     return conf
+
+
+def tls_ca(settings: Settings) -> Path | None:
+    """The CA file Kafka clients verify the brokers against (None without TLS); a missing one is a
+    clear error here rather than librdkafka's at the first connection."""
+    if not settings.kafka_tls:
+        return None
+    ca = settings.tls_ca
+    if not ca.is_file():
+        raise ConfigError(
+            f"TLS certificate authority {ca}",
+            "does not exist",
+            expected="the PEM file of the CA that signed the brokers' certificates",
+            actual="no such file",
+            fix="`sharebus stack up` makes the local stack's CA; for another bus set"
+            " SHAREBUS_TLS_CA_FILE to its CA",
+        )
+    return ca
 
 
 @dataclass(frozen=True)
@@ -122,10 +143,11 @@ def producer_config(settings: Settings, role: Role, props: Mapping[str, object])
 
 
 def scram_config(
-    bootstrap: str, user: str, password: str, protocol: str = "SASL_PLAINTEXT"
+    bootstrap: str, user: str, password: str, protocol: str = "SASL_SSL", *, ca: Path | None = None
 ) -> dict[str, object]:
-    """librdkafka properties of an arbitrary SCRAM principal (a district's client config)."""
-    return {
+    """librdkafka properties of an arbitrary SCRAM principal (a district's client config); with
+    SASL_SSL the brokers' certificates and host names are verified against `ca`."""
+    conf: dict[str, object] = {
         "logger": CHATTER,
         "bootstrap.servers": bootstrap,
         "security.protocol": protocol,
@@ -133,6 +155,11 @@ def scram_config(
         "sasl.username": user,
         "sasl.password": password,
     }
+    if protocol == "SASL_SSL":
+        conf |= {"ssl.endpoint.identification.algorithm": "https"}
+        if ca is not None:
+            conf["ssl.ca.location"] = str(ca)
+    return conf
 
 
 def admin_client(conf: Mapping[str, object], **extra: object) -> AdminClient:
@@ -152,18 +179,37 @@ def connect_password_ref(settings: Settings) -> str:
     return naming.secret_ref(settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET)
 
 
+def connect_protocol_ref(settings: Settings) -> str:
+    """The security protocol as a connector reads it (naming.KAFKA_PROTOCOL_SECRET)."""
+    return naming.secret_ref(settings.secrets_dir, naming.KAFKA_PROTOCOL_SECRET)
+
+
 def java_client_properties(
-    settings: Settings, role: Role, password_ref: str, prefix: str = ""
+    settings: Settings, role: Role, password_ref: str, prefix: str = "", *, protocol_ref: str | None = None
 ) -> dict[str, str]:
     """Security properties of a Java client (Connect worker, Debezium's schema history), each
-    key under `prefix`; the password is `password_ref` (e.g. `${dir:<secrets>:<name>}`)."""
+    key under `prefix`; the password is `password_ref` (e.g. `${dir:<secrets>:<name>}`). With
+    `protocol_ref` (a registered connector's config) the protocol is read at each task start and
+    the CA is always named (clients ignore it without TLS)."""
     if not settings.kafka_secure:
         return {}
     user, _ = principal(settings, role)
-    return {
-        f"{prefix}security.protocol": settings.kafka_security_protocol,
+    props = {
+        f"{prefix}security.protocol": protocol_ref or settings.kafka_security_protocol,
         f"{prefix}sasl.mechanism": MECHANISM,
         f"{prefix}sasl.jaas.config": java_jaas(user, password_ref),
+    }
+    if settings.kafka_tls or protocol_ref:  # the CA's path as the Java process sees it
+        props |= java_truststore(settings.tls_ca, prefix)
+    return props
+
+
+def java_truststore(ca: Path, prefix: str = "") -> dict[str, str]:
+    """A Java client's trust in `ca` (a PEM file), host names verified."""
+    return {
+        f"{prefix}ssl.truststore.type": "PEM",
+        f"{prefix}ssl.truststore.location": str(ca),
+        f"{prefix}ssl.endpoint.identification.algorithm": "https",
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 
 from sharebus.core.errors import AccessError, UnreachableError
-from sharebus.core.kafka_clients import admin_client, scram_config
+from sharebus.core.kafka_clients import admin_client, scram_config, tls_ca
 from sharebus.core.settings import Settings
 
 
@@ -108,6 +108,7 @@ class KafkaLogins:
         self.watch = watch
         self.bootstrap = settings.kafka_bootstrap
         self.protocol = settings.kafka_security_protocol
+        self.ca = tls_ca(settings)
         self.timeout = timeout
         self.clock = clock
         self._seen: dict[bytes, tuple[bool, float]] = {}  # digest of the credentials → (ok, when)
@@ -132,7 +133,7 @@ class KafkaLogins:
 
     def _login(self, user: str, password: str) -> bool:
         errors: list[KafkaError] = []
-        conf = scram_config(self.bootstrap, user, password, self.protocol)
+        conf = scram_config(self.bootstrap, user, password, self.protocol, ca=self.ca)
         admin = admin_client(conf, error_cb=errors.append)
         deadline = self.clock() + self.timeout
         while True:

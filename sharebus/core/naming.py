@@ -287,7 +287,12 @@ CONNECT_CONFIG_TOPIC = f"{BUS}-connect-configs"
 CONNECT_OFFSET_TOPIC = f"{BUS}-connect-offsets"
 CONNECT_STATUS_TOPIC = f"{BUS}-connect-statuses"
 CONTAINER_SECRETS_DIR = "/run/sharebus/secrets"
+CONTAINER_TLS_DIR = "/run/sharebus/tls"
+"""Where docker-compose.yml's tls volume (the CA and the servers' certificates) is mounted."""
 CONNECT_PASSWORD_SECRET = "kafka-connect-password"
+KAFKA_PROTOCOL_SECRET = "kafka-security-protocol"
+"""The bus's Kafka security protocol as connectors read it at each task start (never baked into a
+registered config: a config registered before TLS was on would speak plaintext to a TLS listener)."""
 
 
 def secret_ref(secrets_dir: object, name: str) -> str:

@@ -63,11 +63,29 @@ class Settings(BaseSettings):
             " internal listener of the bus's own components."
         ),
     )
-    kafka_security_protocol: Literal["SASL_PLAINTEXT", "PLAINTEXT"] = Field(
-        "SASL_PLAINTEXT",
+    kafka_security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT", "PLAINTEXT"] = Field(
+        "SASL_SSL",
         description=(
-            "SHAREBUS_KAFKA_SECURITY_PROTOCOL: SASL_PLAINTEXT (SCRAM-SHA-512 on every listener, ACLs"
-            " deny by default) or PLAINTEXT (no authentication: only for a broker you secure otherwise)."
+            "SHAREBUS_KAFKA_SECURITY_PROTOCOL: SASL_SSL (TLS verified against SHAREBUS_TLS_CA_FILE,"
+            " SCRAM-SHA-512 on every listener, ACLs deny by default); SASL_PLAINTEXT (the same"
+            " without TLS: records cross the network in clear) or PLAINTEXT (no authentication"
+            " either) only as an explicit opt-out, for a network you secure otherwise, with a warning."
+        ),
+    )
+    tls_ca_file: Path | None = Field(
+        None,
+        description=(
+            "SHAREBUS_TLS_CA_FILE: PEM file of the certificate authority that signed the bus's"
+            " servers (Kafka, registry, web server, databases); every client verifies them against"
+            " it. Unset: <runtime_dir>/tls/ca.pem, the CA `sharebus stack up` makes."
+        ),
+    )
+    tls_hostnames: str = Field(
+        "",
+        description=(
+            "SHAREBUS_TLS_HOSTNAMES: further host names or addresses (comma-separated) the local"
+            " stack's server certificates are valid for, beyond loopback, the Compose service names"
+            " and the host of SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP."
         ),
     )
     kafka_admin_user: str = Field(
@@ -442,6 +460,31 @@ class Settings(BaseSettings):
     @property
     def kafka_secure(self) -> bool:
         return self.kafka_security_protocol != "PLAINTEXT"
+
+    @property
+    def kafka_tls(self) -> bool:
+        return self.kafka_security_protocol == "SASL_SSL"
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where the local stack keeps its CA and its components' certificates."""
+        return (self.runtime_dir / "tls").resolve()
+
+    @property
+    def tls_ca(self) -> Path:
+        """The CA file clients verify the bus's servers against."""
+        return self.tls_ca_file or self.tls_dir / "ca.pem"
+
+    def cleartext_warning(self) -> str | None:
+        """The warning of an opted-out bus: what crosses the network in clear, and the fix."""
+        if self.kafka_tls:
+            return None
+        return (
+            f"{ENV_PREFIX}KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}: Kafka records"
+            " cross the network in clear"
+            + ("" if self.kafka_secure else ", and no client logs in")
+            + "; unset it for SASL_SSL (TLS) unless this network is secured otherwise"
+        )
 
     @property
     def connect_port(self) -> int:

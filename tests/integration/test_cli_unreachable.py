@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sharebus.core.errors import ExitCode
+from sharebus.dev.stack.tls import Authority
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +95,12 @@ def _run(args: tuple[str, ...], env: dict[str, str], pg: int) -> tuple[int, str,
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def _ca(directory: Path) -> Path:
+    authority = Authority(directory)
+    authority.ensure_ca(lambda line: None)
+    return authority.ca_cert
+
+
 def test_every_command_answers_dead_services_with_one_clear_error(tmp_path: Path) -> None:
     names = ("kafka", "public", "connect", "registry", "pg", "maria", "web", "clickhouse")
     ports = {name: _closed_port() for name in names}
@@ -110,6 +117,8 @@ def test_every_command_answers_dead_services_with_one_clear_error(tmp_path: Path
         "SHAREBUS_METRICS_URL": f"clickhouse://default:secretpw@127.0.0.1:{ports['clickhouse']}/sharebus",
         "SHAREBUS_KAFKA_OUTAGE_TOLERANCE": "3",
         "SHAREBUS_DB_OUTAGE_TOLERANCE": "3",
+        # A CA of its own: a client refuses to start without one (a missing CA is a config error).
+        "SHAREBUS_TLS_CA_FILE": str(_ca(tmp_path / "tls")),
     }
     with ThreadPoolExecutor(6) as pool:
         answers = dict(zip(COMMANDS, pool.map(lambda a: _run(a, env, ports["pg"]), COMMANDS), strict=True))

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ from tests.integration.test_router import db_writer
 pytestmark = pytest.mark.integration
 
 A, B = "500107", "500108"
+
+
+def district_config(bootstrap: str, user: str, password: str, *, ca_pem: str) -> dict[str, object]:
+    """A district's librdkafka config from what `subscriber add --json` printed."""
+    return {**scram_config(bootstrap, user, password), "ssl.ca.pem": ca_pem}
 
 
 @pytest.fixture
@@ -161,7 +167,10 @@ def test_each_district_reads_only_its_own_topics_until_revoked_or_rotated(
     assert client["bootstrap.servers"] == settings.kafka_public_bootstrap
     assert set(client["topics"]) >= {a_enterprise, a_certificate} and b_enterprise not in client["topics"]
     assert client["sasl.password"] not in added.stderr  # printed once, on stdout only
-    config = scram_config(client["bootstrap.servers"], client["sasl.username"], client["sasl.password"])
+    # As a district uses it: the login and the bus's CA, inline (`ssl.ca.pem`).
+    assert client["security.protocol"] == "SASL_SSL" and "BEGIN CERTIFICATE" in client["ssl.ca.pem"]
+    as_district = partial(district_config, ca_pem=client["ssl.ca.pem"])
+    config = as_district(client["bootstrap.servers"], client["sasl.username"], client["sasl.password"])
     group = f"{A}.{unique('g')}"
 
     # A reads A's topics; B's topic and a group outside A's prefix are refused.
@@ -170,10 +179,16 @@ def test_each_district_reads_only_its_own_topics_until_revoked_or_rotated(
     assert "AUTHORIZATION" in refused(config, b_enterprise, group)
     assert "AUTHORIZATION" in refused(config, a_enterprise, f"{B}.{unique('g')}")
 
-    # No credentials, or a wrong password: refused at the door.
+    # No credentials, or a wrong password: refused at the door. So are the right credentials
+    # without the bus's CA (the system's trusted CAs only), or in clear (SASL_PLAINTEXT).
     with pytest.raises(KafkaException):
         admin_client({"bootstrap.servers": settings.kafka_public_bootstrap}).list_topics(timeout=5)
-    wrong = scram_config(settings.kafka_public_bootstrap, A, "not-the-password")
+    untrusted = scram_config(settings.kafka_public_bootstrap, A, client["sasl.password"])
+    in_clear = scram_config(settings.kafka_public_bootstrap, A, client["sasl.password"], "SASL_PLAINTEXT")
+    for unsafe in (untrusted, in_clear):
+        with pytest.raises(KafkaException):
+            admin_client(unsafe).list_topics(timeout=5)
+    wrong = as_district(settings.kafka_public_bootstrap, A, "not-the-password")
     assert "AUTHENTICATION" in refused(wrong, a_enterprise, group)
 
     shown = sharebus_cli("acl", "show", A, "--json", env=env)
@@ -207,7 +222,7 @@ def test_each_district_reads_only_its_own_topics_until_revoked_or_rotated(
     new = json.loads(rotated.stdout)
     assert new["sasl.password"] != client["sasl.password"]
     assert "AUTHENTICATION" in refused(config, a_enterprise, group)
-    fresh = scram_config(new["bootstrap.servers"], A, new["sasl.password"])
+    fresh = as_district(new["bootstrap.servers"], A, new["sasl.password"])
     assert len(read_as(fresh, a_enterprise, group)) >= 1
 
     # The audit topic holds every one of these events.

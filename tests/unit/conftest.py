@@ -32,3 +32,13 @@ def book(chongqing_catalog: Catalog) -> SchemaBook:
 def zhuzhou_catalog() -> Catalog:
     """The Zhuzhou sample catalog (`catalog/zhuzhou/`)."""
     return load_catalog(CATALOGS / "zhuzhou")
+
+
+@pytest.fixture
+def ca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A CA file for settings built in the test (SHAREBUS_TLS_CA_FILE): Kafka client configs of a
+    SASL_SSL bus name one that exists, and unit tests never read the machine's own."""
+    path = tmp_path / "ca.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    monkeypatch.setenv("SHAREBUS_TLS_CA_FILE", str(path))
+    return path

@@ -28,6 +28,7 @@ from sharebus.core.naming import CONNECT_PASSWORD_SECRET
 from sharebus.core.settings import Settings, setting_env_names
 from sharebus.dev.stack.kafka import Kafka
 from sharebus.dev.stack.layout import Layout
+from sharebus.dev.stack.tls import COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -44,9 +45,10 @@ SERVICES = {
     "connect",
     "clickhouse",
     "sharebus",
+    "tls",
 }
 # Run once to completion (no healthcheck): the router's and Connect's principals, before Connect.
-ONE_SHOT = {"kafka-principals"}
+ONE_SHOT = {"kafka-principals", "tls"}
 # Containers of the sharebus image that talk to Kafka as the bus (the admin, and the services).
 BUS_CLIENTS = ("kafka-principals", "registry", "sharebus")
 # Environment names the apache/kafka image does not turn into server.properties (KafkaDockerWrapper).
@@ -333,8 +335,11 @@ def test_kafka_security_matches_the_local_broker(
     services: dict[str, dict[str, Any]], defaults: Settings
 ) -> None:
     # The local broker's SASL listeners, authorizer and super user, property by property.
-    local = Kafka(defaults, Layout.of(defaults))._listeners()
+    # The key and CA files are the same ones, in the tls volume instead of <runtime>/tls.
+    in_volume = defaults.model_copy(update={"runtime_dir": Path(names.CONTAINER_TLS_DIR).parent})
+    local = Kafka(in_volume, Layout.of(in_volume))._listeners()
     assert defaults.kafka_secure and "super.users" in local
+    assert local["ssl.keystore.location"] == Path(names.CONTAINER_TLS_DIR) / "kafka-keystore.pem"
     props = kafka_properties(services["kafka"])
     wanted = {key: str(value) for key, value in local.items() if key not in KAFKA_LISTENER_LAYOUT}
     assert {key: props.get(key) for key in wanted} == wanted
@@ -347,7 +352,10 @@ def test_every_kafka_listener_authenticates(services: dict[str, dict[str, Any]])
     props = kafka_properties(services["kafka"])
     protocols = dict(item.split(":") for item in props["listener.security.protocol.map"].split(","))
     assert set(protocols) == set(by_name(props["listeners"]))
-    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert set(protocols.values()) == {"SASL_SSL"}
+    # The apache/kafka image wants a JKS keystore of its own when an advertised listener's name
+    # holds "SSL" (its startup script matches the text): the names must not.
+    assert "SSL" not in props["advertised.listeners"]
     for name in protocols:
         prefix = f"listener.name.{name.lower()}"
         if name == props["controller.listener.names"]:
@@ -453,9 +461,11 @@ def test_kafka_formats_with_the_admin_scram_credential_then_runs_the_image(
     admin = tmp_path / "config" / "sharebus-admin.properties"
     assert admin.stat().st_mode & 0o777 == 0o600
     assert admin.read_text().splitlines() == [
-        "security.protocol=SASL_PLAINTEXT",
+        "security.protocol=SASL_SSL",
         f"sasl.mechanism={MECHANISM}",
         f'sasl.jaas.config={JAVA_SCRAM_LOGIN} required username="{user}" password="{password}";',
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={names.CONTAINER_TLS_DIR}/ca.pem",
     ]
     assert (out / "run").read_text().strip() == "handed-over"
     assert password not in proc.stdout + proc.stderr
@@ -485,7 +495,8 @@ def test_bus_containers_log_in_as_the_bus_principals(services: dict[str, dict[st
         env = environment(services[name])
         # Compose's broker is always SASL: never the interpolated setting (a PLAINTEXT .env for a
         # host-side broker must not switch these clients off SCRAM).
-        assert env["SHAREBUS_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert env["SHAREBUS_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["SHAREBUS_TLS_CA_FILE"] == f"{names.CONTAINER_TLS_DIR}/ca.pem", name
         assert env["SHAREBUS_KAFKA_BOOTSTRAP"] == "kafka:9092", name
         for key in ("SHAREBUS_KAFKA_ADMIN_USER", "SHAREBUS_KAFKA_ADMIN_PASSWORD"):
             assert env[key] == kafka[key], f"{name}.{key}"  # the one the log dir is formatted with
@@ -516,9 +527,11 @@ def test_kafka_principals_writes_connect_password_and_creates_the_principals(
         monkeypatch.setenv(key, resolve(value))
     monkeypatch.setattr(sharebus.core.settings, "get_settings", lambda: Settings(_env_file=None))  # type: ignore[call-arg, unused-ignore]
     exec(compile(resolve(argv[2]), "kafka-principals", "exec"), {})
-    (_, directory, name, password), (_, settings) = calls
+    (_, directory, name, password), (_, _, protocol_name, protocol), (_, settings) = calls
     assert (str(directory), name) == (names.CONTAINER_SECRETS_DIR, CONNECT_PASSWORD_SECRET)
     assert password == default_text(defaults, "kafka_connect_password")
+    # What the connectors' schema-history clients speak, read at each task start.
+    assert (protocol_name, protocol) == (names.KAFKA_PROTOCOL_SECRET, "SASL_SSL")
     assert isinstance(settings, Settings) and settings.kafka_secure
     assert settings.kafka_bootstrap == "kafka:9092"
     assert (settings.kafka_router_user, settings.kafka_connect_user, settings.kafka_admin_user) == (
@@ -551,12 +564,18 @@ def test_connect_logs_in_as_the_connect_principal(
     services: dict[str, dict[str, Any]], defaults: Settings
 ) -> None:
     # The local worker's client security, with the secrets dir as Connect's container sees it.
-    settings = defaults.model_copy(update={"connect_secrets_dir": Path(names.CONTAINER_SECRETS_DIR)})
+    settings = defaults.model_copy(
+        update={
+            "connect_secrets_dir": Path(names.CONTAINER_SECRETS_DIR),
+            "tls_ca_file": Path(names.CONTAINER_TLS_DIR) / "ca.pem",
+        }
+    )
     reference = connect_password_ref(settings)
     wanted: dict[str, str] = {}
     for prefix in ("", "producer.", "consumer.", "admin."):
         wanted |= java_client_properties(settings, Role.CONNECT, reference, prefix)
-    assert len(wanted) == 12 and f'password="{reference}"' in wanted["sasl.jaas.config"]
+    assert len(wanted) == 24 and f'password="{reference}"' in wanted["sasl.jaas.config"]
+    assert wanted["admin.ssl.truststore.location"] == f"{names.CONTAINER_TLS_DIR}/ca.pem"
     props = connect_properties(services["connect"])
     assert {key: props.get(key) for key in wanted} == wanted
     # The password only by reference, and every JAAS config kept out of the image's log.
@@ -721,3 +740,23 @@ def test_only_the_district_listener_and_the_registry_are_published_beyond_loopba
         if not resolve(entry).startswith("127.0.0.1:")
     }
     assert beyond == {("kafka", "9094"), ("registry", "8081")}
+
+
+def test_the_tls_volume_holds_the_ca_every_service_trusts(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """The one-shot `tls` writes the CA and the certificates (`sharebus stack tls`, as `stack up`);
+    every server and client mounts them read-only, and the keys go to each image's user."""
+    assert "tls" in compose["volumes"]
+    command = services["tls"]["command"]
+    assert command[:3] == ["sharebus", "stack", "tls"]
+    owners = dict(pair.split("=") for pair in command[4::2])
+    assert set(owners) == set(COMPONENTS) and command[3::2] == ["--owner"] * len(owners)
+    env = environment(services["tls"])
+    assert env["SHAREBUS_RUNTIME_DIR"] == str(Path(names.CONTAINER_TLS_DIR).parent)
+    assert "${SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP:-" in env["SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP"]
+    for name in ("kafka", "kafka-principals", "connect", "registry", "sharebus"):
+        mounts = [str(v).split(":") for v in services[name]["volumes"]]
+        assert ["tls", names.CONTAINER_TLS_DIR, "ro"] in mounts, name
+    assert ["tls", names.CONTAINER_TLS_DIR] in [str(v).split(":") for v in services["tls"]["volumes"]]
+    assert services["kafka"]["depends_on"]["tls"]["condition"] == "service_completed_successfully"

@@ -78,6 +78,19 @@ def test_mariadb_render_has_history_server_id_and_bus_tables_in_its_database() -
     assert config["schema.history.internal.kafka.bootstrap.servers"] == "k:9092"
     assert int(config["database.server.id"]) == spec(kind="mariadb").server_id > 1000
     assert config["database.password"].startswith("${dir:") and "{" not in config["topic.prefix"]
+    # The schema history's clients read the protocol at each task start, never a registered one: a
+    # config registered before TLS was on would speak plaintext to a TLS listener (and Connect's
+    # JVM dies of it, reading a TLS record as a message size).
+    for client in ("producer", "consumer"):
+        prefix = f"schema.history.internal.{client}."
+        assert (
+            config[f"{prefix}security.protocol"] == f"${{dir:{settings.secrets_dir}:kafka-security-protocol}}"
+        )
+        assert config[f"{prefix}ssl.truststore.location"] == str(settings.tls_ca)
+    plain = settings.model_copy(update={"kafka_security_protocol": "SASL_PLAINTEXT"})
+    assert render(spec(kind="mariadb", db_port=3306), plain) == render(
+        spec(kind="mariadb", db_port=3306), settings
+    )
 
 
 def test_notifications_go_to_a_topic_outside_the_raw_namespace() -> None:

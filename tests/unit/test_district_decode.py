@@ -70,24 +70,33 @@ def test_targets_are_postgresql_urls_with_a_password() -> None:
         parse_target("not a url")
 
 
-def test_kafka_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _kafka_credentials(None, "SCRAM-SHA-512", "SASL_SSL", "SASL_PLAINTEXT") == {}
+def test_kafka_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert _kafka_credentials(None, "SCRAM-SHA-512", "SASL_SSL", "SASL_SSL", ca) == {}
     monkeypatch.delenv("SHAREBUS_DISTRICT_KAFKA_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="has no password"):
-        _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL", "SASL_PLAINTEXT")
+        _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL", "SASL_SSL", ca)
     monkeypatch.setenv("SHAREBUS_DISTRICT_KAFKA_PASSWORD", "s3cret")
-    conf = _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL", "SASL_PLAINTEXT")
+    conf = _kafka_credentials("d500101", "SCRAM-SHA-512", "SASL_SSL", "SASL_PLAINTEXT", ca)
     assert conf["sasl.username"] == "d500101" and conf["security.protocol"] == "SASL_SSL"
+    assert conf["ssl.ca.location"] == str(ca)
 
 
-def test_the_district_login_speaks_the_buss_protocol_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
-    """It defaulted to SASL_SSL, which no listener of the bus offers."""
+def test_the_district_login_speaks_the_buss_protocol_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """It defaulted to SASL_SSL when no listener of the bus offered it; now the bus's own is TLS."""
     monkeypatch.setenv("SHAREBUS_DISTRICT_KAFKA_PASSWORD", "s3cret")
-    conf = _kafka_credentials("d500101", "SCRAM-SHA-512", None, "SASL_PLAINTEXT")
-    assert conf["security.protocol"] == "SASL_PLAINTEXT"
+    ca = tmp_path / "ca.pem"
+    conf = _kafka_credentials("d500101", "SCRAM-SHA-512", None, "SASL_PLAINTEXT", ca)
+    assert conf["security.protocol"] == "SASL_PLAINTEXT" and "ssl.ca.location" not in conf
     with pytest.raises(ConfigError, match="needs SASL") as refused:
-        _kafka_credentials("d500101", "SCRAM-SHA-512", None, "PLAINTEXT")
+        _kafka_credentials("d500101", "SCRAM-SHA-512", None, "PLAINTEXT", ca)
     assert "--kafka-protocol" in str(refused.value.fix)
+    with pytest.raises(ConfigError, match="--kafka-ca") as missing:
+        _kafka_credentials("d500101", "SCRAM-SHA-512", None, "SASL_SSL", ca)
+    assert "--kafka-ca" in str(missing.value.fix)
 
 
 def test_bad_arguments_exit_2_with_the_fix() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import Future
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from pydantic import SecretStr
 
 from sharebus.apps.acl.subscribers import ClientConfig
+from sharebus.core.errors import ConfigError
 from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.kafka_clients import (
     Replication,
@@ -25,15 +28,17 @@ from sharebus.core.settings import Settings
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(ca_file: Path) -> Settings:
     return Settings(_env_file=None, kafka_router_password=SecretStr("r-pw"))  # type: ignore[call-arg]
 
 
 def test_every_role_logs_in_with_scram_by_default(settings: Settings) -> None:
     for role in Role:
         conf = kafka_config(settings, role)
-        assert conf["security.protocol"] == "SASL_PLAINTEXT" and conf["sasl.mechanisms"] == "SCRAM-SHA-512"
+        assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.mechanisms"] == "SCRAM-SHA-512"
         assert conf["bootstrap.servers"] == settings.kafka_bootstrap
+        assert conf["ssl.ca.location"] == str(settings.tls_ca)
+        assert conf["ssl.endpoint.identification.algorithm"] == "https"
     assert kafka_config(settings, Role.ROUTER)["sasl.username"] == "sharebus-router"
     assert kafka_config(settings, Role.ROUTER)["sasl.password"] == "r-pw"
     assert kafka_config(settings, Role.CONNECT)["sasl.username"] == "sharebus-connect"
@@ -163,3 +168,38 @@ def test_the_watermarks_fail_on_other_errors_and_past_the_timeout() -> None:
     leaderless: Any = _JustCreated(lagging=10**6)
     with pytest.raises(KafkaException):
         watermarks(leaderless, TopicPartition("t", 0), timeout=0.3)
+
+
+def test_a_tls_bus_without_its_ca_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+    missing = settings.model_copy(update={"tls_ca_file": tmp_path / "nowhere.pem"})
+    with pytest.raises(ConfigError, match=r"nowhere\.pem: does not exist") as refused:
+        kafka_config(missing, Role.ROUTER)
+    assert "SHAREBUS_TLS_CA_FILE" in str(refused.value.fix)
+    # An opted-out bus needs none, and says what crosses the network in clear.
+    clear = missing.model_copy(update={"kafka_security_protocol": "SASL_PLAINTEXT"})
+    assert "ssl.ca.location" not in kafka_config(clear, Role.ROUTER)
+    assert "in clear" in (clear.cleartext_warning() or "") and settings.cleartext_warning() is None
+
+
+def test_java_clients_trust_the_ca_where_they_run(settings: Settings) -> None:
+    """Rendered for another process (Connect in its container): the path is not checked here."""
+    remote = settings.model_copy(update={"tls_ca_file": Path("/run/sharebus/tls/ca.pem")})
+    props = java_client_properties(remote, Role.CONNECT, "${dir:/s:p}", "admin.")
+    assert props["admin.ssl.truststore.type"] == "PEM"
+    assert props["admin.ssl.truststore.location"] == "/run/sharebus/tls/ca.pem"
+    assert props["admin.ssl.endpoint.identification.algorithm"] == "https"
+
+
+def test_a_tls_client_config_carries_the_ca_for_java_and_librdkafka() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBdz\nCCAR2g\n-----END CERTIFICATE-----\n"
+    config = ClientConfig(
+        "500103", "kafka:9094", "SASL_SSL", "SCRAM-SHA-512", "500103", "pw", (), "500103.", "", pem
+    )
+    assert config.to_dict()["ssl.ca.pem"] == pem
+    assert config.to_dict()["ssl.endpoint.identification.algorithm"] == "https"
+    # Java's properties: continued lines join into one value, leading blanks dropped (KIP-651 PEM).
+    text = config.properties()
+    assert "ssl.truststore.type=PEM" in text and "ssl.endpoint.identification.algorithm=https" in text
+    joined = re.sub(r"\\\n\s*", "", text)
+    value = next(line for line in joined.splitlines() if line.startswith("ssl.truststore.certificates="))
+    assert value.split("=", 1)[1].split() == pem.split()

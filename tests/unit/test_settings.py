@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -84,7 +86,7 @@ def test_plaintext_needs_no_password(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_extra_client_properties_read_json_or_pairs(
-    monkeypatch: pytest.MonkeyPatch, text: str, parsed: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch, text: str, parsed: dict[str, str], ca_file: Path
 ) -> None:
     monkeypatch.setenv("SHAREBUS_KAFKA_CONSUMER_EXTRA", text)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]

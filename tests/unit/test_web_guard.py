@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -173,7 +174,9 @@ def test_refused_logins_raise_one_alert_per_user_per_window() -> None:
     assert alerts == [("mallory", 3), ("mallory", 3)]
 
 
-def test_kafka_logins_tell_the_watch_of_every_refusal_cached_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kafka_logins_tell_the_watch_of_every_refusal_cached_or_not(
+    monkeypatch: pytest.MonkeyPatch, ca_file: Path
+) -> None:
     from sharebus.core.logins import KafkaLogins, RefusalWatch
 
     refused: list[str] = []

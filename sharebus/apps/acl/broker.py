@@ -97,7 +97,7 @@ class Broker:
                     f"{what} failed: the broker has no authorizer",
                     expected="a broker with SASL listeners and StandardAuthorizer",
                     actual=text,
-                    fix="set SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT and restart the stack",
+                    fix="unset SHAREBUS_KAFKA_SECURITY_PROTOCOL (SASL_SSL is the default), restart the stack",
                 ) from exc
             if "AUTHORIZATION" in str(error).upper() or "AUTHENTICATION" in str(error).upper():
                 raise AccessError(

@@ -13,7 +13,7 @@ from sharebus.apps.acl.sync import AclPlan, entitled_topics, subscribers_of, syn
 from sharebus.catalog.models import Catalog
 from sharebus.core.audit import CREDENTIAL_CREATE, CREDENTIAL_DISABLE, CREDENTIAL_ROTATE, AuditLog, event
 from sharebus.core.errors import ConfigError
-from sharebus.core.kafka_clients import MECHANISM
+from sharebus.core.kafka_clients import MECHANISM, tls_ca
 from sharebus.core.settings import Settings
 
 
@@ -30,6 +30,19 @@ class ClientConfig:
     topics: tuple[str, ...]
     group_prefix: str
     registry_url: str = ""  # the schema registry: the same login reads the subjects of its topics
+    ca_pem: str = ""  # SASL_SSL: the CA the brokers' certificates are verified against
+
+    def _tls_properties(self) -> list[str]:
+        # Java's inline PEM truststore (KIP-651): one certificate over continued lines.
+        if not self.ca_pem:
+            return []
+        lines = self.ca_pem.strip().splitlines()
+        return [
+            "# the bus's certificate authority: brokers are verified against it (and their host names)",
+            "ssl.endpoint.identification.algorithm=https",
+            "ssl.truststore.type=PEM",
+            "ssl.truststore.certificates=" + " \\\n    ".join(lines),
+        ]
 
     def properties(self) -> str:
         """A Java/librdkafka-style client properties file."""
@@ -42,6 +55,7 @@ class ClientConfig:
             f"sasl.password={self.password}",
             "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required"
             f' username="{self.username}" password="{self.password}";',
+            *self._tls_properties(),
             *(
                 [
                     f"schema.registry.url={self.registry_url}",
@@ -64,6 +78,12 @@ class ClientConfig:
             "sasl.mechanism": self.mechanism,
             "sasl.username": self.username,
             "sasl.password": self.password,
+            # librdkafka (confluent-kafka) takes the CA inline as `ssl.ca.pem`
+            **(
+                {"ssl.endpoint.identification.algorithm": "https", "ssl.ca.pem": self.ca_pem}
+                if self.ca_pem
+                else {}
+            ),
             "topics": list(self.topics),
             "group_prefix": self.group_prefix,
             "schema.registry.url": self.registry_url,
@@ -102,6 +122,7 @@ def _config(settings: Settings, subscriber: str, password: str, topics: list[str
         tuple(sorted(topics)),
         f"{subscriber}.",
         settings.registry_url,
+        ca.read_text() if (ca := tls_ca(settings)) is not None else "",
     )
 
 
@@ -110,7 +131,7 @@ def _require_secure(settings: Settings) -> None:
         raise ConfigError(
             "SHAREBUS_KAFKA_SECURITY_PROTOCOL",
             "subscriber credentials need SASL",
-            expected="SASL_PLAINTEXT",
+            expected="SASL_SSL",
             actual=settings.kafka_security_protocol,
             fix="unset SHAREBUS_KAFKA_SECURITY_PROTOCOL (SASL is the default) and restart the stack",
         )

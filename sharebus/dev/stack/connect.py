@@ -88,6 +88,8 @@ class Connect(Component):
         self.settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         password = self.settings.kafka_connect_password.get_secret_value()
         write_secret(self.settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET, password)
+        protocol = self.settings.kafka_security_protocol  # what connectors' own clients speak
+        write_secret(self.settings.secrets_dir, naming.KAFKA_PROTOCOL_SECRET, protocol)
         write_properties(self.config_file, self._properties())
 
     def launch(self) -> PidRecord:

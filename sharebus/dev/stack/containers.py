@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from sharebus.core import naming
 from sharebus.core.errors import ComponentError, ConfigError, SharebusError
-from sharebus.core.naming import CONTAINER_SECRETS_DIR
+from sharebus.core.naming import CONTAINER_SECRETS_DIR, CONTAINER_TLS_DIR
 from sharebus.core.settings import ENV_PREFIX, Settings
 
 if TYPE_CHECKING:
@@ -139,7 +139,19 @@ def _service_principals(settings: Settings) -> None:
 
     password = settings.kafka_connect_password.get_secret_value()
     write_secret(settings.secrets_dir, naming.CONNECT_PASSWORD_SECRET, password)
+    write_secret(settings.secrets_dir, naming.KAFKA_PROTOCOL_SECRET, settings.kafka_security_protocol)
     ensure_service_principals(settings)
+
+
+def _certificates(settings: Settings) -> None:
+    """What Compose's one-shot `tls` service does. The broker's key is made readable to the image's
+    user (uid 1000, not the host's): a throwaway CA of this test run, never the bus's own."""
+    from sharebus.dev.stack.tls import Authority
+
+    authority = Authority.of(settings)
+    authority.ensure(settings, lambda line: None)
+    authority.files("kafka").keystore.chmod(0o644)
+    authority.directory.chmod(0o755)
 
 
 def _free_port() -> int:
@@ -167,6 +179,7 @@ class ContainerStack:
         public_address, public_target = public_listener(kafka, settings)
         secrets_dir = settings.secrets_dir.resolve()
         secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tls_dir = settings.tls_dir
         kafka_port, public_port = _free_port(), _free_port()
         # Kafka's host listener localhost:<published> (held by test_compose) and its district
         # listener become the engine's host and ports free now; CONTAINER_SECRETS_DIR becomes the
@@ -179,15 +192,20 @@ class ContainerStack:
                     (f"localhost:{kafka_published}", f"{host}:{kafka_port}"),
                     (f"{PUBLIC_LISTENER}://{public_address}", f"{PUBLIC_LISTENER}://{host}:{public_port}"),
                 ],
-                "connect": [(CONTAINER_SECRETS_DIR, str(secrets_dir))],
+                "connect": [(CONTAINER_SECRETS_DIR, str(secrets_dir)), (CONTAINER_TLS_DIR, str(tls_dir))],
             }
+            # Compose's one-shot `tls`, from the host: the CA and certificates, valid for the
+            # engine's host name too, mounted where Compose mounts its tls volume (Kafka) and at
+            # their own path for Connect (the CA path in the connector configs is the host's).
+            _certificates(settings.model_copy(update={"tls_hostnames": host}))
             # The Compose broker authenticates every client (SASL/SCRAM); the admin is the one its
             # environment (interpolated from `settings`) formats the log dir with.
             ready = settings.model_copy(
                 update={
                     "kafka_bootstrap": f"{host}:{kafka_port}",
                     "kafka_public_bootstrap": f"{host}:{public_port}",
-                    "kafka_security_protocol": "SASL_PLAINTEXT",
+                    "kafka_security_protocol": "SASL_SSL",
+                    "tls_ca_file": tls_dir / "ca.pem",
                     "connect_secrets_dir": secrets_dir,
                 }
             )
@@ -197,9 +215,11 @@ class ContainerStack:
                 if name == "kafka":
                     container.with_bind_ports(kafka_target, kafka_port)
                     container.with_bind_ports(public_target, public_port)
+                    container.with_volume_mapping(str(tls_dir), CONTAINER_TLS_DIR, "ro")
                 if name == "connect":
                     _service_principals(ready)  # Compose's `kafka-principals`
                     container.with_volume_mapping(secrets_dir, str(secrets_dir), "ro")
+                    container.with_volume_mapping(str(tls_dir), str(tls_dir), "ro")
                     # As the host user (the image allows any uid): secret files are owner-only.
                     if hasattr(os, "getuid"):
                         container.with_kwargs(user=f"{os.getuid()}:{os.getgid()}")

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from sharebus.apps.acl.sync import ensure_service_principals
 from sharebus.core.errors import ComponentError
-from sharebus.core.kafka_clients import JAVA_SCRAM_LOGIN, MECHANISM, admin_client, kafka_config
+from sharebus.core.kafka_clients import (
+    JAVA_SCRAM_LOGIN,
+    MECHANISM,
+    admin_client,
+    java_truststore,
+    kafka_config,
+)
 from sharebus.core.process import PidRecord, port_open, require_port_free, spawn
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
@@ -18,6 +24,7 @@ from sharebus.dev.stack.component import Component
 from sharebus.dev.stack.jvm import java_argv, write_properties
 from sharebus.dev.stack.layout import Layout
 from sharebus.dev.stack.system import ensure_java
+from sharebus.dev.stack.tls import Authority
 
 
 def node_name(node: int) -> str:
@@ -81,6 +88,7 @@ class Kafka(Component):
             }
         user = self.settings.kafka_admin_user
         password = self.settings.kafka_admin_password.get_secret_value()
+        protocol = self.settings.kafka_security_protocol
         return {
             # INTERNAL: the bus's own components; EXTERNAL: districts; both SCRAM. The controller
             # listener takes PLAIN from the broker itself only (KRaft controllers cannot use SCRAM).
@@ -91,8 +99,9 @@ class Kafka(Component):
             "advertised.listeners": f"INTERNAL://127.0.0.1:{port},EXTERNAL://{public}",
             "inter.broker.listener.name": "INTERNAL",
             "listener.security.protocol.map": (
-                "CONTROLLER:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"
+                f"CONTROLLER:{protocol},INTERNAL:{protocol},EXTERNAL:{protocol}"
             ),
+            **self._tls(),
             "sasl.mechanism.controller.protocol": "PLAIN",
             "sasl.mechanism.inter.broker.protocol": MECHANISM,
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
@@ -112,6 +121,19 @@ class Kafka(Component):
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": f"User:{user}",
             "allow.everyone.if.no.acl.found": "false",
+        }
+
+    def _tls(self) -> dict[str, object]:
+        """Every listener's TLS (SASL_SSL): this stack's certificate for the broker, its CA for
+        the broker's own clients (inter-broker, controller); clients present none (SCRAM is the login)."""
+        if not self.settings.kafka_tls:
+            return {}
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": Authority.of(self.settings).files("kafka").keystore,
+            **java_truststore(self.settings.tls_ca),
+            "ssl.client.auth": "none",
+            "ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
         }
 
     def _properties(self) -> dict[str, object]:
@@ -186,6 +208,8 @@ class Kafka(Component):
         if self.settings.kafka_secure:
             public = int(self._address(self.settings.kafka_public_bootstrap).rpartition(":")[2])
             require_port_free(self.name, public, "SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP")
+        if self.settings.kafka_tls:
+            Authority.of(self.settings).ensure(self.settings, echo)
         write_properties(self.config_file, self._properties())
         self.config_file.chmod(0o600)  # holds the admin password
         if (self.data_dir / "meta.properties").exists():

@@ -4,6 +4,7 @@ a Python process keeping schemas in a compacted Kafka topic; REST on SHAREBUS_RE
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -56,12 +57,15 @@ class Registry(Component):
     def launch(self) -> PidRecord:
         # The interpreter running the CLI is the project's: it imports `sharebus`.
         argv = [sys.executable, "-m", "sharebus.apps.registry", "--config", str(self.config_file)]
+        # It runs in the runtime folder: a relative SHAREBUS_RUNTIME_DIR (its TLS CA) is made absolute.
+        env = {**os.environ, "SHAREBUS_RUNTIME_DIR": str(self.layout.root)}
         return spawn(
             argv,
             log_file=self.log_file,
             pid_file=self.layout.pid_file(self.name),
             marker=self.marker,
             cwd=self.layout.root,
+            env=env,
         )
 
     def probe(self) -> str | None:
