@@ -18,6 +18,7 @@ from schemas.errors import (
     RegistryUnreachableError,
     SchemaIncompatibleError,
 )
+from sharebus.core.https import verify
 from sharebus.core.kafka_clients import Role, http_login
 from sharebus.core.settings import Settings
 
@@ -50,12 +51,22 @@ class RegistryClient:
     """Talks to the registry at `url`; ids are cached, so each (subject, schema) is registered
     over the network once per client. Thread-safe."""
 
-    def __init__(self, url: str, *, auth: tuple[str, str] | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 5.0,
+        verify: str | bool = True,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.user = auth[0] if auth is not None else None
         self._session = requests.Session()
         self._session.auth = auth  # HTTP basic: the registry checks it as a Kafka login
+        # https: the CA file its certificate is verified against, given with each request (a
+        # session's own `verify` loses to REQUESTS_CA_BUNDLE in requests' merge of the environment).
+        self._verify = verify
         self._session.headers.update({"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE})
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, str] = {}
@@ -64,7 +75,7 @@ class RegistryClient:
     @classmethod
     def for_settings(cls, settings: Settings, role: Role = Role.ADMIN) -> RegistryClient:
         """The client of SHAREBUS_REGISTRY_URL logged in as `role` (when the bus has logins)."""
-        return cls(settings.registry_url, auth=http_login(settings, role))
+        return cls(settings.registry_url, auth=http_login(settings, role), verify=verify(settings))
 
     # --- writes ---------------------------------------------------------------------------------
     def register(self, subject: str, schema: Schema) -> int:
@@ -128,8 +139,27 @@ class RegistryClient:
         url = f"{self.url}/{path}"
         try:
             resp = self._session.request(
-                method, url, data=None if body is None else json.dumps(body), timeout=self.timeout
+                method,
+                url,
+                data=None if body is None else json.dumps(body),
+                timeout=self.timeout,
+                verify=self._verify,
             )
+        except requests.exceptions.SSLError as exc:
+            if "wrong version number" in str(exc).lower():
+                raise RegistryAccessError(
+                    f"schema registry at {self.url}",
+                    "answers HTTP, not HTTPS",
+                    fix="ask a registry serving HTTP with an http:// SHAREBUS_REGISTRY_URL",
+                ) from None
+            raise RegistryAccessError(
+                f"schema registry at {self.url}",
+                "its TLS certificate is not trusted",
+                expected="a certificate signed by the bus's CA (SHAREBUS_TLS_CA_FILE), for this host name",
+                actual=str(exc.args[0] if exc.args else exc)[:300],
+                fix="set SHAREBUS_TLS_CA_FILE to the CA that signed it, or use a name its certificate"
+                " holds (SHAREBUS_TLS_HOSTNAMES, then `sharebus stack tls`)",
+            ) from None
         except requests.RequestException as exc:
             raise RegistryUnreachableError(
                 f"schema registry at {self.url}",

@@ -115,6 +115,12 @@ class Metrics:
 def start_worker(settings: Settings, *, log_level: str = "info") -> None:
     if (warning := settings.cleartext_warning()) is not None:
         log.warning("%s", warning)
+    if not settings.web_tls:
+        log.warning(
+            "SHAREBUS_WEB_TLS=false: the web server on port %d speaks HTTP, logins and reports cross"
+            " the network in clear (keep SHAREBUS_WEB_HOST on loopback)",
+            settings.web_port,
+        )
     extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings), WithheldAudit(settings)]
     if settings.kafka_secure:
         alerts = login_alerts(settings, Role.ROUTER, f"worker web server {settings.router_id}")

@@ -22,6 +22,7 @@ from sharebus.apps.district.store import DistrictStore
 from sharebus.apps.district.sync import DistrictSync, SyncOptions, group_id
 from sharebus.apps.district.target import TARGET_PASSWORD_ENV, parse_target
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
+from sharebus.core import https
 from sharebus.core.errors import ConfigError
 from sharebus.core.kafka_clients import Role, http_login
 from sharebus.core.settings import get_settings
@@ -150,7 +151,8 @@ def district() -> None:
     "--kafka-ca",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="With SASL_SSL: the bus's CA (PEM); default: SHAREBUS_TLS_CA_FILE, else the local stack's.",
+    help="The bus's CA (PEM) its brokers (SASL_SSL) and registry (https) are verified against;"
+    " default: SHAREBUS_TLS_CA_FILE, else the local stack's.",
 )
 @json_option
 @handle_errors
@@ -192,7 +194,8 @@ def sync(
     # The registry takes the district's own login (it reads the subjects of what it receives).
     own = options.kafka.get("sasl.username")
     login = (own, options.kafka["sasl.password"]) if own else http_login(settings, Role.CLIENT)
-    registry = RegistryClient(settings.registry_url, auth=login)
+    trust = str(kafka_ca) if kafka_ca is not None else https.verify(settings)
+    registry = RegistryClient(settings.registry_url, auth=login, verify=trust)
     runner = DistrictSync(settings, subscriber, store, ValueDecoder(registry), options, progress)
 
     def stop(_signo: int, _frame: FrameType | None) -> None:

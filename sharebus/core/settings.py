@@ -77,7 +77,15 @@ class Settings(BaseSettings):
         description=(
             "SHAREBUS_TLS_CA_FILE: PEM file of the certificate authority that signed the bus's"
             " servers (Kafka, registry, web server, databases); every client verifies them against"
-            " it. Unset: <runtime_dir>/tls/ca.pem, the CA `sharebus stack up` makes."
+            " it. Unset: ca.pem of SHAREBUS_TLS_DIR, the CA `sharebus stack up` makes."
+        ),
+    )
+    tls_dir: Path | None = Field(
+        None,
+        description=(
+            "SHAREBUS_TLS_DIR: folder of the bus's CA (ca.pem) and its servers' certificates and"
+            " keys (<server>.pem, <server>.key: kafka, registry, web, postgres, mariadb). Unset:"
+            " <runtime_dir>/tls, where `sharebus stack up` makes them."
         ),
     )
     tls_hostnames: str = Field(
@@ -289,10 +297,11 @@ class Settings(BaseSettings):
 
     # --- schema registry ---------------------------------------------------------------------
     registry_url: str = Field(
-        "http://127.0.0.1:8081",
+        "https://127.0.0.1:8081",
         description=(
             "SHAREBUS_REGISTRY_URL: schema registry speaking the Confluent REST API; subscriber"
-            " topics carry its schema ids."
+            " topics carry its schema ids. https (verified against SHAREBUS_TLS_CA_FILE): the"
+            " registry serves its certificate from SHAREBUS_TLS_DIR; http only as an opt-out."
         ),
     )
 
@@ -351,6 +360,14 @@ class Settings(BaseSettings):
         ),
     )
     web_port: int = Field(6066, description="SHAREBUS_WEB_PORT: port of the worker's web server.")
+    web_tls: bool = Field(
+        True,
+        description=(
+            "SHAREBUS_WEB_TLS: the worker's web server speaks HTTPS with the certificate `web` of"
+            " SHAREBUS_TLS_DIR (clients verify it against SHAREBUS_TLS_CA_FILE); false = HTTP, an"
+            " opt-out the worker warns about."
+        ),
+    )
     web_operators: str = Field(
         "",
         description=(
@@ -466,14 +483,14 @@ class Settings(BaseSettings):
         return self.kafka_security_protocol == "SASL_SSL"
 
     @property
-    def tls_dir(self) -> Path:
-        """Where the local stack keeps its CA and its components' certificates."""
-        return (self.runtime_dir / "tls").resolve()
+    def tls_home(self) -> Path:
+        """Where the CA and the servers' certificates are (SHAREBUS_TLS_DIR, else <runtime>/tls)."""
+        return (self.tls_dir or self.runtime_dir / "tls").resolve()
 
     @property
     def tls_ca(self) -> Path:
         """The CA file clients verify the bus's servers against."""
-        return self.tls_ca_file or self.tls_dir / "ca.pem"
+        return self.tls_ca_file or self.tls_home / "ca.pem"
 
     def cleartext_warning(self) -> str | None:
         """The warning of an opted-out bus: what crosses the network in clear, and the fix."""

@@ -21,6 +21,7 @@ from sharebus.apps.district.live import live_catalog
 from sharebus.apps.worker_process import WorkerProcess
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
+from sharebus.core.https import web_url
 from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kafka_config
 from sharebus.core.outage import KafkaWatch
 from sharebus.core.progress import Echo
@@ -70,7 +71,7 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     worker = WorkerProcess(dict(os.environ), settings.runtime_dir.resolve() / "logs" / "worker.log")
     worker.name = "router"
     worker.start()
-    web = f"{settings.web_host}:{settings.web_port}"
+    web = web_url(settings, "/dashboard")
     who = f", log in as {settings.kafka_admin_user}" if settings.kafka_secure else ""
     echo(f"  router running (pid {worker.pid}), web {web}{who}, log {worker.log_path}")
     logins = _grant_access(settings, options.districts, echo)

@@ -16,7 +16,8 @@ import orjson
 import requests
 
 from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import Role, http_login
+from sharebus.core.https import WEB_PLAIN_FIX, untrusted, web_session, web_url
+from sharebus.core.kafka_clients import Role
 from sharebus.core.logins import refused_login
 from sharebus.core.settings import Settings
 from streams.metrics.errors import MetricsError, QueryArgumentError, StoreBusyError
@@ -61,11 +62,8 @@ def add_routes(app: web.Application, store: MetricsStore) -> None:
 
 # --- client side -----------------------------------------------------------------------------
 def api_base(settings: Settings) -> str:
-    """The URL of the worker's metrics API (a wildcard bind address is asked on loopback)."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.web_host, settings.web_host)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.web_port}{PREFIX}"
+    """The URL of the worker's metrics API (https unless SHAREBUS_WEB_TLS=false)."""
+    return web_url(settings, PREFIX)
 
 
 def fetch_report(
@@ -78,12 +76,11 @@ def fetch_report(
     if not parse_url(settings.metrics_url).embedded:
         return run_local(settings, name, args)
     base = api_base(settings)
-    session = requests.Session()
-    session.trust_env = False  # the worker is local: never through an HTTP(S)_PROXY
-    session.auth = http_login(settings, Role.CLIENT)
     try:
-        with session:
+        with web_session(settings, Role.CLIENT) as session:
             response = session.get(f"{base}/{name}", params=args, timeout=(1.0, timeout))
+    except requests.exceptions.SSLError as exc:
+        raise untrusted(base, settings, exc, WEB_PLAIN_FIX) from None
     except requests.ConnectionError:
         return run_local(settings, name, args, asked=base)
     except requests.Timeout:

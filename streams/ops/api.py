@@ -11,7 +11,8 @@ import orjson
 import requests
 
 from sharebus.core.errors import SharebusError
-from sharebus.core.kafka_clients import Role, http_login
+from sharebus.core.https import WEB_PLAIN_FIX, untrusted, web_session, web_url
+from sharebus.core.kafka_clients import Role
 from sharebus.core.logins import refused_login
 from sharebus.core.settings import Settings
 from streams.ops.errors import OpsError
@@ -60,22 +61,18 @@ def add_routes(app: web.Application, monitor: OpsMonitor) -> None:
 
 
 def worker_url(settings: Settings, path: str = "") -> str:
-    """The worker's web server (a wildcard bind address is asked on loopback)."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.web_host, settings.web_host)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.web_port}{path}"
+    """The worker's web server (https unless SHAREBUS_WEB_TLS=false)."""
+    return web_url(settings, path)
 
 
 def fetch_status(settings: Settings, *, timeout: float = 10.0) -> tuple[dict[str, Any] | None, str]:
     """The running worker's report, or None and why not (nothing answers, or no ops API there)."""
     url = worker_url(settings, STATUS_PATH)
-    session = requests.Session()
-    session.trust_env = False  # the worker is local: never through an HTTP(S)_PROXY
-    session.auth = http_login(settings, Role.CLIENT)
     try:
-        with session:
+        with web_session(settings, Role.CLIENT) as session:
             response = session.get(url, timeout=(1.0, timeout))
+    except requests.exceptions.SSLError as exc:
+        raise untrusted(url, settings, exc, WEB_PLAIN_FIX) from None
     except requests.ConnectionError:
         return None, f"no worker answers at {url}"
     except requests.Timeout:

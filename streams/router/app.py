@@ -19,6 +19,7 @@ from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
 from sharebus.core.gcpause import collections_deferred
+from sharebus.core.https import WEB_SERVER, server_context
 from sharebus.core.pacing import beside_routing
 from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy, compile_policy
@@ -243,6 +244,7 @@ def create_app(
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host=settings.web_host,
+        web_ssl_context=server_context(settings, WEB_SERVER) if settings.web_tls else None,
         store="memory://",
         monitor=QuietMonitor(),
     )

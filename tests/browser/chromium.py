@@ -3,6 +3,8 @@ CJK font so district names render), driven by playwright without its own browser
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -53,10 +55,17 @@ def ensure_chromium(echo: Any = print) -> str:
 
 @contextmanager
 def chromium_page(
-    profile: Path, *, width: int = 1500, height: int = 1400, login: tuple[str, str] | None = None
+    profile: Path,
+    *,
+    width: int = 1500,
+    height: int = 1400,
+    login: tuple[str, str] | None = None,
+    trust: Path | None = None,
 ) -> Iterator[Any]:
     """A page of a fresh headless chromium (profile in `profile`, which must be new); `login`
-    answers the web server's HTTP basic auth (as a user typing it into the browser's prompt)."""
+    answers the web server's HTTP basic auth (as a user typing it into the browser's prompt);
+    `trust` is a server certificate (PEM) whose key the browser accepts (the bus's own CA is not
+    in its store): exactly that key, nothing else unverified."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -69,7 +78,7 @@ def chromium_page(
             str(profile),
             executable_path=executable,
             headless=True,
-            args=FLAGS,
+            args=[*FLAGS, *_trusting(trust)],
             viewport={"width": width, "height": height},
             http_credentials={"username": login[0], "password": login[1]} if login else None,
         )
@@ -77,3 +86,16 @@ def chromium_page(
             yield context.new_page()
         finally:
             context.close()
+
+
+def _trusting(cert: Path | None) -> list[str]:
+    """Chromium's flag accepting one server key (base64 SHA-256 of its SubjectPublicKeyInfo)."""
+    if cert is None:
+        return []
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pin = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    return [f"--ignore-certificate-errors-spki-list={pin}"]

@@ -16,6 +16,7 @@ import requests
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from psycopg import sql
 
+from sharebus.core.https import verify
 from sharebus.core.kafka_clients import admin_client, http_login, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
@@ -153,8 +154,9 @@ def ops_status_json(env: Mapping[str, str]) -> dict[str, Any]:
 
 def worker_get(env: Mapping[str, str], path: str) -> requests.Response:
     """GET from the worker's web server, logged in as the admin (the stack's settings)."""
-    login = http_login(Settings())
-    response = requests.get(f"http://127.0.0.1:{env['SHAREBUS_WEB_PORT']}{path}", auth=login, timeout=30)
+    settings = Settings()
+    url = f"https://127.0.0.1:{env['SHAREBUS_WEB_PORT']}{path}"
+    response = requests.get(url, auth=http_login(settings), timeout=30, verify=verify(settings))
     response.raise_for_status()
     return response
 

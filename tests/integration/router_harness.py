@@ -157,7 +157,8 @@ def avro_decoder(settings: Settings, topic: str) -> Callable[[bytes], Any]:
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     login = http_login(settings)
-    conf = {"url": settings.registry_url} | ({"basic.auth.user.info": ":".join(login)} if login else {})
+    conf = {"url": settings.registry_url, "ssl.ca.location": str(settings.tls_ca)}
+    conf |= {"basic.auth.user.info": ":".join(login)} if login else {}
     deserialize = AvroDeserializer(SchemaRegistryClient(conf))
     context = SerializationContext(topic, MessageField.VALUE)
     return lambda data: deserialize(data, context)

@@ -329,7 +329,8 @@ def _owner(path: Path, port: int) -> subprocess.Popen[str]:
 def test_a_store_owned_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "metrics"
     port = _free_port()
-    settings = Settings(metrics_url=f"chdb://{path}", web_host="127.0.0.1", web_port=port)
+    # The owner stands in for a worker with the query API, over HTTP (SHAREBUS_WEB_TLS=false).
+    settings = Settings(metrics_url=f"chdb://{path}", web_host="127.0.0.1", web_port=port, web_tls=False)
     holder = _owner(path, 0)  # owns the store, serves nothing
     try:
         with pytest.raises(StoreBusyError) as err:

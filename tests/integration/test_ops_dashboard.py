@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Producer
 
 from connectors.render import CaptureSpec
+from sharebus.core.https import WEB_SERVER, server_files
 from sharebus.core.kafka_clients import http_login, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.testing.waiting import wait_until
@@ -113,8 +114,9 @@ def test_dashboard_shows_the_figures_of_ops_status(
         )
         assert subscriber(report, KEEPING_UP)["status"] == "OK"
 
-        with chromium_page(tmp_path / "profile", login=http_login(stack_settings)) as page:
-            page.goto(f"http://127.0.0.1:{router.env['SHAREBUS_WEB_PORT']}/dashboard")
+        web_cert = server_files(stack_settings.tls_home, WEB_SERVER)[0]
+        with chromium_page(tmp_path / "profile", login=http_login(stack_settings), trust=web_cert) as page:
+            page.goto(f"https://127.0.0.1:{router.env['SHAREBUS_WEB_PORT']}/dashboard")
             page.wait_for_selector("body[data-loaded='1']", timeout=30_000)
             page.wait_for_selector("#calls-district[data-loaded='1']", timeout=30_000)
             shown, cli = matching_sample(page, router.env)

@@ -27,6 +27,7 @@ from schemas.keys import parse_share_key, share_key
 from schemas.registry_client import RegistryClient
 from schemas.wire import split
 from sharebus.catalog.load import load_catalog
+from sharebus.core.https import verify
 from sharebus.core.kafka_clients import admin_client, http_login, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.manager import LocalStack
@@ -64,7 +65,8 @@ class RegistryServer:
     ) -> None:
         self.login = login  # the admin's: a writer
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"  # its certificate: the stack's `registry`
+        self.verify = verify(Settings())
         argv = [
             sys.executable,
             "-m",
@@ -88,7 +90,7 @@ class RegistryServer:
         def serving() -> bool:
             assert self.proc.poll() is None, log.read_text()[-2000:]
             try:
-                return requests.get(f"{self.url}/", timeout=1).status_code == 200
+                return requests.get(f"{self.url}/", timeout=1, verify=self.verify).status_code == 200
             except requests.RequestException:
                 return False
 
@@ -125,7 +127,8 @@ def test_stack_runs_the_registry_at_the_configured_url(stack_settings: Settings)
     assert status.healthy, status.detail
     assert status.endpoint == stack_settings.registry_url.rstrip("/")
     login = http_login(stack_settings)
-    assert requests.get(f"{stack_settings.registry_url}/config", auth=login, timeout=5).json() == {
+    ca = verify(stack_settings)
+    assert requests.get(f"{stack_settings.registry_url}/config", auth=login, timeout=5, verify=ca).json() == {
         "compatibilityLevel": "BACKWARD"
     }
 
@@ -144,13 +147,13 @@ def test_registration_on_the_stack_is_idempotent(
 
 def test_ids_survive_a_registry_restart(own_registry: Callable[[], RegistryServer]) -> None:
     server = own_registry()
-    client = RegistryClient(server.url, auth=server.login)
+    client = RegistryClient(server.url, auth=server.login, verify=server.verify)
     ids = {name: client.register(f"{name}-value", _schema(name)) for name in ("A", "B", "C")}
     evolved = client.register("A-value", _schema("A", "extra"))
     server.stop()
 
     restarted = own_registry()
-    again = RegistryClient(restarted.url, auth=restarted.login)
+    again = RegistryClient(restarted.url, auth=restarted.login, verify=restarted.verify)
     assert {name: again.register(f"{name}-value", _schema(name)) for name in ids} == ids
     assert again.versions("A-value") == [1, 2]
     assert again.version("A-value", "latest").id == evolved
@@ -159,16 +162,20 @@ def test_ids_survive_a_registry_restart(own_registry: Callable[[], RegistryServe
 
 def test_a_newer_registry_fences_the_older_writer(own_registry: Callable[[], RegistryServer]) -> None:
     older = own_registry()
-    RegistryClient(older.url, auth=older.login).register("A-value", _schema("A"))
+    RegistryClient(older.url, auth=older.login, verify=older.verify).register("A-value", _schema("A"))
     newer = own_registry()
-    schema_id = RegistryClient(newer.url, auth=newer.login).register("B-value", _schema("B"))
+    schema_id = RegistryClient(newer.url, auth=newer.login, verify=newer.verify).register(
+        "B-value", _schema("B")
+    )
     with pytest.raises(RegistryError) as info:
-        RegistryClient(older.url, auth=older.login).register("C-value", _schema("C"))
+        RegistryClient(older.url, auth=older.login, verify=older.verify).register("C-value", _schema("C"))
     assert info.value.error_code == 50301
     # The older one still tails the log: it serves what the newer one wrote.
     wait_until(
         lambda: (
-            requests.get(f"{older.url}/schemas/ids/{schema_id}", auth=older.login, timeout=5).status_code
+            requests.get(
+                f"{older.url}/schemas/ids/{schema_id}", auth=older.login, timeout=5, verify=older.verify
+            ).status_code
             == 200
         ),
         10,
@@ -204,7 +211,9 @@ def test_records_read_back_from_kafka_through_the_registry(
     assert parse_share_key(raw_key) == ("market.enterprise", {"uscc": row["uscc"]})
     schema_id, body = split(raw_value)
     url = f"{stack_settings.registry_url}/schemas/ids/{schema_id}"
-    schema = requests.get(url, auth=http_login(stack_settings), timeout=5).json()
+    schema = requests.get(
+        url, auth=http_login(stack_settings), timeout=5, verify=verify(stack_settings)
+    ).json()
     decoded = schemaless_reader(io.BytesIO(body), parse_schema(json.loads(schema["schema"])))
     assert isinstance(decoded, dict)
     assert decoded["name"] == "某某公司"

@@ -91,7 +91,7 @@ def test_a_subscriber_reads_the_schemas_of_its_demands_only(
     set_demands(settings.catalog_dir, [demand(mine, "G-1")])
     publish_catalog(settings)
     city = catalog.city.id
-    admin = RegistryClient(server.url, auth=server.login)
+    admin = RegistryClient(server.url, auth=server.login, verify=server.verify)
     schema = {
         "type": "record",
         "name": "R",
@@ -103,7 +103,10 @@ def test_a_subscriber_reads_the_schemas_of_its_demands_only(
         other.id: admin.register(share_subject(city, other), {**schema, "name": "S"}),
     }
 
-    district = SchemaRegistryClient({"url": server.url, "basic.auth.user.info": f"{SUBSCRIBER}:{password}"})
+    tls = {"ssl.ca.location": server.verify}
+    district = SchemaRegistryClient(
+        {"url": server.url, "basic.auth.user.info": f"{SUBSCRIBER}:{password}", **tls}
+    )
     assert json.loads(district.get_schema(ids[mine.id]).schema_str)["name"] == "R"
     assert district.get_subjects() == [share_subject(city, mine)]
     with pytest.raises(SchemaRegistryError) as refused:
@@ -113,7 +116,10 @@ def test_a_subscriber_reads_the_schemas_of_its_demands_only(
         district.set_compatibility(share_subject(city, mine), "NONE")
     assert write.value.http_status_code == 403
 
-    for conf in ({"url": server.url}, {"url": server.url, "basic.auth.user.info": f"{SUBSCRIBER}:wrong"}):
+    for conf in (
+        {"url": server.url, **tls},
+        {"url": server.url, "basic.auth.user.info": f"{SUBSCRIBER}:wrong", **tls},
+    ):
         with pytest.raises(SchemaRegistryError) as login:
             SchemaRegistryClient(conf).get_schema(ids[mine.id])
         assert login.value.http_status_code == 401
@@ -121,5 +127,7 @@ def test_a_subscriber_reads_the_schemas_of_its_demands_only(
     # A demand approved in a newly published catalog: its subject opens at once (no wait).
     set_demands(settings.catalog_dir, [demand(mine, "G-1"), demand(other, "G-2")])
     publish_catalog(settings)
-    fresh = SchemaRegistryClient({"url": server.url, "basic.auth.user.info": f"{SUBSCRIBER}:{password}"})
+    fresh = SchemaRegistryClient(
+        {"url": server.url, "basic.auth.user.info": f"{SUBSCRIBER}:{password}", **tls}
+    )
     assert json.loads(fresh.get_schema(ids[other.id]).schema_str)["name"] == "S"

@@ -17,6 +17,7 @@ import requests
 from sharebus.apps.acl.broker import Broker
 from sharebus.core.audit import SECURITY_ALERT, read_audit
 from sharebus.core.errors import ExitCode
+from sharebus.core.https import verify, web_url
 from sharebus.core.kafka_clients import http_login
 from sharebus.testing.waiting import wait_until
 from tests.integration.router_harness import RouterProcess, write_catalog
@@ -31,19 +32,25 @@ def test_the_worker_web_server_needs_a_login_with_the_role(
 ) -> None:
     router = router_factory(write_catalog(tmp_path / "catalog", {}))
     settings = router.settings
-    base = f"http://127.0.0.1:{settings.web_port}"
-    assert requests.get(f"{base}/health", timeout=10).json() == {"ok": True}
-    anonymous = requests.get(f"{base}/api/ops/status", timeout=10)
+    base = web_url(settings)
+    assert base.startswith("https://")
+    web = requests.Session()
+    web.verify = verify(settings)  # the bus's CA: the web server's certificate is checked
+    web.trust_env = False  # else REQUESTS_CA_BUNDLE would take the place of `verify`
+    with pytest.raises(requests.exceptions.SSLError):  # and without it, refused
+        requests.get(f"{base}/health", timeout=10)
+    assert web.get(f"{base}/health", timeout=10).json() == {"ok": True}
+    anonymous = web.get(f"{base}/api/ops/status", timeout=10)
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
     admin = http_login(settings)
     assert admin is not None
-    assert requests.get(f"{base}/api/ops/status", auth=admin, timeout=30).status_code == 200
-    assert requests.get(f"{base}/metrics", auth=(admin[0], "wrong"), timeout=10).status_code == 401
+    assert web.get(f"{base}/api/ops/status", auth=admin, timeout=30).status_code == 200
+    assert web.get(f"{base}/metrics", auth=(admin[0], "wrong"), timeout=10).status_code == 401
 
     # Security monitoring: a scripted guesser is refused each time, and audited once.
     guesser = f"guesser{secrets.token_hex(4)}"
     for i in range(settings.security_login_refusals):
-        assert requests.get(f"{base}/api/ops/status", auth=(guesser, f"pw{i}"), timeout=30).status_code == 401
+        assert web.get(f"{base}/api/ops/status", auth=(guesser, f"pw{i}"), timeout=30).status_code == 401
     alert = wait_until(
         lambda: [
             e
@@ -59,7 +66,7 @@ def test_the_worker_web_server_needs_a_login_with_the_role(
     broker = Broker(settings)
     broker.set_password(DISTRICT, password)
     try:
-        refused = requests.get(f"{base}/api/ops/status", auth=(DISTRICT, password), timeout=30)
+        refused = web.get(f"{base}/api/ops/status", auth=(DISTRICT, password), timeout=30)
         assert refused.status_code == 403 and f"User:{DISTRICT}" in refused.json()["problem"]
         env = {k: v for k, v in router.env.items() if k.startswith("SHAREBUS_")}
         ok = sharebus_cli("ops", "status", "--json", env=env)

@@ -336,7 +336,7 @@ def test_kafka_security_matches_the_local_broker(
 ) -> None:
     # The local broker's SASL listeners, authorizer and super user, property by property.
     # The key and CA files are the same ones, in the tls volume instead of <runtime>/tls.
-    in_volume = defaults.model_copy(update={"runtime_dir": Path(names.CONTAINER_TLS_DIR).parent})
+    in_volume = defaults.model_copy(update={"tls_dir": Path(names.CONTAINER_TLS_DIR)})
     local = Kafka(in_volume, Layout.of(in_volume))._listeners()
     assert defaults.kafka_secure and "super.users" in local
     assert local["ssl.keystore.location"] == Path(names.CONTAINER_TLS_DIR) / "kafka-keystore.pem"
@@ -496,7 +496,7 @@ def test_bus_containers_log_in_as_the_bus_principals(services: dict[str, dict[st
         # Compose's broker is always SASL: never the interpolated setting (a PLAINTEXT .env for a
         # host-side broker must not switch these clients off SCRAM).
         assert env["SHAREBUS_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
-        assert env["SHAREBUS_TLS_CA_FILE"] == f"{names.CONTAINER_TLS_DIR}/ca.pem", name
+        assert env["SHAREBUS_TLS_DIR"] == names.CONTAINER_TLS_DIR, name  # its ca.pem, its certificates
         assert env["SHAREBUS_KAFKA_BOOTSTRAP"] == "kafka:9092", name
         for key in ("SHAREBUS_KAFKA_ADMIN_USER", "SHAREBUS_KAFKA_ADMIN_PASSWORD"):
             assert env[key] == kafka[key], f"{name}.{key}"  # the one the log dir is formatted with
@@ -567,7 +567,7 @@ def test_connect_logs_in_as_the_connect_principal(
     settings = defaults.model_copy(
         update={
             "connect_secrets_dir": Path(names.CONTAINER_SECRETS_DIR),
-            "tls_ca_file": Path(names.CONTAINER_TLS_DIR) / "ca.pem",
+            "tls_dir": Path(names.CONTAINER_TLS_DIR),
         }
     )
     reference = connect_password_ref(settings)
@@ -753,7 +753,7 @@ def test_the_tls_volume_holds_the_ca_every_service_trusts(
     owners = dict(pair.split("=") for pair in command[4::2])
     assert set(owners) == set(COMPONENTS) and command[3::2] == ["--owner"] * len(owners)
     env = environment(services["tls"])
-    assert env["SHAREBUS_RUNTIME_DIR"] == str(Path(names.CONTAINER_TLS_DIR).parent)
+    assert env["SHAREBUS_TLS_DIR"] == names.CONTAINER_TLS_DIR
     assert "${SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP:-" in env["SHAREBUS_KAFKA_PUBLIC_BOOTSTRAP"]
     for name in ("kafka", "kafka-principals", "connect", "registry", "sharebus"):
         mounts = [str(v).split(":") for v in services[name]["volumes"]]

@@ -192,8 +192,9 @@ def test_java_clients_trust_the_ca_where_they_run(settings: Settings) -> None:
 
 def test_a_tls_client_config_carries_the_ca_for_java_and_librdkafka() -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIBdz\nCCAR2g\n-----END CERTIFICATE-----\n"
+    registry = "https://registry:8081"
     config = ClientConfig(
-        "500103", "kafka:9094", "SASL_SSL", "SCRAM-SHA-512", "500103", "pw", (), "500103.", "", pem
+        "500103", "kafka:9094", "SASL_SSL", "SCRAM-SHA-512", "500103", "pw", (), "500103.", registry, pem
     )
     assert config.to_dict()["ssl.ca.pem"] == pem
     assert config.to_dict()["ssl.endpoint.identification.algorithm"] == "https"
@@ -203,3 +204,5 @@ def test_a_tls_client_config_carries_the_ca_for_java_and_librdkafka() -> None:
     joined = re.sub(r"\\\n\s*", "", text)
     value = next(line for line in joined.splitlines() if line.startswith("ssl.truststore.certificates="))
     assert value.split("=", 1)[1].split() == pem.split()
+    # The registry's client (Confluent's, Java) verifies it against the same CA.
+    assert f"schema.registry.url={registry}" in text and "schema.registry.ssl.truststore.type=PEM" in text

@@ -88,7 +88,9 @@ def serve() -> Iterator[Callable[[web.Application], Served]]:
 
 
 def _settings(tmp_path: Path, port: int) -> Settings:
-    return Settings(metrics_url=f"chdb://{tmp_path / 'metrics'}", web_host="127.0.0.1", web_port=port)
+    return Settings(
+        metrics_url=f"chdb://{tmp_path / 'metrics'}", web_host="127.0.0.1", web_port=port, web_tls=False
+    )
 
 
 def test_the_owner_answers_every_query_over_http(
@@ -156,13 +158,15 @@ def test_with_nobody_on_the_web_port_the_store_is_opened_here(store: ChdbStore, 
 @pytest.mark.parametrize(
     ("host", "expected"),
     [
-        ("0.0.0.0", "http://127.0.0.1:6066/api/metrics"),
-        ("::", "http://[::1]:6066/api/metrics"),
-        ("10.0.0.5", "http://10.0.0.5:6066/api/metrics"),
+        ("0.0.0.0", "https://127.0.0.1:6066/api/metrics"),
+        ("::", "https://[::1]:6066/api/metrics"),
+        ("10.0.0.5", "https://10.0.0.5:6066/api/metrics"),
     ],
 )
 def test_a_wildcard_bind_address_is_asked_on_loopback(host: str, expected: str) -> None:
     assert api_base(Settings(web_host=host, web_port=6066)) == expected
+    plain = Settings(web_host=host, web_port=6066, web_tls=False)
+    assert api_base(plain) == expected.replace("https://", "http://")
 
 
 def test_a_server_store_is_queried_directly_without_asking_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,10 +3,8 @@ status` (table, --json, and sampling here when no worker answers)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 from sharebus.cli import ops as ops_cli
 from sharebus.core.errors import ExitCode
 from sharebus.core.settings import Settings, get_settings
+from sharebus.testing.web import served
 from streams.ops.api import add_routes, fetch_status
 from streams.ops.errors import OpsError
 from tests.unit.test_ops_report import monitor, snapshots
@@ -31,10 +30,8 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def server() -> Iterator[int]:
-    """The ops routes on a real aiohttp server in a thread; yields its port."""
-    port, ready, loop = free_port(), threading.Event(), asyncio.new_event_loop()
+def ops_app() -> web.Application:
+    """The ops routes, and one that is not the ops API."""
     app = web.Application()
     add_routes(app, monitor(snapshots()))
 
@@ -42,22 +39,14 @@ def server() -> Iterator[int]:
         return web.Response(text="not the ops API", status=500)
 
     app.router.add_get("/api/ops/broken", other)
-    runner = web.AppRunner(app)
+    return app
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        ready.set()
-        loop.run_forever()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    yield port
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+@pytest.fixture
+def server() -> Iterator[int]:
+    """The ops routes on a real aiohttp server in a thread; yields its port."""
+    with served(ops_app()) as port:
+        yield port
 
 
 def test_status_metrics_and_dashboard_are_served(server: int) -> None:
@@ -77,17 +66,17 @@ def test_status_metrics_and_dashboard_are_served(server: int) -> None:
 
 
 def test_fetch_status_from_the_worker_or_why_not(server: int) -> None:
-    report, where = fetch_status(Settings(web_host="0.0.0.0", web_port=server))
+    report, where = fetch_status(Settings(web_host="0.0.0.0", web_port=server, web_tls=False))
     assert report is not None and where == f"http://127.0.0.1:{server}/api/ops/status"
     nobody = free_port()
-    report, why = fetch_status(Settings(web_port=nobody))
+    report, why = fetch_status(Settings(web_port=nobody, web_tls=False))
     assert report is None and why == f"no worker answers at http://127.0.0.1:{nobody}/api/ops/status"
 
 
 def test_fetch_status_from_another_service_names_it(monkeypatch: pytest.MonkeyPatch, server: int) -> None:
     monkeypatch.setattr("streams.ops.api.STATUS_PATH", "/api/ops/broken")
     with pytest.raises(OpsError) as caught:
-        fetch_status(Settings(web_port=server))
+        fetch_status(Settings(web_port=server, web_tls=False))
     assert caught.value.subject == f"web server at http://127.0.0.1:{server}/api/ops/broken"
     assert "HTTP 500" in (caught.value.actual or "")
 

@@ -132,11 +132,13 @@ def test_a_login_kafka_cannot_check_answers_503(base: str, logins: FakeLogins) -
 
 def test_the_cli_client_logs_in_and_a_refusal_is_an_access_error(base: str) -> None:
     port = int(base.rsplit(":", 1)[1])
-    ok = Settings(web_port=port, kafka_admin_password=SecretStr("adminpw"))
+    ok = Settings(web_port=port, web_tls=False, kafka_admin_password=SecretStr("adminpw"))
     report, where = fetch_status(ok)
     assert report is not None and where.endswith("/api/ops/status")
     with pytest.raises(AccessError) as refused:
-        fetch_status(Settings(web_port=port, kafka_user="500101", kafka_password=SecretStr("pw")))
+        fetch_status(
+            Settings(web_port=port, web_tls=False, kafka_user="500101", kafka_password=SecretStr("pw"))
+        )
     assert refused.value.exit_code == ExitCode.ACCESS and "500101" in refused.value.problem
 
 

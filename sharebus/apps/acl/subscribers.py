@@ -32,16 +32,15 @@ class ClientConfig:
     registry_url: str = ""  # the schema registry: the same login reads the subjects of its topics
     ca_pem: str = ""  # SASL_SSL: the CA the brokers' certificates are verified against
 
-    def _tls_properties(self) -> list[str]:
+    def _tls_properties(self, prefix: str = "") -> list[str]:
         # Java's inline PEM truststore (KIP-651): one certificate over continued lines.
         if not self.ca_pem:
             return []
         lines = self.ca_pem.strip().splitlines()
         return [
-            "# the bus's certificate authority: brokers are verified against it (and their host names)",
-            "ssl.endpoint.identification.algorithm=https",
-            "ssl.truststore.type=PEM",
-            "ssl.truststore.certificates=" + " \\\n    ".join(lines),
+            f"{prefix}ssl.endpoint.identification.algorithm=https",
+            f"{prefix}ssl.truststore.type=PEM",
+            f"{prefix}ssl.truststore.certificates=" + " \\\n    ".join(lines),
         ]
 
     def properties(self) -> str:
@@ -55,12 +54,18 @@ class ClientConfig:
             f"sasl.password={self.password}",
             "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required"
             f' username="{self.username}" password="{self.password}";',
+            *(["# the bus's certificate authority: brokers are verified against it"] if self.ca_pem else []),
             *self._tls_properties(),
             *(
                 [
                     f"schema.registry.url={self.registry_url}",
                     "basic.auth.credentials.source=USER_INFO",
                     f"basic.auth.user.info={self.username}:{self.password}",
+                    *(
+                        self._tls_properties("schema.registry.")
+                        if self.registry_url.startswith("https://")
+                        else []
+                    ),
                 ]
                 if self.registry_url
                 else []

@@ -19,6 +19,7 @@ from schemas.registry_state import Registry, RegistryState
 from sharebus.apps.registry.guard import BusGuard, SubjectIndex
 from sharebus.core.audit import login_alerts
 from sharebus.core.errors import SharebusError
+from sharebus.core.https import REGISTRY_SERVER, server_context
 from sharebus.core.kafka_clients import Replication, Role, connection
 from sharebus.core.logins import KafkaLogins, RefusalWatch
 from sharebus.core.settings import Settings, get_settings
@@ -36,6 +37,13 @@ def _options(settings: Settings, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bootstrap", default=settings.kafka_bootstrap, help="Kafka bootstrap servers")
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help="compacted topic holding the schemas")
     parser.add_argument("--memory", action="store_true", help="keep schemas in memory only (no Kafka)")
+    parser.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=url.scheme == "https",
+        help="serve HTTPS with the `registry` certificate of SHAREBUS_TLS_DIR (default: as"
+        " SHAREBUS_REGISTRY_URL's scheme says)",
+    )
     options = parser.parse_args(argv)
     if options.config is not None:
         for name, value in json.loads(options.config.read_text()).items():
@@ -77,8 +85,12 @@ def _serve(argv: list[str] | None) -> None:
             guard.index.close()
 
     app.on_cleanup.append(_close)
-    log.info("schema registry on http://%s:%d%s", options.host, options.port, options.prefix)
-    web.run_app(app, host=options.host, port=options.port, print=None, access_log=None)
+    context = server_context(settings, REGISTRY_SERVER) if options.tls else None
+    if context is None:
+        log.warning("the registry speaks HTTP: logins and schemas cross the network in clear")
+    scheme = "https" if context is not None else "http"
+    log.info("schema registry on %s://%s:%d%s", scheme, options.host, options.port, options.prefix)
+    web.run_app(app, host=options.host, port=options.port, print=None, access_log=None, ssl_context=context)
 
 
 def _guard(settings: Settings) -> BusGuard | None:

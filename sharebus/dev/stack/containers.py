@@ -179,7 +179,7 @@ class ContainerStack:
         public_address, public_target = public_listener(kafka, settings)
         secrets_dir = settings.secrets_dir.resolve()
         secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tls_dir = settings.tls_dir
+        tls_dir = settings.tls_home
         kafka_port, public_port = _free_port(), _free_port()
         # Kafka's host listener localhost:<published> (held by test_compose) and its district
         # listener become the engine's host and ports free now; CONTAINER_SECRETS_DIR becomes the
@@ -205,7 +205,7 @@ class ContainerStack:
                     "kafka_bootstrap": f"{host}:{kafka_port}",
                     "kafka_public_bootstrap": f"{host}:{public_port}",
                     "kafka_security_protocol": "SASL_SSL",
-                    "tls_ca_file": tls_dir / "ca.pem",
+                    "tls_dir": tls_dir,
                     "connect_secrets_dir": secrets_dir,
                 }
             )

@@ -17,6 +17,7 @@ from sharebus.dev.stack.mariadb import MariaDB
 from sharebus.dev.stack.postgres import Postgres
 from sharebus.dev.stack.registry import Registry
 from sharebus.dev.stack.system import ensure_java, ensure_maven, ensure_postgres
+from sharebus.dev.stack.tls import Authority
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class LocalStack:
         if not _fetched(self.layout):
             ensure_maven(echo)
         fetched = fetch_all(self.layout, echo)
+        # The CA and every server's certificate (the worker's web server's too), current.
+        Authority.of(self.settings).ensure(self.settings, echo)
         actions: dict[str, str] = {}
         for comp in self.components:
             t0 = time.monotonic()

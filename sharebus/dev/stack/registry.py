@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 import requests
 
 from sharebus.core import naming
+from sharebus.core.https import verify
 from sharebus.core.process import PidRecord, spawn
 from sharebus.core.progress import Echo
 from sharebus.dev.stack.component import Component
+from sharebus.dev.stack.tls import Authority
 
 SCHEMA_TOPIC = naming.SCHEMAS_TOPIC
 
@@ -44,12 +46,16 @@ class Registry(Component):
 
     def prepare(self, echo: Echo) -> None:
         url = urlsplit(self.settings.registry_url)
+        tls = url.scheme == "https"
+        if tls:
+            Authority.of(self.settings).ensure(self.settings, echo)
         config = {
             "host": url.hostname or "127.0.0.1",
             "port": self.port,
             "prefix": url.path.rstrip("/"),
             "bootstrap": self.settings.kafka_bootstrap,
             "topic": SCHEMA_TOPIC,
+            "tls": tls,
         }
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(json.dumps(config, indent=2) + "\n")
@@ -70,7 +76,10 @@ class Registry(Component):
 
     def probe(self) -> str | None:
         try:
-            resp = requests.get(f"{self.endpoint}/", timeout=3)  # the probe needs no login
+            # The probe needs no login; it verifies the certificate as every client does.
+            resp = requests.get(f"{self.endpoint}/", timeout=3, verify=verify(self.settings))
+        except requests.exceptions.SSLError as exc:
+            return f"TLS certificate not trusted ({exc})"
         except requests.RequestException as exc:
             return f"REST not answering ({type(exc).__name__})"
         if resp.status_code != 200:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sharebus.core.errors import ConfigError
+from sharebus.core.https import REGISTRY_SERVER, WEB_SERVER, server_files
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 
@@ -25,8 +26,8 @@ LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 
 COMPONENTS = {
     "kafka": "kafka",
-    "registry": "registry",
-    "web": "sharebus",
+    REGISTRY_SERVER: "registry",
+    WEB_SERVER: "sharebus",
     "postgres": "postgres",
     "mariadb": "mariadb",
 }
@@ -102,7 +103,7 @@ class Authority:
 
     @classmethod
     def of(cls, settings: Settings) -> Authority:
-        return cls(settings.tls_dir)
+        return cls(settings.tls_home)
 
     @property
     def ca_cert(self) -> Path:
@@ -113,11 +114,8 @@ class Authority:
         return self.directory / "ca.key"
 
     def files(self, component: str) -> ServerFiles:
-        return ServerFiles(
-            self.directory / f"{component}.pem",
-            self.directory / f"{component}.key",
-            self.directory / f"{component}-keystore.pem",
-        )
+        cert, key = server_files(self.directory, component)
+        return ServerFiles(cert, key, self.directory / f"{component}-keystore.pem")
 
     def ensure_ca(self, echo: Echo, *, renew: bool = False) -> bool:
         """Make the CA unless it exists (or `renew`); True when it was made."""
