@@ -41,6 +41,8 @@ MARIADB_NO_CLEAR_TEXT = {"mysql_clear_password": _NoClearText, "dialog": _NoClea
 def pg_open(target: DbTarget, *, autocommit: bool) -> psycopg.Connection[Any]:
     """A plain connection to `target` (psycopg.OperationalError on failure, for the caller to
     explain in its own terms)."""
+    # TLS with the certificate and host name verified against the target's CA, when it names one.
+    tls: dict[str, Any] = {"sslmode": "verify-full", "sslrootcert": target.ca} if target.ca else {}
     return psycopg.connect(
         host=target.host,
         port=target.port,
@@ -50,6 +52,7 @@ def pg_open(target: DbTarget, *, autocommit: bool) -> psycopg.Connection[Any]:
         connect_timeout=CONNECT_TIMEOUT_S,
         autocommit=autocommit,
         require_auth=PG_REQUIRE_AUTH,
+        **tls,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sharebus.core.errors import ConfigError
 
@@ -31,6 +31,7 @@ class DbTarget:
     user: str
     dbname: str
     password: str | None = field(default=None, repr=False, compare=False)
+    ca: str | None = None  # PostgreSQL: TLS, verify-full against this CA file; None: libpq's default
 
     @property
     def safe_url(self) -> str:
@@ -84,8 +85,9 @@ def parse_db_url(url: str) -> DbTarget:
         )
     assert parts.hostname is not None and parts.username is not None
     password = unquote(parts.password) if parts.password is not None else None
+    ca = parse_qs(parts.query).get("sslrootcert", [None])[-1]  # the CA of the server's certificate
     return DbTarget(
-        kind, parts.hostname, port or _DEFAULT_PORTS[kind], unquote(parts.username), dbname, password
+        kind, parts.hostname, port or _DEFAULT_PORTS[kind], unquote(parts.username), dbname, password, ca
     )
 
 

@@ -157,6 +157,7 @@ def build_spec(req: OnboardRequest, excluded: tuple[str, ...] = ()) -> CaptureSp
         exclude_columns=tuple(dict.fromkeys((*req.exclude_columns, *excluded))),
         mask_columns=req.mask_columns,
         overrides=req.overrides,
+        db_ca=t.ca,
     )
 
 

@@ -69,6 +69,7 @@ def spec_of(name: str, config: Mapping[str, str]) -> CaptureSpec:
         db_port=int(config.get("database.port", "0")),
         db_user=config.get("database.user", ""),
         snapshot_mode=config.get("snapshot.mode", "initial"),
+        db_ca=config.get("database.sslrootcert") if config.get("database.sslmode") == "verify-full" else None,
     )
     own = tuple(t for t in listed if t not in spec.bus_tables)
     return replace(spec, tables=own) if own else spec
@@ -157,7 +158,7 @@ def target_of(
             actual="neither is available on this host",
             fix=f"export {password_env}=<the password of {spec.db_user}> and re-run",
         )
-    return DbTarget(spec.kind, spec.db_host, spec.db_port, spec.db_user, spec.db_name, password)
+    return DbTarget(spec.kind, spec.db_host, spec.db_port, spec.db_user, spec.db_name, password, spec.db_ca)
 
 
 def _describe(where: Mapping[str, object]) -> str:

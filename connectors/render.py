@@ -78,6 +78,7 @@ class CaptureSpec:
     exclude_columns: tuple[str, ...] = ()  # schema.table.column, never read from the source
     mask_columns: tuple[str, ...] = ()  # schema.table.column, replaced by asterisks at the source
     overrides: tuple[tuple[str, str], ...] = ()  # extra Debezium properties (`--set key=value`)
+    db_ca: str | None = None  # PostgreSQL: TLS verify-full against this CA file; None: no TLS asked
 
     def __post_init__(self) -> None:
         if not _DEPARTMENT_ID.match(self.department):
@@ -269,7 +270,10 @@ def render_postgres(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
         "slot_name": spec.slot_name,
         "publication_name": spec.publication_name,
     }
-    return _finish(spec, {key: value.format(**values) for key, value in _template(POSTGRES).items()})
+    config = {key: value.format(**values) for key, value in _template(POSTGRES).items()}
+    if spec.db_ca:  # TLS, the server's certificate and host name verified (as the bus's own connections)
+        config |= {"database.sslmode": "verify-full", "database.sslrootcert": spec.db_ca}
+    return _finish(spec, config)
 
 
 def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 
 import click
 
 from connectors.client import ConnectClient, ConnectorState
-from connectors.dburl import DEFAULT_PASSWORD_ENV, parse_db_url, resolve_password
+from connectors.dburl import DEFAULT_PASSWORD_ENV, POSTGRES, parse_db_url, resolve_password
 from connectors.draft_catalog import Contact
 from connectors.errors import EXIT_CODES_HELP
 from connectors.onboard import OnboardRequest, OnboardResult, onboard
@@ -135,7 +136,10 @@ def add(
     """Onboard DEPARTMENT's database: preflight, render, validate, register, wait RUNNING, follow
     the snapshot and draft catalog entries. Either it all succeeds, or what it created is rolled
     back and each problem is explained with its fix. Twice with the same arguments: no change."""
+    settings = get_settings()
     target = parse_db_url(db_url)
+    if target.kind == POSTGRES and target.ca is None and settings.db_ca is not None:
+        target = replace(target, ca=settings.db_ca)  # TLS verify-full against the bus's CA
     if target.password:
         remember_secret(target.password)
     target = resolve_password(target, env=os.environ, env_name=password_env, prompt=_prompt)
@@ -156,7 +160,7 @@ def add(
         timeout=timeout,
         snapshot_timeout=snapshot_timeout,
     )
-    result = onboard(get_settings(), req, _say)
+    result = onboard(settings, req, _say)
     if as_json:
         emit_json({"ok": True, "dry_run": dry_run, **result.to_dict()})
         return

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
             " <runtime_dir>/tls, where `sharebus stack up` makes them."
         ),
     )
+    db_tls: bool = Field(
+        True,
+        description=(
+            "SHAREBUS_DB_TLS: the local stack's PostgreSQL accepts TLS connections only, and the"
+            " bus (its own connections, Debezium's, onboarding's) connects to PostgreSQL with"
+            " sslmode=verify-full against SHAREBUS_TLS_CA_FILE (a department's URL may name"
+            " another CA: ?sslrootcert=FILE). false = an opt-out: no TLS asked."
+        ),
+    )
     tls_hostnames: str = Field(
         "",
         description=(
@@ -512,11 +521,18 @@ class Settings(BaseSettings):
         return self.connect_secrets_dir or (self.runtime_dir / "secrets").resolve()
 
     def pg_dsn(self, dbname: str = "postgres") -> str:
-        """A libpq connection string for the superuser; the password stays out of logs."""
+        """A libpq connection string for the superuser; the password stays out of logs. With
+        SHAREBUS_DB_TLS, TLS with the server's certificate and host name verified (verify-full)."""
+        tls = f" sslmode=verify-full sslrootcert={self.tls_ca}" if self.db_tls else ""
         return (
             f"host={self.pg_host} port={self.pg_port} user={self.pg_user}"
-            f" password={self.pg_password.get_secret_value()} dbname={dbname}"
+            f" password={self.pg_password.get_secret_value()} dbname={dbname}{tls}"
         )
+
+    @property
+    def db_ca(self) -> str | None:
+        """The CA the bus's own database servers are verified with (None without SHAREBUS_DB_TLS)."""
+        return str(self.tls_ca) if self.db_tls else None
 
 
 _KAFKA_PASSWORDS = ("kafka_admin_password", "kafka_router_password", "kafka_connect_password")

@@ -210,15 +210,19 @@ def onboard_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterat
 
 
 @pytest.fixture
-def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+def throwaway_pg(
+    tmp_path_factory: pytest.TempPathFactory, stack_settings: Settings
+) -> Iterator[dict[str, object]]:
     """A second, private PostgreSQL cluster with wal_level=replica on a free port (the stack's
-    cluster must stay logical); stopped and removed after the test."""
+    cluster must stay logical), serving TLS with the stack's `postgres` certificate as a
+    department's server would (the bus connects with verify-full); stopped and removed after."""
     import shutil
     import signal
     import subprocess
     import tempfile
 
     from sharebus.dev.stack.system import postgres_bin_dir
+    from sharebus.dev.stack.tls import Authority
 
     bin_dir = postgres_bin_dir()
     assert bin_dir is not None, "PostgreSQL binaries are installed by the stack"
@@ -250,6 +254,12 @@ def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         user=user,
         group=user,
     )
+    files = Authority.of(stack_settings).files("postgres")
+    for source, name in ((files.cert, "server.crt"), (files.key, "server.key")):
+        (cluster / name).write_bytes(source.read_bytes())
+        (cluster / name).chmod(0o600)
+        if user is not None:
+            shutil.chown(cluster / name, user, user)
     port = free_port()
     log = (data / "postgres.log").open("wb")
     proc = subprocess.Popen(
@@ -265,6 +275,8 @@ def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             "unix_socket_directories=",
             "-c",
             "wal_level=replica",
+            "-c",
+            "ssl=on",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -5,6 +5,7 @@ a config forged through Connect's REST API aims no login and reads no other file
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,26 @@ def test_the_bus_never_hands_a_department_password_over_in_clear(monkeypatch: py
     assert isinstance(handlers, dict) and set(handlers) == {"mysql_clear_password", "dialog"}
     with pytest.raises(pymysql.err.OperationalError, match="clear text"):
         handlers["mysql_clear_password"](object()).authenticate(b"")
+
+
+def test_postgresql_is_reached_over_tls_verified_against_the_recorded_ca(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The CA travels with the connector's config (`database.sslrootcert`, verify-full): the
+    worker's and the CLI's connections to a department verify the server as Debezium does."""
+    import psycopg
+
+    from connectors import dbconn
+    from connectors.dburl import DbTarget, parse_db_url
+
+    spec = replace(SPEC, db_ca="/etc/bus/ca.pem")
+    config = render(spec, Settings(_env_file=None))  # type: ignore[call-arg]
+    assert (config["database.sslmode"], config["database.sslrootcert"]) == ("verify-full", "/etc/bus/ca.pem")
+    assert spec_of("cdc-market", config).db_ca == "/etc/bus/ca.pem"
+    assert "database.sslmode" not in render(SPEC, Settings(_env_file=None))  # type: ignore[call-arg]
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(psycopg, "connect", lambda **kw: seen.update(kw))
+    dbconn.pg_open(DbTarget("postgres", "h", 1, "u", "d", "pw", "/etc/bus/ca.pem"), autocommit=True)
+    assert (seen["sslmode"], seen["sslrootcert"]) == ("verify-full", "/etc/bus/ca.pem")
+    assert parse_db_url("postgresql://u@h/d?sslrootcert=/x/ca.pem").ca == "/x/ca.pem"
+    assert parse_db_url("postgresql://u@h/d").ca is None

@@ -23,6 +23,7 @@ def sample_spec(dept: SampleDepartment, settings: Settings, *, snapshot_mode: st
         db_port=settings.pg_port,
         db_user=settings.pg_cdc_user,
         snapshot_mode=snapshot_mode,
+        db_ca=settings.db_ca,
     )
 
 

@@ -152,6 +152,8 @@ def _certificates(settings: Settings) -> None:
     authority.ensure(settings, lambda line: None)
     authority.files("kafka").keystore.chmod(0o644)
     authority.directory.chmod(0o755)
+    if os.geteuid() == 0:  # PostgreSQL reads its key only as its own user's (uid 999 in the image)
+        os.chown(authority.files("postgres").key, 999, 999)
 
 
 def _free_port() -> int:
@@ -215,6 +217,8 @@ class ContainerStack:
                 if name == "kafka":
                     container.with_bind_ports(kafka_target, kafka_port)
                     container.with_bind_ports(public_target, public_port)
+                    container.with_volume_mapping(str(tls_dir), CONTAINER_TLS_DIR, "ro")
+                if name == "postgres":
                     container.with_volume_mapping(str(tls_dir), CONTAINER_TLS_DIR, "ro")
                 if name == "connect":
                     _service_principals(ready)  # Compose's `kafka-principals`

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from sharebus.core.process import PidRecord, spawn
 from sharebus.core.progress import Echo
 from sharebus.dev.stack.component import Component
 from sharebus.dev.stack.system import ensure_postgres
+from sharebus.dev.stack.tls import Authority
 
 # The server refuses to run as root; as root the stack runs it as Debian's `postgres` user.
 _SERVICE_USER = "postgres"
@@ -50,8 +52,33 @@ class Postgres(Component):
 
     def prepare(self, echo: Echo) -> None:
         bin_dir = ensure_postgres(echo)
-        if (self.data_dir / "PG_VERSION").exists():
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(bin_dir, echo)
+        self._tls(echo)
+
+    def _tls(self, echo: Echo) -> None:
+        """With SHAREBUS_DB_TLS: the server's certificate and key (the stack's `postgres`, copied
+        into the data dir at each start: the key must belong to the server's user, mode 600) and
+        TLS required of every TCP login (pg_hba `hostssl`); without it, TLS is not required."""
+        hba = self.data_dir / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        wanted = "hostssl" if self.settings.db_tls else "host"
+        rules = [re.sub(r"^(host|hostssl)(\s)", rf"{wanted}\2", line) for line in lines]
+        if rules != lines:
+            hba.write_text("\n".join(rules) + "\n")
+        if not self.settings.db_tls:
             return
+        authority = Authority.of(self.settings)
+        authority.ensure(self.settings, echo)
+        files, user = authority.files(self.name), self._run_as()
+        for source, target in ((files.cert, "server.crt"), (files.key, "server.key")):
+            path = self.data_dir / target
+            path.write_bytes(source.read_bytes())
+            path.chmod(0o600)
+            if user is not None:
+                shutil.chown(path, user, user)
+
+    def _initdb(self, bin_dir: Path, echo: Echo) -> None:
         echo(f"initialising a private PostgreSQL cluster in {self.data_dir}…")
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
@@ -120,6 +147,7 @@ class Postgres(Component):
                 "log_min_messages=warning",
                 "-c",
                 "log_line_prefix=%m [%p] ",
+                *(["-c", "ssl=on", "-c", "ssl_min_protocol_version=TLSv1.2"] if self.settings.db_tls else []),
             ],
             log_file=self.log_file,
             pid_file=self.layout.pid_file(self.name),

@@ -1,0 +1,34 @@
+"""The local stack's PostgreSQL over TLS: the bus's connections verify it (verify-full, the
+bus's CA), a connection in clear is refused, and so is a server name its certificate lacks."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from sharebus.core.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _connect(settings: Settings, tls: str) -> psycopg.Connection[tuple[object, ...]]:
+    """A superuser login with the libpq TLS options `tls` (`sslmode=… sslrootcert=…`)."""
+    password = settings.pg_password.get_secret_value()
+    dsn = f"host={settings.pg_host} port={settings.pg_port} user={settings.pg_user} dbname=postgres"
+    return psycopg.connect(f"{dsn} password={password} {tls}", connect_timeout=5)
+
+
+def test_postgresql_takes_tls_logins_only_and_is_verified(stack_settings: Settings) -> None:
+    assert stack_settings.db_tls
+    with psycopg.connect(stack_settings.pg_dsn(), connect_timeout=5) as conn:
+        row = conn.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+    assert row is not None and row[0] is True and row[1] in ("TLSv1.2", "TLSv1.3")
+    ca = str(stack_settings.tls_ca)
+    with _connect(stack_settings, f"sslmode=verify-full sslrootcert={ca}"):
+        pass
+    # In clear: no pg_hba rule lets it in (hostssl only).
+    with pytest.raises(psycopg.OperationalError, match=r"no encryption|pg_hba"):
+        _connect(stack_settings, "sslmode=disable")
+    # Without the bus's CA (the system's roots only): the certificate does not verify.
+    with pytest.raises(psycopg.OperationalError, match="certificate"):
+        _connect(stack_settings, "sslmode=verify-full sslrootcert=system")
