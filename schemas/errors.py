@@ -32,6 +32,11 @@ class RegistryAccessError(RegistryError):
     exit_code = ExitCode.ACCESS
 
 
+class RegistryUnavailableError(RegistryError):
+    """The registry answered 503: it cannot serve the request now (it cannot check a login while
+    its Kafka is away, or another instance writes); worth asking again within a tolerance."""
+
+
 class RegistryUnreachableError(UnreachableError):
     """No schema registry answers at the configured URL."""
 

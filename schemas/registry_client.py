@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from schemas.errors import (
     REGISTRY_FIX,
     RegistryAccessError,
     RegistryError,
+    RegistryUnavailableError,
     RegistryUnreachableError,
     SchemaIncompatibleError,
 )
@@ -58,9 +60,15 @@ class RegistryClient:
         auth: tuple[str, str] | None = None,
         timeout: float = 5.0,
         verify: str | bool = True,
+        patience: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        # A registry that does not answer, or answers 503, is asked again for up to `patience`
+        # seconds (each wait told to `on_wait`); a register is idempotent, so a retry is safe.
+        self.patience = patience
+        self._on_wait = on_wait
         self.user = auth[0] if auth is not None else None
         self._session = requests.Session()
         self._session.auth = auth  # HTTP basic: the registry checks it as a Kafka login
@@ -73,9 +81,22 @@ class RegistryClient:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_settings(cls, settings: Settings, role: Role = Role.ADMIN) -> RegistryClient:
+    def for_settings(
+        cls,
+        settings: Settings,
+        role: Role = Role.ADMIN,
+        *,
+        patience: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> RegistryClient:
         """The client of SHAREBUS_REGISTRY_URL logged in as `role` (when the bus has logins)."""
-        return cls(settings.registry_url, auth=http_login(settings, role), verify=verify(settings))
+        return cls(
+            settings.registry_url,
+            auth=http_login(settings, role),
+            verify=verify(settings),
+            patience=patience,
+            on_wait=on_wait,
+        )
 
     # --- writes ---------------------------------------------------------------------------------
     def register(self, subject: str, schema: Schema) -> int:
@@ -136,6 +157,31 @@ class RegistryClient:
 
     # --- transport ------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any, what: str) -> Any:
+        """One request, asked again while the registry is away (within `patience`)."""
+        deadline, pause = time.monotonic() + self.patience, 0.5
+        while True:
+            try:
+                return self._call_once(method, path, body, what)
+            except (RegistryUnreachableError, RegistryUnavailableError) as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if self.patience > 0 and isinstance(exc, RegistryUnreachableError):
+                        raise RegistryUnreachableError(
+                            exc.subject,
+                            f"{exc.problem}, for {self.patience:.0f} s",
+                            expected=exc.expected,
+                            actual=exc.actual,
+                            fix=exc.fix,
+                        ) from exc
+                    raise
+                if self._on_wait is not None:
+                    self._on_wait(
+                        f"{exc.subject} {exc.problem} ({exc.actual}): asking again, {left:.0f} s left"
+                    )
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 5.0)
+
+    def _call_once(self, method: str, path: str, body: Any, what: str) -> Any:
         url = f"{self.url}/{path}"
         try:
             resp = self._session.request(
@@ -175,6 +221,14 @@ class RegistryClient:
             code, message = int(error.get("error_code", resp.status_code)), str(error.get("message", ""))
         except ValueError:
             code, message = resp.status_code, resp.text[:300]
+        if resp.status_code == 503:  # it cannot check the login or write now: a passing state
+            raise RegistryUnavailableError(
+                f"schema registry at {self.url}",
+                f"cannot serve {method} /{path} now",
+                actual=f"HTTP 503: {message}",
+                fix=REGISTRY_FIX,
+                error_code=code,
+            )
         if resp.status_code in (401, 403):
             raise RegistryAccessError(
                 f"schema registry at {self.url}",

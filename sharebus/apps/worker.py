@@ -41,7 +41,10 @@ SINK_MAX_ROWS = 50_000  # call rows buffered past which the metrics sink inserts
 def avro_encoders(settings: Settings) -> Callable[[Policy], EncoderFor]:
     """For each policy version: its projections' schemas registered up front, then the encoder
     per (subscriber, resource, demand) — the Confluent wire format districts read."""
-    client = RegistryClient.for_settings(settings, Role.ROUTER)
+    # A registry away (its Kafka restarting, say) is waited out like Kafka itself, then fatal.
+    client = RegistryClient.for_settings(
+        settings, Role.ROUTER, patience=settings.kafka_outage_tolerance, on_wait=log.warning
+    )
     shared: dict[tuple[str, int], Encoder] = {}  # a publish reuses every unchanged projection's writer
 
     def for_policy(policy: Policy) -> EncoderFor:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from schemas.errors import RegistryAccessError
+from schemas.errors import RegistryAccessError, RegistryUnavailableError, RegistryUnreachableError
 from schemas.registry_client import RegistryClient
 from schemas.registry_server import make_app, memory_registry
 from sharebus.core.errors import AccessError, ConfigError
@@ -70,3 +71,29 @@ def test_the_registry_client_verifies_with_the_buss_ca_whatever_the_environment(
         over_https = RegistryClient(f"https://127.0.0.1:{plain}", verify=str(settings.tls_ca))
         with pytest.raises(RegistryAccessError, match="answers HTTP, not HTTPS"):
             over_https.subjects()
+
+
+def test_a_registry_away_is_asked_again_within_the_patience() -> None:
+    """The worker waits a registry out (its Kafka restarting: 503, or no answer) like Kafka itself;
+    past its patience, the error says how long it waited. Without patience: at once."""
+    calls: list[int] = []
+
+    async def subjects(request: web.Request) -> web.Response:
+        calls.append(1)
+        if len(calls) < 3:
+            return web.json_response({"error_code": 50301, "message": "Kafka does not answer"}, status=503)
+        return web.json_response(["a-value"])
+
+    app = web.Application()
+    app.router.add_get("/subjects", subjects)
+    waits: list[str] = []
+    with served(app) as port:
+        url = f"http://127.0.0.1:{port}"
+        with pytest.raises(RegistryUnavailableError, match="cannot serve") as at_once:
+            RegistryClient(url).subjects()
+        assert at_once.value.error_code == 50301 and len(calls) == 1
+        assert RegistryClient(url, patience=10, on_wait=waits.append).subjects() == ["a-value"]
+        assert len(calls) == 3 and len(waits) == 1 and "asking again" in waits[0]
+    dead = RegistryClient(url, patience=1.2, timeout=0.5)
+    with pytest.raises(RegistryUnreachableError, match="does not answer, for 1 s"):
+        dead.subjects()
