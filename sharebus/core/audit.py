@@ -227,13 +227,16 @@ class AuditLog:
                         actual=text[:300],
                         fix="`sharebus acl sync` (as the admin) grants the bus principals what they use",
                     ) from None
+                outage = False
                 if watch is not None and transient(exc):
                     watch.failed(exc)
-                    watch.check()
+                    watch.check()  # past the tolerance: the outage's error
+                    outage = watch.suspected  # waited out, and `timeout` more once it is over
+                    deadline = max(deadline, time.monotonic() + timeout) if outage else deadline
                 problems.append(str(exc.args[0]))
                 if writer is not None and writer.wrote != writer.tail:
                     unsure = writer.wrote  # the next turn's tail tells whether it landed
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline and not outage:
                     break
                 if attempt > 1:  # writers fencing each other in turn: one of them waits
                     time.sleep(random.uniform(0.02, 0.2) * min(attempt, 5))

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from sharebus.core.audit_chain import GENESIS, HASH, START, Link, digest, link, verify
+from sharebus.core.errors import UnreachableError
 
 
 def chain(n: int) -> list[dict[str, Any]]:
@@ -129,3 +130,48 @@ def test_a_malformed_anchor_is_refused_with_the_form(text: str) -> None:
 def test_an_anchor_round_trips() -> None:
     link_ = Link(12, "ab" * 32)
     assert Link.parse(link_.render()) == link_
+
+
+def test_an_audit_write_waits_a_kafka_outage_out_within_the_tolerance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit timing out while Kafka is away is tried again while the watch still calls it an
+    outage (the watch raises past its tolerance), not given up after the write's own timeout: the
+    router crashed on an audit record written while a broker restarted (test_faults)."""
+    from concurrent.futures import Future
+
+    from confluent_kafka import KafkaError, KafkaException
+
+    from sharebus.core import audit
+    from sharebus.core.settings import Settings
+
+    failures = {"left": 3}
+
+    class Writer:
+        tail = wrote = None
+
+        def commit(self, topic: str, batch: list[object], timeout: float) -> None:
+            if failures["left"]:
+                failures["left"] -= 1
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+
+    class Watch:
+        suspected = True
+
+        def failed(self, exc: BaseException) -> None: ...
+
+        def check(self) -> None: ...
+
+    def open_writer(self: audit.AuditLog, timeout: float, watch: object = None) -> None:
+        ready: Future[object] = Future()
+        ready.set_result(Writer())
+        self._ready = ready  # type: ignore[assignment]
+
+    monkeypatch.setattr(audit.AuditLog, "open", open_writer)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    log = audit.AuditLog(settings)
+    event = audit.event(settings, audit.SECURITY_ALERT, "x", "y", catalog_version=None)
+    assert log.write([event], timeout=0.0, watch=Watch()) == 1  # type: ignore[arg-type]
+    failures["left"] = 1
+    with pytest.raises(UnreachableError, match="not written"):
+        log.write([event], timeout=0.0)  # no watch: the write's own timeout holds
