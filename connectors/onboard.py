@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,15 @@ from connectors.draft_catalog import (
     secret_columns,
 )
 from connectors.errors import ChangePendingError, OnboardError
-from connectors.preflight import Check, Preflight, fail, ok
+from connectors.message_keys import plan_keys
+from connectors.preflight import OK, Check, Preflight, fail, ok
 from connectors.registered import record_target
 from connectors.render import MARIADB, POSTGRES, CaptureSpec, render
 from connectors.snapshot import INITIAL, NotificationReader, SnapshotSummary, follow
-from connectors.source import Source
+from connectors.source import Column, Source
 from connectors.sources import open_source
 from connectors.topics import KafkaTopics
+from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError, ConnectorError, SharebusError
 from sharebus.core.kafka_clients import kafka_config
@@ -161,6 +163,11 @@ def build_spec(req: OnboardRequest, excluded: tuple[str, ...] = ()) -> CaptureSp
     )
 
 
+def _tables_missing(pre: Preflight) -> bool:
+    """A captured table failed preflight (missing, unreadable): its columns cannot be read."""
+    return any(c.failed and c.name.startswith("table ") for c in pre.checks)
+
+
 def diff_configs(current: dict[str, str] | None, wanted: dict[str, str]) -> list[ConfigChange]:
     if current is None:
         return []
@@ -188,6 +195,7 @@ class Onboarding:
         self.source = source or open_source(req.target)
         self.topics = topics or KafkaTopics(kafka_config(settings))
         self.undo: list[tuple[str, Callable[[], Any]]] = []
+        self._table_columns: dict[str, tuple[Column, ...]] | None = None
         self.doing = "start"
 
     # --- plan -------------------------------------------------------------------------------
@@ -210,9 +218,10 @@ class Onboarding:
                 "install the plugin on Connect's plugin.path (`sharebus stack up` does)",
             ),
         )
-        drafts = None
+        drafts, catalog = None, None
         if self.req.catalog:
-            spec, drafts = self._catalog(spec, pre)
+            spec, drafts, catalog = self._catalog(spec, pre)
+        spec = self._keys(spec, pre, catalog)
         pre.raise_if_failed()
         result = OnboardResult(
             spec.connector_name,
@@ -240,21 +249,51 @@ class Onboarding:
                 " --drop-slot` first",
             )
 
-    def _catalog(self, spec: CaptureSpec, pre: Preflight) -> tuple[CaptureSpec, DraftPlan | None]:
+    def _columns(self, spec: CaptureSpec) -> dict[str, tuple[Column, ...]]:
+        if self._table_columns is None:
+            self._table_columns = self.source.columns(spec.tables)
+        return self._table_columns
+
+    def _keys(self, spec: CaptureSpec, pre: Preflight, catalog: Catalog | None) -> CaptureSpec:
+        """Key each table's messages by the catalog's primary_key, refusing a sensitive key."""
+        if _tables_missing(pre):
+            return spec
+        keys = plan_keys(
+            spec.department, self._columns(spec), catalog, (*spec.mask_columns, *spec.exclude_columns)
+        )
+        pre.checks.extend(keys.checks)
+        for table, cols in keys.key_columns if spec.kind == POSTGRES else ():
+            identity = next((c for c in pre.checks if c.name == f"primary key of {table}"), None)
+            if identity is not None and identity.status != OK:
+                pre.checks.append(
+                    fail(
+                        f"before-images of {table}",
+                        identity.found,
+                        f"REPLICA IDENTITY FULL: deletes must carry the catalog's key ({', '.join(cols)}),"
+                        " not only the table's primary key",
+                        f"ALTER TABLE {table} REPLICA IDENTITY FULL;",
+                    )
+                )
+        return replace(spec, key_columns=keys.key_columns)
+
+    def _catalog(
+        self, spec: CaptureSpec, pre: Preflight
+    ) -> tuple[CaptureSpec, DraftPlan | None, Catalog | None]:
         city_dir = self.settings.catalog_dir / self.settings.city
+        catalog = None
         try:
             catalog = load_city_catalog(city_dir)
             excluded = secret_columns(catalog, spec.department, spec.tables)
             spec = build_spec(self.req, excluded)
-            if any(c.failed and c.name.startswith("table ") for c in pre.checks):
-                return spec, None  # drafts need the tables; preflight reports them already
+            if _tables_missing(pre):
+                return spec, None, catalog  # drafts need the tables; preflight reports them already
             contact = self.req.contact or Contact("待指定 (to be named)", None)
             drafts = plan_drafts(
                 city_dir,
                 spec.kind,
                 spec.department,
                 self.req.department_name or spec.department,
-                self.source.columns(spec.tables),
+                self._columns(spec),
                 contact,
             )
         except ConfigError as exc:
@@ -266,12 +305,12 @@ class Onboarding:
                     exc.fix or "pass --no-catalog",
                 )
             )
-            return spec, None
+            return spec, None, catalog
         what = ", ".join(drafts.drafted) or "nothing new"
         pre.checks.append(ok("catalog drafts", what, f"entries in {city_dir} for the department to complete"))
         if excluded:
             pre.checks.append(ok("columns never shared", ", ".join(excluded), "excluded at the source"))
-        return spec, drafts
+        return spec, drafts, catalog
 
     def _validate(self, spec: CaptureSpec, config: dict[str, str]) -> None:
         """Connect's validator, with the password in a throw-away secret file."""

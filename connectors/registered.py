@@ -12,7 +12,7 @@ from pathlib import Path
 
 from connectors.client import ConnectClient
 from connectors.dburl import DbTarget
-from connectors.render import CONNECTOR_CLASSES, MARIADB, CaptureSpec
+from connectors.render import CONNECTOR_CLASSES, MARIADB, MESSAGE_KEY_COLUMNS, CaptureSpec, parse_key_columns
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError, ConnectorError
 from sharebus.core.keys import write_secret
@@ -70,6 +70,7 @@ def spec_of(name: str, config: Mapping[str, str]) -> CaptureSpec:
         db_user=config.get("database.user", ""),
         snapshot_mode=config.get("snapshot.mode", "initial"),
         db_ca=config.get("database.sslrootcert") if config.get("database.sslmode") == "verify-full" else None,
+        key_columns=parse_key_columns(config.get(MESSAGE_KEY_COLUMNS, "")),
     )
     own = tuple(t for t in listed if t not in spec.bus_tables)
     return replace(spec, tables=own) if own else spec

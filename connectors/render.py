@@ -57,6 +57,7 @@ PROTECTED_KEYS = frozenset(
         "signal.data.collection",
         "notification.sink.topic.name",
         "schema.history.internal.kafka.topic",
+        "message.key.columns",  # the catalog's primary_key, checked at onboarding (`message_keys`)
         "transforms",  # the topic router (`topic_routing`): every `transforms.*` key is refused
     }
 )
@@ -79,6 +80,8 @@ class CaptureSpec:
     mask_columns: tuple[str, ...] = ()  # schema.table.column, replaced by asterisks at the source
     overrides: tuple[tuple[str, str], ...] = ()  # extra Debezium properties (`--set key=value`)
     db_ca: str | None = None  # PostgreSQL: TLS verify-full against this CA file; None: no TLS asked
+    # Tables keyed by the catalog's primary_key rather than their own (Debezium message.key.columns)
+    key_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if not _DEPARTMENT_ID.match(self.department):
@@ -131,6 +134,16 @@ class CaptureSpec:
                         actual=column,
                         fix="qualify the column with one of: " + ", ".join(self.tables),
                     )
+
+        for table, cols in self.key_columns:
+            if table not in self.tables or not cols or not all(_COLUMN.match(f"{table}.{c}") for c in cols):
+                raise ConfigError(
+                    f"message key of {table}",
+                    "does not name columns of a captured table",
+                    expected="schema.table:column[,column] of a table in --tables",
+                    actual=f"{table}:{','.join(cols)}",
+                    fix="onboard again with `sharebus connectors add` (it takes the key from the catalog)",
+                )
 
     @property
     def connector_class(self) -> str:
@@ -300,8 +313,28 @@ def _finish(spec: CaptureSpec, config: dict[str, str]) -> dict[str, str]:
         config["column.exclude.list"] = ",".join(_include_list(spec.exclude_columns))
     if spec.mask_columns:
         config[f"column.mask.with.{MASK_LENGTH}.chars"] = ",".join(_include_list(spec.mask_columns))
+    if spec.key_columns:
+        config[MESSAGE_KEY_COLUMNS] = render_key_columns(spec.key_columns)
     config.update(dict(spec.overrides))
     return config
+
+
+MESSAGE_KEY_COLUMNS = "message.key.columns"
+
+
+def render_key_columns(key_columns: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """Debezium's `message.key.columns`: `schema.table:col,col;…` (Debezium orders a key's
+    fields as the table declares its columns, whatever the order here)."""
+    return ";".join(f"{table}:{','.join(cols)}" for table, cols in key_columns)
+
+
+def parse_key_columns(value: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`render_key_columns` read back."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for part in filter(None, value.split(";")):
+        table, _, cols = part.partition(":")
+        out.append((table.strip(), tuple(c.strip() for c in cols.split(",") if c.strip())))
+    return tuple(out)
 
 
 def _include_list(names: tuple[str, ...]) -> list[str]:

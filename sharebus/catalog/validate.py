@@ -12,6 +12,7 @@ from sharebus.catalog.issues import CatalogIssue
 from sharebus.catalog.models import (
     ALL_DISTRICTS,
     City,
+    CodeKind,
     Demand,
     DemandStatus,
     Department,
@@ -324,6 +325,15 @@ def _check_resource(
                     "primary_key",
                     f"key field {key!r} is {spec.grade.value}: keys are always delivered in clear",
                     "key fields of grade public or internal",
+                )
+            )
+        elif spec.code is CodeKind.RESIDENT_ID:
+            issues.append(
+                e.issue(
+                    "primary_key",
+                    f"key field {key!r} is a resident ID (code resident_id): keys are always delivered"
+                    " in clear, to every subscriber of the resource",
+                    "a key that identifies the record, not the person (e.g. a registration number)",
                 )
             )
     if res.region_field is not None:

@@ -113,7 +113,7 @@ def test_onboarding_a_mariadb_department(
         row["person_id"],
     )
     admin_rows(settings, "DELETE FROM social_insurance WHERE person_id = %s", row["person_id"])
-    key = {"person_id": row["person_id"]}
+    key = {"insurance_no": row["insurance_no"]}  # the catalog's key, not the resident ID
     topic = naming.raw_topic(f"cdc.{dept}")
     pairs = read_topic(
         consumer_factory(), settings, topic, until=lambda ps: (key, None) in ps and len(ops(ps, "r")) >= rows

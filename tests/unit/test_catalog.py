@@ -150,6 +150,12 @@ INVALID: list[tuple[str, Callable[[Raw], Any], tuple[str, str, str, str], int | 
         1,
     ),
     (
+        "resident ID as primary key",
+        lambda r: field(r, INS, "id").update(type="string", code="resident_id"),
+        ("catalog.yaml", INS, "primary_key", "resident ID"),
+        1,
+    ),
+    (
         "primary key not a field",
         lambda r: res(r, INS).update(primary_key=["nope"]),
         ("catalog.yaml", INS, "primary_key", "'nope'"),

@@ -15,6 +15,7 @@ from connectors.errors import ChangePendingError
 from connectors.onboard import Onboarding, OnboardRequest
 from connectors.preflight import Preflight, Step, ok
 from connectors.render import CaptureSpec, render
+from connectors.source import Column
 from sharebus.core.errors import ConfigError, ConnectorError
 from sharebus.core.settings import Settings
 
@@ -60,6 +61,9 @@ class FakeClient:
 class FakeSource:
     def __init__(self, log: list[str]) -> None:
         self.log, self.target = log, TARGET
+
+    def columns(self, tables: tuple[str, ...]) -> dict[str, tuple[Column, ...]]:
+        return {t: (Column("id", "int8", False, True), Column("name", "text", True, False)) for t in tables}
 
     def preflight(self, spec: CaptureSpec, **kw: bool) -> Preflight:
         def record(what: str) -> Any:

@@ -8,6 +8,7 @@ import pytest
 
 from connectors.client import ConnectorState, TaskState, summarise_trace
 from connectors.register import config_diff
+from connectors.registered import spec_of
 from connectors.render import CaptureSpec, render, render_postgres
 from sharebus.core.errors import ConfigError
 from sharebus.core.settings import Settings
@@ -130,7 +131,15 @@ def test_every_captured_table_goes_to_the_connector_s_raw_topic_but_the_bus_tabl
 
 @pytest.mark.parametrize(
     "key",
-    ["database.password", "slot.name", "topic.prefix", "my.password.x", "transforms", "transforms.x.type"],
+    [
+        "database.password",
+        "slot.name",
+        "topic.prefix",
+        "my.password.x",
+        "transforms",
+        "transforms.x.type",
+        "message.key.columns",
+    ],
 )
 def test_overrides_may_not_touch_identity_or_secrets(key: str) -> None:
     with pytest.raises(ConfigError, match="may not be overridden"):
@@ -140,3 +149,13 @@ def test_overrides_may_not_touch_identity_or_secrets(key: str) -> None:
 def test_excluded_columns_must_belong_to_captured_tables() -> None:
     with pytest.raises(ConfigError, match="does not name a column of a captured table"):
         spec(exclude_columns=("public.other.phone",))
+
+
+def test_a_table_keyed_by_the_catalog_s_key_renders_and_reads_back() -> None:
+    keyed = spec(tables=("public.person", "public.other"), key_columns=(("public.person", ("record_no",)),))
+    config = render(keyed, Settings())
+    assert config["message.key.columns"] == "public.person:record_no"
+    assert "message.key.columns" not in render(spec(), Settings())
+    assert spec_of(keyed.connector_name, config).key_columns == keyed.key_columns
+    with pytest.raises(ConfigError, match=r"message key of public\.elsewhere"):
+        spec(key_columns=(("public.elsewhere", ("id",)),))

@@ -28,7 +28,7 @@ HRSS = SampleDepartment(
     tables=("dept_hrss.social_insurance",),
 )
 TABLE = HRSS.tables[0]
-COLUMNS = ("person_id", "name", "employer_usci", "district_code", "insured_since", "status")
+COLUMNS = ("insurance_no", "person_id", "name", "employer_usci", "district_code", "insured_since", "status")
 STATUSES = ("active", "suspended", "terminated")
 _STATUS_WEIGHTS = (88, 7, 5)
 # The CDC user writes the signal table (snapshot watermarks) and the heartbeat.
@@ -105,6 +105,7 @@ class InsuranceRows:
         district = district_code or f.district().code
         since = date(2000, 1, 1) + timedelta(days=self.rng.randrange(9000))
         return {
+            "insurance_no": f"{district}{self.rng.randrange(10**6):06d}",
             "person_id": f.resident_id(district),
             "name": f.person_name(),
             "employer_usci": f.usci(f.district().code),

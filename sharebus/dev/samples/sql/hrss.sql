@@ -1,7 +1,8 @@
 -- Human resources and social security (人力资源和社会保障局): social insurance enrolment, on
 -- MariaDB. Department id: hrss. Statements are separated by ";" at line ends (applied one by one).
 CREATE TABLE IF NOT EXISTS social_insurance (
-    person_id      CHAR(18)     NOT NULL PRIMARY KEY COMMENT '公民身份号码, GB 11643 check digit',
+    insurance_no   CHAR(12)     NOT NULL PRIMARY KEY COMMENT '参保登记号 (the record, not the person: messages are keyed by it)',
+    person_id      CHAR(18)     NOT NULL UNIQUE COMMENT '公民身份号码, GB 11643 check digit',
     name           VARCHAR(64)  NOT NULL COMMENT '姓名',
     employer_usci  CHAR(18)     NOT NULL COMMENT '参保单位统一社会信用代码, GB 32100',
     district_code  CHAR(6)      NOT NULL COMMENT '参保地区县, GB/T 2260',
