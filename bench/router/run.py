@@ -49,6 +49,7 @@ from sharebus.dev.samples.generator import ChangeGenerator
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.dev.stack.manager import LocalStack
 from sharebus.testing.builders import as_debezium_json, debezium_bytes
+from streams.router.live_catalog import publish_catalog
 from streams.router.topics import RAW_TOPIC_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,6 +209,9 @@ def worker_env(settings: Settings, catalog_dir: Path, work: Path, tag: str) -> d
         update={"router_id": env["SHAREBUS_ROUTER_ID"], "catalog_topic": env["SHAREBUS_CATALOG_TOPIC"]}
     )
     grant(own, router_grants(own))
+    publish_catalog(
+        own.model_copy(update={"catalog_dir": catalog_dir, "city": "chongqing"})
+    )  # workers never do
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from sharebus.catalog.models import Catalog, Grade, Resource
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
 from sharebus.core.errors import ConfigError, ExitCode
 from sharebus.core.settings import get_settings
+from sharebus.core.signing import SIGNING_KEY_FILE, VERIFY_KEY_FILE, generate, load_verifier
 from streams.router.live_catalog import publish_catalog
 
 
@@ -78,13 +80,39 @@ def publish(city: str | None, as_json: bool) -> None:
                 "version": published.version,
                 "topic": settings.catalog_topic,
                 "offset": published.offset,
+                "key_id": published.key_id,
             }
         )
         return
     click.echo(
         f"catalog {published.city} version {published.version} is live"
-        f" ({settings.catalog_topic} offset {published.offset})"
+        f" ({settings.catalog_topic} offset {published.offset}, signed by key {published.key_id})"
     )
+
+
+@catalog.command("keygen")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keep", is_flag=True, help="A pair already in DIRECTORY is kept (and named), not an error.")
+@click.option("--owner", type=int, default=None, help="Give the private key to this user id (root only).")
+@json_option
+@handle_errors
+def keygen(directory: Path, keep: bool, owner: int | None, as_json: bool) -> None:
+    """Make the admin's catalog signing key pair in DIRECTORY (never overwrites one).
+
+    Keep catalog-signing.pem where the admin publishes (SHAREBUS_CATALOG_SIGNING_KEY); give
+    catalog-signing.pub.pem to every worker and the registry (SHAREBUS_CATALOG_VERIFY_KEY): they
+    refuse a catalog version it does not verify."""
+    private, public = directory / SIGNING_KEY_FILE, directory / VERIFY_KEY_FILE
+    if keep and private.exists() and public.exists():
+        kid = load_verifier(public).key_id
+    else:
+        private, public, kid = generate(directory)
+    if owner is not None:
+        os.chown(private, owner, -1)
+    if as_json:
+        emit_json({"signing_key": str(private), "verify_key": str(public), "key_id": kid})
+        return
+    click.echo(f"key {kid}: signing key {private} (keep it with the admin), verify key {public}")
 
 
 def _counts(c: Catalog) -> dict[str, int]:

@@ -104,9 +104,32 @@ def event(
     )
 
 
+def security_alert(
+    settings: Settings,
+    role: Role,
+    subject: str,
+    target: str,
+    detail: Mapping[str, Any],
+    *,
+    log: AuditLog | None = None,
+) -> None:
+    """A `security.alert` audit record of `subject` at `target`, written off the caller's thread
+    (a failed write is logged as an error; the caller has logged the alert itself)."""
+    record = event(settings, SECURITY_ALERT, subject, target, catalog_version=None, role=role, detail=detail)
+    writer = log or AuditLog(settings, role)
+
+    def write() -> None:
+        try:
+            writer.write([record])
+        except SharebusError as exc:
+            _log.error("the security alert was not audited: %s", exc)
+
+    threading.Thread(target=write, name="security-alert", daemon=True).start()
+
+
 def login_alerts(settings: Settings, role: Role, service: str) -> Callable[[str, int], None]:
     """What a web service does when a user's logins keep being refused: a warning in its log and
-    a `security.alert` audit record (written off the request's thread; a failed write is logged)."""
+    a `security.alert` audit record."""
     log = AuditLog(settings, role)
 
     def alert(user: str, count: int) -> None:
@@ -115,17 +138,7 @@ def login_alerts(settings: Settings, role: Role, service: str) -> Callable[[str,
             "security alert: %d refused logins of %s at %s within %.0f s", count, user, service, window
         )
         detail = {"kind": "login_refusals", "count": count, "window_s": window}
-        record = event(
-            settings, SECURITY_ALERT, user, service, catalog_version=None, role=role, detail=detail
-        )
-
-        def write() -> None:
-            try:
-                log.write([record])
-            except SharebusError as exc:
-                _log.error("the security alert was not audited: %s", exc)
-
-        threading.Thread(target=write, name="security-alert", daemon=True).start()
+        security_alert(settings, role, user, service, detail, log=log)
 
     return alert
 

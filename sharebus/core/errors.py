@@ -53,7 +53,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.METRICS: "the metrics store, sink or query API failed",
     ExitCode.DELIVERY: "Kafka refused or lost a routed message (nothing was committed past it)",
     ExitCode.OPS: "the ops monitor could not sample the bus",
-    ExitCode.TAMPERED: "the audit chain is broken: a record was altered, removed or inserted",
+    ExitCode.TAMPERED: "tampering found: the audit chain is broken (a record altered, removed or"
+    " inserted), or a catalog version is not signed by the admin's key",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

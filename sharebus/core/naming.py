@@ -321,6 +321,13 @@ OP_WITHDRAW = "withdraw"
 """On every record of a subscriber topic: the resource it belongs to (as in its key)."""
 H_FAILED_AT = f"{BUS}.dlq.failed_at"
 
+# --- Headers of a catalog version (on the catalog topic) ------------------------------------------
+
+H_CATALOG_SIGNATURE = f"{BUS}.catalog.signature"
+"""The admin's Ed25519 signature over the version's record value (base64)."""
+H_CATALOG_KEY_ID = f"{BUS}.catalog.key_id"
+"""Which key signed it (`sharebus.core.signing.key_id`)."""
+
 # --- The district side (PostgreSQL names in a district's database) ---------------------------------
 
 DISTRICT_META_PREFIX = f"{BUS}_"

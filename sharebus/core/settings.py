@@ -322,6 +322,22 @@ class Settings(BaseSettings):
             " catalog field uses the `pseudonym` mask. Changing it changes every pseudonym."
         ),
     )
+    catalog_signing_key: Path | None = Field(
+        None,
+        description=(
+            "SHAREBUS_CATALOG_SIGNING_KEY: the admin's Ed25519 private key (PEM) that signs every"
+            " catalog version `catalog publish` writes; set only where the admin publishes. Default"
+            " on a demo bus: <runtime>/keys/catalog-signing.pem, made once (`catalog keygen` makes one)."
+        ),
+    )
+    catalog_verify_key: Path | None = Field(
+        None,
+        description=(
+            "SHAREBUS_CATALOG_VERIFY_KEY: the admin's public key (PEM); workers and the registry refuse"
+            " a catalog version it does not verify. Default on a demo bus:"
+            " <runtime>/keys/catalog-signing.pub.pem."
+        ),
+    )
 
     # --- router ------------------------------------------------------------------------------
     router_id: str = Field(

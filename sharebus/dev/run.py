@@ -26,6 +26,7 @@ from sharebus.core.kafka_clients import Role, admin_client, consumer_config, kaf
 from sharebus.core.outage import KafkaWatch
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
+from sharebus.core.signing import SignatureError
 from sharebus.dev.samples import hrss
 from sharebus.dev.samples.connectors import apply_sample_connectors
 from sharebus.dev.samples.database import apply_schema
@@ -33,6 +34,7 @@ from sharebus.dev.samples.departments import DEPARTMENTS
 from sharebus.dev.samples.generator import ChangeCounts, ChangeGenerator, seed
 from sharebus.dev.stack.manager import LocalStack
 from sharebus.dev.supervisor import Child, ChildProcess, Supervisor
+from streams.router.live_catalog import latest_catalog, publish_catalog
 
 SAMPLE_DISTRICTS = ("500103", "500105")  # 渝中区, 江北区: each syncs into its own database
 
@@ -44,6 +46,22 @@ class RunOptions:
     rate: float = 20.0  # generated changes per second
     duration: float | None = None  # seconds; None = until interrupted
     districts: tuple[str, ...] = SAMPLE_DISTRICTS  # districts whose copy `run` keeps in sync
+
+
+def _catalog_live(settings: Settings, echo: Echo) -> None:
+    """A catalog signed by the admin is live before the worker starts (it never publishes one):
+    the one live already, else the local folder's."""
+    try:
+        live = latest_catalog(settings)
+    except SignatureError as exc:
+        echo(f"the live catalog is not the admin's ({exc.problem}): publishing the local folder's")
+        live = None
+    if live is None:
+        published = publish_catalog(settings)
+        echo(
+            f"  catalog {published.city} version {published.version} published"
+            f" (signed by key {published.key_id})"
+        )
 
 
 def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts:
@@ -67,6 +85,7 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     echo("registering the Debezium connectors…")
     for reg in apply_sample_connectors(settings, [*(d.id for d in DEPARTMENTS), hrss.HRSS.id], echo):
         echo(f"  {reg.name}: {reg.action}, {reg.state.state}")
+    _catalog_live(settings, echo)
     echo("starting the router (sharebus worker)…")
     worker = WorkerProcess(dict(os.environ), settings.runtime_dir.resolve() / "logs" / "worker.log")
     worker.name = "router"

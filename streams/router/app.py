@@ -13,21 +13,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from confluent_kafka import Message
 from faust.app.base import BootStrategy
 
 from sharebus.catalog.models import Catalog
 from sharebus.core import naming
+from sharebus.core.audit import security_alert
 from sharebus.core.errors import SharebusError
 from sharebus.core.gcpause import collections_deferred
 from sharebus.core.https import WEB_SERVER, server_context
+from sharebus.core.kafka_clients import Role
 from sharebus.core.pacing import beside_routing
 from sharebus.core.settings import Settings
+from sharebus.core.signing import SignatureError, verifier
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchOutput, BatchRouter, EncoderFor
 from streams.router.config import RouterConfig
 from streams.router.delivery import DeliveryTracker
-from streams.router.live_catalog import catalog_from, decode_texts
+from streams.router.live_catalog import catalog_from, verified_texts
 from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
 from streams.router.records import RawRecord
@@ -65,6 +69,7 @@ class RouterService:
         self.router = BatchRouter(policy, compile_checks(catalog), encoder_for(policy))
         self.source_topics = source_topics(settings, catalog)
         self.config = RouterConfig.from_settings(settings)
+        self.verifier = verifier(settings)  # catalog versions must be the admin's
         self.watch = self.config.watch()
         self.tracker: DeliveryTracker | None = None
         self.loops: list[RawLoop | CatalogWatcher | WithdrawalLoop] = []
@@ -107,14 +112,19 @@ class RouterService:
         for loop in self.loops:
             loop.start()
 
-    def apply_published(self, raw: bytes, offset: int) -> None:
+    def apply_published(self, msg: Message) -> None:
+        what = f"catalog version at {self.settings.catalog_topic} offset {msg.offset()}"
         # Beside the routing thread: no collection walks the heap, no call holds the GIL long, and
         # the work rests every few ms so routing keeps most of the interpreter.
         with collections_deferred(), beside_routing():
             try:
-                catalog = catalog_from(
-                    decode_texts(raw), f"topic {self.settings.catalog_topic} offset {offset}"
-                )
+                texts = verified_texts(msg.value() or b"", msg.headers(), self.verifier, what)
+                catalog = catalog_from(texts, what)
+            except SignatureError as exc:  # not the admin's: refused, audited; the version in force stays
+                log.error("catalog version refused (the version in force stays):\n%s", exc)
+                detail = {"kind": "catalog_signature", "problem": exc.problem, "actual": exc.actual}
+                security_alert(self.settings, Role.ROUTER, "catalog", what, detail)
+                return
             except SharebusError as exc:  # a bad version is refused; the one in force stays
                 log.error("catalog version refused:\n%s", exc)
                 return

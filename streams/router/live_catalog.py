@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
@@ -27,6 +27,10 @@ from sharebus.core.kafka_clients import (
     watermarks,
 )
 from sharebus.core.settings import Settings
+from sharebus.core.signing import Signer, Verifier, signer, verifier
+
+Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None
+"""A record's headers as confluent-kafka gives them."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Published:
     city: str
     version: str
     offset: int
+    key_id: str  # of the admin's key that signed it
 
 
 def encode_texts(texts: CatalogTexts) -> bytes:
@@ -61,14 +66,38 @@ def ensure_catalog_topic(settings: Settings, role: Role = Role.ADMIN, *, align: 
     ensure_document_topic(admin, settings.catalog_topic, Replication.of(settings), align=align)
 
 
-def publish_catalog(settings: Settings, city: str | None = None, role: Role = Role.ADMIN) -> Published:
-    """Validate the city's catalog folder and publish it as the live policy (key = city)."""
+def signed_headers(signer: Signer, record: bytes) -> list[tuple[str, str | bytes | None]]:
+    """The headers that make `record` a catalog version the workers accept."""
+    return [
+        (naming.H_CATALOG_SIGNATURE, signer.sign(record).encode()),
+        (naming.H_CATALOG_KEY_ID, signer.key_id.encode()),
+    ]
+
+
+def verified_texts(raw: bytes, headers: Headers, verifier: Verifier, what: str) -> CatalogTexts:
+    """The texts of a catalog version, once its signature is the admin's (else SignatureError)."""
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    found = {
+        name: value.decode() if isinstance(value, bytes) else value
+        for name, value in pairs
+        if value is not None
+    }
+    verifier.verify(raw, found.get(naming.H_CATALOG_SIGNATURE), found.get(naming.H_CATALOG_KEY_ID), what)
+    return decode_texts(raw)
+
+
+def publish_catalog(settings: Settings, city: str | None = None) -> Published:
+    """Validate the city's catalog folder and publish it, signed by the admin, as the live policy
+    (key = city). Only the admin may: it alone writes the catalog topic and holds the signing key."""
     city = city or settings.city
     folder = city_dir(settings.catalog_dir, city)
     texts = read_catalog_dir(folder)
     catalog = catalog_from(texts, str(folder))
-    ensure_catalog_topic(settings, role, align=role is Role.ADMIN)
-    producer = Producer(producer_config(settings, role, {"enable.idempotence": True, **DOCUMENT_PRODUCER}))
+    sign = signer(settings)
+    ensure_catalog_topic(settings, Role.ADMIN, align=True)
+    producer = Producer(
+        producer_config(settings, Role.ADMIN, {"enable.idempotence": True, **DOCUMENT_PRODUCER})
+    )
     offsets: list[int] = []
     errors: list[KafkaError] = []
 
@@ -80,12 +109,18 @@ def publish_catalog(settings: Settings, city: str | None = None, role: Role = Ro
 
     record = encode_texts(texts)
     try:
-        producer.produce(settings.catalog_topic, record, city.encode(), on_delivery=delivered)
+        producer.produce(
+            settings.catalog_topic,
+            record,
+            city.encode(),
+            headers=signed_headers(sign, record),
+            on_delivery=delivered,
+        )
     except KafkaException as exc:
         errors.append(exc.args[0])
     if errors or producer.flush(30):
         raise _not_published(settings, record, errors)
-    return Published(city, catalog.version, offsets[0])
+    return Published(city, catalog.version, offsets[0], sign.key_id)
 
 
 def _not_published(settings: Settings, record: bytes, errors: list[KafkaError]) -> SharebusError:
@@ -110,8 +145,10 @@ def _not_published(settings: Settings, record: bytes, errors: list[KafkaError]) 
 def latest_catalog(
     settings: Settings, city: str | None = None, timeout: float = 15.0, role: Role = Role.ADMIN
 ) -> CatalogTexts | None:
-    """The last published catalog texts of `city`, or None when none was ever published."""
+    """The last published catalog texts of `city`, or None when none was ever published; a last
+    version the admin's key does not verify is SignatureError (it is never used)."""
     city = city or settings.city
+    check = verifier(settings)
     ensure_catalog_topic(settings, role)
     consumer = Consumer(
         consumer_config(
@@ -129,20 +166,29 @@ def latest_catalog(
         low, high = watermarks(consumer, tp, timeout)
         if high <= low:
             return None
-        latest: bytes | None = None
+        latest: Message | None = None
         for msg in read_partition(consumer, tp, low, high, timeout):
             if msg.key() == city.encode():
-                latest = msg.value()
-        return decode_texts(latest) if latest is not None else None
+                latest = msg
+        if latest is None or latest.value() is None:
+            return None
+        what = f"catalog version of {city} at {settings.catalog_topic} offset {latest.offset()}"
+        return verified_texts(latest.value() or b"", latest.headers(), check, what)
     finally:
         consumer.close()
 
 
 def startup_catalog(settings: Settings, role: Role = Role.ROUTER) -> Catalog:
-    """The catalog a worker starts with: the live one, or the local folder published first."""
+    """The catalog a worker starts with: the live one, signed by the admin. A worker never
+    publishes one itself (it may not write the catalog topic)."""
     texts = latest_catalog(settings, role=role)
     if texts is None:
-        publish_catalog(settings, role=role)
-        texts = latest_catalog(settings, role=role)
-    assert texts is not None
+        raise ConfigError(
+            f"catalog topic {settings.catalog_topic}",
+            f"holds no catalog of {settings.city}: the worker has no policy to route by",
+            expected="a catalog version published by the admin",
+            actual="none published yet",
+            fix="publish one as the admin: `sharebus catalog publish` (`sharebus run` does), then start"
+            " the worker",
+        )
     return catalog_from(texts, f"topic {settings.catalog_topic}")

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from sharebus.core import naming
 from sharebus.core.outage import KafkaWatch, transient
@@ -251,7 +251,7 @@ class CatalogWatcher:
     catalog is handed to `apply` (which validates, compiles and swaps it in)."""
 
     def __init__(
-        self, config: RouterConfig, watch: KafkaWatch, apply: Callable[[bytes, int], None], fatal: Fatal
+        self, config: RouterConfig, watch: KafkaWatch, apply: Callable[[Message], None], fatal: Fatal
     ) -> None:
         self.config = config
         self.watch = watch
@@ -285,7 +285,7 @@ class CatalogWatcher:
             catch_up = (
                 self.watch.call(lambda: consumer.get_watermark_offsets(tp, timeout=10) or (0, 0))[1] or 0
             )
-            pending: tuple[bytes, int] | None = None
+            pending: Message | None = None
             consumer.assign([tp])
             while not self._stop.is_set():
                 self.watch.check()
@@ -297,11 +297,11 @@ class CatalogWatcher:
                     if err.code() != KafkaError._PARTITION_EOF:
                         self.watch.failed(KafkaException(err))
                     continue
-                value, offset = msg.value(), msg.offset() or 0
-                if msg.key() == city and value is not None:
-                    pending = (value, offset)
+                offset = msg.offset() or 0
+                if msg.key() == city and msg.value() is not None:
+                    pending = msg
                 if pending is not None and offset + 1 >= catch_up:
-                    self.apply(*pending)
+                    self.apply(pending)
                     pending = None
         except BaseException as exc:
             log.error("catalog watcher failed: %s", exc)

@@ -24,6 +24,7 @@ from sharebus.core import naming
 from sharebus.core.kafka_clients import admin_client, http_login, kafka_config, watermarks
 from sharebus.core.settings import Settings
 from sharebus.testing.kafka import read_until
+from streams.router.live_catalog import publish_catalog
 
 SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 
@@ -76,6 +77,9 @@ def worker_env(
         update={"router_id": env["SHAREBUS_ROUTER_ID"], "catalog_topic": env["SHAREBUS_CATALOG_TOPIC"]}
     )
     grant(own, router_grants(own))
+    publish_catalog(
+        own.model_copy(update={"catalog_dir": catalog_dir, "city": "chongqing"})
+    )  # the admin; workers never do
     return env
 
 

@@ -39,6 +39,7 @@ MAVEN = ROOT / "sharebus" / "dev" / "stack" / "maven"
 SERVICES = {
     "kafka",
     "kafka-principals",
+    "catalog-keys",
     "postgres",
     "mariadb",
     "registry",
@@ -48,7 +49,7 @@ SERVICES = {
     "tls",
 }
 # Run once to completion (no healthcheck): the router's and Connect's principals, before Connect.
-ONE_SHOT = {"kafka-principals", "tls"}
+ONE_SHOT = {"kafka-principals", "tls", "catalog-keys"}
 # Containers of the sharebus image that talk to Kafka as the bus (the admin, and the services).
 BUS_CLIENTS = ("kafka-principals", "registry", "sharebus")
 # Environment names the apache/kafka image does not turn into server.properties (KafkaDockerWrapper).
@@ -760,3 +761,20 @@ def test_the_tls_volume_holds_the_ca_every_service_trusts(
         assert ["tls", names.CONTAINER_TLS_DIR, "ro"] in mounts, name
     assert ["tls", names.CONTAINER_TLS_DIR] in [str(v).split(":") for v in services["tls"]["volumes"]]
     assert services["kafka"]["depends_on"]["tls"]["condition"] == "service_completed_successfully"
+
+
+def test_the_admin_s_catalog_keys_are_made_once_and_the_verifiers_read_only_the_public_one(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """`catalog-keys` makes the pair on the `keys` volume (kept when there); the registry gets the
+    public key only, `sharebus` (which publishes as the admin) both; both mount it read-only."""
+    assert "keys" in compose["volumes"]
+    command = services["catalog-keys"]["command"]
+    assert command[:4] == ["sharebus", "catalog", "keygen", "/run/sharebus/keys"] and "--keep" in command
+    for name in ("registry", "sharebus"):
+        assert "keys:/run/sharebus/keys:ro" in services[name]["volumes"], name
+        assert services[name]["depends_on"]["catalog-keys"]["condition"] == "service_completed_successfully"
+        env = environment(services[name])
+        assert env["SHAREBUS_CATALOG_VERIFY_KEY"] == "/run/sharebus/keys/catalog-signing.pub.pem"
+    assert "SHAREBUS_CATALOG_SIGNING_KEY" not in environment(services["registry"])
+    assert environment(services["sharebus"])["SHAREBUS_CATALOG_SIGNING_KEY"].endswith("catalog-signing.pem")

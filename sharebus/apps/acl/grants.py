@@ -87,7 +87,7 @@ def subscriber_grants(subscriber: str, topics: Iterable[str]) -> set[Grant]:
 
 
 def router_grants(settings: Settings) -> set[Grant]:
-    """Read raw topics; write subscriber, dead-letter and audit topics; its catalog; ops sampling."""
+    """Read raw topics; write subscriber, dead-letter and audit topics; read the catalog; ops sampling."""
     p = user(settings.kafka_router_user)
     app = naming.app_prefix(settings.router_id)  # the Faust app `<router_id>.app` and its internal topics
     out = _grants(p, TOPIC, naming.RAW_PREFIX, PREFIXED, ("READ", "DESCRIBE", "CREATE"))
@@ -95,7 +95,8 @@ def router_grants(settings: Settings) -> set[Grant]:
     # wrote itself; districts never get READ beyond their own topics).
     out |= _grants(p, TOPIC, naming.SHARE_PREFIX, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     out |= _grants(p, TOPIC, naming.DLQ_PREFIX, PREFIXED, ("READ", "WRITE", "DESCRIBE", "CREATE"))
-    out |= _grants(p, TOPIC, settings.catalog_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
+    # No WRITE: only the admin publishes catalog versions (signed; the workers verify them).
+    out |= _grants(p, TOPIC, settings.catalog_topic, LITERAL, ("READ", "DESCRIBE", "CREATE"))
     derived = naming.catalog_derived_prefix(settings.catalog_topic)
     out |= _grants(p, TOPIC, derived, PREFIXED, ("READ", "DESCRIBE"))
     enforced = naming.entitlements_topic(settings.catalog_topic)  # what the workers last enforced

@@ -8,7 +8,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from schemas.derive import share_subject
 from schemas.registry_guard import Caller, GuardUnavailable
@@ -17,8 +17,9 @@ from sharebus.core import naming
 from sharebus.core.kafka_clients import Role, consumer_config, read_partition
 from sharebus.core.logins import KafkaLogins, LoginUnavailable
 from sharebus.core.settings import Settings
+from sharebus.core.signing import SignatureError, verifier
 from streams.policy.entitled import Window, entitlement_windows, in_window
-from streams.router.live_catalog import catalog_from, decode_texts
+from streams.router.live_catalog import catalog_from, verified_texts
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class SubjectIndex:
                 },
             )
         )
+        self.verifier = verifier(settings)
         self._read_to = -1  # the catalog topic's end offset the index is of
         self._index: dict[str, dict[str, list[Window]]] = {}
         self._lock = threading.Lock()
@@ -69,22 +71,27 @@ class SubjectIndex:
                 raise GuardUnavailable(f"catalog topic {self.tp.topic}: {exc.args[0]}") from None
             if high == self._read_to:
                 return
-            latest: bytes | None = None
+            latest: Message | None = None
             city = self.settings.city.encode()
             start = max(low, self._read_to, 0)
             try:
                 for msg in read_partition(self.consumer, self.tp, start, high, self.timeout, strict=True):
                     if msg.key() == city and msg.value() is not None:
-                        latest = msg.value()
+                        latest = msg
             except TimeoutError as exc:  # read again at the next miss: never an index of half a read
                 raise GuardUnavailable(f"catalog topic {self.tp.topic}: {exc}") from None
             self._read_to = high
             if latest is not None:
                 self._index = self._build(latest)
 
-    def _build(self, raw: bytes) -> dict[str, dict[str, list[Window]]]:
+    def _build(self, msg: Message) -> dict[str, dict[str, list[Window]]]:
+        what = f"catalog version at {self.tp.topic} offset {msg.offset()}"
         try:
-            catalog = catalog_from(decode_texts(raw), f"topic {self.tp.topic}")
+            texts = verified_texts(msg.value() or b"", msg.headers(), self.verifier, what)
+            catalog = catalog_from(texts, what)
+        except SignatureError as exc:  # refused by the workers too: the index stays as it was
+            log.error("the published catalog is not the admin's; readers keep their subjects: %s", exc)
+            return self._index
         except CatalogError as exc:  # kept out of the workers too: the index stays as it was
             log.error("the published catalog does not validate; readers keep their subjects: %s", exc)
             return self._index
