@@ -28,9 +28,9 @@ RUN cd /tmp/sharebus-src \
 
 # Empty directories owned by the sharebus user: Docker copies their owner and mode into a fresh
 # named volume mounted over them (the `secrets` and `sharebus-runtime` volumes of Compose).
-RUN mkdir -p /run/sharebus/secrets /var/lib/sharebus \
- && chown 1001:1001 /run/sharebus/secrets /var/lib/sharebus \
- && chmod 0700 /run/sharebus/secrets
+RUN mkdir -p /run/sharebus/secrets /run/sharebus/connect-rest /var/lib/sharebus \
+ && chown 1001:1001 /run/sharebus/secrets /run/sharebus/connect-rest /var/lib/sharebus \
+ && chmod 0700 /run/sharebus/secrets /run/sharebus/connect-rest
 
 ENV SHAREBUS_CATALOG_DIR=/opt/sharebus/catalog \
     SHAREBUS_RUNTIME_DIR=/var/lib/sharebus \

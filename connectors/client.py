@@ -9,7 +9,8 @@ from typing import Any
 
 import requests
 
-from sharebus.core.errors import ConnectorError, UnreachableError
+from sharebus.core.errors import AccessError, ConnectorError, UnreachableError
+from sharebus.core.settings import Settings
 
 _TIMEOUT = 15.0
 REBALANCE_WAIT = 30.0
@@ -58,12 +59,26 @@ def summarise_trace(trace: str) -> str:
     return "\n".join(dict.fromkeys(keep))  # de-duplicated, order kept
 
 
+def connect_login(settings: Settings) -> tuple[str, str]:
+    """The basic-auth login of Connect's REST API."""
+    return settings.connect_rest_user, settings.connect_rest_password.get_secret_value()
+
+
 class ConnectClient:
     """Kafka Connect REST calls used by sharebus; one instance per Connect cluster URL."""
 
-    def __init__(self, url: str, *, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, url: str, *, session: requests.Session | None = None, auth: tuple[str, str] | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.session = session or requests.Session()
+        if auth is not None:
+            self.session.auth = auth
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConnectClient:
+        """The client of the deployment's Connect, logged in as SHAREBUS_CONNECT_REST_USER."""
+        return cls(settings.connect_url, auth=connect_login(settings))
 
     def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
         deadline, pause = time.monotonic() + REBALANCE_WAIT, 0.25
@@ -71,6 +86,17 @@ class ConnectClient:
             resp = self._send(method, path, **kw)
             if resp.status_code in ok:
                 break
+            if resp.status_code in (401, 403):
+                raise AccessError(
+                    f"Kafka Connect at {self.url}",
+                    f"refused the login ({resp.status_code}) for {method} {path}",
+                    expected="the REST login of SHAREBUS_CONNECT_REST_USER / SHAREBUS_CONNECT_REST_PASSWORD",
+                    actual="anonymous"
+                    if getattr(self.session, "auth", None) is None
+                    else "those credentials refused",
+                    fix="set SHAREBUS_CONNECT_REST_USER and SHAREBUS_CONNECT_REST_PASSWORD to the login"
+                    " Connect was started with (`sharebus stack up` writes it from the same settings)",
+                )
             try:
                 message = resp.json().get("message", resp.text)
             except ValueError:

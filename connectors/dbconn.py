@@ -107,10 +107,18 @@ def _pg_error(target: DbTarget, message: str) -> UnreachableError:
     )
 
 
+def mariadb_tls(ca: str | None) -> dict[str, Any]:
+    """pymysql's TLS options: the server's certificate and host name verified against `ca` (the
+    MariaDB equivalent of libpq's verify-full); none without a CA."""
+    return {"ssl_ca": ca, "ssl_verify_cert": True, "ssl_verify_identity": True} if ca else {}
+
+
 def mariadb_connect(target: DbTarget, *, database: str | None = None) -> MariaConnection:
-    """An autocommit connection to `target`; UnreachableError / LoginError naming the cause."""
+    """An autocommit connection to `target` (over TLS when it names a CA); UnreachableError /
+    LoginError naming the cause."""
     try:
         return pymysql.connect(
+            **mariadb_tls(target.ca),
             host=target.host,
             port=target.port,
             user=target.user,

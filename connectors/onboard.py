@@ -26,7 +26,7 @@ from connectors.draft_catalog import (
 from connectors.errors import ChangePendingError, OnboardError
 from connectors.message_keys import plan_keys
 from connectors.preflight import OK, Check, Preflight, fail, ok
-from connectors.registered import record_target
+from connectors.registered import record_target, write_truststore
 from connectors.render import MARIADB, POSTGRES, CaptureSpec, render
 from connectors.snapshot import INITIAL, NotificationReader, SnapshotSummary, follow
 from connectors.source import Column, Source
@@ -191,7 +191,7 @@ class Onboarding:
         self.settings = settings
         self.req = req
         self.echo = echo
-        self.client = client or ConnectClient(settings.connect_url)
+        self.client = client or ConnectClient.of(settings)
         self.source = source or open_source(req.target)
         self.topics = topics or KafkaTopics(kafka_config(settings))
         self.undo: list[tuple[str, Callable[[], Any]]] = []
@@ -316,6 +316,9 @@ class Onboarding:
         """Connect's validator, with the password in a throw-away secret file."""
         probe = f".validate-{uuid.uuid4().hex}"
         write_secret(self.settings.secrets_dir, probe, self.req.target.password or "")
+        store = self.settings.secrets_dir / naming.db_truststore_secret(spec.department)
+        had_store = store.exists()
+        write_truststore(self.settings.secrets_dir, spec)  # Connect verifies a MariaDB server with it
         try:
             checked = {
                 **config,
@@ -325,6 +328,8 @@ class Onboarding:
             errors = self.client.validate(spec.connector_class, checked)
         finally:
             (self.settings.secrets_dir / probe).unlink(missing_ok=True)
+            if not had_store:  # written for real when the connector is registered
+                store.unlink(missing_ok=True)
         if errors:
             raise ConnectorError(
                 f"connector {spec.connector_name}",

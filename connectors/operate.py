@@ -57,7 +57,7 @@ class StatusReport:
 
 
 def connector_status(settings: Settings, name: str, *, warn_bytes: int) -> StatusReport:
-    client = ConnectClient(settings.connect_url)
+    client = ConnectClient.of(settings)
     state = client.status(name)
     if state is None:
         raise not_registered(name)
@@ -76,7 +76,7 @@ def connector_status(settings: Settings, name: str, *, warn_bytes: int) -> Statu
 def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> list[str]:
     """Delete the connector; with `drop_slot`, also its offsets, replication slot and publication
     (PostgreSQL) or schema history (MariaDB), and its password file. What was removed."""
-    client = ConnectClient(settings.connect_url)
+    client = ConnectClient.of(settings)
     config = connector_config(client, name)
     if not drop_slot:
         client.delete(name)
@@ -101,7 +101,11 @@ def remove(settings: Settings, name: str, *, drop_slot: bool, echo: Echo) -> lis
             echo(f"  deleted schema history topic {topic}")
             done.append(f"schema history topic {topic}")
     # Only the connector's own files in the bus's secrets dir: never a path its config names.
-    for own in (spec.password_secret, naming.db_target_record(spec.department)):
+    for own in (
+        spec.password_secret,
+        naming.db_target_record(spec.department),
+        naming.db_truststore_secret(spec.department),
+    ):
         path = settings.secrets_dir / own
         if path.exists():
             path.unlink()

@@ -10,9 +10,21 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
 from connectors.client import ConnectClient
 from connectors.dburl import DbTarget
-from connectors.render import CONNECTOR_CLASSES, MARIADB, MESSAGE_KEY_COLUMNS, CaptureSpec, parse_key_columns
+from connectors.render import (
+    CONNECTOR_CLASSES,
+    MARIADB,
+    MARIADB_CA,
+    MESSAGE_KEY_COLUMNS,
+    TRUSTSTORE_PASSWORD,
+    CaptureSpec,
+    parse_key_columns,
+)
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError, ConnectorError
 from sharebus.core.keys import write_secret
@@ -69,11 +81,20 @@ def spec_of(name: str, config: Mapping[str, str]) -> CaptureSpec:
         db_port=int(config.get("database.port", "0")),
         db_user=config.get("database.user", ""),
         snapshot_mode=config.get("snapshot.mode", "initial"),
-        db_ca=config.get("database.sslrootcert") if config.get("database.sslmode") == "verify-full" else None,
+        db_ca=_ca_of(config),
         key_columns=parse_key_columns(config.get(MESSAGE_KEY_COLUMNS, "")),
     )
     own = tuple(t for t in listed if t not in spec.bus_tables)
     return replace(spec, tables=own) if own else spec
+
+
+def _ca_of(config: Mapping[str, str]) -> str | None:
+    """The CA file a rendered config verifies its database's certificate with (None: no TLS)."""
+    if config.get("database.sslmode") == "verify-full":  # PostgreSQL
+        return config.get("database.sslrootcert")
+    if config.get("database.ssl.mode") == "verify-full":  # MariaDB
+        return config.get(MARIADB_CA)
+    return None
 
 
 def secret_file(config: Mapping[str, str]) -> Path | None:
@@ -93,9 +114,36 @@ def _where(spec: CaptureSpec) -> dict[str, object]:
     }
 
 
+def write_truststore(secrets_dir: Path, spec: CaptureSpec) -> Path | None:
+    """A MariaDB capture over TLS: its CA as the Java truststore (PKCS12) Debezium verifies the
+    server with (JDBC and binlog client alike); None for other captures."""
+    if spec.kind != MARIADB or not spec.db_ca:
+        return None
+    try:
+        ca = x509.load_pem_x509_certificates(Path(spec.db_ca).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"CA file {spec.db_ca}",
+            "cannot be read as PEM certificates",
+            actual=str(exc),
+            fix="name the CA of the database server's certificate (`?sslrootcert=FILE` in --db)",
+        ) from None
+    store = pkcs12.serialize_java_truststore(
+        [pkcs12.PKCS12Certificate(cert, f"ca{i}".encode()) for i, cert in enumerate(ca)],
+        serialization.BestAvailableEncryption(TRUSTSTORE_PASSWORD.encode()),
+    )
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = secrets_dir / naming.db_truststore_secret(spec.department)
+    path.write_bytes(store)
+    path.chmod(0o644)  # public certificates only
+    return path
+
+
 def record_target(secrets_dir: Path, spec: CaptureSpec) -> Path:
     """Record where the bus may log in with `spec`'s password (beside it in the secrets dir):
-    written when a connector is registered through the bus, checked by `target_of`."""
+    written when a connector is registered through the bus, checked by `target_of`. A MariaDB
+    capture over TLS also gets its CA as the Java truststore Debezium reads (`write_truststore`)."""
+    write_truststore(secrets_dir, spec)
     return write_secret(secrets_dir, naming.db_target_record(spec.department), json.dumps(_where(spec)))
 
 

@@ -62,6 +62,10 @@ PROTECTED_KEYS = frozenset(
     }
 )
 MASK_LENGTH = 12
+# MariaDB Connector/J's CA file (Debezium hands `database.*` keys to the driver).
+MARIADB_CA = "database.serverSslCert"
+# The truststore holds only the (public) CA certificate: its password guards integrity, not secrecy.
+TRUSTSTORE_PASSWORD = "sharebus-public-ca"
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,15 @@ def render_mariadb(spec: CaptureSpec, settings: Settings) -> dict[str, str]:
         "kafka_bootstrap": settings.kafka_bootstrap,
     }
     config = {key: value.format(**values) for key, value in _template(MARIADB).items()}
+    if spec.db_ca:  # TLS, the certificate and host name verified: JDBC (the CA file) and binlog (truststore)
+        config |= {
+            "database.ssl.mode": "verify-full",
+            "database.ssl.truststore": str(
+                settings.secrets_dir / naming.db_truststore_secret(spec.department)
+            ),
+            "database.ssl.truststore.password": TRUSTSTORE_PASSWORD,
+            MARIADB_CA: spec.db_ca,
+        }
     # The schema history's own Kafka clients authenticate as Connect (password via the secrets dir).
     password, protocol = connect_password_ref(settings), connect_protocol_ref(settings)
     for client in ("producer", "consumer"):

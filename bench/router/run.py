@@ -282,7 +282,7 @@ def latency(settings: Settings, rate: float, seconds: float, work: Path) -> dict
     base = sample_spec(get_department("market"), settings, snapshot_mode="no_data")
     spec = CaptureSpec(**{**base.__dict__, "department": dept})
     admin_dsn = settings.pg_dsn("dept_market")
-    client = ConnectClient(settings.connect_url)
+    client = ConnectClient.of(settings)
     register_postgres(
         client,
         spec,

@@ -10,7 +10,7 @@ from dataclasses import replace
 import click
 
 from connectors.client import ConnectClient, ConnectorState
-from connectors.dburl import DEFAULT_PASSWORD_ENV, POSTGRES, parse_db_url, resolve_password
+from connectors.dburl import DEFAULT_PASSWORD_ENV, parse_db_url, resolve_password
 from connectors.draft_catalog import Contact
 from connectors.errors import EXIT_CODES_HELP
 from connectors.onboard import OnboardRequest, OnboardResult, onboard
@@ -138,7 +138,7 @@ def add(
     back and each problem is explained with its fix. Twice with the same arguments: no change."""
     settings = get_settings()
     target = parse_db_url(db_url)
-    if target.kind == POSTGRES and target.ca is None and settings.db_ca is not None:
+    if target.ca is None and settings.db_ca is not None:
         target = replace(target, ca=settings.db_ca)  # TLS verify-full against the bus's CA
     if target.password:
         remember_secret(target.password)
@@ -217,7 +217,7 @@ def apply(departments: tuple[str, ...], as_json: bool) -> None:
 @handle_errors
 def list_(as_json: bool) -> None:
     """Every connector with its state and its tasks' states."""
-    client = ConnectClient(get_settings().connect_url)
+    client = ConnectClient.of(get_settings())
     states = [s for s in (client.status(n) for n in client.names()) if s is not None]
     if as_json:
         emit_json([_state_dict(s) for s in states])
@@ -311,7 +311,7 @@ def _wait_and_show(client: ConnectClient, name: str, state: str, as_json: bool) 
 @handle_errors
 def pause(name: str, as_json: bool) -> None:
     """Pause a connector and its tasks (its slot keeps WAL meanwhile)."""
-    client = ConnectClient(get_settings().connect_url)
+    client = ConnectClient.of(get_settings())
     connector_config(client, name)
     client.pause(name)
     _wait_and_show(client, name, "PAUSED", as_json)
@@ -323,7 +323,7 @@ def pause(name: str, as_json: bool) -> None:
 @handle_errors
 def resume(name: str, as_json: bool) -> None:
     """Resume a paused connector; waits until it and its tasks run."""
-    client = ConnectClient(get_settings().connect_url)
+    client = ConnectClient.of(get_settings())
     connector_config(client, name)
     client.resume(name)
     _wait_and_show(client, name, "RUNNING", as_json)
@@ -338,7 +338,7 @@ def resume(name: str, as_json: bool) -> None:
 @handle_errors
 def restart(name: str, everything: bool, as_json: bool) -> None:
     """Restart the failed tasks (and connector) of NAME; waits until all run."""
-    client = ConnectClient(get_settings().connect_url)
+    client = ConnectClient.of(get_settings())
     connector_config(client, name)
     client.restart(name, failed_only=not everything)
     _wait_and_show(client, name, "RUNNING", as_json)
@@ -379,7 +379,7 @@ def resnapshot_(name: str, table: str, condition: str | None, timeout: float, as
     """Re-emit TABLE's rows (those matching --where) as an incremental snapshot through Debezium's
     signal channel, followed to completion through its notifications."""
     settings = get_settings()
-    config = connector_config(ConnectClient(settings.connect_url), name)
+    config = connector_config(ConnectClient.of(settings), name)
     spec = spec_of(name, config)
     qualified = table if "." in table else f"{'public' if spec.kind == 'postgres' else spec.db_name}.{table}"
     if qualified not in spec.tables:

@@ -12,6 +12,7 @@ from sharebus.cli.connectors import connectors
 from sharebus.cli.district import district
 from sharebus.cli.metrics import metrics
 from sharebus.cli.ops import ops
+from sharebus.cli.pseudonyms import pseudonyms
 from sharebus.cli.reconcile import reconcile
 from sharebus.cli.run import run
 from sharebus.cli.samples import samples
@@ -44,6 +45,7 @@ for group in (
     subscriber,
     audit,
     topics,
+    pseudonyms,
 ):
     cli.add_command(group)
 

@@ -47,6 +47,7 @@ CREDENTIAL_DISABLE = "credential.disable"
 POLICY_WITHHOLD = "policy.withhold"
 TOPICS_MIGRATE = "topics.migrate"
 SECURITY_ALERT = "security.alert"
+PSEUDONYM_MAP = "pseudonym.map"
 ACTIONS = (
     ACL_GRANT,
     ACL_REVOKE,
@@ -56,6 +57,7 @@ ACTIONS = (
     POLICY_WITHHOLD,
     TOPICS_MIGRATE,
     SECURITY_ALERT,
+    PSEUDONYM_MAP,
 )
 
 

@@ -46,6 +46,20 @@ def pseudonym_key(settings: Settings) -> bytes:
 PSEUDONYM_KEY_FILE = "pseudonym.key"
 
 
+def previous_pseudonym_keys(settings: Settings) -> tuple[bytes, ...]:
+    """SHAREBUS_PSEUDONYM_PREVIOUS_KEYS, newest first (ConfigError when unset: nothing to map)."""
+    raw = settings.pseudonym_previous_keys.get_secret_value() if settings.pseudonym_previous_keys else ""
+    keys = tuple(k.strip().encode() for k in raw.split(",") if k.strip())
+    if not keys:
+        raise ConfigError(
+            "SHAREBUS_PSEUDONYM_PREVIOUS_KEYS",
+            "is not set: there is no earlier key whose pseudonyms could be mapped",
+            expected="the key(s) SHAREBUS_PSEUDONYM_KEY replaced, comma-separated, newest first",
+            fix="after a rotation, set it to the old key (and SHAREBUS_PSEUDONYM_KEY to the new one)",
+        )
+    return keys
+
+
 def write_secret(secrets_dir: Path, name: str, value: str) -> Path:
     """Store one secret as a file readable only by its owner (Kafka's DirectoryConfigProvider)."""
     secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -102,6 +102,12 @@ def db_password_secret(department: str) -> str:
     return f"{connector_name(department)}.db-password"
 
 
+def db_truststore_secret(department: str) -> str:
+    """File name, in the secrets dir, of the Java truststore (PKCS12) with the CA a MariaDB
+    department's server certificate is verified against (Debezium's binlog client reads it)."""
+    return f"{connector_name(department)}.truststore.p12"
+
+
 def db_target_record(department: str) -> str:
     """File name, in the secrets dir, of where onboarding lets the bus log in to a department's
     database (host, port, user, database): the bus logs in nowhere else with that password."""
@@ -320,6 +326,8 @@ OP_WITHDRAW = "withdraw"
 """`sharebus.op` of the tombstones written when a resource is withdrawn from a subscriber."""
 """On every record of a subscriber topic: the resource it belongs to (as in its key)."""
 H_FAILED_AT = f"{BUS}.dlq.failed_at"
+H_PSEUDONYM_KEY = f"{BUS}.pseudonym.key_id"
+"""On a delivered record carrying pseudonyms: which key made them (`masks.pseudonym_key_id`)."""
 
 # --- Headers of a catalog version (on the catalog topic) ------------------------------------------
 

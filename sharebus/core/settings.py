@@ -237,6 +237,19 @@ class Settings(BaseSettings):
             " this port."
         ),
     )
+    connect_rest_user: str = Field(
+        "sharebus-admin",
+        description=(
+            "SHAREBUS_CONNECT_REST_USER: the login Kafka Connect's REST API requires (HTTP basic auth,"
+            " Kafka's BasicAuthSecurityRestExtension); the bus's CLI, worker and stack use it."
+        ),
+    )
+    connect_rest_password: SecretStr = Field(
+        SecretStr("sharebus-connect-rest-local"),
+        description=(
+            "SHAREBUS_CONNECT_REST_PASSWORD: its password (the built-in one is refused beyond a demo bus)."
+        ),
+    )
     connect_heap: str = Field(
         "768m", description="SHAREBUS_CONNECT_HEAP: -Xmx/-Xms of the local Kafka Connect JVM."
     )
@@ -320,6 +333,13 @@ class Settings(BaseSettings):
         description=(
             "SHAREBUS_PSEUDONYM_KEY: HMAC key (>= 16 bytes) of keyed pseudonyms; required when a"
             " catalog field uses the `pseudonym` mask. Changing it changes every pseudonym."
+        ),
+    )
+    pseudonym_previous_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "SHAREBUS_PSEUDONYM_PREVIOUS_KEYS: the keys SHAREBUS_PSEUDONYM_KEY replaced, comma-separated,"
+            " newest first; only `sharebus pseudonyms map` uses them (their pseudonyms → the current key's)."
         ),
     )
     catalog_signing_key: Path | None = Field(
@@ -551,7 +571,12 @@ class Settings(BaseSettings):
         return str(self.tls_ca) if self.db_tls else None
 
 
-_KAFKA_PASSWORDS = ("kafka_admin_password", "kafka_router_password", "kafka_connect_password")
+_KAFKA_PASSWORDS = (
+    "kafka_admin_password",
+    "kafka_router_password",
+    "kafka_connect_password",
+    "connect_rest_password",
+)
 _LOOPBACK = ("localhost", "::1")
 # Properties that carry a client's identity, security or guarantees: the bus sets them, never an extra.
 _PROTECTED = re.compile(

@@ -42,7 +42,7 @@ class ConnectorSampler:
     def sample(self) -> ConnectorsSample:
         started, at = time.monotonic(), time.time()
         try:
-            names = ConnectClient(self.settings.connect_url).names()
+            names = ConnectClient.of(self.settings).names()
         except SharebusError as exc:
             return ConnectorsSample(at, (), f"{exc.subject}: {exc.problem}", time.monotonic() - started)
         items = [self._one(name) for name in names]

@@ -27,7 +27,7 @@ from sharebus.core import naming, pacing
 from sharebus.core.errors import SharebusError
 from sharebus.core.gcpause import collections_paused
 from streams.policy.envelope import OP_TRUNCATE, ROW_OPS, SourceKey, source_key
-from streams.policy.masks import MaskFn, make_pseudonym, mask_function
+from streams.policy.masks import MaskFn, make_pseudonym, mask_function, pseudonym_key_id
 from streams.policy.reasons import Reason
 from streams.policy.results import Decision, RouteResult, project, withhold_all
 from streams.policy.route import decide_row
@@ -169,15 +169,25 @@ class Policy:
     """The compiled sharing policy of one catalog version. Pure: `route` depends only on the
     event, `now` and the catalog (plus the pseudonym key)."""
 
-    __slots__ = ("_by_source", "_responsible", "catalog", "inputs", "resources", "version")
+    __slots__ = (
+        "_by_source",
+        "_responsible",
+        "catalog",
+        "inputs",
+        "pseudonym_key_id",
+        "resources",
+        "version",
+    )
 
     def __init__(
         self,
         catalog: Catalog,
         resources: Mapping[str, CompiledResource],
         inputs: _Inputs | None = None,
+        pseudonym_key_id: str | None = None,
     ) -> None:
         self.catalog = catalog
+        self.pseudonym_key_id = pseudonym_key_id  # of the key its pseudonyms are made with
         self.inputs = inputs  # what each resource was compiled from (a later version reuses it)
         self.version = catalog.version
         self.resources: Mapping[str, CompiledResource] = MappingProxyType(dict(resources))
@@ -290,7 +300,8 @@ def compile_policy(
         else:
             bindings = _bindings(catalog, per_resource[res.id][1])
             compiled[res.id] = _compile_resource(catalog, res, rows_of, bindings, pseudonym)
-    return Policy(catalog, compiled, _Inputs(context, per_resource))
+    key_id = pseudonym_key_id(pseudonym_key) if pseudonym is not None and pseudonym_key is not None else None
+    return Policy(catalog, compiled, _Inputs(context, per_resource), key_id)
 
 
 def _bindings(catalog: Catalog, demands: tuple[Demand, ...]) -> list[SubscriberDemand]:

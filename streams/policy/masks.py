@@ -79,6 +79,13 @@ def check_pseudonym_key(key: bytes | None) -> bytes:
     return key
 
 
+def pseudonym_key_id(key: bytes) -> str:
+    """Names a pseudonym key without revealing it (an HMAC of a fixed label): on every delivered
+    record with pseudonyms (header `sharebus.pseudonym.key_id`), so a district knows which key's
+    pseudonyms it holds, and in `sharebus pseudonyms map`'s table after a rotation."""
+    return hmac.digest(check_pseudonym_key(key), b"sharebus pseudonym key id", "sha256").hex()[:12]
+
+
 def make_pseudonym(key: bytes | None) -> MaskFn:
     """HMAC-SHA256 of the trimmed, upper-cased value under `key`, first 32 hex characters.
 

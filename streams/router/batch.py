@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from schemas.keys import key_prefix
+from sharebus.catalog.models import MaskKind
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
 from streams.policy.compiled import Policy
@@ -89,6 +90,7 @@ class _Plan(NamedTuple):
     key_prefix: bytes  # schemas.keys.key_prefix(resource)
     demand_header: tuple[str, bytes]
     resource_header: tuple[str, bytes]
+    key_headers: tuple[tuple[str, bytes], ...]  # the pseudonym key's id, when it sends pseudonyms
 
 
 class _Routing(NamedTuple):
@@ -237,7 +239,7 @@ class BatchRouter:
             pk = rec.key
             for send, plan, data in encoded:
                 key = plan.key_prefix + pk + b"}" if pk is not None else None  # keys.wrap_key
-                headers = [*common, plan.demand_header, plan.resource_header]
+                headers = [*common, plan.demand_header, plan.resource_header, *plan.key_headers]
                 append(Outgoing(send.target.topic, key, data, headers))
                 counted = sent.get(id(send))
                 if counted is None:
@@ -349,7 +351,19 @@ def _plan(routing: _Routing, target: Target) -> _Plan:
         key_prefix(target.resource),
         demand_header(target.demand_id),
         resource_header(target.resource),
+        pseudonym_headers(routing.policy, target),
     )
+
+
+def pseudonym_headers(policy: Policy, target: Target) -> tuple[tuple[str, bytes], ...]:
+    """`sharebus.pseudonym.key_id` when `target` receives a field pseudonymised (else nothing)."""
+    key_id, resource = policy.pseudonym_key_id, policy.catalog.resource(target.resource)
+    if key_id is None or resource is None or not target.masked:
+        return ()
+    hidden = (resource.field(name) for name in target.hidden)
+    if any(spec is not None and spec.mask is MaskKind.PSEUDONYM for spec in hidden):
+        return ((naming.H_PSEUDONYM_KEY, key_id.encode()),)
+    return ()
 
 
 def _merge_counts(

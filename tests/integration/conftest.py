@@ -45,7 +45,7 @@ def capture_factory(
     publication and topic prefix (`cdc.<unique>`), streaming only (no snapshot). Removed after,
     slot and publication dropped. `own_database=True` gives the test a private copy of the
     department's database (no other writer can touch it; dropped after)."""
-    client = ConnectClient(stack_settings.connect_url)
+    client = ConnectClient.of(stack_settings)
     made: list[tuple[CaptureSpec, str]] = []
     databases: list[str] = []
 
@@ -193,7 +193,7 @@ def onboard_db(stack_settings: Settings, unique: Callable[[str], str]) -> Iterat
         "url": f"postgresql://{role}:{password}@{stack_settings.pg_host}:{stack_settings.pg_port}/{db}",
         "admin_dsn": stack_settings.pg_dsn(db),
     }
-    client = ConnectClient(stack_settings.connect_url)
+    client = ConnectClient.of(stack_settings)
     if client.status(f"cdc-{dept}") is not None:
         client.purge(f"cdc-{dept}")
     with psycopg.connect(stack_settings.pg_dsn(db), autocommit=True) as conn:
@@ -342,7 +342,7 @@ def source_db_factory(
     from sharebus.dev.samples.departments import SampleDepartment
     from sharebus.dev.samples.upflow import SQL_FILE, TABLE
 
-    client = ConnectClient(stack_settings.connect_url)
+    client = ConnectClient.of(stack_settings)
     made: list[CaptureSpec] = []
 
     def make(dept_id: str, seed: Callable[[psycopg.Connection], None] | None = None) -> CaptureSpec:

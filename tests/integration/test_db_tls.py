@@ -1,11 +1,14 @@
-"""The local stack's PostgreSQL over TLS: the bus's connections verify it (verify-full, the
-bus's CA), a connection in clear is refused, and so is a server name its certificate lacks."""
+"""The local stack's PostgreSQL and MariaDB over TLS: the bus's connections verify them (the
+certificate and host name against the bus's CA), a connection in clear is refused, and so is one
+that trusts only the system's roots."""
 
 from __future__ import annotations
 
 import psycopg
+import pymysql
 import pytest
 
+from connectors.dbconn import mariadb_tls
 from sharebus.core.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -32,3 +35,31 @@ def test_postgresql_takes_tls_logins_only_and_is_verified(stack_settings: Settin
     # Without the bus's CA (the system's roots only): the certificate does not verify.
     with pytest.raises(psycopg.OperationalError, match="certificate"):
         _connect(stack_settings, "sslmode=verify-full sslrootcert=system")
+
+
+def _maria(settings: Settings, **tls: object) -> object:
+    """An admin login to the stack's MariaDB with pymysql TLS options `tls`."""
+    return pymysql.connect(
+        host=settings.mariadb_host,
+        port=settings.mariadb_port,
+        user=settings.mariadb_user,
+        password=settings.mariadb_password.get_secret_value(),
+        connect_timeout=5,
+        **tls,  # type: ignore[arg-type]
+    )
+
+
+def test_mariadb_takes_tls_logins_only_and_is_verified(stack_settings: Settings) -> None:
+    conn = _maria(stack_settings, **mariadb_tls(stack_settings.db_ca))
+    with conn.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        (_, version) = cur.fetchone()
+    conn.close()  # type: ignore[attr-defined]
+    assert version in ("TLSv1.2", "TLSv1.3")
+    # In clear: refused (require_secure_transport; MariaDB 10.11 says "Access denied" to the very
+    # password that logged in over TLS above).
+    with pytest.raises(pymysql.err.OperationalError, match=r"insecure transport|Access denied"):
+        _maria(stack_settings, ssl_disabled=True)
+    # Verified against the system's roots only: the certificate does not verify.
+    with pytest.raises(pymysql.err.OperationalError, match=r"(?i)certificate"):
+        _maria(stack_settings, ssl_verify_cert=True, ssl_verify_identity=True, ssl={"ca": None})

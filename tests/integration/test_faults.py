@@ -184,7 +184,7 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
     alive()
 
     # 2. Kafka Connect: SIGKILL, restarted; the connectors run again and capture resumes.
-    client = ConnectClient(stack_settings.connect_url)
+    client = ConnectClient.of(stack_settings)
     base = delivered(settings, departments)
     killed = faults.kill(stack_settings, "connect")
     time.sleep(5)

@@ -4,20 +4,28 @@ no-op re-add, removal) and MariaDB's own preflight failures."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
 
 from connectors.client import ConnectClient
+from connectors.registered import write_truststore
+from connectors.render import render
 from sharebus.core import naming
 from sharebus.core.kafka_clients import admin_client, kafka_config
+from sharebus.core.keys import write_secret
 from sharebus.core.settings import Settings
 from sharebus.dev.samples import hrss
+from sharebus.dev.samples.connectors import hrss_spec
 from sharebus.dev.stack.manager import LocalStack
+from sharebus.dev.stack.tls import Authority
 from tests.integration.test_onboarding import ops, read_topic
 
 pytestmark = pytest.mark.integration
@@ -43,7 +51,7 @@ def mariadb_dept(stack_settings: Settings, unique: Callable[[str], str]) -> Iter
     """A department id for one test; its connector, offsets, topics and secret go afterwards."""
     dept = "mdb" + unique("x").split("_")[1]
     yield dept
-    client = ConnectClient(stack_settings.connect_url)
+    client = ConnectClient.of(stack_settings)
     if client.config(f"cdc-{dept}") is not None:
         client.purge(f"cdc-{dept}")
     admin = admin_client(kafka_config(stack_settings))
@@ -166,7 +174,7 @@ def test_onboarding_a_mariadb_department(
     assert f"schema history topic sharebus.schema-history.{dept}" in removed.stdout
     topics = admin_client(kafka_config(settings)).list_topics(timeout=10).topics
     assert f"sharebus.schema-history.{dept}" not in topics
-    assert ConnectClient(settings.connect_url).config(f"cdc-{dept}") is None
+    assert ConnectClient.of(settings).config(f"cdc-{dept}") is None
 
 
 def test_mariadb_preflight_names_grants_and_keys(
@@ -201,8 +209,37 @@ def test_mariadb_preflight_names_grants_and_keys(
         failed = {c["check"] for c in json.loads(result.stdout)["checks"] if c["status"] == "fail"}
         assert "binlog_format" not in failed and "log_bin" not in failed
         assert password not in err + result.stdout
-        assert ConnectClient(settings.connect_url).config(f"cdc-{mariadb_dept}") is None
+        assert ConnectClient.of(settings).config(f"cdc-{mariadb_dept}") is None
         assert not (settings.secrets_dir / f"cdc-{mariadb_dept}.db-password").exists()
     finally:
         admin_rows(settings, f"DROP USER '{user}'@'127.0.0.1'")
         admin_rows(settings, f"DROP TABLE `{table}`")
+
+
+def test_debezium_verifies_the_mariadb_server_against_the_ca(
+    hrss_db: Settings, mariadb_dept: str, tmp_path: Path
+) -> None:
+    """Encrypted is not enough: the connector's truststore must hold the CA that signed the
+    server's certificate — Connect's validation fails with another CA's, and passes with the bus's."""
+    settings, client = hrss_db, ConnectClient.of(hrss_db)
+    other = Authority(tmp_path / "other-ca")
+    other.ensure_ca(lambda _: None)
+    probe = f".probe-{mariadb_dept}"
+    write_secret(settings.secrets_dir, probe, settings.mariadb_cdc_password.get_secret_value())
+    try:
+        results = {}
+        for name, ca in (("other", str(other.ca_cert)), ("ours", settings.db_ca)):
+            spec = dataclasses.replace(hrss_spec(settings, department=mariadb_dept), db_ca=ca)
+            write_truststore(settings.secrets_dir, spec)
+            config = {
+                **render(spec, settings),
+                "name": spec.connector_name,
+                "database.password": f"${{dir:{settings.secrets_dir}:{probe}}}",
+            }
+            results[name] = client.validate(spec.connector_class, config)
+    finally:
+        (settings.secrets_dir / probe).unlink(missing_ok=True)
+        (settings.secrets_dir / naming.db_truststore_secret(mariadb_dept)).unlink(missing_ok=True)
+    assert results["ours"] == {}
+    refused = " ".join(" ".join(v) for v in results["other"].values())
+    assert "database.hostname" in results["other"] and re.search(r"(?i)certif|PKIX|trust", refused), refused

@@ -95,7 +95,7 @@ def test_onboarding_runs_changes_flow_twice_is_a_no_op_and_remove_leaves_nothing
     assert any("create the bus tables" in s for s in report["steps"])
     for text in (first.stdout, first.stderr, dry.stdout, dry.stderr):
         assert password not in text
-    config = ConnectClient(stack_settings.connect_url).config(f"cdc-{dept}") or {}
+    config = ConnectClient.of(stack_settings).config(f"cdc-{dept}") or {}
     assert password not in json.dumps(config) and config["database.password"].startswith("${dir:")
 
     # Changes flow: snapshot rows, then an insert, update and delete with full before-images.
@@ -131,15 +131,13 @@ def test_onboarding_runs_changes_flow_twice_is_a_no_op_and_remove_leaves_nothing
 
     changed = sharebus_cli(*args, "--set", "heartbeat.interval.ms=5000")
     assert changed.exit_code == 9 and "heartbeat.interval.ms: 10000 -> 5000" in changed.stderr
-    assert (ConnectClient(stack_settings.connect_url).config(f"cdc-{dept}") or {})[
-        "heartbeat.interval.ms"
-    ] == "10000"
+    assert (ConnectClient.of(stack_settings).config(f"cdc-{dept}") or {})["heartbeat.interval.ms"] == "10000"
     applied = sharebus_cli(*args, "--set", "heartbeat.interval.ms=5000", "--yes", "--json")
     assert applied.exit_code == 0 and json.loads(applied.stdout)["action"] == "updated"
 
     removed = sharebus_cli("connectors", "remove", f"cdc-{dept}", "--drop-slot")
     assert removed.exit_code == 0, removed.stderr
-    assert ConnectClient(stack_settings.connect_url).status(f"cdc-{dept}") is None
+    assert ConnectClient.of(stack_settings).status(f"cdc-{dept}") is None
     assert not exists(
         onboard_db["admin_dsn"], "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", f"sharebus_{dept}"
     )

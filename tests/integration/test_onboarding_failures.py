@@ -29,7 +29,7 @@ def one(dsn: str, query: str, *args: object) -> Any:
 
 def assert_nothing_left(settings: Settings, db: dict[str, str]) -> None:
     dept, dsn = db["dept"], db["admin_dsn"]
-    assert ConnectClient(settings.connect_url).status(f"cdc-{dept}") is None
+    assert ConnectClient.of(settings).status(f"cdc-{dept}") is None
     assert one(dsn, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", f"sharebus_{dept}") is None
     assert one(dsn, "SELECT 1 FROM pg_publication WHERE pubname = %s", f"sharebus_{dept}") is None
     assert one(dsn, "SELECT 1 FROM pg_namespace WHERE nspname = 'sharebus'") is None  # no bus tables

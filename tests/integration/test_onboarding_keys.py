@@ -83,7 +83,7 @@ def test_a_table_keyed_by_a_resident_id_is_refused_then_keyed_by_the_catalog_s_k
     assert refused.exit_code == 8, refused.stderr
     assert "message key of public.resident" in refused.stderr
     assert "keyed by id_number (named like a personal identifier)" in refused.stderr
-    assert ConnectClient(stack_settings.connect_url).config(f"cdc-{dept}") is None
+    assert ConnectClient.of(stack_settings).config(f"cdc-{dept}") is None
 
     declare(tmp_path / "catalog", dept)
     added = sharebus_cli(*args, "--json")
@@ -91,7 +91,7 @@ def test_a_table_keyed_by_a_resident_id_is_refused_then_keyed_by_the_catalog_s_k
     report = json.loads(added.stdout)
     (check,) = [c for c in report["checks"] if c["check"] == "message key of public.resident"]
     assert check["status"] == "ok" and "the table's is id_number" in check["found"]
-    config = ConnectClient(stack_settings.connect_url).config(f"cdc-{dept}") or {}
+    config = ConnectClient.of(stack_settings).config(f"cdc-{dept}") or {}
     assert config["message.key.columns"] == "public.resident:record_no"
 
     with psycopg.connect(onboard_db["owner_dsn"], autocommit=True) as conn:

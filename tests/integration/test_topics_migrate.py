@@ -116,7 +116,7 @@ def test_a_connector_of_the_per_table_layout_moves_to_its_raw_topic_losing_no_ch
     end, switches the connector to `cdc.<department>`, resumes it and deletes the table topic —
     under a running router, with every change before, during and after arriving."""
     market = capture_factory("market")
-    connect = ConnectClient(stack_settings.connect_url)
+    connect = ConnectClient.of(stack_settings)
     config = connect.config(market.connector_name) or {}
     connect.put_config(
         market.connector_name, {k: v for k, v in config.items() if not k.startswith("transforms")}

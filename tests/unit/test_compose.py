@@ -516,6 +516,7 @@ def test_kafka_principals_writes_connect_password_and_creates_the_principals(
     import sharebus.apps.acl.sync
     import sharebus.core.keys
     import sharebus.core.settings
+    import sharebus.dev.stack.connect
 
     argv = list(services["kafka-principals"]["command"])
     assert argv[:2] == ["python", "-c"]
@@ -523,6 +524,10 @@ def test_kafka_principals_writes_connect_password_and_creates_the_principals(
     monkeypatch.setattr(sharebus.core.keys, "write_secret", lambda *args: calls.append(("secret", *args)))
     monkeypatch.setattr(
         sharebus.apps.acl.sync, "ensure_service_principals", lambda s: calls.append(("acl", s))
+    )
+    rest: list[tuple[Settings, Path]] = []
+    monkeypatch.setattr(
+        sharebus.dev.stack.connect, "write_rest_login", lambda s, d: rest.append((s, d)) or d / "jaas"
     )
     for key, value in environment(services["kafka-principals"]).items():
         monkeypatch.setenv(key, resolve(value))
@@ -541,6 +546,18 @@ def test_kafka_principals_writes_connect_password_and_creates_the_principals(
         defaults.kafka_admin_user,
     )
     assert settings.kafka_router_password == defaults.kafka_router_password
+    # Connect's REST login, on the connect-rest volume Connect mounts read-only.
+    ((rest_settings, rest_dir),) = rest
+    assert rest_settings.connect_rest_password == defaults.connect_rest_password
+    assert str(rest_dir) == "/run/sharebus/connect-rest"
+    connect = services["connect"]
+    assert "connect-rest:/run/sharebus/connect-rest:ro" in connect["volumes"]
+    env = environment(connect)
+    assert env["CONNECT_REST_EXTENSION_CLASSES"].endswith("BasicAuthSecurityRestExtension")
+    assert env["KAFKA_OPTS"] == (
+        f"-Djava.security.auth.login.config={rest_dir}/{sharebus.dev.stack.connect.REST_JAAS_FILE}"
+    )
+    assert "PASSWORD" not in " ".join(map(str, connect["healthcheck"]["test"]))
 
 
 # --- Connect -------------------------------------------------------------------------------------
@@ -605,6 +622,12 @@ def test_mariadb_has_a_row_binlog_and_the_settings_password(
     command = shlex.split(services["mariadb"]["command"])
     assert {"--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=1"} <= set(command)
     assert any(arg.startswith("--log-bin") for arg in command)
+    tls = {
+        f"--ssl-cert={names.CONTAINER_TLS_DIR}/mariadb.pem",
+        f"--ssl-key={names.CONTAINER_TLS_DIR}/mariadb.key",
+    }
+    assert tls | {"--require-secure-transport=ON"} <= set(command)  # TLS, required of every TCP login
+    assert f"tls:{names.CONTAINER_TLS_DIR}:ro" in services["mariadb"]["volumes"]
     env = {key: resolve(value) for key, value in environment(services["sharebus"]).items()}
     assert env["SHAREBUS_MARIADB_HOST"] == "mariadb" and env["SHAREBUS_MARIADB_PORT"] == "3306"
     root_password = resolve(environment(services["mariadb"])["MARIADB_ROOT_PASSWORD"])

@@ -18,6 +18,7 @@ REMOTE = {
     "kafka_admin_password": SecretStr("a-real-one"),
     "kafka_router_password": SecretStr("a-real-two"),
     "kafka_connect_password": SecretStr("a-real-three"),
+    "connect_rest_password": SecretStr("a-real-four"),
 }
 
 

@@ -67,6 +67,7 @@ def test_beyond_a_demo_the_keys_are_required_by_name(tmp_path: Path) -> None:
         kafka_admin_password="a-real-one-1",
         kafka_router_password="a-real-one-2",
         kafka_connect_password="a-real-one-3",
+        connect_rest_password="a-real-one-4",
     )
     with pytest.raises(ConfigError, match="SHAREBUS_CATALOG_SIGNING_KEY") as signing:
         signer(remote)

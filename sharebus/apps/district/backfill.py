@@ -155,7 +155,7 @@ class BackfillRunner:
     def _run(self, job: BackfillJob, reach: Mapping[str, Reach], state: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(job)
         name = naming.connector_of_source(resource.source.connector)
-        config = connector_config(ConnectClient(self.settings.connect_url), name)
+        config = connector_config(ConnectClient.of(self.settings), name)
         spec = spec_of(name, config)
         target = target_of(spec, config, secrets_dir=self.settings.secrets_dir)
         if resource.source.table not in spec.tables:

@@ -26,7 +26,7 @@ def source_target(settings: Settings, resource: Resource) -> DbTarget:
     """The database the resource's connector captures, logged in as the connector's user (its
     password from the secrets dir Connect reads, or $SHAREBUS_DB_PASSWORD)."""
     name = naming.connector_of_source(resource.source.connector)
-    config = connector_config(ConnectClient(settings.connect_url), name)
+    config = connector_config(ConnectClient.of(settings), name)
     return target_of(spec_of(name, config), config, secrets_dir=settings.secrets_dir)
 
 

@@ -102,7 +102,7 @@ class CaptureMigration:
         self.settings = settings
         self.catalog = catalog  # the live catalog, read only when a connector needs switching
         self.echo = echo
-        self.connect = ConnectClient(settings.connect_url)
+        self.connect = ConnectClient.of(settings)
 
     def plan(self, topics: Iterable[str]) -> list[CaptureMove]:
         names = [n for n in self.connect.names() if naming.department_of_connector(n) is not None]

@@ -40,6 +40,7 @@ def hrss_spec(
         db_user=settings.mariadb_cdc_user,
         snapshot_mode=snapshot_mode,
         kind=MARIADB,
+        db_ca=settings.db_ca,
     )
 
 
@@ -54,7 +55,7 @@ def register_hrss(client: ConnectClient, settings: Settings, echo: Echo) -> Regi
 
 def apply_sample_connectors(settings: Settings, dept_ids: list[str], echo: Echo) -> list[Registration]:
     """Register (idempotently) the Debezium connector of each sample department."""
-    client = ConnectClient(settings.connect_url)
+    client = ConnectClient.of(settings)
     password = settings.pg_cdc_password.get_secret_value()
     regs = []
     for dept_id in dept_ids:

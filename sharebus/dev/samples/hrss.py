@@ -12,6 +12,7 @@ from typing import Any
 
 import pymysql
 
+from connectors.dbconn import mariadb_tls
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.settings import Settings
@@ -45,6 +46,7 @@ def admin(settings: Settings, database: str | None = None) -> Iterator[Any]:
     """A cursor of the private MariaDB's admin; UnreachableError naming the stack when down."""
     try:
         conn = pymysql.connect(
+            **mariadb_tls(settings.db_ca),
             host=settings.mariadb_host,
             port=settings.mariadb_port,
             user=settings.mariadb_user,

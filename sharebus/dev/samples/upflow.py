@@ -131,7 +131,7 @@ def register(
     """Register the district database's own Debezium connector (`cdc-<department>`)."""
     dept = sample.sample_department
     return register_postgres(
-        ConnectClient(settings.connect_url),
+        ConnectClient.of(settings),
         sample_spec(dept, settings, snapshot_mode=snapshot_mode),
         settings,
         password=settings.pg_cdc_password.get_secret_value(),

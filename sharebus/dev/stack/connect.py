@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import requests
 
+from connectors.client import connect_login
 from sharebus.core import naming
 from sharebus.core.kafka_clients import Role, connect_password_ref, java_client_properties
 from sharebus.core.keys import write_secret
 from sharebus.core.naming import CONNECT_CONFIG_TOPIC, CONNECT_OFFSET_TOPIC, CONNECT_STATUS_TOPIC
 from sharebus.core.process import PidRecord, spawn
 from sharebus.core.progress import Echo
+from sharebus.core.settings import Settings
 from sharebus.dev.stack.component import Component
 from sharebus.dev.stack.jvm import java_argv, write_properties
 from sharebus.dev.stack.system import ensure_java
 
+REST_AUTH_EXTENSION = "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
+REST_USERS_FILE, REST_JAAS_FILE = "connect-rest-users.properties", "connect-rest-jaas.conf"
 # Connect must list these plugins before the stack calls it healthy.
 REQUIRED_PLUGINS = (
     "io.debezium.connector.postgresql.PostgresConnector",
@@ -82,7 +87,15 @@ class Connect(Component):
             "config.providers": "dir",
             "config.providers.dir.class": "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
             "config.providers.dir.param.allowed.paths": secrets,
+            # Every REST request logs in (HTTP basic auth against `rest_users`).
+            "rest.extension.classes": REST_AUTH_EXTENSION,
         }
+
+    @property
+    def rest_jaas(self) -> Path:
+        """The REST login's JAAS config (beside the worker's config, never in the secrets dir
+        connectors may reference)."""
+        return self.layout.conf / REST_JAAS_FILE
 
     def prepare(self, echo: Echo) -> None:
         self.settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -91,6 +104,7 @@ class Connect(Component):
         protocol = self.settings.kafka_security_protocol  # what connectors' own clients speak
         write_secret(self.settings.secrets_dir, naming.KAFKA_PROTOCOL_SECRET, protocol)
         write_properties(self.config_file, self._properties())
+        write_rest_login(self.settings, self.layout.conf)
 
     def launch(self) -> PidRecord:
         java = ensure_java(lambda line: None)
@@ -100,6 +114,7 @@ class Connect(Component):
             self.settings.connect_heap,
             "org.apache.kafka.connect.cli.ConnectDistributed",
             str(self.config_file),
+            properties=(f"-Djava.security.auth.login.config={self.rest_jaas}",),
         )
         return spawn(
             argv,
@@ -111,7 +126,9 @@ class Connect(Component):
 
     def probe(self) -> str | None:
         try:
-            resp = requests.get(f"{self.endpoint}/connector-plugins", timeout=3)
+            resp = requests.get(
+                f"{self.endpoint}/connector-plugins", timeout=3, auth=connect_login(self.settings)
+            )
         except requests.RequestException as exc:
             return f"REST not answering ({type(exc).__name__})"
         if resp.status_code != 200:
@@ -121,3 +138,20 @@ class Connect(Component):
         if missing:
             return f"plugins missing from plugin.path: {', '.join(missing)}"
         return None
+
+
+def write_rest_login(settings: Settings, directory: Path) -> Path:
+    """The REST API's login in `directory`: the users file (`user=password`, mode 600) and the JAAS
+    config naming it (Kafka's PropertyFileLoginModule), whose path Connect's JVM gets as
+    java.security.auth.login.config; returns that path. The local stack and docker-compose.yml's
+    kafka-principals write it alike."""
+    directory.mkdir(parents=True, exist_ok=True)
+    user, password = connect_login(settings)
+    users = directory / REST_USERS_FILE
+    fd = os.open(users, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{user}={password}\n")
+    jaas = directory / REST_JAAS_FILE
+    module = "org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule"
+    jaas.write_text(f'KafkaConnect {{\n  {module} required\n  file="{users}";\n}};\n')
+    return jaas

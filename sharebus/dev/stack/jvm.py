@@ -57,8 +57,11 @@ def log4j2_config(layout: Layout) -> Path:
     return path
 
 
-def java_argv(java: str, layout: Layout, heap: str, main_class: str, *args: str) -> list[str]:
-    """`java` command line for one of the stack's JVMs (heap capped, G1, log4j2 to stdout)."""
+def java_argv(
+    java: str, layout: Layout, heap: str, main_class: str, *args: str, properties: tuple[str, ...] = ()
+) -> list[str]:
+    """`java` command line for one of the stack's JVMs (heap capped, G1, log4j2 to stdout), with
+    extra system `properties` (`-Dname=value`)."""
     return [
         java,
         "-Xms128m",
@@ -68,6 +71,7 @@ def java_argv(java: str, layout: Layout, heap: str, main_class: str, *args: str)
         "-XX:+ExitOnOutOfMemoryError",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j2_config(layout)}",
+        *properties,
         "-cp",
         f"{layout.lib}/*",
         main_class,

@@ -11,12 +11,14 @@ from typing import Any
 
 import pymysql
 
+from connectors.dbconn import mariadb_tls
 from sharebus.core.errors import ComponentError, PrerequisiteError
 from sharebus.core.process import PidRecord, spawn
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.component import Component
 from sharebus.dev.stack.system import apt_install
+from sharebus.dev.stack.tls import Authority
 
 # mariadbd refuses to run as root unless told to; as root the stack runs it as Debian's `mysql`.
 _SERVICE_USER = "mysql"
@@ -24,6 +26,7 @@ _SERVER_CANDIDATES = (Path("/usr/sbin/mariadbd"), Path("/usr/sbin/mysqld"))
 _INSTALL_DB = "mariadb-install-db"
 # The server's own id; Debezium's binlog client takes another (derived from the department).
 SERVER_ID = 1
+TLS_CERT, TLS_KEY = "tls-cert.pem", "tls-key.pem"  # in the run dir, the server's own copies
 CONNECT_TIMEOUT_S = 3
 # Privileges Debezium's MariaDB connector needs on every database it captures (Debezium docs):
 # snapshot reads, FLUSH for the snapshot lock, the binlog stream and binlog positions.
@@ -59,6 +62,7 @@ def ensure_mariadb(echo: Echo) -> Path:
 def admin_connection(settings: Settings, database: str | None = None) -> Any:
     """A TCP connection (pymysql, untyped) as the private instance's admin user (autocommit)."""
     return pymysql.connect(
+        **mariadb_tls(settings.db_ca),
         host=settings.mariadb_host,
         port=settings.mariadb_port,
         user=settings.mariadb_user,
@@ -120,6 +124,7 @@ class MariaDB(Component):
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._own(self.run_dir)
         self._write_init_file()
+        self._tls(echo)
         if (self.data_dir / "mysql").is_dir():
             return
         echo(f"initialising a private MariaDB instance in {self.data_dir}…")
@@ -146,6 +151,31 @@ class MariaDB(Component):
                 fix=f"read the output below; remove {self.data_dir} and retry `sharebus stack up`",
                 details=(proc.stdout + proc.stderr)[-2000:],
             )
+
+    def _tls(self, echo: Echo) -> None:
+        """With SHAREBUS_DB_TLS: the stack's `mariadb` certificate and key, copied into the run
+        dir at each start (the key must belong to the server's user)."""
+        if not self.settings.db_tls:
+            return
+        authority = Authority.of(self.settings)
+        authority.ensure(self.settings, echo)
+        files = authority.files(self.name)
+        for source, target in ((files.cert, TLS_CERT), (files.key, TLS_KEY)):
+            path = self.run_dir / target
+            path.write_bytes(source.read_bytes())
+            path.chmod(0o600)
+            self._own(path)
+
+    def _tls_args(self) -> list[str]:
+        """TLS served, and required of every TCP login (the socket needs none)."""
+        if not self.settings.db_tls:
+            return []
+        return [
+            f"--ssl-cert={self.run_dir / TLS_CERT}",
+            f"--ssl-key={self.run_dir / TLS_KEY}",
+            "--tls-version=TLSv1.2,TLSv1.3",
+            "--require-secure-transport=ON",
+        ]
 
     def _write_init_file(self) -> None:
         """Accounts, created idempotently at every start: the admin (over TCP) and the CDC user."""
@@ -193,6 +223,7 @@ class MariaDB(Component):
             "--innodb-buffer-pool-size=64M",
             "--max-connections=200",
             "--log-warnings=1",
+            *self._tls_args(),
         ]
         if self.init_file.exists():
             argv.append(f"--init-file={self.init_file}")
