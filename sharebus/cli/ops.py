@@ -181,7 +181,19 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", "capture topics", table([_raw_row(t) for t in report["raw_topics"]], RAW_HEADERS)]
     lines += ["", "dead letters", table([_dlq_row(d) for d in report["dead_letters"]], DLQ_HEADERS)]
     lines += ["", "connectors", _connectors(report.get("connectors"))]
+    alerts = (report.get("security") or {}).get("alerts") or []
+    if alerts:
+        rows = [[a["at"], a["kind"], a["subscriber"], _alert_detail(a)] for a in alerts[-10:]]
+        lines += ["", "security alerts (newest last)", table(rows, ["at", "kind", "subscriber", "detail"])]
     return "\n".join(lines)
+
+
+def _alert_detail(alert: dict[str, Any]) -> str:
+    if alert["kind"] == "new_address":
+        return f"{alert['address']} (group {alert['group']}; known {', '.join(alert['known']) or '-'})"
+    usual = alert.get("usual_records")
+    seen = "-" if usual is None else usual
+    return f"read {alert['records']:,} records in {alert['seconds']} s (usual {seen})"
 
 
 SUBSCRIBER_HEADERS = [

@@ -439,6 +439,23 @@ class Settings(BaseSettings):
     security_window: float = Field(
         60.0, gt=0, description="SHAREBUS_SECURITY_WINDOW: seconds over which security monitoring counts."
     )
+    security_read_records: int = Field(
+        100_000,
+        ge=1,
+        description=(
+            "SHAREBUS_SECURITY_READ_RECORDS: records a subscriber's consumer groups may commit past"
+            " between two ops samples before its reading can count as unusual (an alert also needs"
+            " SHAREBUS_SECURITY_READ_FACTOR times its usual reading)"
+        ),
+    )
+    security_read_factor: float = Field(
+        20.0,
+        gt=1,
+        description=(
+            "SHAREBUS_SECURITY_READ_FACTOR: how many times its usual reading per sample a subscriber"
+            " must read to raise an unusual-reading alert"
+        ),
+    )
     web_scrape_token: SecretStr | None = Field(
         None,
         description=(

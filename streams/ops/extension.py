@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from sharebus.core.audit import security_alert
 from sharebus.core.kafka_clients import Role, kafka_config
 from sharebus.core.settings import Settings
 from streams.ops.api import add_routes
@@ -18,6 +19,7 @@ from streams.ops.meter import RouterMeter
 from streams.ops.monitor import DEFAULT_INTERVAL, DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, OpsMonitor
 from streams.ops.sampler import KafkaSampler
 from streams.ops.topology import Topology, topology_of
+from streams.ops.watch import Alert, ReadingWatch
 from streams.router.app import RouterService
 from streams.router.batch import BatchOutput
 from streams.router.records import RawRecord
@@ -65,6 +67,12 @@ class Ops:
             min_samples=self.min_samples,
             meter=self.meter,
             connectors=ConnectorSampler(self.settings),
+            watch=ReadingWatch(
+                self.settings.security_read_records,
+                self.settings.security_read_factor,
+                self.settings.security_window,
+            ),
+            on_alert=self._alert,
         )
         add_routes(app.web.web_app, monitor)  # type: ignore[attr-defined]  # aiohttp driver
 
@@ -84,6 +92,15 @@ class Ops:
         @app.timer(self.connectors_every)  # type: ignore[untyped-decorator]
         async def _sample_connectors() -> None:
             await run(self._connect, monitor.sample_connectors)
+
+    def _alert(self, alert: Alert) -> None:
+        """A warning in the worker's log and a security.alert audit record."""
+        log.warning(
+            "security alert: %s of subscriber %s: %s", alert.kind, alert.subscriber, dict(alert.detail)
+        )
+        security_alert(
+            self.settings, Role.ROUTER, alert.subscriber, "kafka", {"kind": alert.kind, **alert.detail}
+        )
 
     def on_records_read(self, records: list[RawRecord]) -> None:
         self.meter.add_raw(records)

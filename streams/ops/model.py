@@ -25,6 +25,7 @@ class GroupInfo:
     members: int
     assigned: frozenset[TP] = frozenset()
     error: str | None = None
+    hosts: frozenset[str] = frozenset()  # the members' client addresses
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +19,14 @@ from streams.ops.report import SamplerInfo, build_report
 from streams.ops.sampler import KafkaSampler
 from streams.ops.throughput import WINDOWS, EndSample
 from streams.ops.topology import Topology
+from streams.ops.watch import Alert, ReadingWatch
 
 log = logging.getLogger("sharebus.ops")
 
 DEFAULT_INTERVAL = 5.0
 DEFAULT_WINDOW = 10
 DEFAULT_MIN_SAMPLES = 5
+RECENT_ALERTS = 50  # security alerts the report lists
 
 
 class OpsMonitor:
@@ -43,6 +45,8 @@ class OpsMonitor:
         source: str = "worker",
         note: str | None = None,
         clock: Callable[[], float] = time.time,
+        watch: ReadingWatch | None = None,
+        on_alert: Callable[[Alert], None] = lambda alert: None,
     ) -> None:
         self.sampler = sampler
         self.topology = topology
@@ -62,6 +66,10 @@ class OpsMonitor:
         self.cpu_seconds = 0.0
         self._lock = threading.Lock()
         self._last_topology: Topology | None = None
+        self.watch = watch
+        self.on_alert = on_alert
+        self.alerts: deque[Alert] = deque(maxlen=RECENT_ALERTS)
+        self.alert_counts: Counter[str] = Counter()
 
     def sample(self) -> Snapshot | None:
         """Take one sample; on failure keep the figures and remember the error."""
@@ -89,7 +97,23 @@ class OpsMonitor:
             self.samples += 1
             self.cpu_seconds += self.sampler.last_cpu
             self.error = None
+        self._watch(snap, topology)
         return snap
+
+    def _watch(self, snap: Snapshot, topology: Topology) -> None:
+        """Security monitoring of the sample; its alerts are kept, counted and handed on."""
+        if self.watch is None:
+            return
+        try:
+            alerts = self.watch.observe(snap, topology)
+        except Exception:  # never take the router down
+            log.exception("security watch failed")
+            return
+        with self._lock:
+            self.alerts.extend(alerts)
+            self.alert_counts.update(a.kind for a in alerts)
+        for alert in alerts:
+            self.on_alert(alert)
 
     @property
     def current_topology(self) -> Topology | None:
@@ -121,6 +145,10 @@ class OpsMonitor:
             topology = self._last_topology
             connectors = self.connectors
             dead = self.dead_letters
+            security = {
+                "alerts": [a.to_dict() for a in self.alerts],
+                "counts": dict(sorted(self.alert_counts.items())),
+            }
             info = SamplerInfo(
                 self.source,
                 self.interval,
@@ -140,7 +168,7 @@ class OpsMonitor:
                     f"has no catalog to report on: {exc}",
                     fix="wait for the worker to load its catalog",
                 ) from None
-        return build_report(
+        report = build_report(
             topology=topology,
             window=window,
             history=history,
@@ -150,6 +178,8 @@ class OpsMonitor:
             connectors=connectors,
             now=now,
         )
+        report["security"] = security
+        return report
 
     def close(self) -> None:
         self.sampler.close()

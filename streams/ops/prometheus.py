@@ -34,6 +34,7 @@ class OpsCollector(Collector):
         yield from _router(self.monitor)
         yield from _connectors(report)
         yield from _sampler(report, self.monitor)
+        yield from _security(report)
 
 
 def _gauge(name: str, doc: str, *labels: str) -> GaugeMetricFamily:
@@ -284,3 +285,14 @@ def _sampler(report: dict[str, Any], monitor: OpsMonitor) -> Iterator[Metric]:
     )
     cpu.add_metric([], monitor.cpu_seconds)
     yield from (samples, failing, cpu)
+
+
+def _security(report: dict[str, Any]) -> Iterator[Metric]:
+    alerts = _counter(
+        "sharebus_security_alerts",
+        "Security alerts the worker raised about subscribers' reading, by kind",
+        "kind",
+    )
+    for kind, count in (report.get("security") or {}).get("counts", {}).items():
+        alerts.add_metric([kind], count)
+    yield alerts

@@ -180,7 +180,8 @@ class KafkaSampler:
                 if m.assignment is not None
                 for tp in m.assignment.topic_partitions
             )
-            out[gid] = GroupInfo(gid, desc.state.name, len(desc.members), held)
+            hosts = frozenset(str(m.host).lstrip("/") for m in desc.members if m.host)
+            out[gid] = GroupInfo(gid, desc.state.name, len(desc.members), held, hosts=hosts)
         return out
 
     def _committed(self, asked: dict[str, list[TP]]) -> dict[str, dict[TP, int]]:

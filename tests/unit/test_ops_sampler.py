@@ -40,6 +40,7 @@ def done(value: Any) -> Future[Any]:
 @dataclass
 class Member:
     assignment: Any
+    host: str = "/10.0.0.7"  # as confluent-kafka gives a member's client address
 
 
 @dataclass
@@ -163,6 +164,7 @@ def test_sample_reads_the_bus_topics_and_the_subscribers_groups() -> None:
     assert snap.committed == {"500101.sync": {(ENT, 0): 8}, "500102.live": {}}
     assert snap.groups["500101.sync"].state == "EMPTY" and snap.groups["500101.sync"].members == 0
     assert snap.groups["500102.live"].assigned == frozenset({("share.500102.market", 0)})
+    assert snap.groups["500102.live"].hosts == frozenset({"10.0.0.7"})  # the members' addresses, no "/"
     assert "other-group" not in snap.groups
     # Timestamps: the first unconsumed record of each lagging partition read, the newest raw record.
     assert reader.asked_times == [
