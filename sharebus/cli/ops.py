@@ -184,13 +184,16 @@ def render(report: dict[str, Any]) -> str:
     alerts = (report.get("security") or {}).get("alerts") or []
     if alerts:
         rows = [[a["at"], a["kind"], a["subscriber"], _alert_detail(a)] for a in alerts[-10:]]
-        lines += ["", "security alerts (newest last)", table(rows, ["at", "kind", "subscriber", "detail"])]
+        lines += ["", "security alerts (newest last)", table(rows, ["at", "kind", "who", "detail"])]
     return "\n".join(lines)
 
 
 def _alert_detail(alert: dict[str, Any]) -> str:
     if alert["kind"] == "new_address":
         return f"{alert['address']} (group {alert['group']}; known {', '.join(alert['known']) or '-'})"
+    if alert["kind"] == "authorization_denials":
+        last = f"{alert['operation']} on {alert['resource']} from {alert['host']}"
+        return f"{alert['count']} denied, the last {last}"
     usual = alert.get("usual_records")
     seen = "-" if usual is None else usual
     return f"read {alert['records']:,} records in {alert['seconds']} s (usual {seen})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -11,6 +12,7 @@ from sharebus.cli.output import emit_json, handle_errors, json_option, progress,
 from sharebus.core.errors import ConfigError, ExitCode
 from sharebus.core.process import tail
 from sharebus.core.settings import get_settings
+from sharebus.dev.compose_env import write_env
 from sharebus.dev.stack.manager import LocalStack
 from sharebus.dev.stack.tls import COMPONENTS, Authority, server_names
 
@@ -103,6 +105,41 @@ def _owners(pairs: tuple[str, ...]) -> dict[str, int]:
             )
         owners[name] = int(uid)
     return owners
+
+
+@stack.command("compose-env")
+@click.option(
+    "--compose",
+    "compose",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("docker-compose.yml"),
+    show_default=True,
+    help="The Compose file whose secrets to generate.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where (default: .env beside the Compose file, which Compose reads).",
+)
+@json_option
+@handle_errors
+def compose_env(compose: Path, env_file: Path | None, as_json: bool) -> None:
+    """Generate docker-compose.yml's passwords and keys once, before its first `up`.
+
+    Every secret the file interpolates gets a random value in .env (mode 600) unless it has one;
+    nothing is printed but their names. Without them the bus's containers refuse the built-in
+    passwords (unless SHAREBUS_ALLOW_DEFAULT_PASSWORDS=true, a demo on a private network)."""
+    result = write_env(compose, env_file or compose.parent / ".env")
+    if as_json:
+        emit_json(
+            {"env_file": str(result.path), "generated": list(result.generated), "kept": list(result.kept)}
+        )
+        return
+    click.echo(
+        f"{result.path}: generated {', '.join(result.generated) or 'nothing'};"
+        f" kept {len(result.kept)} already set. Keep the file private (mode 600)."
+    )
 
 
 @stack.command("down")

@@ -439,6 +439,23 @@ class Settings(BaseSettings):
     security_window: float = Field(
         60.0, gt=0, description="SHAREBUS_SECURITY_WINDOW: seconds over which security monitoring counts."
     )
+    security_denials: int = Field(
+        10,
+        ge=1,
+        description=(
+            "SHAREBUS_SECURITY_DENIALS: operations the broker denies one principal within"
+            " SHAREBUS_SECURITY_WINDOW that raise a security alert (read from the broker's authorizer"
+            " log, SHAREBUS_KAFKA_AUTHORIZER_LOG)"
+        ),
+    )
+    kafka_authorizer_log: str | None = Field(
+        None,
+        description=(
+            "SHAREBUS_KAFKA_AUTHORIZER_LOG: the broker log file(s) with kafka.authorizer.logger's"
+            " denials, as the worker sees them (a glob; comma-separated for several). Default: the"
+            " local stack's (<runtime>/logs/kafka*.log); empty: denials are not watched"
+        ),
+    )
     security_read_records: int = Field(
         100_000,
         ge=1,
@@ -464,6 +481,12 @@ class Settings(BaseSettings):
         ),
     )
 
+    @field_validator("pseudonym_key", "pseudonym_previous_keys", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        """An empty variable (Compose's `${SHAREBUS_PSEUDONYM_KEY:-}`) means unset."""
+        return None if value == "" else value
+
     @field_validator("kafka_consumer_extra", "kafka_producer_extra", "kafka_admin_extra", mode="before")
     @classmethod
     def _client_properties(cls, value: object, info: ValidationInfo) -> object:
@@ -482,8 +505,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"Kafka at {self.kafka_bootstrap} is not on loopback, yet {', '.join(defaults)} keep"
                 " the built-in password(s) everyone can read in this repository; fix: set them (and the"
-                " broker's SCRAM credentials) to secrets of your own, or set"
-                f" {ENV_PREFIX}ALLOW_DEFAULT_PASSWORDS=true on a private network"
+                " broker's SCRAM credentials) to secrets of your own (docker-compose.yml: `sharebus stack"
+                f" compose-env` writes random ones to .env), or set {ENV_PREFIX}ALLOW_DEFAULT_PASSWORDS=true"
+                " on a private network"
             )
         return self
 

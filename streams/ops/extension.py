@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import faust
 
@@ -15,6 +16,7 @@ from sharebus.core.kafka_clients import Role, kafka_config
 from sharebus.core.settings import Settings
 from streams.ops.api import add_routes
 from streams.ops.connector_states import ConnectorSampler
+from streams.ops.denials import DenialWatch
 from streams.ops.meter import RouterMeter
 from streams.ops.monitor import DEFAULT_INTERVAL, DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, OpsMonitor
 from streams.ops.sampler import KafkaSampler
@@ -72,6 +74,7 @@ class Ops:
                 self.settings.security_read_factor,
                 self.settings.security_window,
             ),
+            denials=_denial_watch(self.settings),
             on_alert=self._alert,
         )
         add_routes(app.web.web_app, monitor)  # type: ignore[attr-defined]  # aiohttp driver
@@ -130,3 +133,15 @@ def _topology_of(service: RouterService) -> Callable[[], Topology]:
         return cached[0]
 
     return current
+
+
+def _denial_watch(settings: Settings) -> DenialWatch | None:
+    """The broker's denials, from SHAREBUS_KAFKA_AUTHORIZER_LOG (default: the local stack's broker
+    logs); None when set empty."""
+    if settings.kafka_authorizer_log is None:
+        patterns = [str(settings.runtime_dir.resolve() / "logs" / "kafka*.log")]
+    else:
+        patterns = [p.strip() for p in settings.kafka_authorizer_log.split(",") if p.strip()]
+    if not patterns:
+        return None
+    return DenialWatch(tuple(Path(p) for p in patterns), settings.security_denials, settings.security_window)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sharebus.core.errors import SharebusError
 from streams.ops.connector_states import ConnectorSampler, ConnectorsSample
+from streams.ops.denials import DenialWatch
 from streams.ops.meter import RouterMeter
 from streams.ops.model import TP, DeadLetter, Snapshot
 from streams.ops.report import SamplerInfo, build_report
@@ -46,6 +47,7 @@ class OpsMonitor:
         note: str | None = None,
         clock: Callable[[], float] = time.time,
         watch: ReadingWatch | None = None,
+        denials: DenialWatch | None = None,
         on_alert: Callable[[Alert], None] = lambda alert: None,
     ) -> None:
         self.sampler = sampler
@@ -67,6 +69,7 @@ class OpsMonitor:
         self._lock = threading.Lock()
         self._last_topology: Topology | None = None
         self.watch = watch
+        self.denials = denials
         self.on_alert = on_alert
         self.alerts: deque[Alert] = deque(maxlen=RECENT_ALERTS)
         self.alert_counts: Counter[str] = Counter()
@@ -102,10 +105,12 @@ class OpsMonitor:
 
     def _watch(self, snap: Snapshot, topology: Topology) -> None:
         """Security monitoring of the sample; its alerts are kept, counted and handed on."""
-        if self.watch is None:
-            return
+        alerts: list[Alert] = []
         try:
-            alerts = self.watch.observe(snap, topology)
+            if self.watch is not None:
+                alerts += self.watch.observe(snap, topology)
+            if self.denials is not None:
+                alerts += self.denials.poll(snap.at)
         except Exception:  # never take the router down
             log.exception("security watch failed")
             return

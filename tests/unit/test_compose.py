@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,6 +27,7 @@ from sharebus.core.kafka_clients import (
 )
 from sharebus.core.naming import CONNECT_PASSWORD_SECRET
 from sharebus.core.settings import Settings, setting_env_names
+from sharebus.dev.compose_env import compose_secrets, write_env
 from sharebus.dev.stack.kafka import Kafka
 from sharebus.dev.stack.layout import Layout
 from sharebus.dev.stack.tls import COMPONENTS
@@ -157,6 +159,10 @@ def by_name(value: str) -> dict[str, str]:
 
 def default_text(settings: Settings, field: str) -> str:
     value = getattr(settings, field)
+    if value is None:
+        return ""  # `${NAME:-}`: unset
+    if isinstance(value, bool):
+        return str(value).lower()
     return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
@@ -531,6 +537,8 @@ def test_kafka_principals_writes_connect_password_and_creates_the_principals(
     )
     for key, value in environment(services["kafka-principals"]).items():
         monkeypatch.setenv(key, resolve(value))
+    # The defaults are refused unless opted in (the demo case; compose-env's own values: below).
+    monkeypatch.setenv("SHAREBUS_ALLOW_DEFAULT_PASSWORDS", "true")
     monkeypatch.setattr(sharebus.core.settings, "get_settings", lambda: Settings(_env_file=None))  # type: ignore[call-arg, unused-ignore]
     exec(compile(resolve(argv[2]), "kafka-principals", "exec"), {})
     (_, directory, name, password), (_, _, protocol_name, protocol), (_, settings) = calls
@@ -801,3 +809,34 @@ def test_the_admin_s_catalog_keys_are_made_once_and_the_verifiers_read_only_the_
         assert env["SHAREBUS_CATALOG_VERIFY_KEY"] == "/run/sharebus/keys/catalog-signing.pub.pem"
     assert "SHAREBUS_CATALOG_SIGNING_KEY" not in environment(services["registry"])
     assert environment(services["sharebus"])["SHAREBUS_CATALOG_SIGNING_KEY"].endswith("catalog-signing.pem")
+
+
+def test_the_built_in_passwords_are_refused_unless_compose_env_generated_them(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """No bus container accepts the built-in passwords by default; `sharebus stack compose-env`
+    gives every secret the file interpolates a random value in .env (mode 600), once."""
+    for name in ("kafka-principals", "registry", "sharebus"):
+        assert environment(services[name])["SHAREBUS_ALLOW_DEFAULT_PASSWORDS"] == (
+            "${SHAREBUS_ALLOW_DEFAULT_PASSWORDS:-false}"
+        ), name
+    env_file = tmp_path / ".env"
+    env_file.write_text("SHAREBUS_PG_PASSWORD=mine\nOTHER=1")
+    first = write_env(COMPOSE, env_file)
+    wanted = set(compose_secrets(COMPOSE))
+    assert {
+        "SHAREBUS_KAFKA_ADMIN_PASSWORD",
+        "SHAREBUS_CONNECT_REST_PASSWORD",
+        "CLICKHOUSE_PASSWORD",
+    } <= wanted
+    assert "SHAREBUS_PSEUDONYM_KEY" in wanted
+    assert set(first.generated) == wanted - {"SHAREBUS_PG_PASSWORD"} and first.kept == (
+        "SHAREBUS_PG_PASSWORD",
+    )
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    assert values["SHAREBUS_PG_PASSWORD"] == "mine" and values["OTHER"] == "1"
+    assert len({values[n] for n in first.generated}) == len(first.generated)  # each its own
+    assert all(re.fullmatch(r"[0-9a-f]{48}", values[n]) for n in first.generated)  # 192 bits, hex
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    again = write_env(COMPOSE, env_file)
+    assert again.generated == () and env_file.read_text().count("SHAREBUS_KAFKA_ADMIN_PASSWORD=") == 1

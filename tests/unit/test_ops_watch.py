@@ -5,8 +5,10 @@ and exports the alerts and hands them on."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from streams.ops.denials import AUTHORIZATION_DENIALS, DenialWatch
 from streams.ops.model import GroupInfo, Snapshot
 from streams.ops.monitor import OpsMonitor
 from streams.ops.prometheus import exposition
@@ -122,3 +124,36 @@ def test_the_monitor_keeps_reports_exports_and_hands_on_its_alerts() -> None:
     assert security["counts"] == {UNUSUAL_READING: 1}
     assert security["alerts"][0]["subscriber"] == "500101" and security["alerts"][0]["records"] == 900_000
     assert 'sharebus_security_alerts_total{kind="unusual_reading"} 1.0' in exposition(monitor).decode()
+
+
+DENIED = (
+    "[2026-12-07T11:13:53,002] INFO Principal = User:{user} is Denied operation = READ from host ="
+    " 10.1.2.3 on resource = Topic:LITERAL:share.500102.market for request = Fetch with"
+    " resourceRefCount = 1 based on rule DefaultDeny (logger)\n"
+)
+
+
+def test_repeated_broker_denials_of_one_principal_alert_once_per_window(tmp_path: Path) -> None:
+    log = tmp_path / "kafka.log"
+    log.write_text(DENIED.format(user="500101") * 50)  # history before the worker started: not counted
+    w = DenialWatch((tmp_path / "kafka*.log",), threshold=3, window=60.0)
+    assert w.poll(0.0) == []
+    with log.open("a") as fh:
+        fh.write(DENIED.format(user="500101") * 2 + "[..] INFO something else\n" + DENIED.format(user="x"))
+    assert w.poll(5.0) == []  # 2 denials of 500101: under the threshold
+    with log.open("a") as fh:
+        fh.write(DENIED.format(user="500101") + DENIED.format(user="500101")[:40])  # a half-written line
+    (alert,) = w.poll(10.0)
+    assert (alert.kind, alert.subscriber, alert.detail["count"]) == (AUTHORIZATION_DENIALS, "500101", 3)
+    assert (
+        alert.detail["resource"] == "Topic:LITERAL:share.500102.market" and alert.detail["host"] == "10.1.2.3"
+    )
+    with log.open("a") as fh:
+        fh.write(DENIED.format(user="500101")[40:] + DENIED.format(user="500101") * 5)
+    assert w.poll(20.0) == []  # within the window: no second alert
+    (tmp_path / "kafka-2.log").write_text(DENIED.format(user="500103") * 3)  # a broker log new since
+    assert [a.subscriber for a in w.poll(90.0)] == ["500103"]
+    log.write_text("")  # rotated
+    with log.open("a") as fh:
+        fh.write(DENIED.format(user="500101") * 3)
+    assert [a.subscriber for a in w.poll(100.0)] == ["500101"]
