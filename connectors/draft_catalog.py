@@ -15,7 +15,7 @@ from typing import Any
 
 from connectors.source import Column
 from sharebus.catalog.load import check_catalog_dir
-from sharebus.catalog.models import Catalog, Grade
+from sharebus.catalog.models import Catalog, Grade, Resource
 from sharebus.catalog.validate import CATALOG_FILE, RESPONSIBILITY_FILE
 from sharebus.core import naming
 from sharebus.core.errors import ConfigError
@@ -117,16 +117,24 @@ def load_city_catalog(city_dir: Path) -> Catalog:
     return catalog
 
 
+def completed_resources(catalog: Catalog, department: str) -> list[Resource]:
+    """The catalog entries the department completed for its captured tables: drafts are not
+    decisions yet, so neither capture nor message keys act on them."""
+    connector = naming.raw_prefix(department)
+    return [
+        r
+        for r in catalog.resources
+        if r.source.connector == connector and not (r.legal_basis or "").startswith(DRAFT_MARK)
+    ]
+
+
 def secret_columns(catalog: Catalog, department: str, tables: tuple[str, ...]) -> tuple[str, ...]:
     """schema.table.column of every field the catalog grades secret in the department's captured
     tables: never shared, so never read from the source (draft entries do not count yet)."""
-    connector = naming.raw_prefix(department)
     return tuple(
         f"{r.source.table}.{f.name}"
-        for r in catalog.resources
-        if r.source.connector == connector
-        and r.source.table in tables
-        and not (r.legal_basis or "").startswith(DRAFT_MARK)
+        for r in completed_resources(catalog, department)
+        if r.source.table in tables
         for f in r.fields
         if f.grade is Grade.SECRET
     )

@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from connectors.draft_catalog import DRAFT_MARK
+from connectors.draft_catalog import completed_resources
 from connectors.preflight import Check, fail, ok
 from connectors.source import Column
 from sharebus.catalog.models import Catalog, CodeKind, Grade, Resource
-from sharebus.core import naming
 
 # Column names that say a personal identifier (resident ID, passport, phone): never a message key
 # unless the catalog grades the column public or internal (then the department has decided).
@@ -50,26 +49,12 @@ class KeyPlan:
     checks: tuple[Check, ...]
     key_columns: tuple[tuple[str, tuple[str, ...]], ...]  # (schema.table, columns) for Debezium
 
-    @property
-    def failed(self) -> bool:
-        return any(c.failed for c in self.checks)
-
 
 def declared_resource(catalog: Catalog | None, department: str, table: str) -> Resource | None:
     """The completed catalog entry of `table` captured for `department` (drafts do not count)."""
     if catalog is None:
         return None
-    connector = naming.raw_prefix(department)
-    return next(
-        (
-            r
-            for r in catalog.resources
-            if r.source.connector == connector
-            and r.source.table == table
-            and not (r.legal_basis or "").startswith(DRAFT_MARK)
-        ),
-        None,
-    )
+    return next((r for r in completed_resources(catalog, department) if r.source.table == table), None)
 
 
 def _sensitive(column: Column, table: str, resource: Resource | None, flagged: frozenset[str]) -> str | None:

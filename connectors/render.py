@@ -40,6 +40,8 @@ BUS_TABLES = (naming.PG_SIGNAL_TABLE, naming.PG_HEARTBEAT_TABLE)
 # `sharebus` database would make every connector on the server act on every signal).
 MARIADB_SIGNAL_TABLE = naming.MARIADB_SIGNAL_TABLE
 MARIADB_HEARTBEAT_TABLE = naming.MARIADB_HEARTBEAT_TABLE
+# Debezium's property keying a table's messages by other columns than its primary key.
+MESSAGE_KEY_COLUMNS = "message.key.columns"
 # Keys `--set` may not override: they carry the connector's identity, names and secrets.
 PROTECTED_KEYS = frozenset(
     {
@@ -57,7 +59,7 @@ PROTECTED_KEYS = frozenset(
         "signal.data.collection",
         "notification.sink.topic.name",
         "schema.history.internal.kafka.topic",
-        "message.key.columns",  # the catalog's primary_key, checked at onboarding (`message_keys`)
+        MESSAGE_KEY_COLUMNS,  # the catalog's primary_key, checked at onboarding (`message_keys`)
         "transforms",  # the topic router (`topic_routing`): every `transforms.*` key is refused
     }
 )
@@ -330,9 +332,6 @@ def _finish(spec: CaptureSpec, config: dict[str, str]) -> dict[str, str]:
         config[MESSAGE_KEY_COLUMNS] = render_key_columns(spec.key_columns)
     config.update(dict(spec.overrides))
     return config
-
-
-MESSAGE_KEY_COLUMNS = "message.key.columns"
 
 
 def render_key_columns(key_columns: tuple[tuple[str, tuple[str, ...]], ...]) -> str:

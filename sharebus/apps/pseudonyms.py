@@ -32,12 +32,16 @@ class KeyIds:
     def to_dict(self) -> dict[str, Any]:
         return {"current": self.current, "previous": list(self.previous)}
 
+    @classmethod
+    def of(cls, current: bytes, previous: tuple[bytes, ...]) -> KeyIds:
+        return cls(pseudonym_key_id(current), tuple(pseudonym_key_id(k) for k in previous))
+
 
 def key_ids(settings: Settings) -> KeyIds:
     previous: tuple[bytes, ...] = ()
     if settings.pseudonym_previous_keys is not None:
         previous = previous_pseudonym_keys(settings)
-    return KeyIds(pseudonym_key_id(pseudonym_key(settings)), tuple(pseudonym_key_id(k) for k in previous))
+    return KeyIds.of(pseudonym_key(settings), previous)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def write_map(
     rows repeats: `sort -u` folds them). Audited as `pseudonym.map`."""
     resource, version = _pseudonymised(settings, resource_id, field)
     current, previous = pseudonym_key(settings), previous_pseudonym_keys(settings)
-    keys = KeyIds(pseudonym_key_id(current), tuple(pseudonym_key_id(k) for k in previous))
+    keys = KeyIds.of(current, previous)
     new = make_pseudonym(current)
     olds = [(kid, make_pseudonym(k)) for kid, k in zip(keys.previous, previous, strict=True)]
     writer = csv.writer(out, lineterminator="\n")

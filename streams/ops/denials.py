@@ -5,10 +5,9 @@ window raises an alert — a district trying topics that are not its own, or a s
 from __future__ import annotations
 
 import re
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from sharebus.core.logins import RefusalWatch
 from streams.ops.watch import Alert
 
 AUTHORIZATION_DENIALS = "authorization_denials"
@@ -19,35 +18,32 @@ _DENIED = re.compile(
 _CHUNK = 1 << 20  # bytes read per file and sample at most: a flood is caught up over samples
 
 
-@dataclass
 class DenialWatch:
     """Follows the broker log files `paths` (glob patterns: one per broker of a local cluster)
-    from their end at the first poll; `threshold` denials of one principal within `window`
-    seconds raise one alert per principal and window."""
+    from their end at the first poll; the denials are counted per principal as refused logins are
+    (`RefusalWatch`): the `threshold`-th within `window` seconds raises one alert per principal and
+    window."""
 
-    paths: tuple[Path, ...]
-    threshold: int
-    window: float
-    _offsets: dict[Path, int] = field(default_factory=dict)
-    _seen: dict[str, deque[float]] = field(default_factory=dict)
-    _last_alert: dict[str, float] = field(default_factory=dict)
-    _started: bool = False
+    def __init__(self, paths: tuple[Path, ...], threshold: int, window: float) -> None:
+        self.paths = paths
+        self._offsets: dict[Path, int] = {}
+        self._started = False
+        self._now = 0.0
+        self._last: dict[str, str] = {}  # the denial being counted
+        self._alerts: list[Alert] = []
+        self._count = RefusalWatch(threshold, window, self._alert, clock=lambda: self._now)
 
     def poll(self, now: float) -> list[Alert]:
         """The alerts of the denials logged since the last poll."""
         denials = self._read()
-        self._started = True
-        alerts: list[Alert] = []
+        self._started, self._now, self._alerts = True, now, []
         for user, detail in denials:
-            seen = self._seen.setdefault(user, deque())
-            seen.append(now)
-            while seen and now - seen[0] > self.window:
-                seen.popleft()
-            last = self._last_alert.get(user)
-            if len(seen) >= self.threshold and (last is None or now - last >= self.window):
-                self._last_alert[user] = now
-                alerts.append(Alert(now, AUTHORIZATION_DENIALS, user, {**detail, "count": len(seen)}))
-        return alerts
+            self._last = detail
+            self._count.refused(user)
+        return self._alerts
+
+    def _alert(self, user: str, count: int) -> None:
+        self._alerts.append(Alert(self._now, AUTHORIZATION_DENIALS, user, {**self._last, "count": count}))
 
     def _files(self) -> list[Path]:
         out: list[Path] = []

@@ -290,7 +290,7 @@ def _sampler(report: dict[str, Any], monitor: OpsMonitor) -> Iterator[Metric]:
 def _security(report: dict[str, Any]) -> Iterator[Metric]:
     alerts = _counter(
         "sharebus_security_alerts",
-        "Security alerts the worker raised about subscribers' reading, by kind",
+        "Security alerts the worker raised (subscribers' reading, new addresses, broker denials), by kind",
         "kind",
     )
     for kind, count in (report.get("security") or {}).get("counts", {}).items():
