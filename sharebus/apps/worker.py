@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 
 import faust
 
@@ -20,7 +21,7 @@ from sharebus.core.settings import Settings
 from streams.metrics.api import add_routes
 from streams.metrics.audit_tail import AuditTail
 from streams.metrics.opening import open_store
-from streams.metrics.positions import sample_positions
+from streams.metrics.positions import PositionClients, sample_positions
 from streams.metrics.sink import MetricsSink
 from streams.metrics.store import MetricsStore
 from streams.ops.extension import Ops
@@ -65,6 +66,7 @@ class Metrics:
         self.store: MetricsStore = open_store(settings)
         self.sink: MetricsSink | None = None
         self.audit: AuditTail | None = None
+        self.positions = PositionClients(kafka_config(settings, Role.ROUTER))
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
         # One insert a second at most, whatever the rate: a batch spread over the city's resources
@@ -87,10 +89,12 @@ class Metrics:
             if service.watch.suspected:
                 return
             subscribers = sorted(service.policy.catalog.subscriber_ids())
+            clients = self.positions
+            sample = partial(
+                sample_positions, clients.kafka, subscribers, admin=clients.admin, offsets=clients.end_offsets
+            )
             try:
-                rows = await asyncio.get_running_loop().run_in_executor(
-                    None, sample_positions, kafka_config(self.settings, Role.ROUTER), subscribers
-                )
+                rows = await asyncio.get_running_loop().run_in_executor(None, sample)
             except UnreachableError as exc:
                 log.warning("consumer positions not sampled this time: %s", exc.problem)
                 return
@@ -112,6 +116,7 @@ class Metrics:
             self.audit.stop()  # before the sink closes: what it read is flushed
         if self.sink is not None:
             self.sink.close()
+        self.positions.close()
         self.store.close()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
@@ -316,6 +316,58 @@ def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[
             if time.monotonic() > deadline or exc.args[0].code() not in _JUST_CREATED:
                 raise
             time.sleep(0.2)
+
+
+LATEST_OFFSET, EARLIEST_OFFSET = -1, -2
+"""The timestamps Kafka's ListOffsets answers with a partition's end and start offset."""
+
+
+def partition_offsets(
+    consumer: Consumer, partitions: Sequence[tuple[str, int]], timeout: float, *, earliest: bool = False
+) -> tuple[dict[tuple[str, int], int], list[tuple[str, int]]]:
+    """The end (or, with `earliest`, start) offset of each partition, and the partitions whose
+    topic is gone. The consumer's `offsets_for_times` asks every partition's leader at once and
+    answers with one list: at the city's ~5,000 partitions the AdminClient's `list_offsets`, one
+    Python future per partition, took about 2.6 times its CPU, on a thread beside routing. One
+    deleted topic fails the whole call; the topics are then halved until it is found (a few
+    calls for a rare event). KafkaException when Kafka does not answer."""
+    stamp = EARLIEST_OFFSET if earliest else LATEST_OFFSET
+    offsets: dict[tuple[str, int], int] = {}
+    gone: list[tuple[str, int]] = []
+
+    def ask(parts: Sequence[tuple[str, int]]) -> None:
+        if not parts:
+            return
+        try:
+            answers = consumer.offsets_for_times(
+                [TopicPartition(t, p, stamp) for t, p in parts], timeout=timeout
+            )
+        except KafkaException as exc:
+            if exc.args[0].code() not in _GONE:
+                raise
+            topics = sorted({t for t, _ in parts})
+            if len(topics) == 1:
+                gone.extend(parts)
+                return
+            half = set(topics[: len(topics) // 2])
+            ask([tp for tp in parts if tp[0] in half])
+            ask([tp for tp in parts if tp[0] not in half])
+            return
+        for tp in answers:
+            if tp.error is None:
+                offsets[(tp.topic, tp.partition)] = int(tp.offset)
+            elif tp.error.code() in _GONE:
+                gone.append((tp.topic, tp.partition))
+            else:
+                raise KafkaException(tp.error)
+
+    ask(partitions)
+    return offsets, gone
+
+
+_GONE = frozenset(
+    {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
+)
 
 
 def read_partition(

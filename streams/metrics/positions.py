@@ -3,17 +3,21 @@ offsets of their `share.<subscriber>.*` topics."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
 
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
-from sharebus.core.kafka_clients import admin_client
+from sharebus.core.kafka_clients import admin_client, partition_offsets
 from streams.metrics.rows import PositionRow
+
+EndOffsets = Callable[[list[tuple[str, int]], float], dict[tuple[str, int], int]]
+"""(partitions, timeout) → their end offsets."""
 
 NO_GROUP = ""
 """The group of rows for a subscriber topic that no consumer group of the subscriber has read."""
@@ -24,6 +28,7 @@ def sample_positions(
     subscribers: Iterable[str],
     *,
     admin: Any = None,
+    offsets: EndOffsets | None = None,
     now: datetime | None = None,
     timeout: float = 10.0,
 ) -> list[PositionRow]:
@@ -34,14 +39,15 @@ def sample_positions(
     row for every partition of every such topic, with committed = -1 where the group has no
     offset yet; a subscriber with topics but no group gets rows with group '' (nobody reads
     them: all of it is lag). `admin` is a confluent-kafka AdminClient (made from `kafka`
-    when not given). Blocking (a few admin round trips): from asyncio, run it in an executor and
+    when not given); `offsets` answers the end offsets (`PositionClients.end_offsets`; else the
+    admin's `list_offsets`). Blocking (a few admin round trips): from asyncio, run it in an executor and
     hand the rows to `MetricsSink.add_positions`.
     """
     admin = admin if admin is not None else admin_client(kafka)
     ts = now or datetime.now(UTC)
     wanted = sorted(set(subscribers))
     try:
-        return _sample(admin, wanted, ts, timeout)
+        return _sample(admin, offsets or partial(_end_offsets, admin), wanted, ts, timeout)
     except KafkaException as exc:
         raise UnreachableError(
             f"Kafka at {kafka['bootstrap.servers']}",
@@ -51,7 +57,9 @@ def sample_positions(
         ) from None
 
 
-def _sample(admin: Any, subscribers: list[str], ts: datetime, timeout: float) -> list[PositionRow]:
+def _sample(
+    admin: Any, offsets: EndOffsets, subscribers: list[str], ts: datetime, timeout: float
+) -> list[PositionRow]:
     metadata = admin.list_topics(timeout=timeout)
     partitions: dict[str, list[tuple[str, int]]] = {}
     for sub in subscribers:
@@ -65,7 +73,7 @@ def _sample(admin: Any, subscribers: list[str], ts: datetime, timeout: float) ->
     every = [tp for tps in partitions.values() for tp in tps]
     if not every:
         return []
-    ends = _end_offsets(admin, every, timeout)
+    ends = offsets(every, timeout)
     listing = admin.list_consumer_groups(request_timeout=timeout).result()
     group_ids = sorted(g.group_id for g in (listing.valid or []))
     groups = {
@@ -86,6 +94,36 @@ def _sample(admin: Any, subscribers: list[str], ts: datetime, timeout: float) ->
                 for t, p in partitions[sub]
             )
     return rows
+
+
+class PositionClients:
+    """The long-lived clients of a worker's position samples: one AdminClient and one
+    assign-only consumer, made on first use (a client per sample logged in to Kafka each time)."""
+
+    def __init__(self, kafka: Mapping[str, object]) -> None:
+        self.kafka = kafka
+        self._admin: Any = None
+        self._consumer: Consumer | None = None
+
+    @property
+    def admin(self) -> Any:
+        if self._admin is None:
+            self._admin = admin_client(self.kafka)
+        return self._admin
+
+    def end_offsets(self, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {**self.kafka, "group.id": naming.OPS_READER_GROUP, "enable.auto.commit": False}
+            )
+        ends, _ = partition_offsets(self._consumer, partitions, timeout)  # a gone topic: no row
+        return ends
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        self._admin = None
 
 
 def _end_offsets(admin: Any, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:

@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from sharebus.core import naming
+from sharebus.core.kafka_clients import partition_offsets
 from sharebus.core.naming import H_CHECK, H_REASON, H_RESOURCE, H_UNIT
 from streams.ops.model import TP, DeadLetter, RecordAt
 
@@ -31,6 +32,12 @@ class RecordReader:
                 "queued.max.messages.kbytes": 2048,
             }
         )
+
+    def offsets(
+        self, partitions: list[TP], *, earliest: bool = False, timeout: float = 10.0
+    ) -> tuple[dict[TP, int], list[TP]]:
+        """End (or start) offsets of `partitions` in one call, and those whose topic is gone."""
+        return partition_offsets(self.consumer, partitions, timeout, earliest=earliest)
 
     def read(self, ranges: Mapping[TP, tuple[int, int]], *, timeout: float = 3.0) -> dict[TP, list[Any]]:
         """Messages of each partition from the first offset (or the next one that exists) up to

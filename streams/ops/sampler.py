@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
 
 from sharebus.core.kafka_clients import admin_client
 from streams.ops.commits import CommitTracker
@@ -99,9 +98,9 @@ class KafkaSampler:
         at = self.clock()
         topics = self._topics(topology, at)
         partitions = [(t, p) for t, parts in topics.items() for p in parts]
-        ends = self._offsets(partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
+        ends = self._offsets(partitions)
         dlq = [tp for tp in partitions if tp[0] in topology.dlq_topics]
-        starts = self._offsets(dlq, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        starts = self._offsets(dlq, earliest=True)
         groups = self._groups(topology)
         shares = topology.share_topics(topics)
         by_sub: dict[str, list[TP]] = {}
@@ -146,21 +145,11 @@ class KafkaSampler:
         self._metadata = (now, topology.version, topics)
         return topics
 
-    def _offsets(self, partitions: list[TP], spec: Any) -> dict[TP, int]:
-        if not partitions:
-            return {}
-        futures = self.admin.list_offsets(
-            {TopicPartition(t, p): spec for t, p in partitions}, request_timeout=self.timeout
-        )
-        out: dict[TP, int] = {}
-        for tp, future in futures.items():
-            try:
-                out[(tp.topic, tp.partition)] = int(future.result().offset)
-            except KafkaException as exc:
-                if "UNKNOWN_TOPIC" not in str(exc):  # deleted since the metadata was read
-                    raise
-                self._metadata = None
-        return out
+    def _offsets(self, partitions: list[TP], *, earliest: bool = False) -> dict[TP, int]:
+        offsets, gone = self.reader.offsets(partitions, earliest=earliest, timeout=self.timeout)
+        if gone:  # deleted since the metadata was read
+            self._metadata = None
+        return offsets
 
     def _groups(self, topology: Topology) -> dict[str, GroupInfo]:
         listing = self.admin.list_consumer_groups(request_timeout=self.timeout).result()

@@ -21,6 +21,7 @@ from sharebus.core.kafka_clients import (
     ensure_topics,
     java_client_properties,
     kafka_config,
+    partition_offsets,
     principal,
     watermarks,
 )
@@ -206,3 +207,55 @@ def test_a_tls_client_config_carries_the_ca_for_java_and_librdkafka() -> None:
     assert value.split("=", 1)[1].split() == pem.split()
     # The registry's client (Confluent's, Java) verifies it against the same CA.
     assert f"schema.registry.url={registry}" in text and "schema.registry.ssl.truststore.type=PEM" in text
+
+
+class _OffsetsConsumer:
+    """offsets_for_times as librdkafka answers it: one deleted topic fails the whole call."""
+
+    def __init__(
+        self, ends: dict[tuple[str, int], int], gone: set[str], fail: KafkaError | None = None
+    ) -> None:
+        self.ends, self.gone, self.fail = ends, gone, fail
+        self.calls: list[int] = []
+
+    def offsets_for_times(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.calls.append(len(partitions))
+        if self.fail is not None:
+            raise KafkaException(self.fail)
+        if any(tp.topic in self.gone for tp in partitions):
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        assert {tp.offset for tp in partitions} <= {-1, -2}, "ListOffsets' latest/earliest timestamps"
+        return [
+            TopicPartition(
+                tp.topic, tp.partition, self.ends[(tp.topic, tp.partition)] if tp.offset == -1 else 0
+            )
+            for tp in partitions
+        ]
+
+
+def test_partition_offsets_asks_every_partition_in_one_call() -> None:
+    parts = [(f"share.5001{i:02d}.market", p) for i in range(40) for p in range(2)]
+    consumer = _OffsetsConsumer({tp: n for n, tp in enumerate(parts)}, set())
+    ends, gone = partition_offsets(consumer, parts, 5.0)  # type: ignore[arg-type]
+    assert ends == {tp: n for n, tp in enumerate(parts)} and gone == []
+    assert consumer.calls == [80]
+    starts, _ = partition_offsets(consumer, parts, 5.0, earliest=True)  # type: ignore[arg-type]
+    assert set(starts.values()) == {0}
+    assert partition_offsets(consumer, [], 5.0) == ({}, [])  # type: ignore[arg-type]
+    assert consumer.calls == [80, 80], "nothing asked for no partitions"
+
+
+def test_partition_offsets_finds_a_deleted_topic_by_halving() -> None:
+    parts = [(f"share.5001{i:02d}.market", p) for i in range(64) for p in range(2)]
+    doomed = parts[37][0]
+    consumer = _OffsetsConsumer({tp: 3 for tp in parts}, {doomed})
+    ends, gone = partition_offsets(consumer, parts, 5.0)  # type: ignore[arg-type]
+    assert gone == [(doomed, 0), (doomed, 1)]
+    assert ends == {tp: 3 for tp in parts if tp[0] != doomed}
+    assert len(consumer.calls) <= 2 * 7 + 1, "a few calls (halving 64 topics), not one per topic"
+
+
+def test_partition_offsets_raises_what_is_not_a_gone_topic() -> None:
+    consumer = _OffsetsConsumer({("t", 0): 1}, set(), fail=KafkaError(KafkaError._TIMED_OUT))
+    with pytest.raises(KafkaException):
+        partition_offsets(consumer, [("t", 0)], 5.0)  # type: ignore[arg-type]

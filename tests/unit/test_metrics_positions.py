@@ -114,3 +114,22 @@ def test_kafka_down_is_an_unreachable_error() -> None:
     with pytest.raises(UnreachableError) as err:
         sample_positions({"bootstrap.servers": "kafka:9092"}, ["500101"], admin=Down())
     assert err.value.subject == "Kafka at kafka:9092" and "SHAREBUS_KAFKA_BOOTSTRAP" in (err.value.fix or "")
+
+
+def test_end_offsets_come_from_the_given_reader_when_there_is_one() -> None:
+    admin = FakeAdmin(
+        topics={"share.500102.market": 2},
+        ends={},  # the admin's list_offsets is not asked
+        committed={},
+    )
+    asked: list[list[tuple[str, int]]] = []
+
+    def offsets(parts: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
+        asked.append(parts)
+        return {tp: 5 for tp in parts}
+
+    rows = sample_positions(
+        {"bootstrap.servers": "kafka:9092"}, ["500102"], admin=admin, offsets=offsets, now=NOW
+    )
+    assert asked == [[("share.500102.market", 0), ("share.500102.market", 1)]]
+    assert {(r.partition, r.end) for r in rows} == {(0, 5), (1, 5)}

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import OffsetSpec
 
 from streams.ops.errors import OpsError
 from streams.ops.model import DeadLetter
@@ -63,11 +62,6 @@ class FakeAdmin:
         }
         return type("Meta", (), {"topics": topics})()
 
-    def list_offsets(self, request: dict[TopicPartition, Any], request_timeout: float) -> dict[Any, Any]:
-        latest = isinstance(next(iter(request.values())), type(OffsetSpec.latest()))
-        table = self.ends if latest else self.starts
-        return {tp: done(type("R", (), {"offset": table[(tp.topic, tp.partition)]})) for tp in request}
-
     def list_consumer_groups(self, request_timeout: float) -> Future[Any]:
         groups = [type("G", (), {"group_id": g})() for g in {*self.committed, *self.members}]
         return done(type("L", (), {"valid": groups})())
@@ -96,8 +90,18 @@ class FakeAdmin:
 @dataclass
 class FakeReader:
     stamps: dict[tuple[str, int, int], float]
+    admin: FakeAdmin | None = None  # whose end and start offsets the reader answers
     asked_times: list[list[tuple[str, int, int]]] = field(default_factory=list)
     asked_dead: list[dict[tuple[str, int], tuple[int, int]]] = field(default_factory=list)
+
+    def offsets(
+        self, partitions: list[tuple[str, int]], *, earliest: bool = False, timeout: float = 10.0
+    ) -> tuple[dict[tuple[str, int], int], list[tuple[str, int]]]:
+        assert self.admin is not None
+        table = self.admin.starts if earliest else self.admin.ends
+        return {tp: table[tp] for tp in partitions if tp in table}, [
+            tp for tp in partitions if tp not in table
+        ]
 
     def timestamps(self, wanted: Any, *, timeout: float = 3.0) -> dict[tuple[str, int, int], float]:
         wanted = sorted(wanted)
@@ -137,7 +141,7 @@ def make() -> tuple[KafkaSampler, FakeAdmin, FakeReader]:
         committed={"500101.sync": {(ENT, 0): 8}, "other-group": {}},
         members={"500102.live": [("share.500102.market", 0)]},
     )
-    reader = FakeReader({(ENT, 0, 8): T0 - 30, ("cdc.market.public.enterprise", 0, 19): T0 - 2})
+    reader = FakeReader({(ENT, 0, 8): T0 - 30, ("cdc.market.public.enterprise", 0, 19): T0 - 2}, admin)
     kafka = {"bootstrap.servers": "kafka:9092"}
     sampler = KafkaSampler(
         kafka,
@@ -202,3 +206,14 @@ def test_kafka_down_is_an_ops_error_naming_kafka_and_the_fix() -> None:
         sampler.sample(TOPOLOGY)
     assert caught.value.subject == "Kafka at kafka:9092"
     assert "sharebus stack status" in (caught.value.fix or "")
+
+
+def test_a_topic_deleted_since_the_metadata_was_read_is_left_out_and_the_metadata_read_again() -> None:
+    sampler, admin, _ = make()
+    sampler.sample(TOPOLOGY)
+    assert admin.metadata_calls == 1
+    del admin.ends[(ENT, 1)]  # the topic's partition is gone when its end offset is asked
+    snap = sampler.sample(TOPOLOGY)
+    assert (ENT, 1) not in snap.ends and (ENT, 0) in snap.ends
+    sampler.sample(TOPOLOGY)
+    assert admin.metadata_calls == 2, "the cached metadata named a gone topic: read again"
