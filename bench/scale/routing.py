@@ -110,7 +110,7 @@ def swap_pause(directory: Path, key: bytes, items: list[RawRecord]) -> SwapPause
     (one demand revoked): parse and validate its texts, compile it against the policy in force,
     swap it in. The longest batch meanwhile, against the median batch."""
     texts = read_catalog_dir(directory)
-    catalog = catalog_from(texts, str(directory))
+    catalog = catalog_from(texts, str(directory), apart=True)
     policy = compile_policy(catalog, pseudonym_key=key)
     router = BatchRouter(policy, compile_checks(catalog), encoders(policy))
     now = datetime.now(UTC)
@@ -146,7 +146,7 @@ def swap_pause(directory: Path, key: bytes, items: list[RawRecord]) -> SwapPause
     publishing.set()
     t0 = time.perf_counter()
     with collections_deferred(), beside_routing():  # as the worker does
-        changed = catalog_from(revoked, "the published version")
+        changed = catalog_from(revoked, "the published version", apart=True)
         new = compile_policy(changed, pseudonym_key=key, previous=policy)
         router.swap(new, compile_checks(changed, previous=router.checks), encoders(new))
     compile_s = time.perf_counter() - t0

@@ -7,9 +7,10 @@ only when that finds an issue is it parsed again with PyYAML's line marks, to sa
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -317,9 +318,9 @@ _RESPONSIBILITY_LISTS: _Lists = (("responsibilities", m.Responsibility, "resourc
 
 
 class _Validated(typing.NamedTuple):
-    """A list file's text and what it validated into, without issues."""
+    """A list file's text (its digest) and what it validated into, without issues."""
 
-    text: str
+    digest: bytes
     entries: dict[str, list[Entry[Any]]]
     declared: dict[str, frozenset[str]]
 
@@ -338,10 +339,12 @@ def _listed(
     parsed: Parsed,
     issues: list[CatalogIssue],
     marked: bool,
+    digest: bytes,
 ) -> dict[str, list[Entry[Any]]]:
-    """The validated entries of each list of a file (the last ones when its text did not change)."""
+    """The validated entries of each list of a file (the last ones when its text, of `digest`, did
+    not change)."""
     last = _LAST_VALIDATED.get(name)
-    if not marked and last is not None and last.text == text:
+    if not marked and last is not None and last.digest == digest:
         for key, ids in last.declared.items():
             parsed.declared(key).update(ids)
         return {key: list(listed) for key, listed in last.entries.items()}
@@ -353,7 +356,7 @@ def _listed(
     }
     if not marked and text is not None and len(issues) == found and name not in parsed.broken_files:
         declared = {key: frozenset(parsed.declared(key) - before[key]) for key, _, _ in lists}
-        _LAST_VALIDATED[name] = _Validated(text, entries, declared)
+        _LAST_VALIDATED[name] = _Validated(digest, entries, declared)
     return entries
 
 
@@ -407,11 +410,39 @@ def _load_districts(text: str | None, parsed: Parsed, issues: list[CatalogIssue]
             parsed.districts.append(Entry(district, DISTRICTS_FILE, label, None, line))
 
 
-_LAST_CATALOG: dict[str | None, tuple[CatalogTexts, m.Catalog]] = {}
-"""The last catalog parsed without issues, by its texts (and folder): the same texts give the same
-(immutable) catalog object, its version computed once. A worker reads the version it started
+_LAST_CATALOG: dict[str | None, tuple[bytes, m.Catalog]] = {}
+"""The last catalog parsed without issues, by its texts' digest (and folder): the same texts give
+the same (immutable) catalog object, its version computed once. Digests, not the texts: those
+are ~40 MB at 20,000 resources, kept twice. A worker reads the version it started
 with again from the catalog topic; at 20,000 resources validating and hashing it a second time
 cost ~10 s of CPU beside routing and a second catalog in memory (the worker's peak, 1.9 GiB)."""
+
+
+def _digest(text: str | None) -> bytes:
+    """What tells two texts of a file apart (None: no file)."""
+    if text is None:
+        return b""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+
+
+def file_digests(texts: CatalogTexts) -> dict[str, bytes]:
+    """Each list file's digest (b"" when absent)."""
+    return {
+        CATALOG_FILE: _digest(texts.catalog),
+        DEMAND_FILE: _digest(texts.demands),
+        RESPONSIBILITY_FILE: _digest(texts.responsibility),
+    }
+
+
+def texts_digest(texts: CatalogTexts, digests: Mapping[str, bytes]) -> bytes:
+    """What tells two catalog folders' texts apart (`digests`: their `file_digests`)."""
+    whole = hashlib.blake2b(digest_size=32)
+    for part in (texts.region, texts.districts):
+        whole.update(b"\x01" + _digest(part) if part is not None else b"\x00")
+    for name in sorted(digests):
+        whole.update(name.encode() + b"\x00" + digests[name])
+    whole.update("\x00".join(texts.unknown_files).encode())
+    return whole.digest()
 
 
 def forget_parsed() -> None:
@@ -429,21 +460,22 @@ def parse_catalog(
     `folder` (the city folder's name) must equal the city id when given. Parsed fast first; a
     catalog with issues is parsed again with line marks, so each issue says where it is.
     """
-    last = _LAST_CATALOG.get(folder)
-    if last is not None and last[0] == texts:
+    digests = file_digests(texts)
+    last, digest = _LAST_CATALOG.get(folder), texts_digest(texts, digests)
+    if last is not None and last[0] == digest:
         return last[1], ()
-    catalog, issues = _parse_catalog(texts, folder, marked=False)
+    catalog, issues = _parse_catalog(texts, folder, digests, marked=False)
     if not issues:
         if catalog is not None:
             _LAST_CATALOG.clear()
-            _LAST_CATALOG[folder] = (texts, catalog)
+            _LAST_CATALOG[folder] = (digest, catalog)
         return catalog, ()
-    _, located = _parse_catalog(texts, folder, marked=True)
+    _, located = _parse_catalog(texts, folder, digests, marked=True)
     return None, located or issues  # the marked parse finds the same issues, with their lines
 
 
 def _parse_catalog(
-    texts: CatalogTexts, folder: str | None, *, marked: bool
+    texts: CatalogTexts, folder: str | None, digests: Mapping[str, bytes], *, marked: bool
 ) -> tuple[m.Catalog | None, tuple[CatalogIssue, ...]]:
     issues: list[CatalogIssue] = []
     p = Parsed(folder=folder)
@@ -461,9 +493,13 @@ def _parse_catalog(
     p.subscribers = _entries(m.Subscriber, region, "subscribers", "id", REGION_FILE, p, issues, marked)
     _load_districts(texts.districts, p, issues)
 
-    catalog_lists = _listed(CATALOG_FILE, texts.catalog, m.CatalogFile, _CATALOG_LISTS, p, issues, marked)
+    catalog_lists = _listed(
+        CATALOG_FILE, texts.catalog, m.CatalogFile, _CATALOG_LISTS, p, issues, marked, digests[CATALOG_FILE]
+    )
     p.departments, p.resources = catalog_lists["departments"], catalog_lists["resources"]
-    p.demands = _listed(DEMAND_FILE, texts.demands, m.DemandFile, _DEMAND_LISTS, p, issues, marked)["demands"]
+    p.demands = _listed(
+        DEMAND_FILE, texts.demands, m.DemandFile, _DEMAND_LISTS, p, issues, marked, digests[DEMAND_FILE]
+    )["demands"]
     p.responsibilities = _listed(
         RESPONSIBILITY_FILE,
         texts.responsibility,
@@ -472,6 +508,7 @@ def _parse_catalog(
         p,
         issues,
         marked,
+        digests[RESPONSIBILITY_FILE],
     )["responsibilities"]
 
     issues += cross_check(p)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -35,3 +37,21 @@ def collections_deferred() -> Iterator[None]:
         gc.freeze()  # before collection is back: the first one would walk every object just made
         if enabled:
             gc.enable()
+        release_free_memory()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's `malloc_trim`; elsewhere nothing):
+    parsing a catalog frees hundreds of MB of YAML objects that the allocator otherwise keeps
+    as the worker's RSS (~86 MiB at 20,000 resources)."""
+    if _TRIM is not None:
+        _TRIM(0)

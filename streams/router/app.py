@@ -20,7 +20,7 @@ from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.audit import security_alert
 from sharebus.core.errors import SharebusError
-from sharebus.core.gcpause import collections_deferred
+from sharebus.core.gcpause import collections_deferred, release_free_memory
 from sharebus.core.https import WEB_SERVER, server_context
 from sharebus.core.kafka_clients import Role
 from sharebus.core.pacing import beside_routing
@@ -109,6 +109,7 @@ class RouterService:
         # frozen, full collections no longer walk it; they cost ~25% of the routing CPU otherwise.
         gc.collect()
         gc.freeze()
+        release_free_memory()  # what parsing the catalog freed goes back to the system
         for loop in self.loops:
             loop.start()
 
@@ -119,7 +120,7 @@ class RouterService:
         with collections_deferred(), beside_routing():
             try:
                 texts = verified_texts(msg.value() or b"", msg.headers(), self.verifier, what)
-                catalog = catalog_from(texts, what)
+                catalog = catalog_from(texts, what, apart=True)
             except SignatureError as exc:  # not the admin's: refused, audited; the version in force stays
                 log.error("catalog version refused (the version in force stays):\n%s", exc)
                 detail = {"kind": "catalog_signature", "problem": exc.problem, "actual": exc.actual}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from sharebus.catalog.apart import parse_catalog_apart
 from sharebus.catalog.issues import CatalogError
 from sharebus.catalog.load import CatalogTexts, city_dir, parse_catalog, read_catalog_dir
 from sharebus.catalog.models import Catalog
@@ -51,9 +52,10 @@ def decode_texts(raw: bytes) -> CatalogTexts:
     return CatalogTexts(**data)
 
 
-def catalog_from(texts: CatalogTexts, source: str) -> Catalog:
-    """Validate catalog texts; CatalogError lists every problem, naming `source`."""
-    catalog, issues = parse_catalog(texts)
+def catalog_from(texts: CatalogTexts, source: str, *, apart: bool = False) -> Catalog:
+    """Validate catalog texts; CatalogError lists every problem, naming `source`. With `apart`
+    (a long-lived process: the worker) they are parsed in a child process (`parse_catalog_apart`)."""
+    catalog, issues = parse_catalog_apart(texts) if apart else parse_catalog(texts)
     if catalog is None:
         raise CatalogError(source, issues)
     return catalog
@@ -191,4 +193,4 @@ def startup_catalog(settings: Settings, role: Role = Role.ROUTER) -> Catalog:
             fix="publish one as the admin: `sharebus catalog publish` (`sharebus run` does), then start"
             " the worker",
         )
-    return catalog_from(texts, f"topic {settings.catalog_topic}")
+    return catalog_from(texts, f"topic {settings.catalog_topic}", apart=True)

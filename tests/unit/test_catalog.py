@@ -670,13 +670,14 @@ def test_the_fast_parse_and_the_marked_parse_agree(folder: Path | str, tmp_path:
     """A catalog is accepted by the fast parser (ryaml) alone: it must read every value as the
     marked parser (PyYAML, used to locate issues) does."""
     from bench.scale.catalog import Scale, write
-    from sharebus.catalog.load import _parse_catalog
+    from sharebus.catalog.load import _parse_catalog, file_digests
 
     directory = write(Scale(resources=300), tmp_path / "chongqing").directory if folder == "scale" else folder
     assert isinstance(directory, Path)
     texts = read_catalog_dir(directory)
-    fast, fast_issues = _parse_catalog(texts, directory.name, marked=False)
-    marked, marked_issues = _parse_catalog(texts, directory.name, marked=True)
+    digests = file_digests(texts)
+    fast, fast_issues = _parse_catalog(texts, directory.name, digests, marked=False)
+    marked, marked_issues = _parse_catalog(texts, directory.name, digests, marked=True)
     assert fast_issues == marked_issues == ()
     assert fast == marked and fast is not None and fast.version == marked.version
 

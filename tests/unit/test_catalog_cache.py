@@ -83,3 +83,14 @@ def test_a_changed_copy_of_a_catalog_has_its_own_version_and_index(chongqing_cat
     assert changed.version != version and changed.resource(first.id) is None
     assert chongqing_catalog.version == version and chongqing_catalog.resource(first.id) is first
     assert chongqing_catalog.model_copy().version == version  # an unchanged copy: the same content
+
+
+def test_the_caches_keep_digests_not_the_texts() -> None:
+    texts = read_catalog_dir(SAMPLE_CITY)
+    parse_catalog(texts)
+    kept = load._LAST_VALIDATED[CATALOG_FILE]
+    assert isinstance(kept.digest, bytes) and len(kept.digest) == 32
+    ((digest, _),) = load._LAST_CATALOG.values()
+    assert isinstance(digest, bytes) and len(digest) == 32
+    changed = replace(texts, region=(texts.region or "") + "\n")
+    assert load.texts_digest(changed, load.file_digests(changed)) != digest
