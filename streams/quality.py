@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from sharebus.catalog.models import Catalog, CodeKind, FieldType, Grade, Resource
+from sharebus.core import pacing
 from sharebus.core.gbcodes import is_valid_resident_id, is_valid_usci
 from streams.policy.envelope import OP_DELETE, OP_TRUNCATE, ROW_OPS, SourceKey, source_key
 
@@ -339,6 +340,7 @@ def compile_checks(catalog: Catalog, previous: QualityChecks | None = None) -> Q
     compiled: dict[SourceKey, ResourceChecks] = {}
     inputs: dict[str, object] = {}
     for res in catalog.resources:
+        pacing.pace()  # beside the routing thread when a worker applies a publish
         schema, _, table = res.source.table.partition(".")
         inputs[res.id] = made_of = (res, units.get(res.id), districts, catalog.city.code)
         kept = previous.resources.get(res.id) if previous is not None else None

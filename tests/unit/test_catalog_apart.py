@@ -34,6 +34,7 @@ def test_apart_gives_what_the_parse_in_process_gives() -> None:
         catalog, issues = parse_catalog_apart(texts)
     here, _ = parse_catalog(texts)
     assert issues == () and catalog is not None and here is not None
+    assert "version" in catalog.__dict__, "hashed in the child: the worker does not hash it beside routing"
     assert catalog == here and catalog.version == here.version
     assert parse_catalog_apart(replace(texts)) == (catalog, ())
     assert parse_catalog_apart(replace(texts))[0] is catalog, "the same texts: the same object"
