@@ -90,9 +90,7 @@ class Metrics:
                 return
             subscribers = sorted(service.policy.catalog.subscriber_ids())
             clients = self.positions
-            sample = partial(
-                sample_positions, clients.kafka, subscribers, admin=clients.admin, offsets=clients.end_offsets
-            )
+            sample = partial(sample_positions, clients.kafka, subscribers, clients=clients)
             try:
                 rows = await asyncio.get_running_loop().run_in_executor(None, sample)
             except UnreachableError as exc:

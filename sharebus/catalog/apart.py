@@ -13,29 +13,24 @@ import tempfile
 
 from sharebus.catalog import models as m
 from sharebus.catalog.issues import CatalogIssue
-from sharebus.catalog.load import CatalogTexts, file_digests, parse_catalog, texts_digest
+from sharebus.catalog.load import CatalogTexts, known_catalog, parse_catalog, remember_catalog
 from sharebus.core import pacing
 from sharebus.core.errors import ConfigError
-from sharebus.core.gcpause import collections_paused, release_free_memory
+from sharebus.core.gcpause import collections_paused
 
 PARSE_TIMEOUT = 600.0
 """Seconds the child may take (the 20,000-resource catalog parses in ~10 s here)."""
 
 Parsed = tuple[m.Catalog | None, tuple[CatalogIssue, ...]]
 
-_LAST: dict[str | None, tuple[bytes, m.Catalog]] = {}
-"""The last catalog parsed apart without issues, by its texts' digest (and folder): the same texts
-give the same catalog object, as `parse_catalog` does within one process."""
-
 
 def parse_catalog_apart(texts: CatalogTexts, *, folder: str | None = None) -> Parsed:
     """`parse_catalog(texts)`, done in a child process. The parent's share is unpickling the
     result, paced beside a routing thread (`pacing.beside_routing`) like a parse in process.
     ConfigError when the child fails (it names the child's last words)."""
-    digest = texts_digest(texts, file_digests(texts))
-    last = _LAST.get(folder)
-    if last is not None and last[0] == digest:
-        return last[1], ()
+    digest, known = known_catalog(texts, folder)  # the same texts: the same catalog object
+    if known is not None:
+        return known, ()
     # Through files, not pipes: the parent then only waits for the child (the GIL released), where
     # `communicate` would take the GIL back for every 32 KiB beside a routing thread.
     with tempfile.TemporaryFile() as given, tempfile.TemporaryFile() as answer:
@@ -68,10 +63,8 @@ def parse_catalog_apart(texts: CatalogTexts, *, folder: str | None = None) -> Pa
         pickled = answer.read()
     with collections_paused():
         catalog, issues = _load(_PacedReader(pickled))
-    release_free_memory()
     if catalog is not None and not issues:
-        _LAST.clear()
-        _LAST[folder] = (digest, catalog)
+        remember_catalog(folder, digest, catalog)
     return catalog, issues
 
 

@@ -445,6 +445,22 @@ def texts_digest(texts: CatalogTexts, digests: Mapping[str, bytes]) -> bytes:
     return whole.digest()
 
 
+def known_catalog(
+    texts: CatalogTexts, folder: str | None, digests: Mapping[str, bytes] | None = None
+) -> tuple[bytes, m.Catalog | None]:
+    """The digest of `texts`, and the catalog last parsed without issues from the same texts (and
+    folder), else None (`digests`: their `file_digests`, when already made)."""
+    digest = texts_digest(texts, digests if digests is not None else file_digests(texts))
+    last = _LAST_CATALOG.get(folder)
+    return digest, last[1] if last is not None and last[0] == digest else None
+
+
+def remember_catalog(folder: str | None, digest: bytes, catalog: m.Catalog) -> None:
+    """Keep `catalog`, parsed without issues from texts of `digest`, as the last one."""
+    _LAST_CATALOG.clear()
+    _LAST_CATALOG[folder] = (digest, catalog)
+
+
 def forget_parsed() -> None:
     """Drop what earlier parses keep (the next parse starts from the texts alone; for tests)."""
     _LAST_CATALOG.clear()
@@ -461,14 +477,13 @@ def parse_catalog(
     catalog with issues is parsed again with line marks, so each issue says where it is.
     """
     digests = file_digests(texts)
-    last, digest = _LAST_CATALOG.get(folder), texts_digest(texts, digests)
-    if last is not None and last[0] == digest:
-        return last[1], ()
+    digest, known = known_catalog(texts, folder, digests)
+    if known is not None:
+        return known, ()
     catalog, issues = _parse_catalog(texts, folder, digests, marked=False)
     if not issues:
         if catalog is not None:
-            _LAST_CATALOG.clear()
-            _LAST_CATALOG[folder] = (digest, catalog)
+            remember_catalog(folder, digest, catalog)
         return catalog, ()
     _, located = _parse_catalog(texts, folder, digests, marked=True)
     return None, located or issues  # the marked parse finds the same issues, with their lines

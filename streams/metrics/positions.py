@@ -3,21 +3,16 @@ offsets of their `share.<subscriber>.*` topics."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # not in __all__
 
 from sharebus.core import naming
 from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import admin_client, partition_offsets
 from streams.metrics.rows import PositionRow
-
-EndOffsets = Callable[[list[tuple[str, int]], float], dict[tuple[str, int], int]]
-"""(partitions, timeout) → their end offsets."""
 
 NO_GROUP = ""
 """The group of rows for a subscriber topic that no consumer group of the subscriber has read."""
@@ -27,8 +22,7 @@ def sample_positions(
     kafka: Mapping[str, object],
     subscribers: Iterable[str],
     *,
-    admin: Any = None,
-    offsets: EndOffsets | None = None,
+    clients: PositionSource | None = None,
     now: datetime | None = None,
     timeout: float = 10.0,
 ) -> list[PositionRow]:
@@ -38,16 +32,18 @@ def sample_positions(
     rule districts' consumers follow); its topics are `share.<subscriber>.*`. Every group gets a
     row for every partition of every such topic, with committed = -1 where the group has no
     offset yet; a subscriber with topics but no group gets rows with group '' (nobody reads
-    them: all of it is lag). `admin` is a confluent-kafka AdminClient (made from `kafka`
-    when not given); `offsets` answers the end offsets (`PositionClients.end_offsets`; else the
-    admin's `list_offsets`). Blocking (a few admin round trips): from asyncio, run it in an executor and
-    hand the rows to `MetricsSink.add_positions`.
+    them: all of it is lag). `clients` are the Kafka clients to ask (a worker keeps its
+    `PositionClients`; when not given, ones made from `kafka` for this sample). Blocking (a few
+    admin round trips): from asyncio, run it in an executor and hand the rows to
+    `MetricsSink.add_positions`.
     """
-    admin = admin if admin is not None else admin_client(kafka)
+    own: PositionClients | None = None
+    if clients is None:
+        clients = own = PositionClients(kafka)  # this sample's alone
     ts = now or datetime.now(UTC)
     wanted = sorted(set(subscribers))
     try:
-        return _sample(admin, offsets or partial(_end_offsets, admin), wanted, ts, timeout)
+        return _sample(clients, wanted, ts, timeout)
     except KafkaException as exc:
         raise UnreachableError(
             f"Kafka at {kafka['bootstrap.servers']}",
@@ -55,11 +51,15 @@ def sample_positions(
             actual=str(exc)[:500],
             fix="check that Kafka runs (`sharebus stack status`) and SHAREBUS_KAFKA_BOOTSTRAP",
         ) from None
+    finally:
+        if own is not None:
+            own.close()
 
 
 def _sample(
-    admin: Any, offsets: EndOffsets, subscribers: list[str], ts: datetime, timeout: float
+    clients: PositionSource, subscribers: list[str], ts: datetime, timeout: float
 ) -> list[PositionRow]:
+    admin = clients.admin
     metadata = admin.list_topics(timeout=timeout)
     partitions: dict[str, list[tuple[str, int]]] = {}
     for sub in subscribers:
@@ -73,7 +73,7 @@ def _sample(
     every = [tp for tps in partitions.values() for tp in tps]
     if not every:
         return []
-    ends = offsets(every, timeout)
+    ends = clients.end_offsets(every, timeout)
     listing = admin.list_consumer_groups(request_timeout=timeout).result()
     group_ids = sorted(g.group_id for g in (listing.valid or []))
     groups = {
@@ -94,6 +94,18 @@ def _sample(
                 for t, p in partitions[sub]
             )
     return rows
+
+
+class PositionSource(Protocol):
+    """What a position sample asks: an AdminClient (topics, groups, committed offsets) and the
+    end offsets of partitions."""
+
+    @property
+    def admin(self) -> Any: ...
+
+    def end_offsets(
+        self, partitions: list[tuple[str, int]], timeout: float
+    ) -> dict[tuple[str, int], int]: ...
 
 
 class PositionClients:
@@ -124,13 +136,6 @@ class PositionClients:
             self._consumer.close()
             self._consumer = None
         self._admin = None
-
-
-def _end_offsets(admin: Any, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
-    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    request = {TopicPartition(t, p): latest for t, p in partitions}
-    futures = admin.list_offsets(request, request_timeout=timeout)
-    return {(tp.topic, tp.partition): int(f.result().offset) for tp, f in futures.items()}
 
 
 def _ask_committed(admin: Any, group: str, partitions: list[tuple[str, int]], timeout: float) -> Any:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from sharebus.catalog import apart
 from sharebus.catalog.apart import parse_catalog_apart
 from sharebus.catalog.load import forget_parsed, parse_catalog, read_catalog_dir
 from sharebus.core.errors import ConfigError
@@ -21,10 +20,8 @@ SAMPLE_CITY = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
 
 @pytest.fixture(autouse=True)
 def _fresh() -> Iterator[None]:
-    apart._LAST.clear()
     forget_parsed()
     yield
-    apart._LAST.clear()
     forget_parsed()
 
 

@@ -46,8 +46,12 @@ class FakeAdmin:
             "Meta", (), {"topics": {t: Topic(dict.fromkeys(range(n))) for t, n in self.topics.items()}}
         )
 
-    def list_offsets(self, request: dict[TopicPartition, Any], request_timeout: float) -> dict[Any, Any]:
-        return {tp: done(type("R", (), {"offset": self.ends[(tp.topic, tp.partition)]})) for tp in request}
+    @property
+    def admin(self) -> FakeAdmin:  # the fake is both of a sample's clients
+        return self
+
+    def end_offsets(self, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
+        return {tp: self.ends[tp] for tp in partitions}
 
     def list_consumer_groups(self, request_timeout: float) -> Future[Any]:
         return done(type("L", (), {"valid": [Group(g) for g in self.committed], "errors": []}))
@@ -86,7 +90,7 @@ def test_positions_of_each_subscriber_group_and_partition() -> None:
         },
     )
     rows = sample_positions(
-        {"bootstrap.servers": "kafka:9092"}, ["500101", "500102", "500103"], admin=admin, now=NOW
+        {"bootstrap.servers": "kafka:9092"}, ["500101", "500102", "500103"], clients=admin, now=NOW
     )
     assert sorted(rows) == sorted(
         [
@@ -102,34 +106,31 @@ def test_positions_of_each_subscriber_group_and_partition() -> None:
 
 def test_no_subscriber_topics_means_no_rows_and_no_group_calls() -> None:
     admin = FakeAdmin(topics={"cdc.market.public.enterprise": 1}, ends={}, committed={"500101.sync": {}})
-    assert sample_positions({"bootstrap.servers": "kafka:9092"}, ["500101"], admin=admin, now=NOW) == []
+    assert sample_positions({"bootstrap.servers": "kafka:9092"}, ["500101"], clients=admin, now=NOW) == []
     assert admin.asked == []
 
 
 def test_kafka_down_is_an_unreachable_error() -> None:
-    class Down:
+    class Down(FakeAdmin):
         def list_topics(self, timeout: float) -> Any:
             raise KafkaException("Local: Broker transport failure")
 
     with pytest.raises(UnreachableError) as err:
-        sample_positions({"bootstrap.servers": "kafka:9092"}, ["500101"], admin=Down())
+        sample_positions({"bootstrap.servers": "kafka:9092"}, ["500101"], clients=Down({}, {}, {}))
     assert err.value.subject == "Kafka at kafka:9092" and "SHAREBUS_KAFKA_BOOTSTRAP" in (err.value.fix or "")
 
 
-def test_end_offsets_come_from_the_given_reader_when_there_is_one() -> None:
-    admin = FakeAdmin(
-        topics={"share.500102.market": 2},
-        ends={},  # the admin's list_offsets is not asked
-        committed={},
-    )
+def test_end_offsets_are_asked_once_for_every_subscriber_partition() -> None:
     asked: list[list[tuple[str, int]]] = []
 
-    def offsets(parts: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
-        asked.append(parts)
-        return {tp: 5 for tp in parts}
+    class Asking(FakeAdmin):
+        def end_offsets(
+            self, partitions: list[tuple[str, int]], timeout: float
+        ) -> dict[tuple[str, int], int]:
+            asked.append(partitions)
+            return {tp: 5 for tp in partitions}
 
-    rows = sample_positions(
-        {"bootstrap.servers": "kafka:9092"}, ["500102"], admin=admin, offsets=offsets, now=NOW
-    )
+    admin = Asking(topics={"share.500102.market": 2}, ends={}, committed={})
+    rows = sample_positions({"bootstrap.servers": "kafka:9092"}, ["500102"], clients=admin, now=NOW)
     assert asked == [[("share.500102.market", 0), ("share.500102.market", 1)]]
     assert {(r.partition, r.end) for r in rows} == {(0, 5), (1, 5)}
