@@ -28,13 +28,14 @@ from streams.ops.extension import Ops
 from streams.policy.compiled import Policy
 from streams.router.app import RouterService
 from streams.router.batch import BatchOutput, EncoderFor
-from streams.router.calls import call_rows
+from streams.router.calls import CallTally
 from streams.router.records import RawRecord
 from streams.router.withheld_audit import WithheldAudit
 from streams.router.worker import Fatal, WorkerExtension, run_worker
 
 log = logging.getLogger("sharebus.router")
 
+CALLS_EVERY = 1.0  # seconds the delivered batches' counts are summed before the sink stores them
 POSITIONS_EVERY = 30.0  # seconds between samples of the subscribers' consumer positions
 SINK_MAX_ROWS = 50_000  # call rows buffered past which the metrics sink inserts before its 1 s
 
@@ -66,11 +67,13 @@ class Metrics:
         self.store: MetricsStore = open_store(settings)
         self.sink: MetricsSink | None = None
         self.audit: AuditTail | None = None
+        self.tally = CallTally()  # delivered batches' counts, summed until the next second or checkpoint
         self.positions = PositionClients(kafka_config(settings, Role.ROUTER))
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
-        # One insert a second at most, whatever the rate: a batch spread over the city's resources
-        # counts a row per (resource, subscriber), and each insert is a part ClickHouse merges.
+        # Call rows come summed over a second (a row per key and minute, not per batch: CallTally),
+        # then inserted within the sink's second: one insert a second whatever the rate, and each
+        # insert is a part ClickHouse merges.
         self.sink = MetricsSink(self.store, max_rows=SINK_MAX_ROWS, on_error=fatal)
         add_routes(app.web.web_app, self.store)  # type: ignore[attr-defined]  # aiohttp driver
         sink = self.sink
@@ -81,6 +84,11 @@ class Metrics:
         @app.task  # type: ignore[untyped-decorator]
         async def _count_audit_events() -> None:
             tail.start()  # once the worker runs: `fatal` needs its event loop
+
+        @app.timer(CALLS_EVERY)  # type: ignore[untyped-decorator]
+        async def _store_calls() -> None:
+            if sink.error is None:  # a failed sink has stopped the worker (on_error)
+                sink.add(self.tally.drain())  # a delivery is in the figures within ~2 s
 
         @app.timer(POSITIONS_EVERY)  # type: ignore[untyped-decorator]
         async def _sample_positions() -> None:
@@ -102,17 +110,19 @@ class Metrics:
         pass  # calls are counted once delivered
 
     def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
-        if self.sink is not None and out.calls:
-            self.sink.add(call_rows(out, delivered_at))
+        if out.calls:
+            self.tally.add(out, delivered_at)
 
     def persist(self) -> None:
-        if self.sink is not None:
-            self.sink.flush()  # the call rows of the batches about to be committed are stored
+        if self.sink is not None:  # the call rows of the batches about to be committed are stored
+            self.sink.add(self.tally.drain())
+            self.sink.flush()
 
     def close(self) -> None:
         if self.audit is not None:
             self.audit.stop()  # before the sink closes: what it read is flushed
         if self.sink is not None:
+            self.sink.add(self.tally.drain())
             self.sink.close()
         self.positions.close()
         self.store.close()

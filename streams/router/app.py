@@ -20,7 +20,7 @@ from sharebus.catalog.models import Catalog
 from sharebus.core import naming
 from sharebus.core.audit import security_alert
 from sharebus.core.errors import SharebusError
-from sharebus.core.gcpause import collections_deferred, release_free_memory
+from sharebus.core.gcpause import collections_deferred, freeze_survivors, release_free_memory
 from sharebus.core.https import WEB_SERVER, server_context
 from sharebus.core.kafka_clients import Role
 from sharebus.core.pacing import beside_routing
@@ -109,6 +109,7 @@ class RouterService:
         # frozen, full collections no longer walk it; they cost ~25% of the routing CPU otherwise.
         gc.collect()
         gc.freeze()
+        freeze_survivors()  # and so is what routing builds on first use
         release_free_memory()  # what parsing the catalog freed goes back to the system
         for loop in self.loops:
             loop.start()
@@ -183,16 +184,21 @@ class RouterService:
         out = self.router.route_batch(records, datetime.now(UTC))
         assert self.tracker is not None
 
+        count, sent = len(records), len(out.messages)
+
         def done() -> None:
             # Counted before the batch is marked done: a checkpoint that commits its offsets
             # persists its counts too.
-            self.routed += len(records)
+            self.routed += count
             if self.on_batch_done is not None:
                 self.on_batch_done(out, time.time())
             delivered()
 
         self.tracker.send(out.messages, done)
-        self._window.add(len(records), len(out.messages), time.perf_counter() - started)
+        # The producers hold copies: the messages (and the records) are freed now, not when Kafka
+        # acknowledges them — batches in flight would otherwise be what each young collection walks.
+        out.messages = []
+        self._window.add(count, sent, time.perf_counter() - started)
 
     def stop(self) -> None:
         for loop in self.loops:

@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from sharebus.core import naming
 from sharebus.core.outage import KafkaWatch, transient
+from streams.router.checkpoints import Checkpoints, Offsets, merged
 from streams.router.config import RouterConfig
 from streams.router.records import RawRecord
 
@@ -118,6 +119,7 @@ class RawLoop:
         self.fatal = fatal
         self.persist = persist
         self._checkpointed = time.monotonic()
+        self.checkpoints = Checkpoints(lambda: self.persist())
         self.ledger = OffsetLedger()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sharebus-raw", daemon=True)
@@ -166,6 +168,7 @@ class RawLoop:
 
     def _close(self) -> None:
         """Leave the group; a refusal to commit on the way out is the group having moved on."""
+        self.checkpoints.close()  # a checkpoint in flight is never committed: its batches come again
         try:
             self.consumer.close()
         except KafkaException as exc:
@@ -193,27 +196,25 @@ class RawLoop:
         self.route(records, lambda: self.ledger.close(batch))
 
     def _commit(self) -> None:
-        """Every `commit_every` seconds: make durable what the delivered batches handed over
-        (persist), then commit their offsets — a crash never loses what was counted of records
-        whose offsets are committed; it re-delivers at most `commit_every` seconds of records."""
-        if time.monotonic() - self._checkpointed < self.config.commit_every:
+        """Every `commit_every` seconds: persist what the delivered batches handed over (off this
+        thread), then, once that is done, commit their offsets — a crash never loses what was
+        counted of records whose offsets are committed; it re-delivers at most two intervals."""
+        ready = self.checkpoints.ready()
+        if ready:
+            self._send_commit(ready)
+        if self.checkpoints.busy or time.monotonic() - self._checkpointed < self.config.commit_every:
             return
         self._checkpointed = time.monotonic()
-        offsets = self._checkpoint()
-        if offsets:
-            try:
-                self.consumer.commit(offsets=offsets, asynchronous=True)
-            except KafkaException as exc:  # the next commit carries these offsets too
-                if not generation_moved(exc):
-                    self.watch.failed(exc)
-
-    def _checkpoint(self) -> list[TopicPartition]:
-        """The offsets of the delivered prefix of batches, once what they counted is persisted
-        (a batch hands over its counts before it is marked delivered)."""
         offsets = self.ledger.committable()
         if offsets:
-            self.persist()
-        return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            self.checkpoints.begin(offsets)
+
+    def _send_commit(self, offsets: Offsets) -> None:
+        try:
+            self.consumer.commit(offsets=_partitions(offsets), asynchronous=True)
+        except KafkaException as exc:  # the next commit carries these offsets too
+            if not generation_moved(exc):
+                self.watch.failed(exc)
 
     def _drain(self) -> None:
         """Deliver everything routed and commit it (stop and rebalance); what cannot be delivered
@@ -223,7 +224,7 @@ class RawLoop:
             self.drain()
         except Exception as exc:  # raised below, after the commit
             failure = exc
-        offsets = self._checkpoint()
+        offsets = _partitions(self._checkpoint())
         if offsets:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -242,8 +243,21 @@ class RawLoop:
             log.error("routed records undelivered; their source offsets stay uncommitted: %s", failure)
             raise failure
 
+    def _checkpoint(self) -> Offsets:
+        """Now, on this thread: the offsets of the delivered prefix of batches, once what they
+        counted is persisted (the checkpoint in flight first)."""
+        done = self.checkpoints.wait()
+        offsets = self.ledger.committable()
+        if offsets:
+            self.persist()
+        return merged(done, offsets)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._drain()
+
+
+def _partitions(offsets: Offsets) -> list[TopicPartition]:
+    return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
 
 
 class CatalogWatcher:

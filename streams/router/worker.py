@@ -37,8 +37,9 @@ class WorkerExtension(Protocol):
         """From the producer's delivery thread, once a batch is fully delivered; must not block."""
 
     def persist(self) -> None:
-        """From the raw-topic loop, before it commits: make durable what delivered batches handed
-        over (audit events, metric rows); raise if that cannot be done (nothing is committed)."""
+        """Before the raw-topic loop commits (from its checkpoint thread, or from the loop itself
+        when it drains): make durable what delivered batches handed over (audit events, metric
+        rows); may block; raise if that cannot be done (nothing is committed)."""
 
     def close(self) -> None:
         """At shutdown, after routing stopped."""

@@ -296,6 +296,12 @@ def test_published_ports_match_the_settings_defaults(
     assert (6066, 6066) in port_pairs(services["sharebus"])
 
 
+def test_kafka_indexes_are_sized_like_the_local_brokers(services: dict[str, dict[str, Any]]) -> None:
+    from sharebus.dev.stack.kafka import INDEX_MAX_BYTES
+
+    assert kafka_properties(services["kafka"])["log.index.size.max.bytes"] == str(INDEX_MAX_BYTES)
+
+
 def test_kafka_listeners_serve_containers_and_the_host(services: dict[str, dict[str, Any]]) -> None:
     env = environment(services["kafka"])
     listeners, advertised = (

@@ -21,7 +21,7 @@ from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.builders import as_debezium_json, debezium_bytes, raw_record
 from streams.quality import compile_checks
 from streams.router.batch import BatchRouter
-from streams.router.calls import call_rows
+from streams.router.calls import MAX_SAMPLES, CallTally, call_rows
 from streams.router.lanes import lanes_at
 from streams.router.lineage import (
     H_CHECK,
@@ -152,6 +152,25 @@ def test_call_rows_carry_latency_from_source_commit(router: BatchRouter) -> None
     assert delivered and all(r.minute == NOW.replace(second=0) for r in rows)
     assert all(r.latencies_ms and 150 <= r.latencies_ms[0] <= 250 for r in delivered)
     assert sum(r.records for r in delivered) == sum(1 for m in out.messages if m.topic.startswith("share."))
+
+
+def test_a_tally_stores_one_row_per_key_and_minute_whatever_the_batches(router: BatchRouter) -> None:
+    tally = CallTally()
+    at = NOW.replace(second=10).timestamp()
+    batches = [router.route_batch([raw(event("c", None, enterprise()))], NOW) for _ in range(150)]
+    for out in batches:
+        tally.add(out, at)
+    tally.add(batches[0], at + 60)  # the next minute: rows of its own
+    rows = tally.drain()
+    assert len(tally) == 0 and tally.drain() == []
+    keys = {(r.minute, r.department, r.resource, r.subscriber, r.op, r.outcome, r.reason) for r in rows}
+    assert len(keys) == len(rows) == 2 * len(batches[0].calls)
+    first = [r for r in rows if r.minute == NOW.replace(second=0)]
+    one = {(r.subscriber, r.outcome, r.reason): r for r in call_rows(batches[0], at)}
+    for row in first:
+        single = one[(row.subscriber, row.outcome, row.reason)]
+        assert (row.records, row.bytes) == (150 * single.records, 150 * single.bytes)
+        assert len(row.latencies_ms) == min(MAX_SAMPLES, 150 * len(single.latencies_ms))
 
 
 def test_mariadb_events_name_the_database_where_postgres_names_the_schema() -> None:

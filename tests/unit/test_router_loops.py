@@ -3,12 +3,14 @@ a rebalance, not a crash."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from sharebus.core.kafka_clients import KafkaConnection
+from sharebus.testing.waiting import wait_until
 from streams.router.config import RouterConfig
 from streams.router.loops import RawLoop
 
@@ -90,16 +92,32 @@ def test_a_transient_consumer_error_is_an_outage_to_wait_out_and_others_stop_rou
     loop.watch.close()
 
 
-def test_a_checkpoint_persists_what_was_counted_before_it_commits() -> None:
+def test_a_checkpoint_persists_what_was_counted_off_the_routing_thread_then_commits() -> None:
     loop, fake = _loop(None)
     calls: list[str] = []
-    loop.persist = lambda: calls.append("persist")
+    stored = threading.Event()
+
+    def persist() -> None:
+        stored.wait(10)  # a metrics store's insert at a city's rate takes a while
+        calls.append("persist")
+
+    loop.persist = persist
     fake.commit = lambda **kw: calls.append("commit")  # type: ignore[method-assign]
     loop._commit()  # within commit_every of the start: nothing yet
-    assert calls == []
+    assert calls == [] and not loop.checkpoints.busy
     loop._checkpointed -= loop.config.commit_every
+    loop._commit()  # begins the checkpoint and returns: routing goes on meanwhile
+    assert loop.checkpoints.busy and calls == []
     loop._commit()
-    assert calls == ["persist", "commit"]
+    assert calls == []  # not committed before what its batches counted is persisted
+    stored.set()
+
+    def committed() -> bool:
+        loop._commit()
+        return calls == ["persist", "commit"]
+
+    wait_until(committed, 10, "the checkpoint's commit once persisted", interval=0.01)
+    loop._close()
     loop.watch.close()
 
 
@@ -111,7 +129,26 @@ def test_offsets_are_not_committed_when_what_was_counted_cannot_be_persisted() -
 
     loop.persist = fail
     loop._checkpointed -= loop.config.commit_every
+    loop._commit()
     with pytest.raises(RuntimeError):
-        loop._commit()
+        wait_until(lambda: loop._commit() or False, 10, "the persist failure", interval=0.01)
     assert fake.commits == []  # the batches are routed (and counted) again after a restart
+    loop._close()
+    loop.watch.close()
+
+
+def test_a_drain_waits_for_the_checkpoint_in_flight_and_commits_both() -> None:
+    loop, fake = _loop(None)
+    persisted: list[int] = []
+    loop.persist = lambda: persisted.append(1)
+    loop._checkpointed -= loop.config.commit_every
+    loop._commit()  # the first batch's checkpoint is in flight
+    later = loop.ledger.open({("cdc.x.public.t", 0): 9, ("cdc.x.public.t", 1): 3})
+    loop.ledger.close(later)
+    loop._drain()
+    assert len(persisted) == 2 and not loop.checkpoints.busy
+    (commit,) = fake.commits
+    assert commit["asynchronous"] is False
+    assert {(tp.partition, tp.offset) for tp in commit["offsets"]} == {(0, 9), (1, 3)}
+    loop._close()
     loop.watch.close()

@@ -32,6 +32,15 @@ def node_name(node: int) -> str:
     return "kafka" if node == 1 else f"kafka-{node}"
 
 
+# Each partition's offset and time index is a sparse file the broker maps whole (10 MiB by
+# default). A fault in it reads ahead the block device's read_ahead_kb (8 MiB on this machine's
+# disk), so every partition that gets a few KiB of data held ~16 MiB of page cache: at the
+# city's ~4,000 partitions that is 64 GiB, and the broker thrashed (kswapd, broker sys time, half
+# the routing rate). With 1 MiB a segment rolls at ~340 MiB (an entry per 4 KiB of log, 12
+# bytes a time-index entry) instead of 1 GiB: more files for a busy partition, nothing lost.
+INDEX_MAX_BYTES = 1 << 20
+
+
 class Kafka(Component):
     """One KRaft node. Nodes 2… of a cluster start first (a node alone has no quorum): healthy once
     their controller listens; node 1 is healthy once every broker of the cluster is registered."""
@@ -168,6 +177,7 @@ class Kafka(Component):
             "num.replica.fetchers": 1,
             "log.retention.hours": 168,
             "log.cleaner.threads": 1,
+            "log.index.size.max.bytes": INDEX_MAX_BYTES,
         }
 
     @property
