@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     DELIVERY = 16
     OPS = 17
     TAMPERED = 18
+    REFUSED = 19
     INTERRUPTED = 130
 
 
@@ -55,6 +56,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.OPS: "the ops monitor could not sample the bus",
     ExitCode.TAMPERED: "tampering found: the audit chain is broken (a record altered, removed or"
     " inserted), or a catalog version is not signed by the admin's key",
+    ExitCode.REFUSED: "a demand workflow step was refused: not the user's to take, or not possible for the"
+    " demand or the resource",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
