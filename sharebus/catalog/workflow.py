@@ -172,17 +172,14 @@ def approve(
         )
     narrowed = demand.fields
     if fields is not None:
-        wanted = tuple(dict.fromkeys(fields))
         asked = demand.fields if demand.fields is not None else _deliverable(res)
-        wider = [f for f in wanted if f not in asked]
-        if wider or not wanted:
-            raise _refused(
-                what,
-                "an approval may narrow the requested fields, never widen them",
-                expected=f"a non-empty subset of {', '.join(asked)}",
-                actual=", ".join(wider) if wider else "no field",
-            )
-        narrowed = wanted
+        narrowed = _within(
+            fields,
+            asked,
+            what,
+            "an approval may narrow the requested fields, never widen them",
+            f"a non-empty subset of {', '.join(asked)}",
+        )
     until = demand.valid_until
     if valid_until is not None:
         if (until is not None and valid_until > until) or valid_until <= demand.valid_from:
@@ -329,15 +326,23 @@ def _fields(res: Resource, asked: tuple[str, ...] | None, *, what: str) -> tuple
                 fix=f"name them (--field …) among {', '.join(deliverable)}",
             )
         return None
+    return _within(
+        asked,
+        deliverable,
+        what,
+        "asks for fields the resource does not deliver",
+        f"some of {', '.join(deliverable)} (secret fields are never delivered)",
+    )
+
+
+def _within(
+    asked: Iterable[str], allowed: tuple[str, ...], what: str, problem: str, expected: str
+) -> tuple[str, ...]:
+    """`asked` without repeats, when it is a non-empty subset of `allowed`; refused otherwise."""
     wanted = tuple(dict.fromkeys(asked))
-    unknown = [f for f in wanted if f not in deliverable]
-    if unknown or not wanted:
-        raise _refused(
-            what,
-            "asks for fields the resource does not deliver",
-            expected=f"some of {', '.join(deliverable)} (secret fields are never delivered)",
-            actual=", ".join(unknown) if unknown else "no field",
-        )
+    outside = [f for f in wanted if f not in allowed]
+    if outside or not wanted:
+        raise _refused(what, problem, expected=expected, actual=", ".join(outside) if outside else "no field")
     return wanted
 
 

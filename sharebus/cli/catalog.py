@@ -21,17 +21,17 @@ from sharebus.core.signing import SIGNING_KEY_FILE, VERIFY_KEY_FILE, generate, l
 from streams.router.live_catalog import publish_catalog
 
 
-def _folder(city: str | None, directory: Path | None) -> Path:
+def catalog_folder(city: str | None, directory: Path | None) -> Path:
     if directory is not None:
         return directory
     settings = get_settings()
     return city_dir(settings.catalog_dir, city or settings.city)
 
 
-_city_option = click.option(
+city_option = click.option(
     "--city", help="City of the catalog: <SHAREBUS_CATALOG_DIR>/<city> (default SHAREBUS_CITY)."
 )
-_dir_option = click.option(
+dir_option = click.option(
     "--dir",
     "directory",
     type=click.Path(path_type=Path, file_okay=False),
@@ -45,13 +45,13 @@ def catalog() -> None:
 
 
 @catalog.command("validate")
-@_city_option
-@_dir_option
+@city_option
+@dir_option
 @json_option
 @handle_errors
 def validate(city: str | None, directory: Path | None, as_json: bool) -> None:
     """Validate a city's catalog files and report every problem found."""
-    folder = _folder(city, directory)
+    folder = catalog_folder(city, directory)
     loaded, issues = check_catalog_dir(folder)
     if loaded is None:
         raise CatalogError(str(folder), issues)
@@ -131,14 +131,14 @@ def _load(folder: Path) -> Catalog:
 
 
 @catalog.command("show")
-@_city_option
-@_dir_option
+@city_option
+@dir_option
 @click.option("--resource", "resource_id", help="Show one resource with its fields.")
 @json_option
 @handle_errors
 def show(city: str | None, directory: Path | None, resource_id: str | None, as_json: bool) -> None:
     """Show a city's catalog (or one resource) with its content version."""
-    folder = _folder(city, directory)
+    folder = catalog_folder(city, directory)
     cat = _load(folder)
     if resource_id is not None:
         res = cat.resource(resource_id)
@@ -269,7 +269,7 @@ def _git_snapshot(ref: str, folder: Path, into: Path) -> Path:
 @click.argument("old", type=click.Path(path_type=Path, file_okay=False), required=False)
 @click.argument("new", type=click.Path(path_type=Path, file_okay=False), required=False)
 @click.option("--ref", help="Compare the catalog as of this git ref with the working copy.")
-@_city_option
+@city_option
 @json_option
 @handle_errors
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the catalogs differ.")
@@ -285,7 +285,7 @@ def diff(
     if ref is not None:
         if new is not None:
             raise click.UsageError("with --ref, give at most one folder (the working copy)")
-        current = old or _folder(city, None)
+        current = old or catalog_folder(city, None)
         with tempfile.TemporaryDirectory(prefix="sharebus-catalog-") as tmp:
             snapshot = _git_snapshot(ref, current, Path(tmp))
             before = _load(snapshot)

@@ -9,6 +9,7 @@ from sharebus.cli.acl import acl
 from sharebus.cli.audit import audit
 from sharebus.cli.catalog import catalog
 from sharebus.cli.connectors import connectors
+from sharebus.cli.demand import demand
 from sharebus.cli.district import district
 from sharebus.cli.metrics import metrics
 from sharebus.cli.ops import ops
@@ -36,6 +37,7 @@ for group in (
     samples,
     connectors,
     catalog,
+    demand,
     schemas,
     metrics,
     ops,
