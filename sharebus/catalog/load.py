@@ -575,6 +575,25 @@ def read_catalog_dir(directory: Path) -> CatalogTexts:
     )
 
 
+def write_catalog_dir(texts: CatalogTexts, directory: Path) -> list[Path]:
+    """Write a catalog's files into `directory` (made when missing), replacing those there; the
+    paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        REGION_FILE: texts.region,
+        CATALOG_FILE: texts.catalog,
+        DEMAND_FILE: texts.demands,
+        RESPONSIBILITY_FILE: texts.responsibility,
+        DISTRICTS_FILE: texts.districts,
+    }
+    written = []
+    for name, text in files.items():
+        if text is not None:
+            (directory / name).write_text(text, encoding="utf-8")
+            written.append(directory / name)
+    return written
+
+
 def check_catalog_dir(directory: Path) -> tuple[m.Catalog | None, tuple[CatalogIssue, ...]]:
     """Validate a city folder; the catalog when valid, and every issue found."""
     return parse_catalog(read_catalog_dir(directory), folder=directory.resolve().name)

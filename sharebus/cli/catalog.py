@@ -1,4 +1,5 @@
-"""`sharebus catalog validate | show | diff`: check, display and compare a city's catalog."""
+"""`sharebus catalog validate | show | diff | publish | export`: check, display, compare, publish a
+city's catalog and write the live one back to a folder."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import click
 
 from sharebus.catalog.diff import diff_catalogs
 from sharebus.catalog.issues import CatalogError
-from sharebus.catalog.load import CATALOG_FILES, check_catalog_dir, city_dir, load_catalog
+from sharebus.catalog.load import CATALOG_FILES, check_catalog_dir, city_dir, load_catalog, write_catalog_dir
 from sharebus.catalog.models import Catalog, Grade, Resource
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
 from sharebus.core.errors import ConfigError, ExitCode
 from sharebus.core.settings import get_settings
 from sharebus.core.signing import SIGNING_KEY_FILE, VERIFY_KEY_FILE, generate, load_verifier
-from streams.router.live_catalog import publish_catalog
+from streams.router.live_catalog import catalog_from, latest_catalog, publish_catalog
 
 
 def catalog_folder(city: str | None, directory: Path | None) -> Path:
@@ -88,6 +89,38 @@ def publish(city: str | None, as_json: bool) -> None:
         f"catalog {published.city} version {published.version} is live"
         f" ({settings.catalog_topic} offset {published.offset}, signed by key {published.key_id})"
     )
+
+
+@catalog.command("export")
+@click.option("--city", default=None, help="City whose live catalog to export (default: SHAREBUS_CITY).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The folder to write the files into (a city folder under git, say); its files are replaced.",
+)
+@json_option
+@handle_errors
+def export(city: str | None, out: Path, as_json: bool) -> None:
+    """Write the live catalog (the version in force, signed by the admin) into a folder: the demand
+    workflow's decisions come back to the files a city keeps and reviews in git."""
+    settings = get_settings()
+    city = city or settings.city
+    texts = latest_catalog(settings, city)
+    if texts is None:
+        raise ConfigError(
+            f"live catalog of {city}",
+            "was never published",
+            expected=f"a version on {settings.catalog_topic}",
+            fix="`sharebus catalog publish` (as the admin) makes the folder live first",
+        )
+    written = write_catalog_dir(texts, out)
+    version = catalog_from(texts, f"{settings.catalog_topic} ({city})").version
+    if as_json:
+        emit_json({"city": city, "version": version, "files": [str(p) for p in written]})
+        return
+    click.echo(f"catalog {city} version {version} written to {out} ({len(written)} files)")
 
 
 @catalog.command("keygen")

@@ -48,6 +48,10 @@ POLICY_WITHHOLD = "policy.withhold"
 TOPICS_MIGRATE = "topics.migrate"
 SECURITY_ALERT = "security.alert"
 PSEUDONYM_MAP = "pseudonym.map"
+DEMAND_REQUEST = "demand.request"
+DEMAND_APPROVE = "demand.approve"
+DEMAND_REJECT = "demand.reject"
+DEMAND_REVOKE = "demand.revoke"
 ACTIONS = (
     ACL_GRANT,
     ACL_REVOKE,
@@ -58,6 +62,10 @@ ACTIONS = (
     TOPICS_MIGRATE,
     SECURITY_ALERT,
     PSEUDONYM_MAP,
+    DEMAND_REQUEST,
+    DEMAND_APPROVE,
+    DEMAND_REJECT,
+    DEMAND_REVOKE,
 )
 
 

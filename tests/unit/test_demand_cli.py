@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from sharebus.cli.demand import demand
+from sharebus.core.errors import ExitCode
 
 CHONGQING = str(Path(__file__).resolve().parents[2] / "catalog" / "chongqing")
 
@@ -49,3 +51,31 @@ def test_show_names_an_unknown_demand_and_the_fix() -> None:
     assert code == 0 and json.loads(out)["demand"]["fields"][0] == "cert_no"
     code, out = run("show", "CQ-1999-0000")
     assert code == 2 and "is not in the demand list" in out and "sharebus demand list" in out
+
+
+def test_a_refused_step_exits_19_and_leaves_the_folder_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from sharebus.core.settings import get_settings
+
+    shutil.copytree(CHONGQING, tmp_path / "chongqing")
+    before = (tmp_path / "chongqing" / "demands.yaml").read_text(encoding="utf-8")
+    monkeypatch.setenv("SHAREBUS_CATALOG_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        for args in (
+            ["approve", "CQ-2025-0013"],  # conditional: no consent recorded
+            ["approve", "CQ-2025-0014", "--consent", "x"],  # revoked: not pending
+            ["revoke", "CQ-2025-0010"],  # no reason
+            ["reject", "CQ-1999-0000", "--reason", "r"],  # unknown
+            ["request", "--subscriber", "500106", "--resource", "market.inspection", "--purpose", "p",
+             "--field", "id", "--contact-name", "n", "--contact-phone", "1"],  # not shared
+        ):  # fmt: skip
+            result = CliRunner().invoke(demand, args)
+            assert result.exit_code == ExitCode.REFUSED, (args, result.output)
+            assert "Traceback" not in result.output
+    finally:
+        get_settings.cache_clear()
+    assert (tmp_path / "chongqing" / "demands.yaml").read_text(encoding="utf-8") == before
