@@ -12,14 +12,6 @@ from streams.router.batch import BatchOutput, CallKey
 MAX_SAMPLES = 200  # latency samples kept per row
 
 
-def call_rows(out: BatchOutput, delivered_at: float) -> list[CallRow]:
-    """One row per (department, resource, subscriber, op, outcome, reason) of the batch, in the
-    minute it was delivered; latency = delivery time − source commit time."""
-    tally = CallTally()
-    tally.add(out, delivered_at)
-    return tally.drain()
-
-
 class _Tally:
     __slots__ = ("bytes", "latencies", "records")
 

@@ -72,12 +72,11 @@ class OffsetLedger:
 
     def committable(self) -> dict[tuple[str, int], int]:
         """Offsets of the longest prefix of done batches (removed from the ledger)."""
-        merged: dict[tuple[str, int], int] = {}
+        done: list[Offsets] = []
         with self.lock:
             while self.batches and self.batches[0].done:
-                for tp, offset in self.batches.popleft().offsets.items():
-                    merged[tp] = max(offset, merged.get(tp, 0))
-        return merged
+                done.append(self.batches.popleft().offsets)
+        return merged(*done)
 
     def in_flight(self) -> int:
         with self.lock:

@@ -19,9 +19,10 @@ from sharebus.core import naming
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.builders import as_debezium_json, debezium_bytes, raw_record
+from streams.metrics.rows import CallRow
 from streams.quality import compile_checks
-from streams.router.batch import BatchRouter
-from streams.router.calls import MAX_SAMPLES, CallTally, call_rows
+from streams.router.batch import BatchOutput, BatchRouter
+from streams.router.calls import MAX_SAMPLES, CallTally
 from streams.router.lanes import lanes_at
 from streams.router.lineage import (
     H_CHECK,
@@ -143,6 +144,13 @@ def test_a_move_tombstones_the_old_district_and_delivers_to_the_new(router: Batc
     new = by_topic[f"share.{after['district_code']}.market"]
     assert old.key == new.key
     assert old.value is None and new.value is not None
+
+
+def call_rows(out: BatchOutput, delivered_at: float) -> list[CallRow]:
+    """The rows of one delivered batch alone."""
+    tally = CallTally()
+    tally.add(out, delivered_at)
+    return tally.drain()
 
 
 def test_call_rows_carry_latency_from_source_commit(router: BatchRouter) -> None:
