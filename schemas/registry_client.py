@@ -28,6 +28,7 @@ CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 SUBJECT_NOT_FOUND = 40401
 VERSION_NOT_FOUND = 40402
 SCHEMA_NOT_FOUND = 40403
+NOT_ENTITLED = 40301  # the guard: a reader asked for a subject (or a schema of one) not its own now
 
 Schema = Mapping[str, Any] | str
 

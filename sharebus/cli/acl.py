@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import UTC, datetime
 
 import click
 
 from sharebus.apps.acl.broker import Broker
+from sharebus.apps.acl.follow import AclFollower
 from sharebus.apps.acl.grants import Grant, user
 from sharebus.apps.acl.sync import AclPlan, plan_for, sync
 from sharebus.apps.district.live import live_catalog
 from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
+from sharebus.core.errors import ConfigError
 from sharebus.core.settings import get_settings
 
 
@@ -39,12 +42,33 @@ def _render(changes: AclPlan, applied: bool) -> str:
 
 @acl.command("sync")
 @click.option("--dry-run", is_flag=True, help="Show the diff; change nothing.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep the ACLs in step (each published version, each demand expiring) until stopped.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.5),
+    default=2.0,
+    show_default=True,
+    help="Seconds between looks at the catalog topic with --follow.",
+)
 @json_option
 @handle_errors
-def sync_cmd(dry_run: bool, as_json: bool) -> None:
+def sync_cmd(dry_run: bool, follow: bool, interval: float, as_json: bool) -> None:
     """Make the broker's ACLs those the live catalog derives: adds what is missing, removes what
-    no demand justifies any more (a removed subscriber, a revoked demand). Each change is audited."""
+    no demand justifies any more (a removed subscriber, a revoked demand). Each change is audited.
+    With --follow, keep doing it: a demand's access ends when its validity does."""
     settings = get_settings()
+    if follow:
+        if dry_run:
+            raise ConfigError("--follow", "cannot be a dry run", fix="drop --dry-run, or --follow")
+        follower = AclFollower(settings, progress)
+        signal.signal(signal.SIGTERM, lambda _s, _f: follower.stop())
+        progress(f"following catalog topic {settings.catalog_topic} ({settings.city}): ACLs kept in step")
+        follower.follow(interval)
+        return
     catalog = live_catalog(settings)
     progress(f"deriving ACLs from catalog {catalog.version} ({settings.city})…")
     changes = sync(settings, catalog, dry_run=dry_run)

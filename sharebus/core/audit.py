@@ -52,6 +52,7 @@ DEMAND_REQUEST = "demand.request"
 DEMAND_APPROVE = "demand.approve"
 DEMAND_REJECT = "demand.reject"
 DEMAND_REVOKE = "demand.revoke"
+DATA_DESTROY = "data.destroy"  # a withdrawal's tombstones: a subscriber's copy of a resource destroyed
 ACTIONS = (
     ACL_GRANT,
     ACL_REVOKE,
@@ -66,6 +67,7 @@ ACTIONS = (
     DEMAND_APPROVE,
     DEMAND_REJECT,
     DEMAND_REVOKE,
+    DATA_DESTROY,
 )
 
 

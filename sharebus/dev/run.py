@@ -97,8 +97,8 @@ def run_bus(settings: Settings, options: RunOptions, echo: Echo) -> ChangeCounts
     supervisor = Supervisor([worker, *_district_side(settings, options.districts, logins)], echo)
     supervisor.start()
     echo(
-        f"districts {', '.join(options.districts)} syncing into pool_<code>; backfills following"
-        f" (logs: {worker.log_path.parent}); a part that exits is restarted"
+        f"districts {', '.join(options.districts)} syncing into pool_<code>; backfills and ACLs"
+        f" following the catalog (logs: {worker.log_path.parent}); a part that exits is restarted"
     )
     echo(
         f"streaming changes at {options.rate:g}/s into {', '.join(d.id for d in DEPARTMENTS)}"
@@ -201,11 +201,17 @@ def _district_side(
     settings: Settings, districts: tuple[str, ...], logins: dict[str, dict[str, str]]
 ) -> list[Child]:
     """Districts keeping their copies (`district sync` into database `pool_<code>` of the local
-    cluster, each as its own Kafka principal) and backfills following the policy, as children."""
+    cluster, each as its own Kafka principal), backfills and ACLs following the policy, as children."""
     logs = settings.runtime_dir.resolve() / "logs"
     env = {**os.environ, "SHAREBUS_DISTRICT_DB_PASSWORD": settings.pg_password.get_secret_value()}
     children: list[Child] = [
-        ChildProcess("backfill follower", ["district", "backfill", "--follow"], env, logs / "backfill.log")
+        ChildProcess(
+            "backfill follower",
+            ["district", "backfill", "--follow", "--interval", "1"],
+            env,
+            logs / "backfill.log",
+        ),
+        ChildProcess("acl follower", ["acl", "sync", "--follow"], env, logs / "acl.log"),
     ]
     with psycopg.connect(settings.pg_dsn(), autocommit=True) as conn:
         for code in districts:

@@ -8,7 +8,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from faust.app.base import BootStrategy
 
 from sharebus.catalog.models import Catalog
 from sharebus.core import naming
-from sharebus.core.audit import security_alert
+from sharebus.core.audit import AuditLog, security_alert
 from sharebus.core.errors import SharebusError
 from sharebus.core.gcpause import collections_deferred, freeze_survivors, release_free_memory
 from sharebus.core.https import WEB_SERVER, server_context
@@ -36,7 +36,7 @@ from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
 from streams.router.records import RawRecord
 from streams.router.topics import prepare_topics, raw_topics, source_topics
-from streams.router.withdraw import WithdrawalLoop
+from streams.router.withdraw import Destroyed, WithdrawalLoop, destruction_events
 
 log = logging.getLogger("sharebus.router")
 
@@ -83,6 +83,14 @@ class RouterService:
     def policy(self) -> Policy:
         return self.router.policy
 
+    def _audit_destroyed(self, done: Sequence[Destroyed]) -> None:
+        """Each withdrawn (subscriber, resource) audited as `data.destroy` with its tombstones (a
+        failed write stops the worker: the withdrawal is redone, and audited, when it restarts)."""
+        if done:
+            AuditLog(self.settings, Role.ROUTER).write(
+                destruction_events(self.settings, done), watch=self.watch
+            )
+
     def start(self, fatal: Callable[[BaseException], None]) -> None:
         """Start the producer, the raw-topic loop and the catalog watcher."""
         # Deliveries are served in the raw loop (and by `barrier`); a failure raises there and
@@ -103,7 +111,9 @@ class RouterService:
             ),
             CatalogWatcher(config, watch, self.apply_published, fatal),
         ]
-        self.withdrawals = WithdrawalLoop(config, watch, lambda: self.policy, self.barrier, fatal)
+        self.withdrawals = WithdrawalLoop(
+            config, watch, lambda: self.policy, self.barrier, fatal, destroyed=self._audit_destroyed
+        )
         self.loops.append(self.withdrawals)
         # The heap built so far (Faust, the catalog, the metrics store) lives as long as the worker:
         # frozen, full collections no longer walk it; they cost ~25% of the routing CPU otherwise.

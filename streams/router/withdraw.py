@@ -6,17 +6,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from schemas.keys import key_prefix
+from sharebus.catalog.endings import ending, states_at
+from sharebus.catalog.workflow import DemandState
 from sharebus.core import naming
-from sharebus.core.kafka_clients import DOCUMENT_PRODUCER, read_to_end
+from sharebus.core.audit import DATA_DESTROY, AuditEvent, event
+from sharebus.core.kafka_clients import DOCUMENT_PRODUCER, Role, read_to_end
 from sharebus.core.outage import KafkaWatch
+from sharebus.core.settings import Settings
 from streams.policy.compiled import Policy
 from streams.router.config import RouterConfig
 from streams.router.delivery import PRODUCER, DeliveryError
@@ -27,6 +32,45 @@ Pair = tuple[str, str]
 """(subscriber, resource)."""
 Headers = list[tuple[str, str | bytes | None]]
 READ_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Destroyed:
+    """One subscriber's copy of one resource destroyed (销毁): the tombstones written for its live
+    keys in `topic`, why its access ended (`sharebus.catalog.endings`), under which policy."""
+
+    subscriber: str
+    resource: str
+    topic: str
+    tombstones: int
+    reason: str
+    demands: tuple[str, ...]
+    catalog_version: str
+    at: datetime
+
+
+def destruction_events(settings: Settings, done: Iterable[Destroyed]) -> list[AuditEvent]:
+    """The `data.destroy` audit records of a withdrawal, written as the router."""
+    return [
+        event(
+            settings,
+            DATA_DESTROY,
+            d.subscriber,
+            d.resource,
+            catalog_version=d.catalog_version,
+            role=Role.ROUTER,
+            count=d.tombstones,
+            at=d.at,
+            detail={
+                "topic": d.topic,
+                "reason": d.reason,
+                "demands": list(d.demands),
+                "tombstones": d.tombstones,
+                "router": settings.router_id,
+            },
+        )
+        for d in done
+    ]
 
 
 def in_force(policy: Policy, now: datetime) -> frozenset[Pair]:
@@ -53,11 +97,11 @@ def decode_pairs(raw: bytes) -> frozenset[Pair]:
     return frozenset((s, r) for r, subscribers in data.items() for s in subscribers)
 
 
-def by_topic(pairs: Iterable[Pair], department_of: Callable[[str], str]) -> dict[str, set[str]]:
-    """Withdrawn pairs grouped as subscriber topic → resources to tombstone there."""
-    out: dict[str, set[str]] = defaultdict(set)
+def by_topic(pairs: Iterable[Pair], department_of: Callable[[str], str]) -> dict[Pair, set[str]]:
+    """Withdrawn pairs grouped as (subscriber, its topic) → resources to tombstone there."""
+    out: dict[Pair, set[str]] = defaultdict(set)
     for subscriber, resource in pairs:
-        out[naming.share_topic(subscriber, department_of(resource))].add(resource)
+        out[subscriber, naming.share_topic(subscriber, department_of(resource))].add(resource)
     return dict(out)
 
 
@@ -86,14 +130,14 @@ class Withdrawer:
         self.consumer.close()
         self.producer.flush(30)
 
-    def tombstone(self, topic: str, resources: set[str], version: str) -> int:
-        """Tombstone every live key of `resources` in `topic`; how many."""
+    def tombstone(self, topic: str, resources: set[str], version: str) -> Counter[str]:
+        """Tombstone every live key of `resources` in `topic`; how many, per resource."""
         prefixes = tuple(key_prefix(r) for r in resources)
         live: dict[bytes, bool] = {}
         for key, value in self._read(topic):
             if key is not None and key.startswith(prefixes):
                 live[key] = value is not None
-        n = 0
+        n: Counter[str] = Counter()
         for key, alive in live.items():
             if alive:
                 resource = next(r for r, p in zip(resources, prefixes, strict=True) if key.startswith(p))
@@ -103,7 +147,7 @@ class Withdrawer:
                     (naming.H_POLICY, version.encode()),
                 ]
                 self._produce(topic, None, key, headers)
-                n += 1
+                n[resource] += 1
         self._flush(f"tombstones of {', '.join(sorted(resources))} on {topic}")
         return n
 
@@ -167,8 +211,10 @@ class WithdrawalLoop:
         policy: Callable[[], Policy],
         barrier: Callable[[], None],
         fatal: Callable[[BaseException], None],
+        destroyed: Callable[[Sequence[Destroyed]], None] = lambda _done: None,
     ) -> None:
         self.config = config
+        self.destroyed = destroyed  # told (audit) once the tombstones are acknowledged
         self.watch = watch
         self.policy = policy
         self.barrier = barrier
@@ -196,6 +242,7 @@ class WithdrawalLoop:
             enforced = self.watch.call(withdrawer.recorded)
             seen: Policy | None = None
             until: datetime | None = None
+            states: dict[str, DemandState] | None = None  # the demands' states at the last look
             while not self._stop.is_set():
                 policy, now = self.policy(), datetime.now(UTC)
                 if policy is not seen or (until is not None and now >= until):
@@ -203,10 +250,11 @@ class WithdrawalLoop:
                     after = in_force(policy, now)
                     gone = enforced - after if enforced is not None else frozenset()
                     if gone:
-                        self._withdraw(withdrawer, gone, policy)
+                        self._withdraw(withdrawer, gone, policy, now, states)
                     if after != enforced:
                         withdrawer.record(after)
                     enforced, seen, until = after, policy, next_change(policy, now)
+                    states = states_at(policy.catalog, now)
                 wait = 1.0 if until is None else max(0.0, min(1.0, (until - now).total_seconds()))
                 self._wake.wait(wait)
                 self._wake.clear()
@@ -216,12 +264,37 @@ class WithdrawalLoop:
         finally:
             withdrawer.close()
 
-    def _withdraw(self, withdrawer: Withdrawer, gone: frozenset[Pair], policy: Policy) -> None:
+    def _withdraw(
+        self,
+        withdrawer: Withdrawer,
+        gone: frozenset[Pair],
+        policy: Policy,
+        now: datetime,
+        before: dict[str, DemandState] | None,
+    ) -> None:
         started = time.monotonic()
-        departments = {r.id: r.department for r in policy.catalog.resources}
-        n = 0
-        for topic, resources in sorted(by_topic(gone, lambda r: departments.get(r, r.split(".")[0])).items()):
-            n += withdrawer.tombstone(topic, resources, policy.version)
+        catalog = policy.catalog
+        departments = {r.id: r.department for r in catalog.resources}
+        done: list[Destroyed] = []
+        grouped = by_topic(gone, lambda r: departments.get(r, r.split(".")[0]))
+        for (subscriber, topic), resources in sorted(grouped.items()):
+            counts = withdrawer.tombstone(topic, resources, policy.version)
+            for resource in sorted(resources):
+                why = ending(catalog, subscriber, resource, now, before)
+                done.append(
+                    Destroyed(
+                        subscriber,
+                        resource,
+                        topic,
+                        counts[resource],
+                        why.reason,
+                        why.demands,
+                        policy.version,
+                        now,
+                    )
+                )
+        self.destroyed(done)
+        n = sum(d.tombstones for d in done)
         self.withdrawn += n
         log.info(
             "withdrew %d pair(s) (subscriber, resource): %d tombstones in %.1fs",

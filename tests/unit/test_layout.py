@@ -37,9 +37,9 @@ def test_enforced_pairs_round_trip_compactly() -> None:
     assert raw == b'{"d.r":["x"],"market.enterprise":["500101","500102"]}'
     assert decode_pairs(raw) == pairs
     assert by_topic(pairs, lambda r: r.split(".")[0]) == {
-        "share.500101.market": {"market.enterprise"},
-        "share.500102.market": {"market.enterprise"},
-        "share.x.d": {"d.r"},
+        ("500101", "share.500101.market"): {"market.enterprise"},
+        ("500102", "share.500102.market"): {"market.enterprise"},
+        ("x", "share.x.d"): {"d.r"},
     }
 
 

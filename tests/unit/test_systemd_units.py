@@ -41,5 +41,10 @@ def test_a_unit_starts_a_real_command_and_restarts_on_failure(unit: Path) -> Non
     assert "Restart=on-failure" in text and "EnvironmentFile=" in text
 
 
-def test_there_are_units_for_the_worker_and_a_district_sync() -> None:
-    assert {u.name for u in UNITS} == {"sharebus-worker.service", "sharebus-district-sync@.service"}
+def test_there_are_units_for_the_worker_a_district_sync_and_the_admins_followers() -> None:
+    assert {u.name for u in UNITS} == {
+        "sharebus-worker.service",
+        "sharebus-district-sync@.service",
+        "sharebus-acl-follow.service",
+        "sharebus-backfill-follow.service",
+    }

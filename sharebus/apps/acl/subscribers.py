@@ -110,7 +110,8 @@ def _require_known(catalog: Catalog, subscriber: str) -> None:
         raise ConfigError(
             f"subscriber {subscriber}",
             "is not in the catalog",
-            expected=f"one of {len(known)} subscribers (districts.csv codes or demand subscribers)",
+            expected=f"one of {len(known)} subscribers (districts.csv codes, region.yaml subscribers,"
+            " demand subscribers)",
             actual=subscriber,
             fix="check the id (`sharebus catalog show`), or add it to the catalog and publish it first",
         )

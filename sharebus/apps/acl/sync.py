@@ -47,10 +47,11 @@ class AclPlan:
 
 
 def subscribers_of(catalog: Catalog) -> set[str]:
-    """Every subscriber the catalog knows: its districts and the subscribers of its demands."""
+    """Every subscriber the catalog knows: its districts, the region's other subscribers (a zone, a
+    city department — with a demand or not yet) and the subscribers of its demands."""
     # an all-districts demand's subscribers are the districts
     named = {d.subscriber for d in catalog.demands if d.subscriber != ALL_DISTRICTS}
-    return {d.code for d in catalog.districts} | named
+    return set(catalog.subscriber_ids()) | named
 
 
 def entitled_topics(catalog: Catalog, now: datetime) -> dict[str, list[str]]:

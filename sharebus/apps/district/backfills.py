@@ -5,21 +5,17 @@ catalog (a demand approved, a district added, a demand becoming valid with time)
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException
-
 from sharebus.apps.district.backfill import BackfillRunner
 from sharebus.apps.district.backfill_log import BackfillLog
 from sharebus.apps.district.backfill_plan import BackfillJob, Reach, job_for, plan, reach_of
-from sharebus.apps.district.live import compile_live, live_catalog
-from sharebus.core.errors import ConfigError, SharebusError, UnreachableError
-from sharebus.core.kafka_clients import kafka_config
-from sharebus.core.outage import KafkaWatch
+from sharebus.apps.district.live import LivePolicy, compile_live, live_catalog
+from sharebus.core.errors import ConfigError, SharebusError
+from sharebus.core.follow import follow
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 
@@ -58,6 +54,7 @@ class Backfiller:
         self.grace = grace
         self.timeout = timeout
         self.log = BackfillLog(settings)
+        self.live = LivePolicy(settings)
         self._stop = threading.Event()
 
     def close(self) -> None:
@@ -93,8 +90,8 @@ class Backfiller:
 
     def once(self, now: datetime | None = None) -> Outcome:
         """One pass: without a recorded reach, record it (nothing to compare with yet)."""
-        catalog = live_catalog(self.settings)
-        policy = compile_live(self.settings, catalog)
+        catalog, _ = self.live.catalog()
+        policy = self.live.policy()
         new = reach_of(policy, now or datetime.now(UTC))
         old = self.log.reach(catalog.city.id)
         outcome = Outcome(policy.version)
@@ -136,28 +133,10 @@ class Backfiller:
         """Pass after pass until stopped: each catalog version and validity boundary is seen. A
         Kafka outage is waited out within SHAREBUS_KAFKA_OUTAGE_TOLERANCE (a pass that cannot
         reach Kafka is tried again); past it, its UnreachableError ends the follow."""
-        watch = KafkaWatch(
-            kafka_config(self.settings), self.settings.kafka_outage_tolerance, component="backfill follower"
-        )
-        said = 0.0
-        try:
-            while not self._stop.is_set():
-                try:
-                    outcome = self.once()
-                except (KafkaException, UnreachableError) as exc:
-                    if isinstance(exc, KafkaException):
-                        watch.failed(exc)
-                    else:
-                        watch.suspect(exc.problem)
-                    watch.check()
-                    if (status := watch.status()) is not None and time.monotonic() - said >= 30:
-                        self.echo(f"{status}; following resumes when it is back")
-                        said = time.monotonic()
-                    self._stop.wait(interval)
-                    continue
-                watch.reachable()
-                if outcome.baseline_recorded:
-                    self.echo(f"recorded the reach of catalog {outcome.catalog_version}; following changes")
-                self._stop.wait(interval)
-        finally:
-            watch.close()
+
+        def step() -> None:
+            outcome = self.once()
+            if outcome.baseline_recorded:
+                self.echo(f"recorded the reach of catalog {outcome.catalog_version}; following changes")
+
+        follow(self.settings, "backfill follower", step, self._stop, self.echo, interval)

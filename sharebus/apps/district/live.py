@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sharebus.catalog.load import city_dir, load_catalog
+from sharebus.catalog.load import CatalogTexts, city_dir, load_catalog
 from sharebus.catalog.models import Catalog
 from sharebus.core.keys import pseudonym_key
 from sharebus.core.settings import Settings
@@ -21,3 +21,34 @@ def live_catalog(settings: Settings) -> Catalog:
 def compile_live(settings: Settings, catalog: Catalog) -> Policy:
     """The policy of `catalog` with the pseudonym key the workers use (so pseudonyms match)."""
     return compile_policy(catalog, pseudonym_key=pseudonym_key(settings))
+
+
+class LivePolicy:
+    """The catalog in force and its policy for a follower that looks every few seconds: parsed
+    and compiled again only when a new version was published (the city's takes ~2 s each)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._texts: CatalogTexts | None = None
+        self._catalog: Catalog | None = None
+        self._policy: Policy | None = None
+
+    def catalog(self) -> tuple[Catalog, bool]:
+        """The catalog in force, and whether it changed since the last call."""
+        texts = latest_catalog(self.settings)
+        if texts is not None and texts == self._texts and self._catalog is not None:
+            return self._catalog, False
+        if texts is None:  # nothing published yet: the local folder
+            catalog = load_catalog(city_dir(self.settings.catalog_dir, self.settings.city))
+        else:
+            catalog = catalog_from(texts, f"topic {self.settings.catalog_topic}")
+        changed = self._catalog is None or catalog.version != self._catalog.version
+        self._texts, self._catalog, self._policy = texts, catalog, None
+        return catalog, changed
+
+    def policy(self) -> Policy:
+        """The policy of the catalog `catalog()` last returned."""
+        catalog = self._catalog if self._catalog is not None else self.catalog()[0]
+        if self._policy is None:
+            self._policy = compile_live(self.settings, catalog)
+        return self._policy

@@ -12,7 +12,9 @@ from typing import Any
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from schemas.errors import RegistryAccessError
 from schemas.keys import parse_share_key
+from schemas.registry_client import NOT_ENTITLED
 from sharebus.apps.district.decode import ValueDecoder
 from sharebus.apps.district.errors import SyncError
 from sharebus.apps.district.naming import department_of, table_name, topic_prefix
@@ -59,6 +61,7 @@ class SyncReport:
     records: int = 0  # messages consumed
     upserts: int = 0
     deletes: int = 0
+    not_entitled: int = 0  # values of resources withdrawn from the subscriber, skipped
     batches: int = 0
     ddl: list[str] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
@@ -77,6 +80,7 @@ class SyncReport:
             "records": self.records,
             "upserts": self.upserts,
             "deletes": self.deletes,
+            "not_entitled": self.not_entitled,
             "batches": self.batches,
             "ddl": self.ddl,
             "topics": self.topics,
@@ -119,6 +123,7 @@ class DistrictSync:
         self.options = options
         self.echo = echo
         self.report = SyncReport(subscriber, store.schema)
+        self._said_not_entitled: set[str] = set()
         self.positions: dict[TopicPartitionKey, int] = {}
         self.targets: dict[TopicPartitionKey, int] = {}
         self._stop = threading.Event()
@@ -365,11 +370,30 @@ class DistrictSync:
         if self.options.resources and resource not in self.options.resources:
             return None
         value = msg.value()
-        writer, record = self.decoder.decode(value, where) if value is not None else (None, None)
+        try:
+            writer, record = self.decoder.decode(value, where) if value is not None else (None, None)
+        except RegistryAccessError as exc:
+            if exc.error_code != NOT_ENTITLED:
+                raise
+            self._not_entitled(resource, where)
+            return None
         change = Change(
             table_name(resource), key, record, writer, offset, _header(msg, H_POLICY), _header(msg, H_DEMAND)
         )
         return (topic, raw_key), change
+
+    def _not_entitled(self, resource: str, where: str) -> None:
+        """A value of a resource the subscriber may no longer read (its demand revoked or expired
+        while this sync was behind, or before a sync from the beginning): the registry refuses its
+        schema. It is skipped — the withdrawal tombstoned every key that was live, later in the
+        topic — counted, and said once per resource."""
+        self.report.not_entitled += 1
+        if resource not in self._said_not_entitled:
+            self._said_not_entitled.add(resource)
+            self.echo(
+                f"  {where}: {resource} is no longer {self.subscriber}'s to read (the registry refuses its"
+                " schema): its values are skipped, the withdrawal's tombstones that follow delete its rows"
+            )
 
     def _progress(self, rate: float) -> None:
         r = self.report
