@@ -13,24 +13,25 @@ import faust
 import orjson
 from aiohttp import web
 
+from sharebus.apps.demand_api import DEMANDS_PATH
 from sharebus.core.errors import AccessError, SharebusError
 from sharebus.core.logins import LoginUnavailable, basic_credentials
 from sharebus.core.settings import Settings
-from sharebus.core.web_roles import Access, WebRole, allowed, web_role
+from sharebus.core.web_roles import USER_KEY, Access, WebRole, allowed, web_role
 from streams.metrics.api import PREFIX as METRICS_API
 from streams.ops.api import DASHBOARD_PATH, METRICS_PATH, STATUS_PATH
 from streams.router.app import RouterService
-from streams.router.batch import BatchOutput
-from streams.router.records import RawRecord
-from streams.router.worker import Fatal
+from streams.router.worker import Fatal, WebOnly
 
 HEALTH_PATH = "/health"
 """The one path open to anyone: `{"ok": true}` while the worker serves."""
 REALM = "sharebus worker"
-USER_KEY = "sharebus.web_user"  # request key: (name, WebRole) of the caller
 
 _OPS, _READERS = frozenset({WebRole.OPERATOR}), frozenset({WebRole.OPERATOR, WebRole.AUTHORITY})
+_DEMANDS = frozenset({WebRole.AUTHORITY, WebRole.SUBSCRIBER})  # the workflow decides who does what
 ACCESS: Access = (
+    (DEMANDS_PATH, _DEMANDS),
+    (DEMANDS_PATH + "/", _DEMANDS),
     (METRICS_PATH, frozenset({WebRole.OPERATOR, WebRole.SCRAPER})),
     (STATUS_PATH, _OPS),
     (DASHBOARD_PATH, _OPS),
@@ -103,7 +104,7 @@ def guard_middleware(settings: Settings, logins: Logins, access: Access = ACCESS
     return middleware
 
 
-class WebGuard:
+class WebGuard(WebOnly):
     """A worker extension: the guard in front of every route, and the open health probe."""
 
     def __init__(self, settings: Settings, logins: Logins) -> None:
@@ -118,15 +119,3 @@ class WebGuard:
 
         web_app.router.add_get(HEALTH_PATH, health)
         web_app.middlewares.append(guard_middleware(self.settings, self.logins))
-
-    def on_records_read(self, records: list[RawRecord]) -> None:
-        pass
-
-    def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
-        pass
-
-    def persist(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -12,6 +12,7 @@ import faust
 
 from schemas.encoder import Encoder, SchemaBook
 from schemas.registry_client import RegistryClient
+from sharebus.apps.demand_api import DemandApi
 from sharebus.apps.web_guard import WebGuard
 from sharebus.core.audit import login_alerts
 from sharebus.core.errors import UnreachableError
@@ -137,7 +138,12 @@ def start_worker(settings: Settings, *, log_level: str = "info") -> None:
             " the network in clear (keep SHAREBUS_WEB_HOST on loopback)",
             settings.web_port,
         )
-    extensions: list[WorkerExtension] = [Metrics(settings), Ops(settings), WithheldAudit(settings)]
+    extensions: list[WorkerExtension] = [
+        Metrics(settings),
+        Ops(settings),
+        WithheldAudit(settings),
+        DemandApi(settings),
+    ]
     if settings.kafka_secure:
         alerts = login_alerts(settings, Role.ROUTER, f"worker web server {settings.router_id}")
         watch = RefusalWatch(settings.security_login_refusals, settings.security_window, alerts)

@@ -42,10 +42,16 @@ class Step(StrEnum):
 
 
 class DemandRefused(SharebusError):
-    """A step of the demand workflow was refused: not the actor's to take, or not possible for
-    the demand in its state or for the resource."""
+    """A step of the demand workflow was refused: not the actor's to take (`forbidden`), no such
+    demand (`missing`), malformed (`invalid`), or not possible for the demand in its state or for
+    the resource (`conflict`)."""
 
     exit_code = ExitCode.REFUSED
+    FORBIDDEN, MISSING, CONFLICT, INVALID = "forbidden", "missing", "conflict", "invalid"
+
+    def __init__(self, subject: str, problem: str, *, kind: str = CONFLICT, **kw: Any) -> None:
+        self.kind = kind
+        super().__init__(subject, problem, **kw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,7 @@ def request(catalog: Catalog, actor: Actor, ask: DemandRequest, now: datetime) -
         raise _refused(
             f"demand request for {ask.subscriber}",
             f"{actor.user} may request demands for itself only",
+            kind=DemandRefused.FORBIDDEN,
             expected=f"logged in as {ask.subscriber}, or as the data authority",
             actual=f"logged in as {actor.user}",
         )
@@ -127,6 +134,15 @@ def request(catalog: Catalog, actor: Actor, ask: DemandRequest, now: datetime) -
         )
     fields = _fields(res, ask.fields, what=f"demand request for {res.id}")
     start = ask.valid_from or now
+    if res.sharing is Sharing.CONDITIONAL and ask.valid_until is None:
+        raise _refused(
+            f"demand request for {res.id}",
+            f"{res.id} is shared on conditions: a demand for it ends at a stated time",
+            expected="valid_until, a time with its offset",
+            actual="none given",
+            fix="give the end of validity (--until, or valid_until in the body)",
+            kind=DemandRefused.INVALID,
+        )
     if ask.valid_until is not None and ask.valid_until <= start:
         raise _refused(
             f"demand request for {res.id}",
@@ -255,8 +271,14 @@ def with_demand(catalog: Catalog, demand: Demand) -> Catalog:
 
 
 def visible(catalog: Catalog, actor: Actor) -> list[Demand]:
-    """The demands `actor` may see: every one for the data authority, its own for a subscriber."""
-    return [d for d in catalog.demands if actor.authority or d.subscriber == actor.subscriber]
+    """The demands `actor` may see: every one for the data authority; its own for a subscriber;
+    those for its resources for an owning department (a department's login is its id)."""
+    owned = {r.id for r in catalog.resources if r.department == actor.user}
+    return [
+        d
+        for d in catalog.demands
+        if actor.authority or d.subscriber == actor.subscriber or d.resource in owned
+    ]
 
 
 def next_demand_id(catalog: Catalog, subscriber: str, resource: str) -> str:
@@ -293,6 +315,7 @@ def _not_authority(actor: Actor, demand: Demand, step: Step) -> DemandRefused:
         + (" (a subscriber never decides its own demand)" if own else ""),
         expected="a user of SHAREBUS_WEB_AUTHORITIES (or the admin)",
         actual=f"{actor.user}, " + ("the demand's own subscriber" if own else "not the data authority"),
+        kind=DemandRefused.FORBIDDEN,
     )
 
 
@@ -300,7 +323,12 @@ def _demand(catalog: Catalog, demand_id: str) -> Demand:
     for d in catalog.demands:
         if d.id == demand_id:
             return d
-    raise _refused(f"demand {demand_id}", "no such demand", fix="`sharebus demand list` names them")
+    raise _refused(
+        f"demand {demand_id}",
+        "no such demand",
+        fix="`sharebus demand list` names them",
+        kind=DemandRefused.MISSING,
+    )
 
 
 def _resource(catalog: Catalog, resource_id: str) -> Resource:

@@ -3,21 +3,22 @@ with the state of each demand now, and the workflow's steps taken as the admin."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
+from sharebus.apps.demand_api import fetch_demands
+from sharebus.apps.demand_desk import DemandDesk
 from sharebus.apps.demands import StepTaken, take_step
-from sharebus.catalog import workflow
-from sharebus.catalog.demand_file import demand_entry
+from sharebus.catalog.demand_view import demand_row, select
 from sharebus.catalog.load import load_catalog
-from sharebus.catalog.models import Catalog, Contact, Demand
-from sharebus.catalog.workflow import Actor, DemandRequest, DemandState, Transition, state_at
+from sharebus.catalog.models import Contact
+from sharebus.catalog.orders import TIME_EXPECTED, StepOrder, parse_utc
+from sharebus.catalog.workflow import DemandRequest, DemandState, Step
 from sharebus.cli.catalog import catalog_folder, city_option, dir_option
-from sharebus.cli.output import emit_json, handle_errors, json_option, table
+from sharebus.cli.output import emit_json, handle_errors, json_option, progress, table
 from sharebus.core.errors import ConfigError
 from sharebus.core.settings import get_settings
 from streams.metrics.window import parse_duration
@@ -26,14 +27,6 @@ from streams.metrics.window import parse_duration
 @click.group("demand")
 def demand() -> None:
     """The demand list: who asked for which resource, decided by whom, in force until when."""
-
-
-def _row(d: Demand, now: datetime) -> dict[str, Any]:
-    entry = demand_entry(d)
-    for key in ("valid_from", "valid_until"):
-        if key in entry:
-            entry[key] = entry[key].isoformat()
-    return {**entry, "state": state_at(d, now).value}
 
 
 @demand.command("list")
@@ -46,6 +39,12 @@ def _row(d: Demand, now: datetime) -> dict[str, Any]:
 @click.option(
     "--expiring", metavar="DURATION", help="Only approved demands whose validity ends within it (e.g. 30d)."
 )
+@click.option(
+    "--mine",
+    is_flag=True,
+    help="As SHAREBUS_KAFKA_USER, from the worker's web API: a subscriber's own demands (a"
+    " department's, those for its resources), in the policy in force.",
+)
 @json_option
 @handle_errors
 def list_demands(
@@ -54,39 +53,41 @@ def list_demands(
     subscriber: str | None,
     state: str | None,
     expiring: str | None,
+    mine: bool,
     as_json: bool,
 ) -> None:
     """List the demands with their state now (pending, approved, expired, rejected, revoked)."""
     horizon = parse_duration(expiring, option="--expiring") if expiring is not None else None
-    cat = load_catalog(catalog_folder(city, directory))
-    now = datetime.now(UTC)
-    chosen = []
-    for d in cat.demands:
-        current = state_at(d, now)
-        if subscriber is not None and d.subscriber != subscriber:
-            continue
-        if state is not None and current.value != state:
-            continue
-        if horizon is not None and not (
-            current is DemandState.APPROVED and d.valid_until is not None and d.valid_until <= now + horizon
-        ):
-            continue
-        chosen.append(d)
+    if mine:
+        asked = {"subscriber": subscriber, "state": state, "expiring": expiring}
+        body = fetch_demands(get_settings(), {k: v for k, v in asked.items() if v is not None})
+        rows = list(body["demands"])
+    else:
+        cat = load_catalog(catalog_folder(city, directory))
+        now = datetime.now(UTC)
+        wanted = DemandState(state) if state is not None else None
+        chosen = select(cat.demands, now, subscriber=subscriber, state=wanted, expiring=horizon)
+        rows = [demand_row(d, now) for d in chosen]
+        body = {"version": cat.version, "at": now.isoformat(), "demands": rows}
     if as_json:
-        emit_json({"version": cat.version, "at": now.isoformat(), "demands": [_row(d, now) for d in chosen]})
+        emit_json(body)
         return
-    rows = [
+    lines = [
         (
-            d.id,
-            d.subscriber,
-            d.resource,
-            state_at(d, now).value,
-            d.valid_until.strftime("%Y-%m-%d %H:%MZ") if d.valid_until else "open",
-            d.approver or "",
+            r["id"],
+            r["subscriber"],
+            r["resource"],
+            r["state"],
+            _until(r.get("valid_until")),
+            r.get("approver", ""),
         )
-        for d in chosen
+        for r in rows
     ]
-    click.echo(table(rows, ("id", "subscriber", "resource", "state", "until", "decided by")))
+    click.echo(table(lines, ("id", "subscriber", "resource", "state", "until", "decided by")))
+
+
+def _until(text: str | None) -> str:
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%MZ") if text else "open"
 
 
 @demand.command("show")
@@ -108,7 +109,7 @@ def show_demand(demand_id: str, city: str | None, directory: Path | None, as_jso
             actual=demand_id,
             fix="`sharebus demand list` names them",
         )
-    row = _row(found, now)
+    row = demand_row(found, now)
     if as_json:
         emit_json({"version": cat.version, "demand": row})
         return
@@ -120,33 +121,16 @@ def show_demand(demand_id: str, city: str | None, directory: Path | None, as_jso
 def _when(text: str | None, option: str) -> datetime | None:
     if text is None:
         return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ConfigError(
-            option,
-            "is not a time with its zone",
-            expected="ISO 8601 with an offset, e.g. 2027-06-30T00:00:00+08:00",
-            actual=repr(text),
-        )
-    return value.astimezone(UTC)
+    value = parse_utc(text)
+    if value is None:
+        raise ConfigError(option, "is not a time with its zone", expected=TIME_EXPECTED, actual=repr(text))
+    return value
 
 
 def _report(taken: StepTaken, as_json: bool) -> None:
     t = taken.transition
     if as_json:
-        emit_json(
-            {
-                "demand": _row(taken.demand, t.at),
-                "step": t.step.value,
-                "from": t.before.value if t.before is not None else None,
-                "to": t.after.value,
-                "version": taken.version,
-                "acl": {"added": len(taken.acl.add), "removed": len(taken.acl.remove)},
-            }
-        )
+        emit_json(taken.to_dict())
         return
     before = f"{t.before.value} → " if t.before is not None else ""
     d = taken.demand
@@ -197,11 +181,7 @@ def request_demand(
         fields=fields or None,
         valid_until=_when(until, "--until"),
     )
-
-    def step(c: Catalog, a: Actor, now: datetime) -> tuple[Demand, Transition]:
-        return workflow.request(c, a, ask, now)
-
-    _report(take_step(get_settings(), step, city), as_json)
+    _report(take_step(get_settings(), StepOrder(Step.REQUEST, ask=ask).take, city), as_json)
 
 
 @demand.command("approve")
@@ -223,17 +203,18 @@ def approve_demand(
     as_json: bool,
 ) -> None:
     """Approve a pending demand as the data authority; it takes effect at once."""
-    end = _when(until, "--until")
+    order = StepOrder(
+        Step.APPROVE,
+        demand=demand_id,
+        fields=fields or None,
+        valid_until=_when(until, "--until"),
+        consent=consent,
+        reason=reason,
+    )
+    _report(take_step(get_settings(), order.take, city), as_json)
 
-    def step(c: Catalog, a: Actor, now: datetime) -> tuple[Demand, Transition]:
-        return workflow.approve(
-            c, a, demand_id, now, fields=fields or None, valid_until=end, consent=consent, reason=reason
-        )
 
-    _report(take_step(get_settings(), step, city), as_json)
-
-
-def _decision(name: str, decide: Callable[..., tuple[Demand, Transition]], summary: str) -> click.Command:
+def _decision(name: str, step: Step, summary: str) -> click.Command:
     """`demand reject` and `demand revoke`: a demand id and a reason, as the data authority."""
 
     @demand.command(name, help=summary)
@@ -243,20 +224,42 @@ def _decision(name: str, decide: Callable[..., tuple[Demand, Transition]], summa
     @json_option
     @handle_errors
     def command(demand_id: str, reason: str, city: str | None, as_json: bool) -> None:
-        def step(c: Catalog, a: Actor, now: datetime) -> tuple[Demand, Transition]:
-            return decide(c, a, demand_id, now, reason=reason)
-
-        _report(take_step(get_settings(), step, city), as_json)
+        order = StepOrder(step, demand=demand_id, reason=reason)
+        _report(take_step(get_settings(), order.take, city), as_json)
 
     return command
 
 
-reject_demand = _decision(
-    "reject", workflow.reject, "Reject a pending demand as the data authority, saying why."
-)
+reject_demand = _decision("reject", Step.REJECT, "Reject a pending demand as the data authority, saying why.")
 revoke_demand = _decision(
     "revoke",
-    workflow.revoke,
+    Step.REVOKE,
     "Revoke an approved demand as the data authority, saying why; routing withholds at once and the"
     " subscriber's data of it is withdrawn.",
 )
+
+
+@demand.command("serve")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.2),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks when Kafka is away.",
+)
+@handle_errors
+def serve(interval: float) -> None:
+    """Run the demand desk as the admin: take the steps the worker's web API accepted
+    (`/api/demands`) on the city's catalog folder, publish, sync the ACLs, audit, and answer each
+    (until stopped)."""
+    settings = get_settings()
+    desk = DemandDesk(settings, progress)
+    signal.signal(signal.SIGTERM, lambda _s, _f: desk.stop())
+    progress(
+        f"demand desk: taking the web API's steps from {desk.requests} on"
+        f" {catalog_folder(None, None)} ({settings.city})"
+    )
+    try:
+        desk.follow(interval)
+    finally:
+        desk.close()

@@ -133,6 +133,22 @@ def share_topic(subscriber: str, department: str) -> str:
     return f"{SHARE_PREFIX}{subscriber}.{department}"
 
 
+NOTICE_PREFIX = "notice."
+"""Notification topics: `notice.<subscriber or department>`."""
+
+
+def notice_topic(recipient: str) -> str:
+    """The transitions of a subscriber's demands (or of the demands for a department's resources):
+    `notice.<recipient>`, which that recipient's login alone reads (one literal ACL)."""
+    return f"{NOTICE_PREFIX}{recipient}"
+
+
+def notice_group(recipient: str) -> str:
+    """The consumer group a recipient reads its notices in: `<recipient>.notices` (granted with the
+    topic, so it stays when the recipient's last demand ends)."""
+    return f"{recipient}{GROUP_SEPARATOR}notices"
+
+
 def share_prefix(subscriber: str) -> str:
     """`share.<subscriber>.`: every topic of a subscriber starts with it (its prefixed ACL)."""
     return f"{SHARE_PREFIX}{subscriber}."
@@ -196,6 +212,18 @@ def backfills_topic(catalog_topic: str) -> str:
     return f"{catalog_derived_prefix(catalog_topic)}backfills"
 
 
+def demand_requests_topic(catalog_topic: str) -> str:
+    """Workflow steps the worker's web API accepted, for the admin's demand desk to take:
+    `<catalog topic>.demand-requests` (the router writes it; keyed by request id)."""
+    return f"{catalog_derived_prefix(catalog_topic)}demand-requests"
+
+
+def demand_outcomes_topic(catalog_topic: str) -> str:
+    """The desk's answer to each request, keyed by its id: `<catalog topic>.demand-outcomes`
+    (the admin writes it; the worker reads the answers it waits for)."""
+    return f"{catalog_derived_prefix(catalog_topic)}demand-outcomes"
+
+
 AVRO_TYPE_PROPERTY = f"{BUS}.type"
 """Avro field property: the catalog type behind an Avro type (e.g. "decimal" behind a string)."""
 AVRO_MASK_PROPERTY = f"{BUS}.mask"
@@ -250,6 +278,10 @@ OPS_COMMITS_GROUP = f"{BUS}-ops-commits"
 OPS_READER_GROUP = f"{BUS}-ops-reader"
 WITHDRAW_READER_GROUP = f"{BUS}-withdraw-reader"
 """The worker's reader of a subscriber topic when a resource is withdrawn (the keys to tombstone)."""
+DEMAND_OUTCOME_READER_GROUP = f"{BUS}-demand-outcomes"
+"""The worker's reader of the demand desk's answers (assign() only)."""
+DEMAND_DESK_GROUP = f"{BUS}-demand-desk"
+"""The admin's demand desk: its position in the requests topic (committed once a request is answered)."""
 AUDIT_CHAIN_GROUP = f"{BUS}-audit-chain"
 """The audit writers' reader of the chain's tail (assigned, never committed)."""
 ROUTER_READER_GROUPS = (
@@ -259,6 +291,7 @@ ROUTER_READER_GROUPS = (
     OPS_COMMITS_GROUP,
     OPS_READER_GROUP,
     WITHDRAW_READER_GROUP,
+    DEMAND_OUTCOME_READER_GROUP,
 )
 AUDIT_READER_GROUP = f"{BUS}-audit-reader"
 BACKFILL_READER_GROUP = f"{BUS}-backfill-reader"

@@ -7,12 +7,15 @@ from enum import StrEnum
 
 from sharebus.core.settings import Settings
 
+USER_KEY = "sharebus.web_user"
+"""The request key the web guard sets: (who, WebRole) of the logged-in caller."""
+
 
 class WebRole(StrEnum):
     ADMIN = "admin"  # SHAREBUS_KAFKA_ADMIN_USER: every role
     AUTHORITY = "authority"  # the data authority (SHAREBUS_WEB_AUTHORITIES): demands, quality, metrics
     OPERATOR = "operator"  # ops (SHAREBUS_WEB_OPERATORS): dashboard, ops status, metrics
-    SUBSCRIBER = "subscriber"  # any other Kafka user (a district): nothing yet beyond the health probe
+    SUBSCRIBER = "subscriber"  # any other Kafka user (a district): its own demands (/api/demands)
     SERVICE = "service"  # the router's and Connect's own users: not web users
     SCRAPER = "scraper"  # the bearer of SHAREBUS_WEB_SCRAPE_TOKEN: /metrics only
 

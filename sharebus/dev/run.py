@@ -201,7 +201,8 @@ def _district_side(
     settings: Settings, districts: tuple[str, ...], logins: dict[str, dict[str, str]]
 ) -> list[Child]:
     """Districts keeping their copies (`district sync` into database `pool_<code>` of the local
-    cluster, each as its own Kafka principal), backfills and ACLs following the policy, as children."""
+    cluster, each as its own Kafka principal), backfills and ACLs following the policy, and the
+    demand desk, as children."""
     logs = settings.runtime_dir.resolve() / "logs"
     env = {**os.environ, "SHAREBUS_DISTRICT_DB_PASSWORD": settings.pg_password.get_secret_value()}
     children: list[Child] = [
@@ -212,6 +213,7 @@ def _district_side(
             logs / "backfill.log",
         ),
         ChildProcess("acl follower", ["acl", "sync", "--follow"], env, logs / "acl.log"),
+        ChildProcess("demand desk", ["demand", "serve"], env, logs / "demands.log"),
     ]
     with psycopg.connect(settings.pg_dsn(), autocommit=True) as conn:
         for code in districts:

@@ -7,10 +7,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faust
 
+from sharebus.catalog.demand_view import demand_summary
 from sharebus.core.audit import security_alert
 from sharebus.core.kafka_clients import Role, kafka_config
 from sharebus.core.settings import Settings
@@ -76,6 +78,7 @@ class Ops:
             ),
             denials=_denial_watch(self.settings),
             on_alert=self._alert,
+            demands=lambda: demand_summary(service.policy.catalog.demands, datetime.now(UTC)),
         )
         add_routes(app.web.web_app, monitor)  # type: ignore[attr-defined]  # aiohttp driver
 

@@ -49,8 +49,10 @@ class OpsMonitor:
         watch: ReadingWatch | None = None,
         denials: DenialWatch | None = None,
         on_alert: Callable[[Alert], None] = lambda alert: None,
+        demands: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.sampler = sampler
+        self.demands = demands  # the demands panel (pending, expiring), from the policy in force
         self.topology = topology
         self.interval = interval
         self.min_samples = min_samples
@@ -184,6 +186,8 @@ class OpsMonitor:
             now=now,
         )
         report["security"] = security
+        if self.demands is not None:
+            report["demands"] = self.demands()
         return report
 
     def close(self) -> None:

@@ -17,12 +17,14 @@ from confluent_kafka import Message
 from faust.app.base import BootStrategy
 
 from sharebus.catalog.models import Catalog
+from sharebus.catalog.notices import ended_notice, recipients
 from sharebus.core import naming
 from sharebus.core.audit import AuditLog, security_alert
 from sharebus.core.errors import SharebusError
 from sharebus.core.gcpause import collections_deferred, freeze_survivors, release_free_memory
 from sharebus.core.https import WEB_SERVER, server_context
 from sharebus.core.kafka_clients import Role
+from sharebus.core.notices import Notice, NoticeWriter
 from sharebus.core.pacing import beside_routing
 from sharebus.core.settings import Settings
 from sharebus.core.signing import SignatureError, verifier
@@ -78,18 +80,29 @@ class RouterService:
         self.routed = 0
         self.policy_changes = 0
         self._window = _Window()
+        self._notices: NoticeWriter | None = None  # made on the first withdrawal
 
     @property
     def policy(self) -> Policy:
         return self.router.policy
 
-    def _audit_destroyed(self, done: Sequence[Destroyed]) -> None:
-        """Each withdrawn (subscriber, resource) audited as `data.destroy` with its tombstones (a
-        failed write stops the worker: the withdrawal is redone, and audited, when it restarts)."""
-        if done:
-            AuditLog(self.settings, Role.ROUTER).write(
-                destruction_events(self.settings, done), watch=self.watch
+    def _destroyed(self, done: Sequence[Destroyed]) -> None:
+        """Each withdrawn (subscriber, resource) audited as `data.destroy` with its tombstones, and
+        its subscriber and department notified (a failed write stops the worker: the withdrawal is
+        redone, audited and notified when it restarts)."""
+        if not done:
+            return
+        AuditLog(self.settings, Role.ROUTER).write(destruction_events(self.settings, done), watch=self.watch)
+        catalog = self.policy.catalog
+        told: list[Notice] = []
+        for d in done:
+            notice = ended_notice(
+                d.subscriber, d.resource, d.reason, d.demands, d.tombstones, d.catalog_version, d.at
             )
+            key = d.demands[0] if d.demands else d.resource
+            told.extend((r, key, notice) for r in recipients(catalog, d.subscriber, d.resource))
+        writer = self._notices = self._notices or NoticeWriter(self.settings, Role.ROUTER)
+        self.watch.call(lambda: writer.send(told))
 
     def start(self, fatal: Callable[[BaseException], None]) -> None:
         """Start the producer, the raw-topic loop and the catalog watcher."""
@@ -112,7 +125,7 @@ class RouterService:
             CatalogWatcher(config, watch, self.apply_published, fatal),
         ]
         self.withdrawals = WithdrawalLoop(
-            config, watch, lambda: self.policy, self.barrier, fatal, destroyed=self._audit_destroyed
+            config, watch, lambda: self.policy, self.barrier, fatal, destroyed=self._destroyed
         )
         self.loops.append(self.withdrawals)
         # The heap built so far (Faust, the catalog, the metrics store) lives as long as the worker:

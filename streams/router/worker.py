@@ -45,6 +45,22 @@ class WorkerExtension(Protocol):
         """At shutdown, after routing stopped."""
 
 
+class WebOnly:
+    """A base for extensions that only serve web routes: every hook but `attach` does nothing."""
+
+    def on_records_read(self, records: list[RawRecord]) -> None:
+        pass
+
+    def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
+        pass
+
+    def persist(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def run_worker(
     settings: Settings,
     *,

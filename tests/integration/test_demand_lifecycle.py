@@ -1,6 +1,8 @@
-"""A demand's whole life through the real stack, each step one command and nothing else run by
-hand: requested, approved (rows arrive by the backfill follower, access by the ACL follower),
-expired (access refused, rows destroyed, reconcile 0, audited), and the same at once on a revoke."""
+"""A demand's whole life through the real stack, each step one call and nothing else run by hand:
+requested by the zone itself over the worker's web API (its self-approval refused there), approved
+by the data authority over the same API (the demand desk takes both; rows arrive by the backfill
+follower, access by the ACL follower), expired (access refused, rows destroyed, reconcile 0,
+audited); then requested and revoked with the CLI, the same at once."""
 
 from __future__ import annotations
 
@@ -13,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from connectors.render import CaptureSpec
 from sharebus.apps.acl.follow import AclFollower
+from sharebus.apps.demand_api import DEMANDS_PATH
+from sharebus.apps.demand_desk import DemandDesk
 from sharebus.apps.district.backfills import Backfiller
 from sharebus.cli.demand import demand as demand_cli
 from sharebus.cli.subscriber import subscriber as subscriber_cli
 from sharebus.core.audit import DATA_DESTROY, DEMAND_APPROVE, DEMAND_REQUEST, DEMAND_REVOKE, read_audit
+from sharebus.core.https import verify, web_url
+from sharebus.core.kafka_clients import http_login, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
@@ -34,16 +41,18 @@ FIELDS = ("cert_no", "area_m2", "use", "district_code")
 
 
 class Followers:
-    """The admin's followers as `sharebus run` starts them (backfills, ACLs), in threads."""
+    """The admin's parts as `sharebus run` starts them (backfills, ACLs, the demand desk), in threads."""
 
     def __init__(self, settings: Settings) -> None:
         self.lines: list[str] = []
         self.backfills = Backfiller(settings, self.lines.append, grace=1.0)
         self.acls = AclFollower(settings, self.lines.append)
+        self.desk = DemandDesk(settings, self.lines.append)
         self.errors: list[BaseException] = []
         self.threads = [
             threading.Thread(target=self._run, args=(lambda: self.backfills.follow(0.5),), daemon=True),
             threading.Thread(target=self._run, args=(lambda: self.acls.follow(0.5),), daemon=True),
+            threading.Thread(target=self._run, args=(lambda: self.desk.follow(0.5),), daemon=True),
         ]
 
     def _run(self, loop: Callable[[], None]) -> None:
@@ -59,9 +68,11 @@ class Followers:
     def stop(self) -> None:
         self.backfills.stop()
         self.acls.stop()
+        self.desk.stop()
         for thread in self.threads:
             thread.join(30)
         self.backfills.close()
+        self.desk.close()
         print("--- followers ---\n" + "\n".join(self.lines[-40:]))
         assert not self.errors, self.errors
 
@@ -132,6 +143,7 @@ def test_a_demand_lives_from_request_to_destruction_by_expiry_and_by_revoke(
     )
 
     def request() -> str:
+        """Request with the CLI (as the admin, for the zone)."""
         asked = step(
             "request",
             "--subscriber", Z,
@@ -144,10 +156,10 @@ def test_a_demand_lives_from_request_to_destruction_by_expiry_and_by_revoke(
         assert asked["to"] == "pending"
         return str(asked["demand"]["id"])
 
-    def approve(demand_id: str, *extra: str) -> float:
-        """Approve; seconds until the zone's rows (8) are in its database."""
+    def approve(demand_id: str) -> float:
+        """Approve with the CLI; seconds until the zone's rows (8) are in its database."""
         t0 = time.monotonic()
-        approved = step("approve", demand_id, "--consent", "不动产登记中心", *extra)
+        approved = step("approve", demand_id, "--consent", "不动产登记中心")
         assert approved["to"] == "approved"
         wait_until(lambda: district_rows() == 8, 60, f"{Z}'s 8 rows after the approval of {demand_id}")
         return time.monotonic() - t0
@@ -174,13 +186,42 @@ def test_a_demand_lives_from_request_to_destruction_by_expiry_and_by_revoke(
         assert record["detail"]["reason"] == reason and record["count"] == 8
         return gone
 
-    # 1. Requested: nothing delivered, nothing readable.
-    first = request()
+    # 1. Requested by the zone itself over the web API: nothing delivered, nothing readable; its
+    # own approval is refused there (and never reaches the desk).
+    web = requests.Session()
+    web.verify, web.trust_env = verify(settings), False
+    api = web_url(settings, DEMANDS_PATH)
+    zone = (login["sasl.username"], login["sasl.password"])
+    asked = {
+        "resource": resource,
+        "fields": list(FIELDS),
+        "purpose": "万盛经开区不动产统计",
+        "contact": {"name": "李工", "phone": "023-48000000"},
+        "valid_until": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+    }
+    made = web.post(api, json=asked, auth=zone, timeout=60)
+    assert made.status_code == 201, made.text
+    first = made.json()["demand"]["id"]
+    assert made.json()["to"] == "pending" and made.json()["demand"]["subscriber"] == Z
+    assert [d["id"] for d in web.get(api, auth=zone, timeout=30).json()["demands"]] == [first]
+    own = web.post(f"{api}/{first}/approve", json={"consent": "自己"}, auth=zone, timeout=30)
+    assert own.status_code == 403 and "never decides its own demand" in own.json()["problem"]
     assert "AUTHORIZATION" in refused(config, topic, group)
-    # 2. Approved for a short while: the rows arrive with no other command, the topic reads.
+    # 2. Approved by the data authority for a short while: the rows arrive with no other call.
     validity = 25.0
     until = datetime.now(UTC) + timedelta(seconds=validity)
-    took = approve(first, "--until", until.isoformat())
+    authority = http_login(settings)
+    assert authority is not None
+    t0 = time.monotonic()
+    decided = {"consent": "不动产登记中心", "valid_until": until.isoformat(), "reason": "用途明确"}
+    approved = web.post(f"{api}/{first}/approve", json=decided, auth=authority, timeout=60)
+    assert approved.status_code == 200, approved.text
+    assert (
+        approved.json()["to"] == "approved" and approved.json()["demand"]["valid_until"] == until.isoformat()
+    )
+    assert web.get(f"{api}/{first}", auth=zone, timeout=30).json()["demand"]["state"] == "approved"
+    wait_until(lambda: district_rows() == 8, 60, f"{Z}'s 8 rows after the approval of {first}")
+    took = time.monotonic() - t0
     assert len(read_as(config, topic, group)) >= 8
     # 3. Expired: access removed, rows destroyed, reconcile 0, audited — with no command.
     wait_until(lambda: datetime.now(UTC) >= until, validity + 5, "the demand's validity to end")
@@ -208,4 +249,23 @@ def test_a_demand_lives_from_request_to_destruction_by_expiry_and_by_revoke(
         (DEMAND_APPROVE, second),
         (DEMAND_REVOKE, second),
     ]
+
+    # The zone was told of every transition on its own notification topic, which it still reads
+    # with no demand left; the owning department's topic has the same.
+    def told(topic: str, cfg: dict[str, Any]) -> dict[str, list[str]]:
+        events: dict[str, list[str]] = {}
+        for msg in read_as(cfg, topic, f"{Z}.notices"):  # its notice grant's group
+            notice = json.loads(msg.value())
+            events.setdefault(notice["demand"], []).append(notice["event"])
+        return events
+
+    def all_told() -> dict[str, list[str]]:
+        events = told(f"notice.{Z}", config)
+        return events if len(events.get(second, [])) == 4 else {}
+
+    zone_told = wait_until(all_told, 30, "the zone's notices of both demands")
+    assert zone_told[first] == ["request", "approve", "destroy"]
+    assert sorted(zone_told[second]) == ["approve", "destroy", "request", "revoke"]
+    department = told(f"notice.{spec.department}", kafka_config(settings))
+    assert department[first] == zone_told[first]
     sharebus(subscriber_cli, "disable", Z)

@@ -120,6 +120,8 @@ def test_dashboard_shows_the_figures_of_ops_status(
             page.wait_for_selector("body[data-loaded='1']", timeout=30_000)
             page.wait_for_selector("#calls-district[data-loaded='1']", timeout=30_000)
             shown, cli = matching_sample(page, router.env)
+            page.wait_for_selector("#demands[data-loaded='1']", timeout=30_000)
+            panel = page.evaluate(DEMANDS_STATE)
             time.sleep(6)  # a couple of refreshes: the charts get their latest points
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
@@ -141,11 +143,24 @@ def test_dashboard_shows_the_figures_of_ops_status(
         assert shown["figures"]["lag_records"] == f"{cli['summary']['lag_records']:,}"
         assert shown["figures"]["dead_letters"] == f"{cli['summary']['dead_letters']:,}"
         assert shown["throughputLines"] == 2
+        # The demands panel: the policy's pending demands (the sample has two) and those ending soon.
+        demands = cli["demands"]
+        assert panel["figures"]["demands_pending"] == str(demands["pending"]) == "2"
+        assert panel["figures"]["demands_expiring"] == str(demands["expiring_30d"])
+        listed = [d["id"] for d in demands["pending_demands"] + demands["expiring_demands"]]
+        assert panel["rows"] == listed and "CQ-2025-0013" in listed
     finally:
         inserter.stop()
         for consumer in running:
             consumer.stop()
         delete_groups(stack_settings, list(group.values()))
+
+
+DEMANDS_STATE = """() => ({
+  figures: Object.fromEntries([...document.querySelectorAll("#demands .figure")].map(
+    (f) => [f.dataset.figure, f.querySelector(".v").textContent])),
+  rows: [...document.querySelectorAll("#demands tr[data-demand]")].map((r) => r.dataset.demand),
+})"""
 
 
 def matching_sample(

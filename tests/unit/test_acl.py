@@ -20,12 +20,20 @@ from sharebus.apps.acl.grants import (
     connect_grants,
     desired_grants,
     is_subscriber_grant,
+    notice_grants,
     refuse_bus_users,
     router_grants,
     subscriber_grants,
     user,
 )
-from sharebus.apps.acl.sync import entitled_topics, managed_principals, plan, plan_for, subscribers_of
+from sharebus.apps.acl.sync import (
+    entitled_topics,
+    managed_principals,
+    plan,
+    plan_for,
+    recipients_of,
+    subscribers_of,
+)
 from sharebus.catalog.load import load_catalog
 from sharebus.catalog.models import Catalog, Demand, DemandStatus
 from sharebus.core import naming
@@ -170,3 +178,25 @@ def test_a_subscriber_named_as_one_of_the_bus_users_is_refused_everywhere(
 def test_other_subscribers_are_not_the_bus_users(catalog: Catalog, settings: Settings) -> None:
     refuse_bus_users(settings, subscribers_of(catalog))
     assert bus_users(settings) == {"sharebus-admin", "sharebus-router", "sharebus-connect"}
+
+
+def test_every_subscriber_and_department_reads_its_notices_even_without_a_demand(
+    catalog: Catalog, settings: Settings
+) -> None:
+    desired = desired_grants(settings, entitled_topics(catalog, NOW), recipients_of(catalog))
+    wansheng = {g for g in desired if g.principal == "User:wansheng"}  # a zone without a demand
+    assert (
+        wansheng
+        == notice_grants("wansheng")
+        == {
+            Grant("User:wansheng", TOPIC, "notice.wansheng", LITERAL, "READ"),
+            Grant("User:wansheng", TOPIC, "notice.wansheng", LITERAL, "DESCRIBE"),
+            Grant("User:wansheng", GROUP, "wansheng.notices", LITERAL, "READ"),
+        }
+    )
+    assert notice_grants("realestate") <= desired  # an owning department
+    assert all(is_subscriber_grant(g) for g in wansheng)
+    assert not is_subscriber_grant(Grant("User:500103", TOPIC, "notice.500101", LITERAL, "READ"))
+    router = {g for g in desired if g.principal == f"User:{settings.kafka_router_user}"}
+    assert Grant(f"User:{settings.kafka_router_user}", TOPIC, "notice.", PREFIXED, "WRITE") in router
+    assert not any(g.name.startswith("notice.") and g.operation == "READ" for g in router)

@@ -146,3 +146,9 @@ def test_demand_ids_are_unique_and_a_subscriber_sees_only_its_own(chongqing_cata
     mine = visible(catalog, DISTRICT)
     assert mine and all(d.subscriber == "500106" for d in mine)
     assert len(visible(catalog, AUTHORITY)) == len(catalog.demands)
+
+
+def test_a_conditional_resource_is_requested_with_an_end(chongqing_catalog: Catalog) -> None:
+    with pytest.raises(DemandRefused) as caught:
+        request(chongqing_catalog, Actor("500106"), ask(valid_until=None), NOW)
+    assert caught.value.kind == DemandRefused.INVALID and "ends at a stated time" in caught.value.problem

@@ -47,4 +47,5 @@ def test_there_are_units_for_the_worker_a_district_sync_and_the_admins_followers
         "sharebus-district-sync@.service",
         "sharebus-acl-follow.service",
         "sharebus-backfill-follow.service",
+        "sharebus-demand-desk.service",
     }

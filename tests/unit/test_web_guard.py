@@ -25,7 +25,13 @@ from streams.ops.api import fetch_status
 SETTINGS = Settings(
     web_operators="ops1, ops2", web_authorities="authority", web_scrape_token=SecretStr("tok")
 )
-PASSWORDS = {SETTINGS.kafka_admin_user: "adminpw", "ops1": "pw", "authority": "pw", "500101": "pw"}
+PASSWORDS = {
+    SETTINGS.kafka_admin_user: "adminpw",
+    "ops1": "pw",
+    "authority": "pw",
+    "500101": "pw",
+    "500106": "pw",
+}
 
 
 class FakeLogins:

@@ -101,6 +101,11 @@ def router_grants(settings: Settings) -> set[Grant]:
     out |= _grants(p, TOPIC, derived, PREFIXED, ("READ", "DESCRIBE"))
     enforced = naming.entitlements_topic(settings.catalog_topic)  # what the workers last enforced
     out |= _grants(p, TOPIC, enforced, LITERAL, ("WRITE", "CREATE"))
+    # The web API's demand steps, for the admin's desk to take (never the catalog itself).
+    requests = naming.demand_requests_topic(settings.catalog_topic)
+    out |= _grants(p, TOPIC, requests, LITERAL, ("WRITE",))
+    # Notices of expiries and destructions (the withdrawal) to subscribers and departments.
+    out |= _grants(p, TOPIC, naming.NOTICE_PREFIX, PREFIXED, ("WRITE", "DESCRIBE", "CREATE"))
     # READ: the worker counts every audit event into the metrics.
     out |= _grants(p, TOPIC, settings.audit_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     chain = naming.audit_transactional_id(settings.audit_topic)  # audit writers take turns through it
@@ -139,19 +144,37 @@ def service_grants(settings: Settings) -> set[Grant]:
     return router_grants(settings) | connect_grants(settings)
 
 
-def desired_grants(settings: Settings, entitled: dict[str, list[str]]) -> set[Grant]:
-    """Every grant: the services' and, per subscriber, its entitled topics (`subscriber → topics`)."""
+def desired_grants(
+    settings: Settings, entitled: dict[str, list[str]], recipients: Iterable[str] = ()
+) -> set[Grant]:
+    """Every grant: the services' and, per subscriber, its entitled topics (`subscriber → topics`);
+    each of `recipients` (the catalog's subscribers and departments) reads its notices."""
     out = service_grants(settings)
     for subscriber, topics in entitled.items():
         out |= subscriber_grants(subscriber, topics)
+    for recipient in recipients:
+        out |= notice_grants(recipient)
     return out
+
+
+def notice_grants(recipient: str) -> set[Grant]:
+    """A subscriber or department reads its own notification topic, `notice.<recipient>` (its
+    demands' transitions) — also once its last demand has ended: that is when it is told."""
+    principal = user(recipient)
+    out = _grants(principal, TOPIC, naming.notice_topic(recipient), LITERAL, ("READ", "DESCRIBE"))
+    return out | _grants(principal, GROUP, naming.notice_group(recipient), LITERAL, ("READ",))
 
 
 def is_subscriber_grant(grant: Grant) -> bool:
     """A grant on a subscriber topic or a subscriber group: the kind `acl sync` owns for any principal."""
     if grant.resource == TOPIC:  # its own prefix, or a literal topic of the per-resource layout
+        if grant.pattern == LITERAL and grant.name == naming.notice_topic(grant.user):
+            return True
         if grant.pattern == PREFIXED:
             return grant.name == naming.share_prefix(grant.user)
         return grant.name.startswith(naming.SHARE_PREFIX)
-    own_groups = naming.subscriber_group_prefix(grant.user)
-    return grant.resource == GROUP and grant.pattern == PREFIXED and grant.name == own_groups
+    if grant.resource != GROUP:
+        return False
+    if grant.pattern == LITERAL:
+        return grant.name == naming.notice_group(grant.user)
+    return grant.pattern == PREFIXED and grant.name == naming.subscriber_group_prefix(grant.user)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sharebus.apps.acl.broker import Broker
 from sharebus.apps.acl.grants import refuse_bus_users
-from sharebus.apps.acl.sync import AclPlan, entitled_topics, subscribers_of, sync_subscriber
+from sharebus.apps.acl.sync import AclPlan, entitled_topics, recipients_of, sync_subscriber
 from sharebus.catalog.models import Catalog
 from sharebus.core.audit import CREDENTIAL_CREATE, CREDENTIAL_DISABLE, CREDENTIAL_ROTATE, AuditLog, event
 from sharebus.core.errors import ConfigError
@@ -105,13 +105,13 @@ class CredentialChange:
 
 
 def _require_known(catalog: Catalog, subscriber: str) -> None:
-    known = subscribers_of(catalog)
+    known = recipients_of(catalog)
     if subscriber not in known:
         raise ConfigError(
             f"subscriber {subscriber}",
             "is not in the catalog",
-            expected=f"one of {len(known)} subscribers (districts.csv codes, region.yaml subscribers,"
-            " demand subscribers)",
+            expected=f"one of {len(known)} subscribers or departments (districts.csv codes, region.yaml"
+            " subscribers, demand subscribers, catalog.yaml departments)",
             actual=subscriber,
             fix="check the id (`sharebus catalog show`), or add it to the catalog and publish it first",
         )
@@ -217,7 +217,7 @@ def disable(
     had_login = subscriber in broker.users()
     if had_login:
         broker.delete_user(subscriber)
-    acl = sync_subscriber(settings, broker, catalog, subscriber, [])
+    acl = sync_subscriber(settings, broker, catalog, subscriber, [], enabled=False)
     if not had_login and not acl.changed:
         raise ConfigError(
             f"subscriber {subscriber}",

@@ -12,6 +12,7 @@ from sharebus.apps.acl.grants import (
     Grant,
     desired_grants,
     is_subscriber_grant,
+    notice_grants,
     refuse_bus_users,
     service_grants,
     subscriber_grants,
@@ -54,6 +55,12 @@ def subscribers_of(catalog: Catalog) -> set[str]:
     return set(catalog.subscriber_ids()) | named
 
 
+def recipients_of(catalog: Catalog) -> set[str]:
+    """Everyone told of demand transitions: the subscribers and the owning departments (a
+    department's login, `subscriber add <department>`, reads its notices)."""
+    return subscribers_of(catalog) | {d.id for d in catalog.departments}
+
+
 def entitled_topics(catalog: Catalog, now: datetime) -> dict[str, list[str]]:
     """subscriber → the topics it is entitled to read at `now` (exactly what the router writes;
     every subscriber of the catalog, with none for one entitled to nothing)."""
@@ -65,7 +72,7 @@ def managed_principals(settings: Settings, catalog: Catalog, current: Iterable[G
     """Principals whose every ACL `acl sync` owns: the router, Connect, the catalog's subscribers,
     and anyone holding a subscriber-style grant (a subscriber since removed from the catalog)."""
     owned = {user(settings.kafka_router_user), user(settings.kafka_connect_user)}
-    owned |= {user(s) for s in subscribers_of(catalog)}
+    owned |= {user(s) for s in recipients_of(catalog)}
     owned |= {g.principal for g in current if is_subscriber_grant(g)}
     return owned
 
@@ -83,7 +90,7 @@ def plan(current: set[Grant], desired: set[Grant], managed: set[str]) -> AclPlan
 
 def plan_for(settings: Settings, catalog: Catalog, current: set[Grant], now: datetime) -> AclPlan:
     refuse_bus_users(settings, subscribers_of(catalog))
-    desired = desired_grants(settings, entitled_topics(catalog, now))
+    desired = desired_grants(settings, entitled_topics(catalog, now), recipients_of(catalog))
     return plan(current, desired, managed_principals(settings, catalog, current))
 
 
@@ -118,11 +125,18 @@ def sync(
 
 
 def sync_subscriber(
-    settings: Settings, broker: Broker, catalog: Catalog, subscriber: str, topics: list[str]
+    settings: Settings,
+    broker: Broker,
+    catalog: Catalog,
+    subscriber: str,
+    topics: list[str],
+    *,
+    enabled: bool = True,
 ) -> AclPlan:
-    """Only `subscriber`'s grants: exactly those of `topics` (none: a disabled subscriber)."""
+    """Only `subscriber`'s grants: exactly those of `topics` and its notices (none: disabled)."""
     current = broker.grants()
-    changes = plan(current, subscriber_grants(subscriber, topics), {user(subscriber)})
+    desired = subscriber_grants(subscriber, topics) | notice_grants(subscriber) if enabled else set()
+    changes = plan(current, desired, {user(subscriber)})
     if changes.changed:
         apply(settings, broker, changes, catalog.version)
     return changes
