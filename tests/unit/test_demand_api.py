@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 import requests
 from aiohttp import web
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 from sharebus.apps.demand_api import DEMANDS_PATH, DemandApi, DeskClient, fetch_demands
@@ -19,7 +20,9 @@ from sharebus.apps.web_guard import guard_middleware
 from sharebus.catalog.models import Catalog
 from sharebus.catalog.orders import DeskRequest
 from sharebus.catalog.workflow import Actor, Step, visible
-from sharebus.core.errors import AccessError
+from sharebus.cli.demand import demand as demand_cli
+from sharebus.core.errors import AccessError, ExitCode
+from sharebus.core.settings import get_settings
 from sharebus.testing.web import served
 from streams.router.app import RouterService
 from tests.unit.test_web_guard import SETTINGS, FakeLogins
@@ -149,3 +152,29 @@ def test_an_owning_department_sees_the_demands_for_its_resources(chongqing_catal
     assert visible(chongqing_catalog, Actor("500106")) == [
         d for d in chongqing_catalog.demands if d.subscriber == "500106"
     ]
+
+
+def test_the_cli_lists_mine_as_a_table_and_refuses_a_wrong_login(
+    base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = base.split(":")[2].split("/")[0]
+    env = {
+        "SHAREBUS_WEB_HOST": "127.0.0.1",
+        "SHAREBUS_WEB_PORT": port,
+        "SHAREBUS_WEB_TLS": "false",
+        "SHAREBUS_KAFKA_USER": "500106",
+        "SHAREBUS_KAFKA_PASSWORD": "pw",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        shown = CliRunner(mix_stderr=False).invoke(demand_cli, ["list", "--mine", "--state", "pending"])
+        assert shown.exit_code == 0, shown.stderr
+        assert OWN in shown.stdout and "CQ-2025-0010" not in shown.stdout
+        monkeypatch.setenv("SHAREBUS_KAFKA_PASSWORD", "wrong")
+        get_settings.cache_clear()
+        refused = CliRunner(mix_stderr=False).invoke(demand_cli, ["list", "--mine"])
+        assert refused.exit_code == ExitCode.ACCESS and "Traceback" not in refused.stderr
+    finally:
+        get_settings.cache_clear()
