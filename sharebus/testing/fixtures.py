@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
+from sharebus.core import naming
 from sharebus.core.kafka_clients import admin_client, connection
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.manager import LocalStack
@@ -48,15 +49,38 @@ def local_stack() -> Iterator[Settings]:
         raise
     started = [name for name, action in report.actions.items() if action == "started"]
     _echo(f"stack ready in {report.seconds:.1f}s (started here: {', '.join(started) or 'none'})")
+    before = _topics(settings) if "kafka" in started else None
     try:
         yield settings
     finally:
+        if before is not None:
+            _delete_new_topics(settings, before)
         # Stop only what this session started: a stack someone else runs stays as it was.
         if os.environ.get("SHAREBUS_TEST_KEEP_STACK") != "1":
             for comp in reversed(local.components):
                 if comp.name in started:
                     comp.stop()
                     _echo(f"  {comp.name} stopped")
+
+
+def _topics(settings: Settings) -> set[str]:
+    return set(admin_client(connection(settings).admin()).list_topics(timeout=30).topics)
+
+
+def _delete_new_topics(settings: Settings, before: set[str]) -> None:
+    """The topics the session's tests made are deleted (share.*, cdc.*, a test's catalog…): run
+    after run on one machine they piled up — thousands of partitions slow every broker start.
+    The stack's own (`_…`, `sharebus…`) stay. Only when this session started Kafka: a bus someone
+    runs beside the tests may have made topics meanwhile."""
+    try:
+        made = sorted(t for t in _topics(settings) - before if not t.startswith(("_", naming.BUS)))
+        if made:
+            admin = admin_client(connection(settings).admin())
+            for future in admin.delete_topics(made, operation_timeout=60).values():
+                future.result()
+            _echo(f"  {len(made)} topic(s) the tests made deleted")
+    except KafkaException as exc:  # a broker the last test left down: they stay (`make clean`)
+        _echo(f"  topics the tests made not deleted: {exc}")
 
 
 @pytest.fixture
