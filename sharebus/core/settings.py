@@ -276,10 +276,11 @@ class Settings(BaseSettings):
     # --- PostgreSQL (department databases of the local stack) --------------------------------
     pg_host: str = Field("127.0.0.1", description="SHAREBUS_PG_HOST: department PostgreSQL host.")
     pg_port: int = Field(
-        55432,
+        25432,
         description=(
             "SHAREBUS_PG_PORT: port of the private PostgreSQL cluster (not 5432, so a system cluster"
-            " is never touched)."
+            " is never touched; below Linux's ephemeral range 32768–60999, where an outgoing"
+            " connection of the moment could hold the port and the cluster fail to bind)."
         ),
     )
     pg_user: str = Field("sharebus", description="SHAREBUS_PG_USER: superuser of the private cluster.")
@@ -302,7 +303,11 @@ class Settings(BaseSettings):
     # --- MariaDB (department databases of the local stack) -----------------------------------
     mariadb_host: str = Field("127.0.0.1", description="SHAREBUS_MARIADB_HOST: department MariaDB host.")
     mariadb_port: int = Field(
-        53306, description="SHAREBUS_MARIADB_PORT: port of the private MariaDB instance (not 3306)."
+        23306,
+        description=(
+            "SHAREBUS_MARIADB_PORT: port of the private MariaDB instance (not 3306; below the"
+            " ephemeral range, as SHAREBUS_PG_PORT)."
+        ),
     )
     mariadb_user: str = Field("root", description="SHAREBUS_MARIADB_USER: admin user of the private MariaDB.")
     mariadb_password: SecretStr = Field(

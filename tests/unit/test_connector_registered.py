@@ -24,7 +24,7 @@ from sharebus.core.settings import Settings
             db_name="dept_market",
             tables=("public.enterprise", "public.inspection"),
             db_host="h",
-            db_port=55432,
+            db_port=25432,
             db_user="cdc",
             snapshot_mode="no_data",
         ),
@@ -33,7 +33,7 @@ from sharebus.core.settings import Settings
             db_name="dept_hrss",
             tables=("dept_hrss.social_insurance",),
             db_host="h",
-            db_port=53306,
+            db_port=23306,
             db_user="cdc",
             kind="mariadb",
         ),
@@ -69,7 +69,7 @@ SPEC = CaptureSpec(
     db_name="dept_market",
     tables=("public.enterprise",),
     db_host="h",
-    db_port=55432,
+    db_port=25432,
     db_user="cdc",
 )
 
@@ -94,7 +94,7 @@ def test_a_config_aimed_at_another_database_is_refused(tmp_path: Path, forged: d
     config = {**_registered(tmp_path), **forged}
     with pytest.raises(ConfigError, match="did not record") as info:
         target_of(spec_of(SPEC.connector_name, config), config, secrets_dir=tmp_path, env={})
-    assert "h:55432" in (info.value.expected or "") and info.value.fix
+    assert "h:25432" in (info.value.expected or "") and info.value.fix
 
 
 def test_a_config_reading_another_secret_is_refused(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def spec(**overrides: object) -> CaptureSpec:
         db_name="dept_market",
         tables=("public.enterprise",),
         db_host="127.0.0.1",
-        db_port=55432,
+        db_port=25432,
         db_user="sharebus_cdc",
     )
     return CaptureSpec(**{**base, **overrides})  # type: ignore[arg-type]

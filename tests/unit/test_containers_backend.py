@@ -55,7 +55,7 @@ def test_interpolate_takes_settings_names_from_the_settings(
     settings = Settings(pg_user="alice", pg_password=SecretStr("s3cret"), pg_port=6543)  # type: ignore[call-arg, unused-ignore]
     assert interpolate("${SHAREBUS_PG_USER:-sharebus}", settings) == "alice"
     assert interpolate("${SHAREBUS_PG_PASSWORD:-x}", settings) == "s3cret"  # the secret's value
-    assert interpolate("${SHAREBUS_PG_PORT:-55432}:5432", settings) == "6543:5432"
+    assert interpolate("${SHAREBUS_PG_PORT:-25432}:5432", settings) == "6543:5432"
     assert interpolate("${CLICKHOUSE_USER:-sharebus}", settings) == "sharebus"
     assert interpolate('pg_isready -U "$$POSTGRES_USER"', settings) == 'pg_isready -U "$POSTGRES_USER"'
     assert interpolate(1, settings) == "1"
