@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from sharebus.apps.demands import take_step
 from sharebus.catalog.orders import DeskRequest
@@ -101,11 +101,15 @@ class DemandDesk:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise KafkaException(error)
-            outcome = self.handle(msg)
-            self.producer.produce(self.outcomes, orjson.dumps(outcome), outcome["id"].encode())
-            if self.producer.flush(30) > 0:
-                raise UnreachableError(self.outcomes, "the answer was not acknowledged within 30 s")
-            self.consumer.commit(message=msg, asynchronous=False)
+            try:
+                outcome = self.handle(msg)
+                self.producer.produce(self.outcomes, orjson.dumps(outcome), outcome["id"].encode())
+                if self.producer.flush(30) > 0:
+                    raise UnreachableError(self.outcomes, "the answer was not acknowledged within 30 s")
+                self.consumer.commit(message=msg, asynchronous=False)
+            except BaseException:  # Kafka away: this request (and those after it) is taken again
+                self.consumer.seek(TopicPartition(self.requests, msg.partition() or 0, msg.offset() or 0))
+                raise
             self.taken += 1
         return 0.0
 
