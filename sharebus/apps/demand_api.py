@@ -14,7 +14,7 @@ import faust
 import orjson
 import requests
 from aiohttp import web
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from sharebus.apps.demand_desk import refusal_status
 from sharebus.catalog.demand_view import demand_row, select
@@ -24,7 +24,7 @@ from sharebus.catalog.workflow import Actor, DemandRefused, DemandState, Step, v
 from sharebus.core import naming
 from sharebus.core.errors import AccessError, SharebusError, UnreachableError
 from sharebus.core.https import WEB_PLAIN_FIX, untrusted, web_session, web_url
-from sharebus.core.kafka_clients import Role, consumer_config, producer_config, watermarks
+from sharebus.core.kafka_clients import Role, consumer_config, deliver, producer_config, watermarks
 from sharebus.core.logins import refused_login
 from sharebus.core.settings import Settings
 from sharebus.core.web_roles import USER_KEY, WebRole
@@ -71,20 +71,14 @@ class DeskClient:
                     fix=DESK_FIX,
                 )
             _, end = watermarks(consumer, TopicPartition(self.outcomes, 0), 10.0)
-            errors: list[KafkaError] = []
-            self.producer.produce(
+            deliver(
+                self.producer,
+                [(self.requests, orjson.dumps(request.to_dict()), request.id.encode())],
                 self.requests,
-                orjson.dumps(request.to_dict()),
-                request.id.encode(),
-                on_delivery=lambda err, _msg: errors.append(err) if err is not None else None,
+                "did not take the request",
+                fix="check the broker (`sharebus ops status`) and send it again",
+                timeout=10.0,
             )
-            if self.producer.flush(10) > 0 or errors:
-                raise UnreachableError(
-                    self.requests,
-                    "did not take the request",
-                    actual=str(errors[0]) if errors else "not acknowledged within 10 s",
-                    fix="check the broker (`sharebus ops status`) and send it again",
-                )
             consumer.assign([TopicPartition(self.outcomes, 0, end)])
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -178,9 +172,9 @@ class DemandApi(WebOnly):
 
     # --- reads -------------------------------------------------------------------------------
     async def list_demands(self, request: web.Request) -> web.Response:
-        actor, refusal = self._actor(request)
-        if actor is None:
-            return refusal
+        actor = self._actor(request)
+        if isinstance(actor, web.Response):
+            return actor
         catalog, now = self._catalog(), datetime.now(UTC)
         query = request.query
         try:
@@ -195,9 +189,9 @@ class DemandApi(WebOnly):
         return _json({"version": catalog.version, "at": now.isoformat(), "demands": rows})
 
     async def show_demand(self, request: web.Request) -> web.Response:
-        actor, refusal = self._actor(request)
-        if actor is None:
-            return refusal
+        actor = self._actor(request)
+        if isinstance(actor, web.Response):
+            return actor
         catalog, demand_id = self._catalog(), request.match_info["id"]
         found = next((d for d in visible(catalog, actor) if d.id == demand_id), None)
         if found is None:  # another subscriber's demand is as unknown as a missing one
@@ -219,9 +213,9 @@ class DemandApi(WebOnly):
         return await self._step(request, {"step": step, "demand": request.match_info["id"]})
 
     async def _step(self, request: web.Request, fixed: dict[str, str]) -> web.Response:
-        actor, refusal = self._actor(request)
-        if actor is None:
-            return refusal
+        actor = self._actor(request)
+        if isinstance(actor, web.Response):
+            return actor
         try:
             body = await request.json() if request.can_read_body else {}
         except ValueError as exc:
@@ -249,7 +243,8 @@ class DemandApi(WebOnly):
         return _json(answer, status)
 
     # --- helpers -----------------------------------------------------------------------------
-    def _actor(self, request: web.Request) -> tuple[Actor | None, web.Response]:
+    def _actor(self, request: web.Request) -> Actor | web.Response:
+        """The caller, or the refusal when the bus has no logins."""
         actor = actor_of(request)
         if actor is None:
             error = AccessError(
@@ -257,8 +252,8 @@ class DemandApi(WebOnly):
                 "needs a logged-in user, and this bus has no logins",
                 fix="turn SASL on (SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL) or use `sharebus demand`",
             )
-            return None, _error(403, error)
-        return actor, _json({})
+            return _error(403, error)
+        return actor
 
     def _catalog(self) -> Catalog:
         assert self._service is not None

@@ -5,7 +5,6 @@ admin answers them; a request is committed once answered, so a crash redoes it (
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -23,6 +22,7 @@ from sharebus.core.kafka_clients import (
     Role,
     admin_client,
     consumer_config,
+    deliver,
     ensure_topics,
     kafka_config,
     producer_config,
@@ -30,10 +30,9 @@ from sharebus.core.kafka_clients import (
 from sharebus.core.progress import Echo
 from sharebus.core.settings import Settings
 
-log = logging.getLogger(__name__)
-
 DESK_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
 """Requests and answers are kept a week (the audit keeps each step for good)."""
+ANSWER_FIX = "check the broker (`sharebus ops status`); the desk answers the request again once it is back"
 STATUS = {
     DemandRefused.FORBIDDEN: 403,
     DemandRefused.MISSING: 404,
@@ -103,9 +102,8 @@ class DemandDesk:
                 raise KafkaException(error)
             try:
                 outcome = self.handle(msg)
-                self.producer.produce(self.outcomes, orjson.dumps(outcome), outcome["id"].encode())
-                if self.producer.flush(30) > 0:
-                    raise UnreachableError(self.outcomes, "the answer was not acknowledged within 30 s")
+                record = (self.outcomes, orjson.dumps(outcome), outcome["id"].encode())
+                deliver(self.producer, [record], self.outcomes, "the answer was not written", fix=ANSWER_FIX)
                 self.consumer.commit(message=msg, asynchronous=False)
             except BaseException:  # Kafka away: this request (and those after it) is taken again
                 self.consumer.seek(TopicPartition(self.requests, msg.partition() or 0, msg.offset() or 0))

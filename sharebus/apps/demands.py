@@ -99,10 +99,8 @@ def take_step(
         },
     )
     audit.write([record])
-    told = [
-        (r, demand.id, step_notice(demand, transition, published.version))
-        for r in recipients(updated, demand.subscriber, demand.resource)
-    ]
+    notice = step_notice(demand, transition, published.version)
+    told = [(r, demand.id, notice) for r in recipients(updated, demand.subscriber, demand.resource)]
     try:
         NoticeWriter(settings, Role.ADMIN).send(told)
     except SharebusError as exc:

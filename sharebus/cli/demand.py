@@ -155,7 +155,7 @@ _reason = click.option("--reason", default="", help="Why (required to reject or 
 @click.option("--contact-name", required=True, help="Who to reach about the demand.")
 @click.option("--contact-phone", help="Their phone.")
 @click.option("--contact-email", help="Their e-mail.")
-@click.option("--city", help="City of the catalog (default SHAREBUS_CITY).")
+@city_option
 @json_option
 @handle_errors
 def request_demand(
@@ -190,7 +190,7 @@ def request_demand(
 @click.option("--until", help="End the validity earlier (ISO 8601 with its offset).")
 @click.option("--consent", help="Who consented for the owning department (conditional resources).")
 @_reason
-@click.option("--city", help="City of the catalog (default SHAREBUS_CITY).")
+@city_option
 @json_option
 @handle_errors
 def approve_demand(
@@ -220,7 +220,7 @@ def _decision(name: str, step: Step, summary: str) -> click.Command:
     @demand.command(name, help=summary)
     @click.argument("demand_id")
     @_reason
-    @click.option("--city", help="City of the catalog (default SHAREBUS_CITY).")
+    @city_option
     @json_option
     @handle_errors
     def command(demand_id: str, reason: str, city: str | None, as_json: bool) -> None:

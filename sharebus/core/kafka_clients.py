@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     AlterConfigOpType,
@@ -22,7 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from pydantic import SecretStr
 
 from sharebus.core import naming
-from sharebus.core.errors import ConfigError
+from sharebus.core.errors import ConfigError, UnreachableError
 from sharebus.core.kafka_chatter import CHATTER
 from sharebus.core.settings import Settings
 
@@ -401,6 +401,37 @@ def read_partition(
             return
     if strict:
         raise TimeoutError(f"{tp.topic}[{tp.partition}] not read to offset {high} within {timeout:.0f}s")
+
+
+Record = tuple[str, bytes | None, bytes]
+"""(topic, value, key): a record for `deliver`."""
+
+
+def deliver(
+    producer: Producer,
+    records: Iterable[Record],
+    subject: str,
+    problem: str,
+    *,
+    fix: str,
+    timeout: float = 30.0,
+) -> int:
+    """Produce `records` and return once Kafka acknowledged every one (how many); otherwise an
+    UnreachableError (`subject`, `problem`, `fix`) with the delivery errors, or the timeout."""
+    errors: list[str] = []
+
+    def done(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    n = 0
+    for topic, value, key in records:
+        producer.produce(topic, value, key, on_delivery=done)
+        n += 1
+    if producer.flush(timeout) > 0 or errors:
+        actual = "; ".join(errors) or f"not delivered within {timeout:.0f} s"
+        raise UnreachableError(subject, problem, actual=actual, fix=fix)
+    return n
 
 
 def read_to_end(

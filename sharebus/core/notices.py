@@ -7,14 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Producer
 
 from sharebus.core import naming
-from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
     Replication,
     Role,
     admin_client,
+    deliver,
     ensure_topics,
     kafka_config,
     producer_config,
@@ -45,19 +45,11 @@ class NoticeWriter:
                 admin, {t: (1, NOTICE_TOPIC_CONFIG) for t in missing}, Replication.of(self.settings)
             )
             self._made |= missing
-        errors: list[KafkaError] = []
-        for topic, key, body in batch:
-            self.producer.produce(
-                topic,
-                orjson.dumps(body),
-                key.encode(),
-                on_delivery=lambda err, _msg: errors.append(err) if err is not None else None,
-            )
-        if self.producer.flush(timeout) > 0 or errors:
-            raise UnreachableError(
-                "notification topics",
-                f"{len(batch)} notice(s) not written",
-                actual=str(errors[0]) if errors else f"not acknowledged within {timeout:.0f} s",
-                fix="check the broker (`sharebus ops status`)",
-            )
-        return len(batch)
+        return deliver(
+            self.producer,
+            [(topic, orjson.dumps(body), key.encode()) for topic, key, body in batch],
+            "notification topics",
+            f"{len(batch)} notice(s) not written",
+            fix="check the broker (`sharebus ops status`)",
+            timeout=timeout,
+        )

@@ -28,10 +28,9 @@ from sharebus.core.audit import DATA_DESTROY, DEMAND_APPROVE, DEMAND_REQUEST, DE
 from sharebus.core.https import verify, web_url
 from sharebus.core.kafka_clients import http_login, kafka_config
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
 from tests.integration.router_harness import RouterProcess
-from tests.integration.test_district_sync import insert, reconcile_now, run_cli, sync_once
+from tests.integration.test_district_sync import certificates, insert, reconcile_now, run_cli, sync_once
 from tests.integration.test_security import district_config, read_as, refused
 
 pytestmark = pytest.mark.integration
@@ -102,12 +101,7 @@ def test_a_demand_lives_from_request_to_destruction_by_expiry_and_by_revoke(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    factory = RowFactory.for_settings(stack_settings, seed=time.time_ns() % 1_000_000)
-    rows = []
-    for i, code in enumerate([ZD] * 8 + [OTHER] * 4):
-        row = factory.certificate(i + 1)
-        row["district_code"] = code
-        rows.append(row)
+    rows = certificates(stack_settings, [ZD] * 8 + [OTHER] * 4)
     spec = source_db_factory("realestate", lambda conn: insert(conn, "certificate", rows))
     resource = f"{spec.department}.certificate"
     topic = f"share.{Z}.{spec.department}"

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,10 +15,9 @@ from connectors.render import CaptureSpec
 from sharebus.apps.district.backfills import Backfiller
 from sharebus.cli.district import district
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.rows import RowFactory
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import RouterProcess, set_demands
-from tests.integration.test_district_sync import insert, run_cli, settle, sync_once, wait_policy
+from tests.integration.test_district_sync import certificates, insert, run_cli, settle, sync_once, wait_policy
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +32,7 @@ def test_a_newly_approved_demand_backfills_the_districts_existing_rows(
     district_db: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    factory = RowFactory.for_settings(stack_settings, seed=time.time_ns() % 1_000_000)
-    rows: list[dict[str, Any]] = []
-    for i, code in enumerate([D] * 10 + [OTHER] * 6):
-        row = factory.certificate(i + 1)
-        row["district_code"] = code
-        rows.append(row)
+    rows = certificates(stack_settings, [D] * 10 + [OTHER] * 6)
     spec = source_db_factory("realestate", lambda conn: insert(conn, "certificate", rows))
     resource = f"{spec.department}.certificate"
     now = datetime.now(UTC)

@@ -53,6 +53,12 @@ def insert(conn: psycopg.Connection[Any], table: str, rows: Iterable[dict[str, A
         cur.executemany(stmt, [[r[c] for c in cols] for r in rows])
 
 
+def certificates(settings: Settings, codes: Iterable[str]) -> list[dict[str, Any]]:
+    """Sample certificates, one per code given, in that district (a fresh seed each call)."""
+    factory = RowFactory.for_settings(settings, seed=time.time_ns() % 1_000_000)
+    return [{**factory.certificate(i + 1), "district_code": code} for i, code in enumerate(codes)]
+
+
 def sync_once(
     settings: Settings, subscriber: str, target_url: str, resources: Iterable[str] = ()
 ) -> SyncReport:

@@ -51,8 +51,9 @@ class FakeKafka:
         batch, self.batch = self.batch, []
         return batch
 
-    def produce(self, topic: str, value: bytes, key: bytes) -> None:
+    def produce(self, topic: str, value: bytes, key: bytes, on_delivery: Any) -> None:
         self.produced.append(orjson.loads(value))
+        on_delivery(None, None)
 
     def flush(self, timeout: float) -> int:
         return 0

@@ -12,13 +12,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from sharebus.apps.district.backfill_plan import Reach
 from sharebus.core import naming
-from sharebus.core.errors import UnreachableError
 from sharebus.core.kafka_clients import (
     DOCUMENT_PRODUCER,
     Replication,
     Role,
     admin_client,
     consumer_config,
+    deliver,
     ensure_document_topic,
     kafka_config,
     producer_config,
@@ -53,20 +53,13 @@ class BackfillLog:
             self._producer = Producer(
                 producer_config(self.settings, Role.ADMIN, {"enable.idempotence": True, **DOCUMENT_PRODUCER})
             )
-        errors: list[str] = []
-
-        def done(err: object, _msg: object) -> None:
-            if err is not None:
-                errors.append(str(err))
-
-        self._producer.produce(self.topic, orjson.dumps(dict(value)), key.encode(), on_delivery=done)
-        if self._producer.flush(30) or errors:
-            raise UnreachableError(
-                f"backfill log {self.topic}",
-                "writing a backfill state failed",
-                actual="; ".join(errors) or "not delivered within 30 s",
-                fix="check Kafka (`sharebus stack status`) and retry",
-            )
+        deliver(
+            self._producer,
+            [(self.topic, orjson.dumps(dict(value)), key.encode())],
+            f"backfill log {self.topic}",
+            "writing a backfill state failed",
+            fix="check Kafka (`sharebus stack status`) and retry",
+        )
 
     def put_job(self, state: Mapping[str, Any]) -> None:
         self.put(JOB_PREFIX + str(state["id"]), {**state, "updated_at": time.time()})

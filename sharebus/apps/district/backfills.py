@@ -13,7 +13,7 @@ from typing import Any
 from sharebus.apps.district.backfill import BackfillRunner
 from sharebus.apps.district.backfill_log import BackfillLog
 from sharebus.apps.district.backfill_plan import BackfillJob, Reach, job_for, plan, reach_of
-from sharebus.apps.district.live import LivePolicy, compile_live, live_catalog
+from sharebus.apps.district.live import LivePolicy
 from sharebus.core.errors import ConfigError, SharebusError
 from sharebus.core.follow import follow
 from sharebus.core.progress import Echo
@@ -112,8 +112,8 @@ class Backfiller:
 
     def explicit(self, subscriber: str, resource: str, now: datetime | None = None) -> Outcome:
         """Give one subscriber all its current rows of one resource, whatever changed."""
-        catalog = live_catalog(self.settings)
-        policy = compile_live(self.settings, catalog)
+        catalog, _ = self.live.catalog()
+        policy = self.live.policy()
         at = now or datetime.now(UTC)
         job = job_for(policy, subscriber, resource, at)
         if job is None:
