@@ -141,12 +141,14 @@ class ResourceChecks:
     passes: Callable[[Mapping[str, Any]], bool] = field(init=False)
     passes_delete: Callable[[Mapping[str, Any]], bool] = field(init=False)
     ok: QualityVerdict = field(init=False)
+    field_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         derived = {
             "passes": compile_passes(self.rules, self.district_codes, self.region_codes),
             "passes_delete": compile_passes(self.delete_rules, self.district_codes, self.region_codes),
             "ok": QualityVerdict(self.resource, self.department, self.responsible_unit, ()),
+            "field_names": tuple(rule.name for rule in self.rules),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `python bench/metrics/run.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
+from bench.metrics.quality import QUALITY_QUERIES, load_quality, raw_quality_sql  # noqa: E402
 from sharebus.core import naming  # noqa: E402
 from streams.metrics.chdb_store import ChdbStore  # noqa: E402
 from streams.metrics.queries import plan  # noqa: E402
@@ -323,6 +324,7 @@ RATIOS = [
     ),
     ("latency 24h: raw / rollups", "raw: latency --since 24h", "latency --since 24h"),
     ("latency 24h: per-minute only / tiered", "per-minute only: latency --since 24h", "latency --since 24h"),
+    ("quality 24h: raw / daily rollup", "raw: quality --since 1d", "quality --since 1d"),
 ]
 
 
@@ -438,13 +440,19 @@ def run(
     rows = load_positions(store, now, subs, scale)
     seconds = time.perf_counter() - t0
     loads["positions"] = _load(rows, 1, seconds)
+    say(f"loading quality figures: {len(every)} days × {scale.resources:,} resources, 24 h raw …")
+    for name, ld in load_quality(store, DB, every, scale.resources, now).items():
+        loads[name] = _load(int(ld["rows"]), int(ld["days"]), max(ld["seconds"], 0.01))
     say("timing queries …")
 
     def query(name: str, qargs: dict[str, str]) -> Callable[[], Any]:
         return lambda: plan(name, qargs, database=DB, now=now).run(store)
 
-    queries = {label: timed(query(name, qargs), repeat) for label, name, qargs in QUERIES}
+    queries = {
+        label: timed(query(name, qargs), repeat) for label, name, qargs in [*QUERIES, *QUALITY_QUERIES]
+    }
     base = baselines(store, now, repeat)
+    base["raw: quality --since 1d"] = timed(lambda: store.query(raw_quality_sql(DB, now)), repeat)
     say("timing ingest …")
     ingest = ingest_rates(store, now, scale, quick)
     check = plan("summary", {"days": str(scale.days)}, database=DB, now=now).run(store)

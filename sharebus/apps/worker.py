@@ -29,7 +29,7 @@ from streams.ops.extension import Ops
 from streams.policy.compiled import Policy
 from streams.router.app import RouterService
 from streams.router.batch import BatchOutput, EncoderFor
-from streams.router.calls import CallTally
+from streams.router.calls import CallTally, QualityTally
 from streams.router.records import RawRecord
 from streams.router.withheld_audit import WithheldAudit
 from streams.router.worker import Fatal, WorkerExtension, run_worker
@@ -69,6 +69,7 @@ class Metrics:
         self.sink: MetricsSink | None = None
         self.audit: AuditTail | None = None
         self.tally = CallTally()  # delivered batches' counts, summed until the next second or checkpoint
+        self.quality = QualityTally()  # and their resources' quality figures, alike
         self.positions = PositionClients(kafka_config(settings, Role.ROUTER))
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
@@ -89,7 +90,7 @@ class Metrics:
         @app.timer(CALLS_EVERY)  # type: ignore[untyped-decorator]
         async def _store_calls() -> None:
             if sink.error is None:  # a failed sink has stopped the worker (on_error)
-                sink.add(self.tally.drain())  # a delivery is in the figures within ~2 s
+                self._store_tallies(sink)  # a delivery is in the figures within ~2 s
 
         @app.timer(POSITIONS_EVERY)  # type: ignore[untyped-decorator]
         async def _sample_positions() -> None:
@@ -113,17 +114,22 @@ class Metrics:
     def on_batch_done(self, out: BatchOutput, delivered_at: float) -> None:
         if out.calls:
             self.tally.add(out, delivered_at)
+        self.quality.add(out, delivered_at)
+
+    def _store_tallies(self, sink: MetricsSink) -> None:
+        sink.add(self.tally.drain())
+        sink.add_quality(self.quality.drain())
 
     def persist(self) -> None:
-        if self.sink is not None:  # the call rows of the batches about to be committed are stored
-            self.sink.add(self.tally.drain())
+        if self.sink is not None:  # the rows of the batches about to be committed are stored
+            self._store_tallies(self.sink)
             self.sink.flush()
 
     def close(self) -> None:
         if self.audit is not None:
             self.audit.stop()  # before the sink closes: what it read is flushed
         if self.sink is not None:
-            self.sink.add(self.tally.drain())
+            self._store_tallies(self.sink)
             self.sink.close()
         self.positions.close()
         self.store.close()

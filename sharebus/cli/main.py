@@ -14,6 +14,7 @@ from sharebus.cli.district import district
 from sharebus.cli.metrics import metrics
 from sharebus.cli.ops import ops
 from sharebus.cli.pseudonyms import pseudonyms
+from sharebus.cli.quality import quality
 from sharebus.cli.reconcile import reconcile
 from sharebus.cli.run import run
 from sharebus.cli.samples import samples
@@ -48,6 +49,7 @@ for group in (
     audit,
     topics,
     pseudonyms,
+    quality,
 ):
     cli.add_command(group)
 

@@ -15,7 +15,16 @@ import chdb
 import orjson
 
 from streams.metrics.errors import MetricsError, StoreBusyError
-from streams.metrics.rows import AUDIT_COLUMNS, CALL_COLUMNS, POSITION_COLUMNS, AuditRow, CallRow, PositionRow
+from streams.metrics.rows import (
+    AUDIT_COLUMNS,
+    CALL_COLUMNS,
+    POSITION_COLUMNS,
+    QUALITY_COLUMNS,
+    AuditRow,
+    CallRow,
+    PositionRow,
+    QualityRow,
+)
 from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings
 
 _LOCKED = "Cannot lock file"
@@ -141,6 +150,14 @@ class ChdbStore(MetricsStore):
         columns: list[Any] = [list(c) for c in zip(*rows, strict=True)]
         columns[0] = [_ms_text(ts) for ts in columns[0]]
         self._insert("audit_events", AUDIT_COLUMNS, columns, token)
+
+    def insert_quality(self, rows: Sequence[QualityRow], *, token: str | None = None) -> None:
+        if not rows:
+            return
+        columns: list[Any] = [list(c) for c in zip(*rows, strict=True)]
+        columns[0] = [int(m.timestamp()) for m in columns[0]]
+        columns[-1] = [_ms_text(ts) for ts in columns[-1]]
+        self._insert("quality", QUALITY_COLUMNS, columns, token)
 
     def _insert(self, table: str, names: Sequence[str], columns: list[Any], token: str | None) -> None:
         settings = ", ".join(f"{k} = {v!r}" for k, v in insert_settings(token).items())

@@ -10,16 +10,17 @@ audit record, few enough to read as they are).
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from streams.metrics.errors import QueryArgumentError
+from streams.metrics.plans import FollowUp, Plan, Rows, Statement
+from streams.metrics.quality_queries import QUALITY_DEFAULTS, quality_plan
 from streams.metrics.window import Slice, Window, iso, parse_duration, sql_datetime, utc_day, window
 
-QUERIES = ("calls", "summary", "reasons", "latency", "lag", "audit")
+QUERIES = ("calls", "summary", "reasons", "latency", "lag", "audit", "quality")
 DIMENSIONS = ("district", "department", "resource", "subscriber")
 AUDIT_DIMENSIONS = ("action", "subject", "target")
 LEVELS = (0.5, 0.95, 0.99)
@@ -36,6 +37,7 @@ _DEFAULTS: dict[str, dict[str, str]] = {
     "latency": {"by": "all", "since": "1h"},
     "lag": {"since": "15m"},
     "audit": {"by": "action", "since": "24h"},
+    "quality": QUALITY_DEFAULTS,
 }
 _BY_CHOICES: dict[str, tuple[str, ...]] = {
     "calls": DIMENSIONS,
@@ -44,42 +46,6 @@ _BY_CHOICES: dict[str, tuple[str, ...]] = {
     "latency": ("all", "district", "department", "subscriber"),
     "audit": AUDIT_DIMENSIONS,
 }
-
-
-class Queryable(Protocol):
-    """What a plan needs of a store."""
-
-    def query(
-        self, sql: str, params: Mapping[str, str | int | float] | None = None
-    ) -> list[dict[str, Any]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    sql: str
-    params: dict[str, str | int | float] = field(default_factory=dict)
-
-
-Rows = list[dict[str, Any]]
-Shaper = Callable[[Mapping[str, Rows]], dict[str, Any]]
-FollowUp = Callable[[Mapping[str, Rows]], Statement | None]
-"""A statement built from the rows of the statements before it (None: nothing to ask)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A query ready to run: statements by result name, in order, and how to shape their rows."""
-
-    name: str
-    statements: dict[str, Statement | FollowUp]
-    shape: Shaper
-
-    def run(self, store: Queryable) -> dict[str, Any]:
-        results: dict[str, Rows] = {}
-        for key, step in self.statements.items():
-            statement = step if isinstance(step, Statement) else step(results)
-            results[key] = store.query(statement.sql, statement.params) if statement is not None else []
-        return self.shape(results)
 
 
 def prefer(projection: str) -> str:
@@ -122,6 +88,8 @@ def plan(name: str, args: Mapping[str, str], *, database: str, now: datetime) ->
             days=_positive_int(values["days"], "--days"),
             top=_positive_int(values["top"], "--top", maximum=MAX_TOP),
         )
+    if name == "quality":
+        return quality_plan(database, now, since=parse_duration(values["since"]), daily=values["daily"])
     if name == "audit":
         return audit_plan(database, now, since=parse_duration(values["since"]), by=values["by"])
     win = window(parse_duration(values["since"]), now)

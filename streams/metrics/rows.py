@@ -98,6 +98,42 @@ class AuditRow(NamedTuple):
     offset: int
 
 
+QUALITY_COLUMNS = (
+    "minute",
+    "department",
+    "resource",
+    "seen",
+    "invalid",
+    "images",
+    "fields",
+    "nonnull",
+    "routed",
+    "late",
+    "latency_ms_sum",
+    "last_change",
+)
+"""Insert column list of `quality`, in `QualityRow` field order (004_quality.sql says what each is)."""
+
+
+class QualityRow(NamedTuple):
+    """One resource's quality figures over a minute of delivered batches (exact, summable):
+    `minute` UTC, tz-aware, truncated; `last_change` the newest source commit (UTC; the epoch
+    when none of its records carried one)."""
+
+    minute: datetime
+    department: str
+    resource: str
+    seen: int
+    invalid: dict[str, int]
+    images: int
+    fields: tuple[str, ...]
+    nonnull: tuple[int, ...]  # per field of `fields`
+    routed: int
+    late: int
+    latency_ms_sum: int
+    last_change: datetime
+
+
 def check_call_row(row: CallRow) -> None:
     """Raise `MetricRowError` unless `row` can be stored: a known outcome and an aware minute."""
     if row.outcome not in OUTCOMES:

@@ -8,7 +8,16 @@ from typing import Any, Protocol
 
 from sharebus.core.errors import UnreachableError
 from streams.metrics.errors import MetricsError
-from streams.metrics.rows import AUDIT_COLUMNS, CALL_COLUMNS, POSITION_COLUMNS, AuditRow, CallRow, PositionRow
+from streams.metrics.rows import (
+    AUDIT_COLUMNS,
+    CALL_COLUMNS,
+    POSITION_COLUMNS,
+    QUALITY_COLUMNS,
+    AuditRow,
+    CallRow,
+    PositionRow,
+    QualityRow,
+)
 from streams.metrics.store import DEFAULT_DATABASE, MetricsStore, Params, insert_settings, plain
 
 # clickhouse-connect logs a failed request at ERROR before raising it; the raised error is
@@ -118,6 +127,11 @@ class ServerStore(MetricsStore):
         if rows:
             # AuditRow's field order is AUDIT_COLUMNS; aware datetimes go in as UTC instants.
             self._insert("audit_events", AUDIT_COLUMNS, rows, token)
+
+    def insert_quality(self, rows: Sequence[QualityRow], *, token: str | None = None) -> None:
+        if rows:
+            # QualityRow's field order is QUALITY_COLUMNS; aware datetimes go in as UTC instants.
+            self._insert("quality", QUALITY_COLUMNS, rows, token)
 
     def _insert(
         self, table: str, names: Sequence[str], data: Sequence[Sequence[Any]], token: str | None

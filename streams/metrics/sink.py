@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from streams.metrics.errors import MetricsError, SinkError
-from streams.metrics.rows import AuditRow, CallRow, PositionRow, check_call_row
+from streams.metrics.rows import AuditRow, CallRow, PositionRow, QualityRow, check_call_row
 from streams.metrics.store import MetricsStore, new_token
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ class SinkStats:
     call_rows: int = 0
     position_rows: int = 0
     audit_rows: int = 0
+    quality_rows: int = 0
     batches: int = 0
     retries: int = 0
     last_insert_seconds: float = 0.0
@@ -68,6 +69,7 @@ class MetricsSink:
         self._calls: list[CallRow] = []
         self._positions: list[PositionRow] = []
         self._audit: list[AuditRow] = []
+        self._quality: list[QualityRow] = []
         self._oldest: float | None = None  # monotonic time the oldest buffered row arrived
         self._requested = 0  # flush tickets handed out …
         self._done = 0  # … and the highest ticket whose rows are stored
@@ -92,10 +94,20 @@ class MetricsSink:
         insert: ingestion resumes after the highest offset stored."""
         self._append([], [], list(rows))
 
-    def _append(self, calls: list[CallRow], positions: list[PositionRow], audit: list[AuditRow]) -> None:
+    def add_quality(self, rows: Iterable[QualityRow]) -> None:
+        """Buffer per-minute quality figures."""
+        self._append([], [], [], list(rows))
+
+    def _append(
+        self,
+        calls: list[CallRow],
+        positions: list[PositionRow],
+        audit: list[AuditRow],
+        quality: list[QualityRow] | None = None,
+    ) -> None:
         if self.error is not None:
             raise self.error
-        if not calls and not positions and not audit:
+        if not calls and not positions and not audit and not quality:
             return
         with self._cond:
             if self._closing:
@@ -106,6 +118,7 @@ class MetricsSink:
             self._calls.extend(calls)
             self._positions.extend(positions)
             self._audit.extend(audit)
+            self._quality.extend(quality or ())
             # Wake the thread when its timer must start (the buffer was empty) or a batch is full.
             if first or self._buffered() >= self.max_rows:
                 self._cond.notify_all()
@@ -116,7 +129,7 @@ class MetricsSink:
             return self._buffered()
 
     def _buffered(self) -> int:
-        return len(self._calls) + len(self._positions) + len(self._audit)
+        return len(self._calls) + len(self._positions) + len(self._audit) + len(self._quality)
 
     # --- owner ---------------------------------------------------------------------------------
     def flush(self, timeout: float | None = 60.0) -> None:
@@ -172,11 +185,12 @@ class MetricsSink:
                 calls, self._calls = self._calls, []
                 positions, self._positions = self._positions, []
                 audit, self._audit = self._audit, []
+                quality, self._quality = self._quality, []
                 self._oldest = None
                 ticket = self._requested  # every flush() asked so far is covered by this swap
                 closing = self._closing
             try:
-                self._store(calls, positions, audit)
+                self._store(calls, positions, audit, quality)
             except Exception as exc:  # the thread must never die silently
                 error = (
                     exc
@@ -216,7 +230,13 @@ class MetricsSink:
             return None
         return max(0.0, self.max_delay - (time.monotonic() - self._oldest))
 
-    def _store(self, calls: list[CallRow], positions: list[PositionRow], audit: list[AuditRow]) -> None:
+    def _store(
+        self,
+        calls: list[CallRow],
+        positions: list[PositionRow],
+        audit: list[AuditRow],
+        quality: list[QualityRow],
+    ) -> None:
         if calls:
             self._with_retries("call", len(calls), lambda token: self.store.insert_calls(calls, token=token))
             self.stats.call_rows += len(calls)
@@ -228,6 +248,11 @@ class MetricsSink:
         if audit:
             self._with_retries("audit", len(audit), lambda token: self.store.insert_audit(audit, token=token))
             self.stats.audit_rows += len(audit)
+        if quality:
+            self._with_retries(
+                "quality", len(quality), lambda token: self.store.insert_quality(quality, token=token)
+            )
+            self.stats.quality_rows += len(quality)
 
     def _with_retries(self, kind: str, count: int, insert: Callable[[str], None]) -> None:
         token = new_token()  # the same token on every attempt: a retry is stored at most once

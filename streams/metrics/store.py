@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from sharebus.core.errors import ConfigError
 from streams.metrics import migrations
-from streams.metrics.rows import AuditRow, CallRow, PositionRow
+from streams.metrics.rows import AuditRow, CallRow, PositionRow, QualityRow
 
 DEFAULT_DATABASE = "sharebus"
 DEFAULT_HTTP_PORT = 8123
@@ -76,6 +76,10 @@ class MetricsStore(ABC):
     @abstractmethod
     def insert_audit(self, rows: Sequence[AuditRow], *, token: str | None = None) -> None:
         """Insert audit events (rows of `audit_events`) in one batch."""
+
+    @abstractmethod
+    def insert_quality(self, rows: Sequence[QualityRow], *, token: str | None = None) -> None:
+        """Insert per-minute quality figures (rows of `quality`) in one batch."""
 
     @abstractmethod
     def close(self) -> None:

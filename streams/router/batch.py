@@ -19,6 +19,7 @@ from streams.policy.reasons import Reason
 from streams.policy.results import Decision, Send, Withheld, masked_values
 from streams.policy.target import Target
 from streams.quality import QualityChecks
+from streams.quality_tally import BatchQuality
 from streams.router.lanes import Lane, LaneBook
 from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header, resource_header
 from streams.router.records import Outgoing, RawRecord
@@ -66,6 +67,7 @@ class BatchOutput:
     messages: list[Outgoing] = field(default_factory=list)
     calls: dict[CallKey, CallAggregate] = field(default_factory=dict)
     skipped: int = 0  # Debezium's own tombstones: nothing to route
+    quality: BatchQuality | None = None  # per resource: seen, failed, non-null fields, commit times
 
     def aggregate(self, key: CallKey) -> CallAggregate:
         """The counts of `key` (created empty on first use)."""
@@ -162,6 +164,7 @@ class BatchRouter:
         book = routing.lanes if self.lanes else None
         lanes: dict[tuple[Any, Any, Any], Lane | None] = {}  # this batch's sources only
         out = BatchOutput()
+        quality = out.quality = BatchQuality(routing.checks.by_source)
         append = out.messages.append
         sent: dict[int, _Sent] = {}
         withheld: dict[tuple[int, str], _Held] = {}
@@ -188,6 +191,7 @@ class BatchRouter:
             if ts_ms.__class__ is not int:
                 ts_ms = None
             where = (source.get("name"), source.get("schema") or source.get("db"), source.get("table"))
+            quality.record(where, op, event, ts_ms)  # type: ignore[arg-type]
             lane = lanes.get(where, _UNSEEN)
             if lane is _UNSEEN:
                 lane = lanes[where] = book.lane(where, now) if book is not None else None  # type: ignore[arg-type]
@@ -250,6 +254,7 @@ class BatchRouter:
                 if ts_ms is not None and len(counted.source_ts_ms) < 200:
                     counted.source_ts_ms.append(ts_ms)
         _merge_counts(out, sent, withheld)
+        quality.finish()
         return out
 
     def _decide(
@@ -335,6 +340,8 @@ class BatchRouter:
     ) -> None:
         headers = dead_letter_headers(rec, reason=reason, check=check, resource=resource, unit=unit or "")
         out.messages.append(Outgoing(naming.dlq_topic(dept), rec.key, rec.value, headers))
+        if out.quality is not None and resource:
+            out.quality.failed(resource, check)
         out.count(CallKey(dept, resource, "", op, "dead_letter", check), len(rec.value or b""), ts_ms)
 
 

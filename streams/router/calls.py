@@ -1,12 +1,13 @@
-"""Turn delivered batches' counts into metrics rows (calls, withheld, dead letters, latency),
-tallied per minute between checkpoints."""
+"""Turn delivered batches' counts into metrics rows (calls, withheld, dead letters, latency; and
+each resource's quality figures), tallied per minute between checkpoints."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
 
-from streams.metrics.rows import CallRow
+from streams.metrics.rows import CallRow, QualityRow
+from streams.quality_tally import QualityFigures, delivered, merge
 from streams.router.batch import BatchOutput, CallKey
 
 MAX_SAMPLES = 200  # latency samples kept per row
@@ -63,3 +64,50 @@ class CallTally:
                 at = minutes[minute] = datetime.fromtimestamp(minute, UTC)
             out.append(CallRow(at, *key, tally.records, tally.bytes, tuple(tally.latencies)))
         return out
+
+
+class QualityTally:
+    """Each resource's quality figures of delivered batches, summed per (minute, resource) until
+    `drain`, like `CallTally`: timeliness is measured here, when Kafka acknowledged the batch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._figures: dict[float, list[QualityFigures]] = {}
+
+    def add(self, out: BatchOutput, delivered_at: float) -> None:
+        if out.quality is None:
+            return
+        tallies = out.quality.tallies()
+        if not tallies:
+            return
+        minute = delivered_at - delivered_at % 60
+        delivered_ms = int(delivered_at * 1000)
+        figures = [delivered(t, delivered_ms) for t in tallies]
+        with self._lock:
+            self._figures.setdefault(minute, []).extend(figures)
+
+    def drain(self) -> list[QualityRow]:
+        """The rows counted since the last drain, one per minute and resource (and forget them)."""
+        with self._lock:
+            figures, self._figures = self._figures, {}
+        rows: list[QualityRow] = []
+        for minute, listed in figures.items():
+            at = datetime.fromtimestamp(minute, UTC)
+            for f in merge(listed):
+                rows.append(
+                    QualityRow(
+                        at,
+                        f.department,
+                        f.resource,
+                        f.seen,
+                        f.invalid,
+                        f.images,
+                        tuple(f.nonnull),
+                        tuple(f.nonnull.values()),
+                        f.routed,
+                        f.late,
+                        f.latency_ms_sum,
+                        datetime.fromtimestamp(f.last_change_ms / 1000, UTC),
+                    )
+                )
+        return rows

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -91,6 +93,20 @@ def set_demands(root: Path, demands: list[dict[str, Any]]) -> None:
 
 
 RouterProcess = WorkerProcess
+
+
+def cli_json(router: RouterProcess, *args: str) -> dict[str, Any]:
+    """`sharebus <args> --json` in the worker's environment: exit 0, no traceback, its JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharebus", *args, "--json"],
+        env=router.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
 
 
 @dataclass

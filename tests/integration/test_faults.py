@@ -116,6 +116,50 @@ def delivered(settings: Settings, departments: list[str]) -> int:
         consumer.close()
 
 
+def pipeline(
+    settings: Settings, scene: TwoDepartments, client: ConnectClient, router: RouterProcess
+) -> dict[str, object]:
+    """Where a stalled stream stands, stage by stage (for the failure message): the router's
+    state (its last errors when it exited), the changes captured (raw topics' end offsets), the
+    router's committed offsets on them, what was delivered, and the connectors' states."""
+    state: dict[str, object] = {"router": "running" if router.alive() else f"exited {router.exit_code()}"}
+    if not router.alive():
+        errors = [line for line in router.log().splitlines() if "ERROR" in line or "CRITICAL" in line]
+        state["router errors"] = [line[:300] for line in errors[-3:]]
+    try:
+        raws = [scene.market.raw_topic, scene.realestate.raw_topic]
+        consumer = Consumer(consumer_config(settings, Role.ADMIN, {"group.id": settings.router_id}))
+        try:
+            parts = [TopicPartition(t, p) for t in raws for p in range(partitions(settings, t))]
+            captured = sum(watermarks(consumer, tp, timeout=10)[1] for tp in parts)
+            routed = sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+        finally:
+            consumer.close()
+        states = {}
+        for spec in (scene.market, scene.realestate):
+            st = client.status(spec.connector_name)
+            states[spec.connector_name] = (
+                "missing"
+                if st is None
+                else f"{st.state} tasks {[t.state for t in st.tasks]} {st.error_summary() or ''}"
+            )
+        return {
+            **state,
+            "captured": captured,
+            "routed (committed)": routed,
+            "delivered": delivered(settings, scene.departments),
+            "connectors": states,
+        }
+    except Exception as exc:  # a diagnostic: whatever it met is part of the picture
+        return {**state, "pipeline state unknown": repr(exc)}
+
+
+def partitions(settings: Settings, topic: str) -> int:
+    """How many partitions `topic` has."""
+    meta = admin_client(kafka_config(settings)).list_topics(topic, timeout=10).topics[topic]
+    return len(meta.partitions)
+
+
 def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "sharebus", *args],
@@ -148,6 +192,7 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
     stream, tables = change_stream(stack_settings, scene)
     stream.start()
     report: list[str] = []
+    client = ConnectClient.of(stack_settings)
 
     def alive() -> None:
         dead = [f"sync {s}" for s, p in syncs.items() if not p.alive()]
@@ -159,7 +204,12 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
         produced before it may be acknowledged the moment the broker is back) — FRESH messages
         past the count at `base` or at this call, whichever is higher."""
         since = max(base, delivered(settings, departments)) + FRESH
-        wait_until(lambda: delivered(settings, departments) > since, 120, f"deliveries after {what}")
+        wait_until(
+            lambda: delivered(settings, departments) > since,
+            120,
+            f"deliveries after {what} (more than {since})",
+            last=lambda: pipeline(settings, scene, client, router),
+        )
         return time.monotonic()
 
     wait_until(lambda: delivered(settings, departments) > 0, 60, "the first deliveries")
@@ -184,7 +234,6 @@ def test_the_bus_rides_through_kafka_connect_database_and_router_faults(
     alive()
 
     # 2. Kafka Connect: SIGKILL, restarted; the connectors run again and capture resumes.
-    client = ConnectClient.of(stack_settings)
     base = delivered(settings, departments)
     killed = faults.kill(stack_settings, "connect")
     time.sleep(5)

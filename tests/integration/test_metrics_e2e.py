@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ from sharebus.core.kafka_clients import kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
-from tests.integration.router_harness import RouterProcess, keys_of, read_share, write_catalog
+from tests.integration.router_harness import RouterProcess, cli_json, keys_of, read_share, write_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -38,16 +35,7 @@ def insert(settings: Settings, database: str, table: str, row: dict[str, Any]) -
 
 
 def metrics_json(router: RouterProcess, *args: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sharebus", "metrics", *args, "--json"],
-        env=router.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
+    return cli_json(router, "metrics", *args)
 
 
 def test_metrics_report_exact_counts_per_subscriber_and_reason(

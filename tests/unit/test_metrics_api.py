@@ -100,7 +100,7 @@ def test_the_owner_answers_every_query_over_http(
     add_routes(app, store)
     served = serve(app)
     index = requests.get(f"http://127.0.0.1:{served.port}{PREFIX}", timeout=5).json()
-    assert index["queries"] == ["calls", "summary", "reasons", "latency", "lag", "audit"]
+    assert index["queries"] == ["calls", "summary", "reasons", "latency", "lag", "audit", "quality"]
     settings = _settings(tmp_path, served.port)
     report = fetch_report(settings, "calls", {"by": "subscriber", "since": "1h"})
     direct = plan(

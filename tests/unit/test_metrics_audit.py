@@ -340,6 +340,8 @@ def test_rows_go_through_the_sink_into_the_store() -> None:
 
         def insert_positions(self, rows: Any, *, token: str | None = None) -> None: ...
 
+        def insert_quality(self, rows: Any, *, token: str | None = None) -> None: ...
+
         def insert_audit(self, rows: Sequence[AuditRow], *, token: str | None = None) -> None:
             self.audit.append((list(rows), token))
 

@@ -35,7 +35,7 @@ def test_misnamed_or_duplicate_files_are_refused(files: dict[str, str]) -> None:
 
 def test_the_packaged_files() -> None:
     names = [x.name for x in m.load_migrations()]
-    assert names == ["001_calls.sql", "002_positions.sql", "003_audit.sql"]
+    assert names == ["001_calls.sql", "002_positions.sql", "003_audit.sql", "004_quality.sql"]
     for migration in m.load_migrations():
         for statement in migration.statements:
             assert statement.startswith("CREATE ") and " IF NOT EXISTS {db}." in statement

@@ -103,7 +103,7 @@ def _row(subscriber: str = "500101", outcome: str = "delivered", records: int = 
 def test_apply_ddl_sends_bootstrap_then_every_statement_then_version_rows() -> None:
     client = FakeClient()
     store = ServerStore(client, database="metrics")
-    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql"]
+    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql", "004_quality.sql"]
     sent = [cmd for cmd, _ in client.commands]
     assert sent[0] == "CREATE DATABASE IF NOT EXISTS metrics"
     assert sent[1].startswith("CREATE TABLE IF NOT EXISTS metrics.schema_version")
@@ -124,6 +124,9 @@ def test_apply_ddl_sends_bootstrap_then_every_statement_then_version_rows() -> N
         "metrics.calls_1d_mv",
         "metrics.positions",
         "metrics.audit_events",
+        "metrics.quality",
+        "metrics.quality_1d",
+        "metrics.quality_1d_mv",
     ]
     versions = [(cmd, params) for cmd, params in client.commands if cmd.startswith("INSERT")]
     assert [p for _, p in versions] == [
@@ -326,7 +329,7 @@ def real_client_store(tmp_path: Path) -> Iterator[ServerStore]:
 
 def test_real_client_applies_ddl_inserts_and_queries(real_client_store: ServerStore) -> None:
     store = real_client_store
-    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql"]
+    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql", "004_quality.sql"]
     assert store.apply_ddl() == []
     now = datetime.now(UTC)
     minute = now.replace(second=0, microsecond=0)

@@ -14,7 +14,7 @@ import pytest
 
 from sharebus.testing.waiting import wait_until
 from streams.metrics.errors import MetricRowError, MetricsError, SinkError
-from streams.metrics.rows import AuditRow, CallRow, PositionRow
+from streams.metrics.rows import AuditRow, CallRow, PositionRow, QualityRow
 from streams.metrics.sink import MetricsSink
 from streams.metrics.store import MetricsStore, Params
 
@@ -32,6 +32,7 @@ class FakeStore(MetricsStore):
         self.calls: list[tuple[list[CallRow], str | None, float]] = []
         self.positions: list[tuple[list[PositionRow], str | None]] = []
         self.audit: list[tuple[list[AuditRow], str | None]] = []
+        self.quality: list[tuple[list[QualityRow], str | None]] = []
         self.attempts: list[str | None] = []
         self.inserted = threading.Event()
 
@@ -55,6 +56,9 @@ class FakeStore(MetricsStore):
 
     def insert_audit(self, rows: Sequence[AuditRow], *, token: str | None = None) -> None:
         self.audit.append((list(rows), token))
+
+    def insert_quality(self, rows: Sequence[QualityRow], *, token: str | None = None) -> None:
+        self.quality.append((list(rows), token))
 
     def close(self) -> None:
         pass

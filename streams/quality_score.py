@@ -1,0 +1,282 @@
+"""The quality scorecard as pure functions: each resource's indicators from its figures and its
+catalog entry, one documented formula to a score, and scores per responsible unit and department.
+
+    score = 100 × (0.30·validity + 0.25·completeness + 0.20·timeliness + 0.15·consistency + 0.10·objections)
+
+- validity      records passing every check / records seen (1 when none were seen)
+- completeness  per field, after-images holding a value / after-images; the mean over the fields,
+                key and required fields weighing 2, optional ones 1 (1 when no after-image)
+- timeliness    0 when the resource is stale — no change for longer than its declared
+                `update_frequency` allows (FRESHNESS), or none ever seen — else the share of
+                its records acknowledged within 60 s of their source commit (1 when none)
+- consistency   1 − mismatches / references checked (1 until a consistency rule checks any)
+- objections    1 until districts' objections are counted (issue 17's objection slice)
+
+A unit's or a department's score is the mean of its resources' scores: each resource counts once,
+so a resource nobody changes weighs as much as a busy one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sharebus.catalog.models import Catalog, Frequency, Resource
+
+WEIGHTS: Mapping[str, float] = {
+    "validity": 0.30,
+    "completeness": 0.25,
+    "timeliness": 0.20,
+    "consistency": 0.15,
+    "objections": 0.10,
+}
+"""The score's weights, per indicator (they sum to 1)."""
+
+FRESHNESS: Mapping[Frequency, timedelta | None] = {
+    Frequency.REALTIME: timedelta(hours=1),
+    Frequency.HOURLY: timedelta(hours=2),
+    Frequency.DAILY: timedelta(days=2),
+    Frequency.WEEKLY: timedelta(days=8),
+    Frequency.MONTHLY: timedelta(days=32),
+    Frequency.QUARTERLY: timedelta(days=93),
+    Frequency.YEARLY: timedelta(days=367),
+    Frequency.IRREGULAR: None,
+}
+"""How long a resource may go without a change before it is stale, by declared update frequency
+(None: never stale). One period and a margin: a daily resource changed yesterday morning is fresh."""
+
+REQUIRED_WEIGHT = 2.0
+"""Weight of a key or required field in completeness (an optional field weighs 1)."""
+
+BY = ("resource", "unit", "department")
+"""What a scorecard groups by."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What the metrics store counted of one resource over a window (see 004_quality.sql)."""
+
+    seen: int = 0
+    invalid: Mapping[str, int] = field(default_factory=dict)
+    images: int = 0
+    nonnull: Mapping[str, int] = field(default_factory=dict)
+    routed: int = 0
+    late: int = 0
+    latency_ms_sum: int = 0
+
+    @staticmethod
+    def of(row: Mapping[str, Any]) -> Figures:
+        """From a row of the `quality` metrics query."""
+        return Figures(
+            seen=int(row.get("seen") or 0),
+            invalid={str(k): int(v) for k, v in (row.get("invalid") or {}).items()},
+            images=int(row.get("images") or 0),
+            nonnull={str(k): int(v) for k, v in (row.get("nonnull") or {}).items()},
+            routed=int(row.get("routed") or 0),
+            late=int(row.get("late") or 0),
+            latency_ms_sum=int(row.get("latency_ms_sum") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceScore:
+    """One resource's indicators (0…1) and score (0…100) over a window."""
+
+    resource: str
+    department: str
+    unit: str
+    seen: int
+    invalid: int
+    validity: float
+    completeness: float
+    timeliness: float
+    consistency: float
+    objections: float
+    fresh: bool
+    last_change: datetime | None
+    mean_latency_s: float | None
+    score: float
+    problems: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "department": self.department,
+            "unit": self.unit,
+            "seen": self.seen,
+            "invalid": self.invalid,
+            **indicators_of(self),
+            "fresh": self.fresh,
+            "last_change": self.last_change.isoformat() if self.last_change else None,
+            "mean_latency_s": round(self.mean_latency_s, 3) if self.mean_latency_s is not None else None,
+            "score": round(self.score, 1),
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupScore:
+    """A unit's or a department's: the means of its resources' indicators and scores."""
+
+    by: str
+    name: str
+    resources: int
+    seen: int
+    invalid: int
+    validity: float
+    completeness: float
+    timeliness: float
+    consistency: float
+    objections: float
+    stale: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            self.by: self.name,
+            "resources": self.resources,
+            "seen": self.seen,
+            "invalid": self.invalid,
+            **indicators_of(self),
+            "stale": self.stale,
+            "score": round(self.score, 1),
+        }
+
+
+def indicators_of(row: ResourceScore | GroupScore) -> dict[str, float]:
+    """A row's indicators by name, rounded for reports."""
+    return {name: round(float(getattr(row, name)), 4) for name in WEIGHTS}
+
+
+def score_of(indicators: Mapping[str, float]) -> float:
+    """The formula: 100 × the weighted sum of the indicators (each 0…1)."""
+    return 100.0 * sum(weight * indicators[name] for name, weight in WEIGHTS.items())
+
+
+def completeness(resource: Resource, figures: Figures) -> tuple[float, tuple[str, ...]]:
+    """The weighted mean non-null rate over the resource's fields, and its incomplete fields
+    (`phone 62%`), worst first."""
+    if figures.images <= 0:
+        return 1.0, ()
+    total = weights = 0.0
+    rates: list[tuple[float, str]] = []
+    for spec in resource.fields:
+        weight = REQUIRED_WEIGHT if spec.required or spec.name in resource.primary_key else 1.0
+        rate = min(1.0, figures.nonnull.get(spec.name, 0) / figures.images)
+        total += weight * rate
+        weights += weight
+        if rate < 1.0:
+            rates.append((rate, spec.name))
+    rates.sort()
+    return (total / weights if weights else 1.0), tuple(f"{name} {rate:.0%} filled" for rate, name in rates)
+
+
+def is_fresh(frequency: Frequency, last_change: datetime | None, now: datetime) -> bool:
+    """Whether a resource changed recently enough for its declared update frequency."""
+    allowance = FRESHNESS[frequency]
+    if allowance is None:
+        return True
+    return last_change is not None and now - last_change <= allowance
+
+
+def score_resource(
+    resource: Resource, unit: str, figures: Figures, last_change: datetime | None, now: datetime
+) -> ResourceScore:
+    """One resource's indicators and score (see the module's formula)."""
+    invalid = sum(figures.invalid.values())
+    seen = max(figures.seen, invalid)
+    validity = (seen - invalid) / seen if seen else 1.0
+    complete, incomplete = completeness(resource, figures)
+    fresh = is_fresh(resource.update_frequency, last_change, now)
+    on_time = 1.0 - figures.late / figures.routed if figures.routed else 1.0
+    timeliness = on_time if fresh else 0.0
+    indicators = {
+        "validity": validity,
+        "completeness": complete,
+        "timeliness": timeliness,
+        "consistency": 1.0,
+        "objections": 1.0,
+    }
+    problems: list[str] = []
+    if invalid:
+        checks = ", ".join(
+            f"{check} {n}" for check, n in sorted(figures.invalid.items(), key=lambda kv: -kv[1])
+        )
+        problems.append(f"{invalid} of {seen} records failed checks ({checks})")
+    problems += incomplete[:3]
+    if not fresh:
+        since = (
+            "never changed" if last_change is None else f"no change since {last_change:%Y-%m-%d %H:%M} UTC"
+        )
+        problems.append(f"stale: {since}, declared {resource.update_frequency.value}")
+    if figures.late:
+        problems.append(f"{figures.late} of {figures.routed} records delivered over 60 s after commit")
+    return ResourceScore(
+        resource=resource.id,
+        department=resource.department,
+        unit=unit,
+        seen=seen,
+        invalid=invalid,
+        fresh=fresh,
+        last_change=last_change,
+        mean_latency_s=figures.latency_ms_sum / figures.routed / 1000 if figures.routed else None,
+        score=score_of(indicators),
+        problems=tuple(problems),
+        **indicators,
+    )
+
+
+def scorecard(
+    catalog: Catalog,
+    figures: Mapping[str, Figures],
+    last_changes: Mapping[str, datetime],
+    now: datetime,
+) -> list[ResourceScore]:
+    """Every catalog resource's score, in catalog order (a resource without figures was not seen)."""
+    units = {r.resource: r.unit for r in catalog.responsibilities}
+    return [
+        score_resource(
+            res, units.get(res.id, ""), figures.get(res.id, Figures()), last_changes.get(res.id), now
+        )
+        for res in catalog.resources
+    ]
+
+
+def grouped(scores: Iterable[ResourceScore], by: str) -> list[GroupScore]:
+    """Scores per unit or department (the mean of their resources'), by name."""
+    groups: dict[str, list[ResourceScore]] = {}
+    for s in scores:
+        groups.setdefault(s.unit or "(no unit named)" if by == "unit" else s.department, []).append(s)
+    out: list[GroupScore] = []
+    for name, members in sorted(groups.items()):
+        n = len(members)
+
+        def mean(values: Sequence[float], n: int = n) -> float:
+            return sum(values) / n
+
+        out.append(
+            GroupScore(
+                by=by,
+                name=name,
+                resources=n,
+                seen=sum(m.seen for m in members),
+                invalid=sum(m.invalid for m in members),
+                validity=mean([m.validity for m in members]),
+                completeness=mean([m.completeness for m in members]),
+                timeliness=mean([m.timeliness for m in members]),
+                consistency=mean([m.consistency for m in members]),
+                objections=mean([m.objections for m in members]),
+                stale=sum(1 for m in members if not m.fresh),
+                score=mean([m.score for m in members]),
+            )
+        )
+    return out
+
+
+def ranked(rows: Sequence[ResourceScore | GroupScore]) -> list[ResourceScore | GroupScore]:
+    """Best score first (ties by name): the data authority's ranking."""
+    return sorted(
+        rows, key=lambda r: (-round(r.score, 6), r.resource if isinstance(r, ResourceScore) else r.name)
+    )

@@ -1,0 +1,91 @@
+"""The quality scorecard through the real stack: a controlled stream of enterprises — valid, one
+failing its check character, one missing optional fields, one update — is captured, routed and
+counted; `sharebus quality scorecard --json` then gives every indicator and the score exactly,
+a resource nobody changed is stale, and the unit, department, ranking and daily views agree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from connectors.render import CaptureSpec
+from sharebus.core.settings import Settings
+from sharebus.dev.samples.rows import RowFactory
+from sharebus.testing.waiting import wait_until
+from tests.integration.router_harness import RouterProcess, cli_json, write_catalog
+from tests.integration.test_metrics_e2e import insert
+
+pytestmark = pytest.mark.integration
+
+REQUIRED = ("uscc", "name", "legal_rep_name", "legal_rep_id", "district_code", "status", "established_on")
+REQUIRED += ("created_at", "updated_at")
+OPTIONAL = ("phone", "address", "reg_capital")
+
+
+def scorecard(router: RouterProcess, *args: str) -> dict[str, Any]:
+    return cli_json(router, "quality", "scorecard", *args)
+
+
+def test_the_scorecard_counts_a_controlled_stream_exactly(
+    stack_settings: Settings,
+    capture_factory: Callable[..., CaptureSpec],
+    router_factory: Callable[[Path], RouterProcess],
+    tmp_path: Path,
+) -> None:
+    market = capture_factory("market", own_database=True)  # no other writer: counts are exact
+    catalog = write_catalog(tmp_path / "catalog", {"market": market.department})
+    router = router_factory(catalog)
+    factory = RowFactory.for_settings(stack_settings, seed=17)
+    rows = [factory.enterprise() for _ in range(5)]
+    for row in rows:
+        row["phone"] = row["phone"] or "023-61234567"
+    rows[1] |= {"phone": None, "address": None, "reg_capital": None}  # valid, incomplete
+    bad = rows[2]["uscc"]
+    rows[2]["uscc"] = bad[:17] + ("0" if bad[17] != "0" else "1")  # fails its check character
+    for row in rows:
+        insert(stack_settings, market.db_name, "enterprise", row)
+    with psycopg.connect(stack_settings.pg_dsn(market.db_name), autocommit=True) as conn:
+        conn.execute("UPDATE public.enterprise SET status = 'suspended' WHERE uscc = %s", (rows[0]["uscc"],))
+    images = [*rows, {**rows[0], "status": "suspended"}]  # every after-image, the invalid one too
+    resource = f"{market.department}.enterprise"
+
+    def counted() -> dict[str, Any] | None:
+        report = scorecard(router, "--since", "1d")
+        row = next(r for r in report["rows"] if r["resource"] == resource)
+        return report if row["seen"] >= len(images) else None
+
+    report = wait_until(counted, 60, f"{len(images)} changes of {resource} in the scorecard", interval=1.0)
+    by_resource = {r["resource"]: r for r in report["rows"]}
+    ent = by_resource[resource]
+    assert ent["seen"] == 6 and ent["invalid"] == 1
+    assert ent["validity"] == round(5 / 6, 4)
+    filled = {f: sum(1 for img in images if img.get(f) is not None) for f in (*REQUIRED, *OPTIONAL)}
+    completeness = (sum(2 * filled[f] / 6 for f in REQUIRED) + sum(filled[f] / 6 for f in OPTIONAL)) / 21
+    assert ent["completeness"] == round(completeness, 4)
+    assert ent["fresh"] is True and ent["timeliness"] == 1.0  # routed within 60 s of each commit
+    expected = 100 * (0.30 * 5 / 6 + 0.25 * completeness + 0.20 + 0.15 + 0.10)
+    assert ent["score"] == round(expected, 1)
+    assert ent["problems"][0] == "1 of 6 records failed checks (code 1)"
+    assert ent["unit"] and ent["mean_latency_s"] is not None
+
+    # A resource of the catalog nobody changed is stale: no timeliness, nothing else lost.
+    inspection = by_resource[f"{market.department}.inspection"]
+    assert inspection["seen"] == 0 and inspection["fresh"] is False
+    assert inspection["timeliness"] == 0.0 and inspection["score"] == 80.0
+
+    # The department's score is the mean of its resources'; the ranking puts the best first.
+    departments = scorecard(router, "--by", "department", "--since", "1d", "--rank")
+    mine = next(r for r in departments["rows"] if r["department"] == market.department)
+    own = [r["score"] for r in report["rows"] if r["department"] == market.department]
+    assert mine["score"] == pytest.approx(sum(own) / len(own), abs=0.06)
+    assert [r["rank"] for r in departments["rows"]] == list(range(1, len(departments["rows"]) + 1))
+    scores = [r["score"] for r in departments["rows"]]
+    assert scores == sorted(scores, reverse=True)
+
+    # The daily view: today's score of the resource is the same figures' score.
+    daily = scorecard(router, "--daily", "--since", "1d")
+    assert daily["days"][-1]["scores"][resource] == ent["score"]

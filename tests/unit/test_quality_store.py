@@ -1,0 +1,66 @@
+"""Quality figures through the embedded store: rows inserted as the worker's sink inserts them
+come back from the `quality` query exactly — summed over minutes, days and field sets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from streams.metrics.chdb_store import ChdbStore
+from streams.metrics.queries import plan
+from streams.metrics.rows import QualityRow
+
+NOW = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
+
+
+def row(
+    minute: datetime, seen: int, fields: tuple[str, ...], nonnull: tuple[int, ...], **kw: object
+) -> QualityRow:
+    values: dict[str, object] = {
+        "minute": minute,
+        "department": "market",
+        "resource": "market.enterprise",
+        "seen": seen,
+        "invalid": {},
+        "images": seen,
+        "fields": fields,
+        "nonnull": nonnull,
+        "routed": seen,
+        "late": 0,
+        "latency_ms_sum": 100 * seen,
+        "last_change": minute + timedelta(seconds=30),
+    }
+    values.update(kw)
+    return QualityRow(**values)  # type: ignore[arg-type]
+
+
+def test_the_query_sums_minutes_days_and_field_sets_exactly(tmp_path: Path) -> None:
+    store = ChdbStore(tmp_path / "metrics")
+    try:
+        store.apply_ddl()
+        two_days_ago = NOW - timedelta(days=2)
+        store.insert_quality(
+            [
+                row(two_days_ago, 4, ("uscc", "phone"), (4, 3), invalid={"code": 1}),
+                row(NOW - timedelta(minutes=2), 2, ("uscc", "phone"), (2, 0), late=1),
+                row(NOW - timedelta(minutes=1), 3, ("uscc", "email"), (3, 1), invalid={"code": 1, "key": 2}),
+            ],
+            token="ab01",
+        )
+        report = plan("quality", {"since": "7d"}, database="sharebus", now=NOW).run(store)
+        (figures,) = report["rows"]
+        assert (figures["seen"], figures["images"], figures["routed"], figures["late"]) == (9, 9, 9, 1)
+        assert figures["invalid"] == {"code": 2, "key": 2}
+        assert figures["nonnull"] == {"uscc": 9, "phone": 3, "email": 1}
+        assert figures["latency_ms_sum"] == 900
+        assert report["last_changes"] == {"market.enterprise": "2026-06-03T11:59:30Z"}
+
+        daily = plan("quality", {"since": "7d", "daily": "yes"}, database="sharebus", now=NOW).run(store)
+        assert [(r["day"], r["seen"]) for r in daily["rows"]] == [("2026-06-01", 4), ("2026-06-03", 5)]
+        assert daily["last_changes"]["2026-06-01"] == {"market.enterprise": "2026-06-01T12:00:30Z"}
+        assert daily["last_changes"]["2026-06-03"] == {"market.enterprise": "2026-06-03T11:59:30Z"}
+
+        today = plan("quality", {"since": "1h"}, database="sharebus", now=NOW).run(store)
+        assert today["rows"][0]["seen"] == 5  # the days from the window's first, today alone
+    finally:
+        store.close()
