@@ -17,6 +17,7 @@ from sharebus.catalog.models import Catalog, CodeKind, FieldType, Grade, Resourc
 from sharebus.core import pacing
 from sharebus.core.gbcodes import is_valid_resident_id, is_valid_usci
 from streams.policy.envelope import OP_DELETE, OP_TRUNCATE, ROW_OPS, SourceKey, source_key
+from streams.quality_tally import REQUIRED_WEIGHT
 
 
 class Check(StrEnum):
@@ -142,6 +143,7 @@ class ResourceChecks:
     passes_delete: Callable[[Mapping[str, Any]], bool] = field(init=False)
     ok: QualityVerdict = field(init=False)
     field_names: tuple[str, ...] = field(init=False)
+    field_weights: tuple[int, ...] = field(init=False)  # completeness: key and required fields weigh 2
 
     def __post_init__(self) -> None:
         derived = {
@@ -149,6 +151,7 @@ class ResourceChecks:
             "passes_delete": compile_passes(self.delete_rules, self.district_codes, self.region_codes),
             "ok": QualityVerdict(self.resource, self.department, self.responsible_unit, ()),
             "field_names": tuple(rule.name for rule in self.rules),
+            "field_weights": tuple(REQUIRED_WEIGHT if rule.required else 1 for rule in self.rules),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)

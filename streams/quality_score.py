@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sharebus.catalog.models import Catalog, Frequency, Resource
+from streams.quality_tally import REQUIRED_WEIGHT
 
 WEIGHTS: Mapping[str, float] = {
     "validity": 0.30,
@@ -47,8 +48,6 @@ FRESHNESS: Mapping[Frequency, timedelta | None] = {
 """How long a resource may go without a change before it is stale, by declared update frequency
 (None: never stale). One period and a margin: a daily resource changed yesterday morning is fresh."""
 
-REQUIRED_WEIGHT = 2.0
-"""Weight of a key or required field in completeness (an optional field weighs 1)."""
 
 BY = ("resource", "unit", "department")
 """What a scorecard groups by."""
@@ -61,10 +60,16 @@ class Figures:
     seen: int = 0
     invalid: Mapping[str, int] = field(default_factory=dict)
     images: int = 0
-    nonnull: Mapping[str, int] = field(default_factory=dict)
+    nonnull: Mapping[str, int] = field(default_factory=dict)  # left out of the daily trend
+    filled: int = 0
+    weight: int = 0
     routed: int = 0
     late: int = 0
     latency_ms_sum: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.invalid.values())
 
     @staticmethod
     def of(row: Mapping[str, Any]) -> Figures:
@@ -74,19 +79,18 @@ class Figures:
             invalid={str(k): int(v) for k, v in (row.get("invalid") or {}).items()},
             images=int(row.get("images") or 0),
             nonnull={str(k): int(v) for k, v in (row.get("nonnull") or {}).items()},
+            filled=int(row.get("filled") or 0),
+            weight=int(row.get("weight") or 0),
             routed=int(row.get("routed") or 0),
             late=int(row.get("late") or 0),
             latency_ms_sum=int(row.get("latency_ms_sum") or 0),
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceScore:
-    """One resource's indicators (0…1) and score (0…100) over a window."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Indicators:
+    """Records seen and failed, the indicators (0…1) and the score (0…100) of a scorecard row."""
 
-    resource: str
-    department: str
-    unit: str
     seen: int
     invalid: int
     validity: float
@@ -94,10 +98,19 @@ class ResourceScore:
     timeliness: float
     consistency: float
     objections: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceScore(Indicators):
+    """One resource's indicators and score over a window."""
+
+    resource: str
+    department: str
+    unit: str
     fresh: bool
     last_change: datetime | None
     mean_latency_s: float | None
-    score: float
     problems: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,22 +129,14 @@ class ResourceScore:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class GroupScore:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupScore(Indicators):
     """A unit's or a department's: the means of its resources' indicators and scores."""
 
     by: str
     name: str
     resources: int
-    seen: int
-    invalid: int
-    validity: float
-    completeness: float
-    timeliness: float
-    consistency: float
-    objections: float
     stale: int
-    score: float
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,7 +150,7 @@ class GroupScore:
         }
 
 
-def indicators_of(row: ResourceScore | GroupScore) -> dict[str, float]:
+def indicators_of(row: Indicators) -> dict[str, float]:
     """A row's indicators by name, rounded for reports."""
     return {name: round(float(getattr(row, name)), 4) for name in WEIGHTS}
 
@@ -156,8 +161,9 @@ def score_of(indicators: Mapping[str, float]) -> float:
 
 
 def completeness(resource: Resource, figures: Figures) -> tuple[float, tuple[str, ...]]:
-    """The weighted mean non-null rate over the resource's fields, and its incomplete fields
-    (`phone 62%`), worst first."""
+    """The weighted mean non-null rate over the resource's fields — the router's weighted sums,
+    `filled / weight`, exact across catalog changes — and its incomplete fields (`phone 62%
+    filled`), worst first, when the figures carry them."""
     if figures.images <= 0:
         return 1.0, ()
     total = weights = 0.0
@@ -167,10 +173,13 @@ def completeness(resource: Resource, figures: Figures) -> tuple[float, tuple[str
         rate = min(1.0, figures.nonnull.get(spec.name, 0) / figures.images)
         total += weight * rate
         weights += weight
-        if rate < 1.0:
+        if rate < 1.0 and spec.name in figures.nonnull:
             rates.append((rate, spec.name))
     rates.sort()
-    return (total / weights if weights else 1.0), tuple(f"{name} {rate:.0%} filled" for rate, name in rates)
+    incomplete = tuple(f"{name} {rate:.0%} filled" for rate, name in rates)
+    if figures.weight > 0:
+        return figures.filled / figures.weight, incomplete
+    return (total / weights if weights else 1.0), incomplete
 
 
 def is_fresh(frequency: Frequency, last_change: datetime | None, now: datetime) -> bool:
@@ -185,7 +194,7 @@ def score_resource(
     resource: Resource, unit: str, figures: Figures, last_change: datetime | None, now: datetime
 ) -> ResourceScore:
     """One resource's indicators and score (see the module's formula)."""
-    invalid = sum(figures.invalid.values())
+    invalid = figures.failed
     seen = max(figures.seen, invalid)
     validity = (seen - invalid) / seen if seen else 1.0
     complete, incomplete = completeness(resource, figures)
@@ -280,3 +289,27 @@ def ranked(rows: Sequence[ResourceScore | GroupScore]) -> list[ResourceScore | G
     return sorted(
         rows, key=lambda r: (-round(r.score, 6), r.resource if isinstance(r, ResourceScore) else r.name)
     )
+
+
+def summary(scores: Sequence[ResourceScore], *, worst: int = 5) -> dict[str, Any]:
+    """The dashboard's panel: the mean score, stale resources and failed records, the departments
+    and the resources scoring lowest (with their first problem)."""
+    departments = sorted(grouped(scores, "department"), key=lambda g: (g.score, g.name))[:worst]
+    lowest = sorted(scores, key=lambda s: (s.score, s.resource))[:worst]
+    return {
+        "resources": len(scores),
+        "score": round(sum(s.score for s in scores) / len(scores), 1) if scores else None,
+        "stale": sum(1 for s in scores if not s.fresh),
+        "seen": sum(s.seen for s in scores),
+        "invalid": sum(s.invalid for s in scores),
+        "lowest_departments": [{"department": g.name, "score": round(g.score, 1)} for g in departments],
+        "lowest_resources": [
+            {
+                "resource": s.resource,
+                "unit": s.unit,
+                "score": round(s.score, 1),
+                "problem": s.problems[0] if s.problems else "",
+            }
+            for s in lowest
+        ],
+    }

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
 
+REQUIRED_WEIGHT = 2
+"""Weight of a key or required field in completeness (an optional field weighs 1): the router sums
+each after-image's weighted filled fields, so completeness is one division of two stored sums."""
+
 LATE_SECONDS = 60
 """A record is late when Kafka acknowledged it more than this many seconds after its source
 transaction committed (the timeliness indicator counts them)."""
@@ -55,16 +59,22 @@ class ResourceTally:
     fields: tuple[str, ...]
     seen: int = 0
     invalid: dict[str, int] = field(default_factory=dict)
+    weights: tuple[int, ...] = ()  # per field: REQUIRED_WEIGHT for key and required fields, else 1
     images: int = 0
     nonnull: list[int] = field(default_factory=list)
+    filled: int = 0  # Σ over after-images of the weights of their filled fields
+    weight: int = 0  # Σ over after-images of all their fields' weights
     commits_ms: list[int] = field(default_factory=list)
     last_change_ms: int = 0
     afters: list[tuple[Any, ...]] = field(default_factory=list)
+    samples: dict[str, str] = field(default_factory=dict)  # check → a failing record's key, masked
     pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.nonnull:
             self.nonnull = [0] * len(self.fields)
+        if not self.weights:
+            self.weights = (1,) * len(self.fields)
         self.pick = picker(self.fields)
 
     def finish(self) -> None:
@@ -72,14 +82,19 @@ class ResourceTally:
         if self.afters:
             counted = count_nonnull(len(self.fields), self.afters)
             self.nonnull = [a + b for a, b in zip(self.nonnull, counted, strict=True)]
+            self.filled += sum(w * n for w, n in zip(self.weights, counted, strict=True))
+            self.weight += len(self.afters) * sum(self.weights)
             self.images += len(self.afters)
             self.afters = []
         if self.commits_ms:
             self.last_change_ms = max(self.last_change_ms, max(self.commits_ms))
 
-    def failed(self, check: str) -> None:
-        """One record of this resource was dead-lettered by `check`."""
+    def failed(self, check: str, sample: Callable[[], str]) -> None:
+        """One record of this resource was dead-lettered by `check`; `sample` gives its key,
+        masked (asked for the first of each check only)."""
         self.invalid[check] = self.invalid.get(check, 0) + 1
+        if check not in self.samples:
+            self.samples[check] = sample()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +105,11 @@ class QualityFigures:
     resource: str
     seen: int
     invalid: dict[str, int]
+    samples: dict[str, str]
     images: int
     nonnull: dict[str, int]
+    filled: int
+    weight: int
     routed: int
     late: int
     latency_ms_sum: int
@@ -110,8 +128,11 @@ def delivered(tally: ResourceTally, delivered_ms: int, late_seconds: float = LAT
         resource=tally.resource,
         seen=tally.seen,
         invalid=dict(tally.invalid),
+        samples=dict(tally.samples),
         images=tally.images,
         nonnull=dict(zip(tally.fields, tally.nonnull, strict=True)),
+        filled=tally.filled,
+        weight=tally.weight,
         routed=len(commits),
         late=late,
         latency_ms_sum=latency,
@@ -132,8 +153,11 @@ def merge(figures: Iterable[QualityFigures]) -> list[QualityFigures]:
             resource=f.resource,
             seen=had.seen + f.seen,
             invalid=_summed(had.invalid, f.invalid),
+            samples={**f.samples, **had.samples},
             images=had.images + f.images,
             nonnull=_summed(had.nonnull, f.nonnull),
+            filled=had.filled + f.filled,
+            weight=had.weight + f.weight,
             routed=had.routed + f.routed,
             late=had.late + f.late,
             latency_ms_sum=had.latency_ms_sum + f.latency_ms_sum,
@@ -160,6 +184,9 @@ class Checked(Protocol):
 
     @property
     def field_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def field_weights(self) -> tuple[int, ...]: ...
 
 
 IMAGE_OPS = frozenset({"c", "u", "r"})
@@ -201,11 +228,11 @@ class BatchQuality:
         for tally in self._by_resource.values():
             tally.finish()
 
-    def failed(self, resource: str, check: str) -> None:
-        """A record of `resource` went to the dead letters, failing `check`."""
+    def failed(self, resource: str, check: str, sample: Callable[[], str]) -> None:
+        """A record of `resource` went to the dead letters, failing `check` (`sample`: its key, masked)."""
         tally = self._by_resource.get(resource)
         if tally is not None:
-            tally.failed(check)
+            tally.failed(check, sample)
 
     def tallies(self) -> list[ResourceTally]:
         return list(self._by_resource.values())
@@ -215,7 +242,7 @@ class BatchQuality:
         tally = None
         if checks is not None:
             tally = self._by_resource[checks.resource] = ResourceTally(
-                checks.department, checks.resource, checks.field_names
+                checks.department, checks.resource, checks.field_names, weights=checks.field_weights
             )
         self.by_source[where] = tally
         return tally

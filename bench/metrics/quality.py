@@ -13,6 +13,8 @@ from streams.metrics.window import sql_datetime
 
 FIELDS = 15
 """Fields per resource (the seeds' resources have 10–20)."""
+OPTIONAL = 5
+"""Of them, optional fields some records leave empty (the required ten are always filled)."""
 ACTIVE_PER_MINUTE = 500
 """Resources changed in one minute (10.9 M calls a day spread over 4,154 resources)."""
 
@@ -29,13 +31,17 @@ FIELD_NAMES = f"arrayMap(i -> concat('f', toString(i)), range({FIELDS}))"
 def _figures(seen: str, *, rollup: bool) -> str:
     """SELECT columns of a row's figures, `number` being the resource's index (in the rollup's
     form with `rollup`: the field set's hash, and the per-field counts as a sumForEach state)."""
-    counts = f"arrayMap(i -> toUInt64(greatest(0, {seen} - (number + i) % 7)), range({FIELDS}))"
+    counts = (
+        f"arrayMap(i -> toUInt64(greatest(0, {seen} - if(i >= {FIELDS - OPTIONAL}, (number + i) % 7, 0))),"
+        f" range({FIELDS}))"
+    )
     nonnull = f"initializeAggregation('sumForEachState', {counts})" if rollup else counts
     field_set = f"cityHash64({FIELD_NAMES}) AS field_set, " if rollup else ""
     return (
         f"toUInt64({seen}) AS seen,"
         " map('code', toUInt64(number % 3), 'required', toUInt64(number % 2)) AS invalid,"
         f" toUInt64({seen}) AS images, {field_set}{FIELD_NAMES} AS fields, {nonnull} AS nonnull,"
+        f" toUInt64({seen} * {FIELDS + 5} - number % 9) AS filled, toUInt64({seen} * {FIELDS + 5}) AS weight,"
         f" toUInt64({seen}) AS routed, toUInt64(number % 5) AS late,"
         f" toUInt64({seen} * 1200) AS latency_ms_sum"
     )
@@ -65,8 +71,8 @@ def load_quality(
     try:
         store.command(f"""
             INSERT INTO {db}.quality
-                (minute, department, resource, seen, invalid, images, fields, nonnull, routed, late,
-                 latency_ms_sum, last_change)
+                (minute, department, resource, seen, invalid, images, fields, nonnull, filled, weight,
+                 routed, late, latency_ms_sum, last_change)
             SELECT toDateTime('{sql_datetime(start)}', 'UTC') + 60 * intDiv(n, {ACTIVE_PER_MINUTE}) AS minute,
                 concat('dept', toString(number % 79)) AS department,
                 concat(department, '.res', toString(number)) AS resource, {_figures("5", rollup=False)},

@@ -13,6 +13,7 @@ import faust
 from schemas.encoder import Encoder, SchemaBook
 from schemas.registry_client import RegistryClient
 from sharebus.apps.demand_api import DemandApi
+from sharebus.apps.feedback import FeedbackPublisher
 from sharebus.apps.web_guard import WebGuard
 from sharebus.core.audit import login_alerts
 from sharebus.core.errors import UnreachableError
@@ -21,6 +22,7 @@ from sharebus.core.logins import KafkaLogins, RefusalWatch
 from sharebus.core.settings import Settings
 from streams.metrics.api import add_routes
 from streams.metrics.audit_tail import AuditTail
+from streams.metrics.errors import MetricsError
 from streams.metrics.opening import open_store
 from streams.metrics.positions import PositionClients, sample_positions
 from streams.metrics.sink import MetricsSink
@@ -71,6 +73,7 @@ class Metrics:
         self.tally = CallTally()  # delivered batches' counts, summed until the next second or checkpoint
         self.quality = QualityTally()  # and their resources' quality figures, alike
         self.positions = PositionClients(kafka_config(settings, Role.ROUTER))
+        self.feedback: FeedbackPublisher | None = None
 
     def attach(self, app: faust.App, service: RouterService, fatal: Fatal) -> None:
         # Call rows come summed over a second (a row per key and minute, not per batch: CallTally),
@@ -91,6 +94,29 @@ class Metrics:
         async def _store_calls() -> None:
             if sink.error is None:  # a failed sink has stopped the worker (on_error)
                 self._store_tallies(sink)  # a delivery is in the figures within ~2 s
+
+        feedback = self.feedback = FeedbackPublisher(
+            self.settings, self.store, lambda: service.policy.catalog
+        )
+
+        async def quality_round() -> None:
+            # Derived from the stored figures: a round Kafka refuses is taken again the next time.
+            if service.watch.suspected:
+                return
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(None, feedback.summarise)
+                await loop.run_in_executor(None, feedback.publish)
+            except (UnreachableError, MetricsError) as exc:
+                log.warning("quality feedback not published this time: %s", exc.problem)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _first_quality_round() -> None:
+            await quality_round()  # the dashboard's panel from the start
+
+        @app.timer(self.settings.quality_feedback_every)  # type: ignore[untyped-decorator]
+        async def _publish_feedback() -> None:
+            await quality_round()
 
         @app.timer(POSITIONS_EVERY)  # type: ignore[untyped-decorator]
         async def _sample_positions() -> None:
@@ -132,6 +158,8 @@ class Metrics:
             self._store_tallies(self.sink)
             self.sink.close()
         self.positions.close()
+        if self.feedback is not None:
+            self.feedback.close()
         self.store.close()
 
 
@@ -144,9 +172,10 @@ def start_worker(settings: Settings, *, log_level: str = "info") -> None:
             " the network in clear (keep SHAREBUS_WEB_HOST on loopback)",
             settings.web_port,
         )
+    metrics = Metrics(settings)
     extensions: list[WorkerExtension] = [
-        Metrics(settings),
-        Ops(settings),
+        metrics,
+        Ops(settings, quality=lambda: metrics.feedback.panel if metrics.feedback is not None else None),
         WithheldAudit(settings),
         DemandApi(settings),
     ]

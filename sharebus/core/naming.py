@@ -149,6 +149,27 @@ def notice_group(recipient: str) -> str:
     return f"{recipient}{GROUP_SEPARATOR}notices"
 
 
+FEEDBACK_PREFIX = "feedback."
+"""Quality feedback topics: `feedback.<department>`."""
+
+
+def feedback_topic(department: str) -> str:
+    """A department's data-quality feedback: `feedback.<department>`, one record per problem kind,
+    resource and day (compacted: the day's record is updated in place), which the department's
+    login alone reads."""
+    return f"{FEEDBACK_PREFIX}{department}"
+
+
+def feedback_group(department: str) -> str:
+    """The consumer group a department reads its feedback in: `<department>.feedback`."""
+    return f"{department}{GROUP_SEPARATOR}feedback"
+
+
+def feedback_key(resource: str, problem: str, day: str) -> str:
+    """The key of a feedback record: `<resource>/<problem>/<YYYY-MM-DD>`."""
+    return f"{resource}/{problem}/{day}"
+
+
 def share_prefix(subscriber: str) -> str:
     """`share.<subscriber>.`: every topic of a subscriber starts with it (its prefixed ACL)."""
     return f"{SHARE_PREFIX}{subscriber}."

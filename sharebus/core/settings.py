@@ -385,6 +385,14 @@ class Settings(BaseSettings):
     )
 
     # --- metrics -----------------------------------------------------------------------------
+    quality_feedback_every: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "SHAREBUS_QUALITY_FEEDBACK_EVERY: seconds between the worker's rounds of quality"
+            " feedback to the departments (`feedback.<department>`)."
+        ),
+    )
     metrics_url: str = Field(
         "chdb:///.runtime/metrics",
         description=(

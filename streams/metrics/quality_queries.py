@@ -18,9 +18,11 @@ from streams.metrics.window import iso, utc_day
 QUALITY_DEFAULTS = {"since": "30d", "daily": "no"}
 
 _SUMS = """
-    sum(seen) AS seen, sumMap(invalid) AS invalid, sum(images) AS images,
-    any(fields) AS fields, sumForEachMerge(nonnull) AS nonnull,
-    sum(routed) AS routed, sum(late) AS late, sum(latency_ms_sum) AS latency_ms_sum"""
+    sum(seen) AS seen, sumMap(invalid) AS invalid, sum(images) AS images, sum(filled) AS filled,
+    sum(weight) AS weight, sum(routed) AS routed, sum(late) AS late, sum(latency_ms_sum) AS latency_ms_sum"""
+_FIELDS = """,
+    any(fields) AS field_names, sumForEachMerge(nonnull) AS counts"""
+_SCALARS = ("seen", "images", "filled", "weight", "routed", "late", "latency_ms_sum")
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
 """`last_change` of rows whose records carried no commit time: no change known."""
@@ -35,11 +37,21 @@ def quality_plan(database: str, now: datetime, *, since: timedelta, daily: str) 
     per_day = daily == "yes"
     start = utc_day(now - since)
     day = "toString(day) AS on_day, " if per_day else ""  # not `AS day`: WHERE would read the text
-    figures = Statement(
-        f"SELECT {day}department, resource,{_SUMS}\nFROM {database}.quality_1d\n"
-        f"WHERE day >= {{start:Date}}\nGROUP BY {'day, ' if per_day else ''}department, resource, field_set",
-        {"start": start.isoformat()},
+    # Per field only for the scorecard, and only the fields some after-image lacked (its problems
+    # name them; completeness itself is filled / weight): the trend's thousands of resource-days
+    # need the sums alone.
+    group = f"GROUP BY {'day, ' if per_day else ''}department, resource"
+    inner = (
+        f"SELECT {day}department, resource,{_SUMS}{'' if per_day else _FIELDS}\nFROM {database}.quality_1d\n"
     )
+    inner += f"WHERE day >= {{start:Date}}\n{group}"
+    if not per_day:
+        inner = (
+            "SELECT * EXCEPT (field_names, counts),\n"
+            "    arrayFilter((f, n) -> n < images, field_names, counts) AS fields,\n"
+            f"    arrayFilter(n -> n < images, counts) AS nonnull\nFROM ({inner}, field_set)"
+        )
+    figures = Statement(inner, {"start": start.isoformat()})
     newest = Statement(
         f"SELECT {day}resource, formatDateTime(max(last_change), '%Y-%m-%dT%H:%i:%SZ') AS last_change\n"
         f"FROM {database}.quality_1d\nGROUP BY {'day, ' if per_day else ''}resource"
@@ -59,26 +71,20 @@ def shape_quality(figures: Rows, newest: Rows, *, start: Any, now: datetime, dai
         key = (str(r["on_day"]) if daily else "", r["resource"])
         row = merged.get(key)
         if row is None:
-            row = merged[key] = {
+            merged[key] = {
                 **({"day": key[0]} if daily else {}),
                 "department": r["department"],
                 "resource": r["resource"],
-                "seen": 0,
-                "invalid": {},
-                "images": 0,
-                "nonnull": {},
-                "routed": 0,
-                "late": 0,
-                "latency_ms_sum": 0,
+                **{name: int(r[name]) for name in _SCALARS},
+                "invalid": {str(k): int(v) for k, v in dict(r["invalid"] or {}).items() if int(v)},
+                "nonnull": dict(zip(r.get("fields") or (), r.get("nonnull") or (), strict=False)),
             }
-        for name in ("seen", "images", "routed", "late", "latency_ms_sum"):
+            continue
+        for name in _SCALARS:
             row[name] += int(r[name])
-        _add(row["invalid"], dict(r["invalid"] or {}).items())
-        _add(row["nonnull"], zip(r["fields"] or (), r["nonnull"] or (), strict=False))
-    rows = [
-        {**row, "invalid": {k: v for k, v in row["invalid"].items() if v}}
-        for _, row in sorted(merged.items())
-    ]
+        _add(row["invalid"], ((k, v) for k, v in dict(r["invalid"] or {}).items() if int(v)))
+        _add(row["nonnull"], zip(r.get("fields") or (), r.get("nonnull") or (), strict=False))
+    rows = [row for _, row in sorted(merged.items())]
     last: dict[str, Any]
     if daily:
         last = carried_forward(newest, start.isoformat())
@@ -119,3 +125,27 @@ def carried_forward(newest: Rows, start: str) -> dict[str, dict[str, str]]:
             out[day] = dict(running)
     out.setdefault(start, dict(running))
     return dict(sorted(out.items()))
+
+
+def feedback_plan(database: str, now: datetime, *, days: int = 2) -> Plan:
+    """Each dead-letter check of each resource on each of the last `days` UTC days (today
+    included): its count, the first and last minute it was seen, a sample key (masked by the
+    router) — from the raw per-minute rows, which live 3 days."""
+    start = utc_day(now) - timedelta(days=days - 1)
+    problems = Statement(
+        f"SELECT toString(toDate(minute)) AS day, department, resource, problem, sum(n) AS count,\n"
+        f"    formatDateTime(min(minute), '%Y-%m-%dT%H:%i:00Z') AS first_seen,\n"
+        f"    formatDateTime(max(minute), '%Y-%m-%dT%H:%i:00Z') AS last_seen,\n"
+        f"    anyLast(samples[problem]) AS sample_key\n"
+        f"FROM {database}.quality\n"
+        f"ARRAY JOIN mapKeys(invalid) AS problem, mapValues(invalid) AS n\n"
+        f"WHERE minute >= {{start:DateTime}} AND n > 0\n"
+        f"GROUP BY day, department, resource, problem",
+        {"start": f"{start.isoformat()} 00:00:00"},
+    )
+
+    def shape(results: Mapping[str, Rows]) -> dict[str, Any]:
+        rows = sorted(results["problems"], key=lambda r: (r["day"], r["resource"], r["problem"]))
+        return {"query": "feedback", "since": start.isoformat(), "until": iso(now), "rows": rows}
+
+    return Plan("feedback", {"problems": problems}, shape)

@@ -104,9 +104,12 @@ QUALITY_COLUMNS = (
     "resource",
     "seen",
     "invalid",
+    "samples",
     "images",
     "fields",
     "nonnull",
+    "filled",
+    "weight",
     "routed",
     "late",
     "latency_ms_sum",
@@ -125,9 +128,12 @@ class QualityRow(NamedTuple):
     resource: str
     seen: int
     invalid: dict[str, int]
+    samples: dict[str, str]  # per check of `invalid`, a failing record's key, masked
     images: int
     fields: tuple[str, ...]
     nonnull: tuple[int, ...]  # per field of `fields`
+    filled: int
+    weight: int
     routed: int
     late: int
     latency_ms_sum: int

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -48,8 +49,10 @@ class Ops:
         min_samples: int = DEFAULT_MIN_SAMPLES,
         connectors_every: float = CONNECTORS_EVERY,
         slot_seconds: float = 5.0,
+        quality: Callable[[], dict[str, Any] | None] = lambda: None,
     ) -> None:
         self.settings = settings
+        self.quality = quality  # the quality panel (the last 30-day scorecard summary), or None yet
         self.interval = interval
         self.window = window
         self.min_samples = min_samples
@@ -79,6 +82,7 @@ class Ops:
             denials=_denial_watch(self.settings),
             on_alert=self._alert,
             demands=lambda: demand_summary(service.policy.catalog.demands, datetime.now(UTC)),
+            quality=self.quality,
         )
         add_routes(app.web.web_app, monitor)  # type: ignore[attr-defined]  # aiohttp driver
 

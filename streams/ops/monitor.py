@@ -50,9 +50,11 @@ class OpsMonitor:
         denials: DenialWatch | None = None,
         on_alert: Callable[[Alert], None] = lambda alert: None,
         demands: Callable[[], dict[str, Any]] | None = None,
+        quality: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.sampler = sampler
         self.demands = demands  # the demands panel (pending, expiring), from the policy in force
+        self.quality = quality  # the quality panel (None until the worker's first quality round)
         self.topology = topology
         self.interval = interval
         self.min_samples = min_samples
@@ -188,6 +190,8 @@ class OpsMonitor:
         report["security"] = security
         if self.demands is not None:
             report["demands"] = self.demands()
+        if self.quality is not None:
+            report["quality"] = self.quality()
         return report
 
     def close(self) -> None:

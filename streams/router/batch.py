@@ -19,6 +19,7 @@ from streams.policy.reasons import Reason
 from streams.policy.results import Decision, Send, Withheld, masked_values
 from streams.policy.target import Target
 from streams.quality import QualityChecks
+from streams.quality_feedback import masked_key
 from streams.quality_tally import BatchQuality
 from streams.router.lanes import Lane, LaneBook
 from streams.router.lineage import SourceHeaders, dead_letter_headers, demand_header, resource_header
@@ -341,7 +342,8 @@ class BatchRouter:
         headers = dead_letter_headers(rec, reason=reason, check=check, resource=resource, unit=unit or "")
         out.messages.append(Outgoing(naming.dlq_topic(dept), rec.key, rec.value, headers))
         if out.quality is not None and resource:
-            out.quality.failed(resource, check)
+            catalog = self._routing.policy.catalog
+            out.quality.failed(resource, check, lambda: masked_key(catalog.resource(resource), rec.key))
         out.count(CallKey(dept, resource, "", op, "dead_letter", check), len(rec.value or b""), ts_ms)
 
 

@@ -1,6 +1,6 @@
 """The topics the router reads and writes exist before it runs: raw sources (one per capture
-connector), subscriber topics (compacted, one per subscriber and department) and dead letters
-(one per department)."""
+connector), subscriber topics (compacted, one per subscriber and department), dead letters and
+quality feedback (one each per department)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from streams.policy.compiled import Policy
 
 SUBSCRIBER_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 DLQ_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+FEEDBACK_TOPIC_CONFIG = {"cleanup.policy": "compact,delete", "retention.ms": str(400 * 24 * 3600 * 1000)}
+"""A department's feedback: a day's record replaced as its count grows; kept a year and a month
+(the annual assessment, 纳入年度工作考核, looks back a year)."""
 
 
 _CLOSED = (DemandStatus.REJECTED, DemandStatus.REVOKED)
@@ -53,8 +56,10 @@ def router_topics(settings: Settings, policy: Policy, departments: Iterable[str]
         wanted[name] = (settings.kafka_partitions, RAW_TOPIC_CONFIG)
     for dept in departments or [d.id for d in catalog.departments]:
         wanted[naming.dlq_topic(dept)] = (1, DLQ_TOPIC_CONFIG)
+        wanted[naming.feedback_topic(dept)] = (1, FEEDBACK_TOPIC_CONFIG)
     for res in catalog.resources:
         wanted[naming.dlq_topic(res.department)] = (1, DLQ_TOPIC_CONFIG)
+        wanted[naming.feedback_topic(res.department)] = (1, FEEDBACK_TOPIC_CONFIG)
     for ent in _all_entitlements(policy):
         wanted[ent] = (1, SUBSCRIBER_TOPIC_CONFIG)
     wanted[naming.entitlements_topic(settings.catalog_topic)] = (1, DOCUMENT_TOPIC_CONFIG)

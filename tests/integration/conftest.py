@@ -106,9 +106,10 @@ def router_factory(
     stopped afterwards (their log is printed when the test fails)."""
     routers: list[RouterProcess] = []
 
-    def make(catalog_dir: Path) -> RouterProcess:
+    def make(catalog_dir: Path, **settings: str) -> RouterProcess:
+        """A worker on `catalog_dir`; `settings` are extra SHAREBUS_ variables (name: value)."""
         work = tmp_path_factory.mktemp("router")
-        env = worker_env(stack_settings, catalog_dir, work, unique)
+        env = worker_env(stack_settings, catalog_dir, work, unique) | settings
         router = RouterProcess(env, work / "worker.log")
         routers.append(router)
         router.start()

@@ -68,7 +68,7 @@ def q(store: ChdbStore, name: str, **args: str) -> dict[str, Any]:
 
 
 def test_ddl_applies_twice_and_every_statement_is_idempotent(store: ChdbStore) -> None:
-    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql"]
+    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql", "004_quality.sql"]
     assert store.apply_ddl() == []
     for migration in migrations.load_migrations():  # run again regardless of the version table
         for statement in migration.statements:
@@ -78,6 +78,7 @@ def test_ddl_applies_twice_and_every_statement_is_idempotent(store: ChdbStore) -
         {"version": 1, "name": "001_calls.sql"},
         {"version": 2, "name": "002_positions.sql"},
         {"version": 3, "name": "003_audit.sql"},
+        {"version": 4, "name": "004_quality.sql"},
     ]
 
 

@@ -122,6 +122,16 @@ def test_dashboard_shows_the_figures_of_ops_status(
             shown, cli = matching_sample(page, router.env)
             page.wait_for_selector("#demands[data-loaded='1']", timeout=30_000)
             panel = page.evaluate(DEMANDS_STATE)
+            page.wait_for_selector("#quality[data-loaded='1']", timeout=30_000)
+
+            def same_quality_round() -> tuple[dict[str, Any], dict[str, Any]] | None:
+                shown = page.evaluate(QUALITY_STATE)
+                told = worker_get(router.env, "/api/ops/status").json()["quality"]
+                return (shown, told) if told is not None and shown["at"] == told["at"] else None
+
+            quality_panel, quality = wait_until(
+                same_quality_round, 30, "the panel showing the last quality round"
+            )
             time.sleep(6)  # a couple of refreshes: the charts get their latest points
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
@@ -149,6 +159,11 @@ def test_dashboard_shows_the_figures_of_ops_status(
         assert panel["figures"]["demands_expiring"] == str(demands["expiring_30d"])
         listed = [d["id"] for d in demands["pending_demands"] + demands["expiring_demands"]]
         assert panel["rows"] == listed and "CQ-2025-0013" in listed
+        # The quality panel: the worker's last 30-day scorecard summary, as `ops status` has it.
+        assert quality_panel["figures"]["quality_stale"] == f"{quality['stale']:,}"
+        assert quality_panel["figures"]["quality_invalid"] == f"{quality['invalid']:,}"
+        assert quality_panel["rows"] == [r["resource"] for r in quality["lowest_resources"]]
+        assert quality["resources"] > 0 and len(quality_panel["rows"]) == min(5, quality["resources"])
     finally:
         inserter.stop()
         for consumer in running:
@@ -160,6 +175,14 @@ DEMANDS_STATE = """() => ({
   figures: Object.fromEntries([...document.querySelectorAll("#demands .figure")].map(
     (f) => [f.dataset.figure, f.querySelector(".v").textContent])),
   rows: [...document.querySelectorAll("#demands tr[data-demand]")].map((r) => r.dataset.demand),
+})"""
+
+
+QUALITY_STATE = """() => ({
+  at: document.querySelector("#quality").dataset.at,
+  figures: Object.fromEntries([...document.querySelectorAll("#quality .figure")].map(
+    (f) => [f.dataset.figure, f.querySelector(".v").textContent])),
+  rows: [...document.querySelectorAll("#quality tr[data-resource]")].map((r) => r.dataset.resource),
 })"""
 
 

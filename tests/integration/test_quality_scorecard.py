@@ -1,11 +1,14 @@
 """The quality scorecard through the real stack: a controlled stream of enterprises — valid, one
 failing its check character, one missing optional fields, one update — is captured, routed and
 counted; `sharebus quality scorecard --json` then gives every indicator and the score exactly,
-a resource nobody changed is stale, and the unit, department, ranking and daily views agree."""
+a resource nobody changed is stale, and the unit, department, ranking and daily views agree. The
+department reads the failure on its feedback topic (and no other department's)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,14 @@ import psycopg
 import pytest
 
 from connectors.render import CaptureSpec
+from sharebus.cli.subscriber import subscriber as subscriber_cli
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
 from tests.integration.router_harness import RouterProcess, cli_json, write_catalog
+from tests.integration.test_district_sync import run_cli
 from tests.integration.test_metrics_e2e import insert
+from tests.integration.test_security import district_config, read_as, refused
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +39,13 @@ def scorecard(router: RouterProcess, *args: str) -> dict[str, Any]:
 def test_the_scorecard_counts_a_controlled_stream_exactly(
     stack_settings: Settings,
     capture_factory: Callable[..., CaptureSpec],
-    router_factory: Callable[[Path], RouterProcess],
+    router_factory: Callable[..., RouterProcess],
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     market = capture_factory("market", own_database=True)  # no other writer: counts are exact
     catalog = write_catalog(tmp_path / "catalog", {"market": market.department})
-    router = router_factory(catalog)
+    router = router_factory(catalog, SHAREBUS_QUALITY_FEEDBACK_EVERY="2")
     factory = RowFactory.for_settings(stack_settings, seed=17)
     rows = [factory.enterprise() for _ in range(5)]
     for row in rows:
@@ -89,3 +96,26 @@ def test_the_scorecard_counts_a_controlled_stream_exactly(
     # The daily view: today's score of the resource is the same figures' score.
     daily = scorecard(router, "--daily", "--since", "1d")
     assert daily["days"][-1]["scores"][resource] == ent["score"]
+
+    # The department reads the day's failure on its feedback topic, with a sample key it can find
+    # the row by, its responsible unit and contact; another department's feedback is refused.
+    dept = market.department
+    added = run_cli(subscriber_cli, router, ["add", dept, "--json"], monkeypatch)
+    assert added.exit_code == 0, added.stderr
+    login = json.loads(added.stdout)
+    config = district_config(
+        login["bootstrap.servers"], login["sasl.username"], login["sasl.password"], ca_pem=login["ssl.ca.pem"]
+    )
+    key = f"{resource}/code/{datetime.now(UTC).date().isoformat()}".encode()
+
+    def told() -> dict[str, Any] | None:
+        records = read_as(config, f"feedback.{dept}", f"{dept}.feedback")
+        found = [json.loads(m.value()) for m in records if m.key() == key]
+        return found[-1] if found else None
+
+    feedback = wait_until(told, 60, f"the feedback record {key!r}", interval=2.0)
+    assert feedback["count"] == 1 and feedback["problem"] == "code"
+    assert feedback["sample_key"] == f"uscc={rows[2]['uscc']}"  # a public key: shown whole
+    assert feedback["responsible_unit"] == ent["unit"] and feedback["contact"]["phone"]
+    assert feedback["first_seen"] <= feedback["last_seen"]
+    assert "AUTHORIZATION" in refused(config, "feedback.hrss", f"{dept}.feedback")

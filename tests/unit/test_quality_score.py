@@ -19,6 +19,7 @@ from streams.quality_score import (
     ranked,
     score_of,
     scorecard,
+    summary,
 )
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
@@ -112,12 +113,15 @@ def test_shaping_sums_field_sets_by_name_and_drops_unknown_changes() -> None:
         "images": 2,
         "fields": ["uscc", "phone"],
         "nonnull": [2, 1],
+        "filled": 3,
+        "weight": 4,
         "routed": 3,
         "late": 0,
         "latency_ms_sum": 900,
     }
     # The catalog dropped `phone` and added `email` meanwhile: a second field set, one resource.
     after = {**row, "seen": 1, "invalid": {}, "images": 1, "fields": ["uscc", "email"], "nonnull": [1, 1]}
+    after |= {"filled": 2, "weight": 2}
     newest = [
         {"resource": ENTERPRISE, "last_change": "2026-06-01T11:00:00Z"},
         {"resource": "x.y", "last_change": EPOCH_TEXT},
@@ -126,6 +130,7 @@ def test_shaping_sums_field_sets_by_name_and_drops_unknown_changes() -> None:
     (shaped,) = report["rows"]
     assert shaped["invalid"] == {"code": 1} and shaped["seen"] == 4 and shaped["images"] == 3
     assert shaped["nonnull"] == {"uscc": 3, "phone": 1, "email": 1}
+    assert (shaped["filled"], shaped["weight"]) == (5, 6)
     assert report["last_changes"] == {ENTERPRISE: "2026-06-01T11:00:00Z"}
 
 
@@ -146,3 +151,15 @@ def test_newest_changes_carry_forward_day_by_day() -> None:
 def test_a_window_without_changes_still_knows_the_older_ones() -> None:
     newest = [{"on_day": "2026-04-01", "resource": "a", "last_change": "2026-04-01T10:00:00Z"}]
     assert carried_forward(newest, "2026-05-02") == {"2026-05-02": {"a": "2026-04-01T10:00:00Z"}}
+
+
+def test_the_dashboard_summary_names_the_lowest_departments_and_resources(catalog: Catalog) -> None:
+    recent = {r.id: NOW for r in catalog.resources}
+    bad = Figures(seen=4, invalid={"key": 4})
+    scores = scorecard(catalog, {ENTERPRISE: bad}, recent, NOW)
+    panel = summary(scores, worst=2)
+    assert panel["resources"] == len(catalog.resources) and panel["stale"] == 0 and panel["invalid"] == 4
+    assert panel["lowest_resources"][0]["resource"] == ENTERPRISE
+    assert panel["lowest_resources"][0]["problem"] == "4 of 4 records failed checks (key 4)"
+    assert panel["lowest_departments"][0]["department"] == "market" and len(panel["lowest_departments"]) == 2
+    assert summary([])["score"] is None

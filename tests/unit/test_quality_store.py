@@ -10,7 +10,8 @@ from streams.metrics.chdb_store import ChdbStore
 from streams.metrics.queries import plan
 from streams.metrics.rows import QualityRow
 
-NOW = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
+# Today at noon: the raw rows' TTL (3 days) would drop rows of a fixed date long past.
+NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def row(
@@ -22,9 +23,12 @@ def row(
         "resource": "market.enterprise",
         "seen": seen,
         "invalid": {},
+        "samples": {},
         "images": seen,
         "fields": fields,
         "nonnull": nonnull,
+        "filled": sum(nonnull),
+        "weight": seen * len(fields),
         "routed": seen,
         "late": 0,
         "latency_ms_sum": 100 * seen,
@@ -51,14 +55,16 @@ def test_the_query_sums_minutes_days_and_field_sets_exactly(tmp_path: Path) -> N
         (figures,) = report["rows"]
         assert (figures["seen"], figures["images"], figures["routed"], figures["late"]) == (9, 9, 9, 1)
         assert figures["invalid"] == {"code": 2, "key": 2}
-        assert figures["nonnull"] == {"uscc": 9, "phone": 3, "email": 1}
+        # Only the fields some after-image lacked (`uscc` was always filled).
+        assert figures["nonnull"] == {"phone": 3, "email": 1}
         assert figures["latency_ms_sum"] == 900
-        assert report["last_changes"] == {"market.enterprise": "2026-06-03T11:59:30Z"}
+        assert report["last_changes"] == {"market.enterprise": f"{NOW.date().isoformat()}T11:59:30Z"}
 
         daily = plan("quality", {"since": "7d", "daily": "yes"}, database="sharebus", now=NOW).run(store)
-        assert [(r["day"], r["seen"]) for r in daily["rows"]] == [("2026-06-01", 4), ("2026-06-03", 5)]
-        assert daily["last_changes"]["2026-06-01"] == {"market.enterprise": "2026-06-01T12:00:30Z"}
-        assert daily["last_changes"]["2026-06-03"] == {"market.enterprise": "2026-06-03T11:59:30Z"}
+        first, today = two_days_ago.date().isoformat(), NOW.date().isoformat()
+        assert [(r["day"], r["seen"]) for r in daily["rows"]] == [(first, 4), (today, 5)]
+        assert daily["last_changes"][first] == {"market.enterprise": f"{first}T12:00:30Z"}
+        assert daily["last_changes"][today] == {"market.enterprise": f"{today}T11:59:30Z"}
 
         today = plan("quality", {"since": "1h"}, database="sharebus", now=NOW).run(store)
         assert today["rows"][0]["seen"] == 5  # the days from the window's first, today alone

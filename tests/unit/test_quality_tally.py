@@ -66,6 +66,10 @@ def test_a_batch_counts_seen_failed_images_fields_and_commits(router: BatchRoute
     (tally,) = out.quality.tallies()
     assert (tally.department, tally.resource) == ("market", "market.enterprise")
     assert tally.seen == 4 and tally.invalid == {"code": 1} and tally.images == 3
+    assert tally.samples == {"code": "uscc=x"}  # the builder's record key; public: shown whole
+    # Completeness sums: key and required fields weigh 2 (9 of them), optional ones 1 (3).
+    assert sum(tally.weights) == 21 and tally.weight == 3 * 21
+    assert tally.filled == sum(w * n for w, n in zip(tally.weights, tally.nonnull, strict=True))
     nonnull = dict(zip(tally.fields, tally.nonnull, strict=True))
     assert nonnull["uscc"] == 3 and nonnull["phone"] == 2
     assert sorted(tally.commits_ms) == [COMMIT_MS, COMMIT_MS, COMMIT_MS + 5, COMMIT_MS + 9]
@@ -120,5 +124,5 @@ def test_merge_sums_figures_of_a_resource() -> None:
 
 def test_a_batch_quality_ignores_failures_of_resources_it_did_not_see() -> None:
     quality = BatchQuality({})
-    quality.failed("market.enterprise", "code")
+    quality.failed("market.enterprise", "code", lambda: "uscc=x")
     assert quality.tallies() == []

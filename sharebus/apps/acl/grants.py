@@ -106,6 +106,7 @@ def router_grants(settings: Settings) -> set[Grant]:
     out |= _grants(p, TOPIC, requests, LITERAL, ("WRITE",))
     # Notices of expiries and destructions (the withdrawal) to subscribers and departments.
     out |= _grants(p, TOPIC, naming.NOTICE_PREFIX, PREFIXED, ("WRITE", "DESCRIBE", "CREATE"))
+    out |= _grants(p, TOPIC, naming.FEEDBACK_PREFIX, PREFIXED, ("WRITE", "DESCRIBE", "CREATE"))
     # READ: the worker counts every audit event into the metrics.
     out |= _grants(p, TOPIC, settings.audit_topic, LITERAL, ("READ", "WRITE", "DESCRIBE", "CREATE"))
     chain = naming.audit_transactional_id(settings.audit_topic)  # audit writers take turns through it
@@ -145,16 +146,29 @@ def service_grants(settings: Settings) -> set[Grant]:
 
 
 def desired_grants(
-    settings: Settings, entitled: dict[str, list[str]], recipients: Iterable[str] = ()
+    settings: Settings,
+    entitled: dict[str, list[str]],
+    recipients: Iterable[str] = (),
+    departments: Iterable[str] = (),
 ) -> set[Grant]:
     """Every grant: the services' and, per subscriber, its entitled topics (`subscriber → topics`);
-    each of `recipients` (the catalog's subscribers and departments) reads its notices."""
+    each of `recipients` (the catalog's subscribers and departments) reads its notices, and each
+    of `departments` its quality feedback."""
     out = service_grants(settings)
     for subscriber, topics in entitled.items():
         out |= subscriber_grants(subscriber, topics)
     for recipient in recipients:
         out |= notice_grants(recipient)
+    for department in departments:
+        out |= feedback_grants(department)
     return out
+
+
+def feedback_grants(department: str) -> set[Grant]:
+    """A department reads its own quality feedback, `feedback.<department>`, in its own group."""
+    principal = user(department)
+    out = _grants(principal, TOPIC, naming.feedback_topic(department), LITERAL, ("READ", "DESCRIBE"))
+    return out | _grants(principal, GROUP, naming.feedback_group(department), LITERAL, ("READ",))
 
 
 def notice_grants(recipient: str) -> set[Grant]:
@@ -168,7 +182,8 @@ def notice_grants(recipient: str) -> set[Grant]:
 def is_subscriber_grant(grant: Grant) -> bool:
     """A grant on a subscriber topic or a subscriber group: the kind `acl sync` owns for any principal."""
     if grant.resource == TOPIC:  # its own prefix, or a literal topic of the per-resource layout
-        if grant.pattern == LITERAL and grant.name == naming.notice_topic(grant.user):
+        own = (naming.notice_topic(grant.user), naming.feedback_topic(grant.user))
+        if grant.pattern == LITERAL and grant.name in own:
             return True
         if grant.pattern == PREFIXED:
             return grant.name == naming.share_prefix(grant.user)
@@ -176,5 +191,5 @@ def is_subscriber_grant(grant: Grant) -> bool:
     if grant.resource != GROUP:
         return False
     if grant.pattern == LITERAL:
-        return grant.name == naming.notice_group(grant.user)
+        return grant.name in (naming.notice_group(grant.user), naming.feedback_group(grant.user))
     return grant.pattern == PREFIXED and grant.name == naming.subscriber_group_prefix(grant.user)

@@ -11,6 +11,7 @@ from sharebus.apps.acl.broker import Broker
 from sharebus.apps.acl.grants import (
     Grant,
     desired_grants,
+    feedback_grants,
     is_subscriber_grant,
     notice_grants,
     refuse_bus_users,
@@ -90,7 +91,8 @@ def plan(current: set[Grant], desired: set[Grant], managed: set[str]) -> AclPlan
 
 def plan_for(settings: Settings, catalog: Catalog, current: set[Grant], now: datetime) -> AclPlan:
     refuse_bus_users(settings, subscribers_of(catalog))
-    desired = desired_grants(settings, entitled_topics(catalog, now), recipients_of(catalog))
+    departments = [d.id for d in catalog.departments]
+    desired = desired_grants(settings, entitled_topics(catalog, now), recipients_of(catalog), departments)
     return plan(current, desired, managed_principals(settings, catalog, current))
 
 
@@ -133,9 +135,14 @@ def sync_subscriber(
     *,
     enabled: bool = True,
 ) -> AclPlan:
-    """Only `subscriber`'s grants: exactly those of `topics` and its notices (none: disabled)."""
+    """Only `subscriber`'s grants: exactly those of `topics`, its notices and, for a department,
+    its quality feedback (none: disabled)."""
     current = broker.grants()
-    desired = subscriber_grants(subscriber, topics) | notice_grants(subscriber) if enabled else set()
+    desired: set[Grant] = set()
+    if enabled:
+        desired = subscriber_grants(subscriber, topics) | notice_grants(subscriber)
+        if any(d.id == subscriber for d in catalog.departments):
+            desired |= feedback_grants(subscriber)
     changes = plan(current, desired, {user(subscriber)})
     if changes.changed:
         apply(settings, broker, changes, catalog.version)

@@ -3,9 +3,13 @@
 -- the daily rollup only. Every figure is exact (sums, maxima), none is sampled:
 --   seen            change events of the resource (heartbeats are no resource's)
 --   invalid         of those, dead-lettered, by check (envelope, key, required, type, code, ...)
+--   samples         per check, the key of one failing record, masked by the router as its fields
+--                   may be shown (the departments' feedback; raw rows only)
 --   images          after-images (creates, updates, snapshot reads) completeness counts over
 --   fields          the resource's fields, in catalog order (a catalog change starts a new set)
 --   nonnull         per field of `fields`, after-images holding a value
+--   filled, weight  Σ over after-images of the weights of their filled fields, of all their
+--                   fields (key and required 2, optional 1): completeness = filled / weight
 --   routed          events with a source commit time: timeliness counts over them
 --   late            of those, acknowledged by Kafka more than 60 s after the commit
 --   latency_ms_sum  sum of (acknowledged − committed) over `routed`
@@ -22,9 +26,12 @@ CREATE TABLE IF NOT EXISTS {db}.quality
     resource       LowCardinality(String),
     seen           UInt64,
     invalid        Map(String, UInt64),
+    samples        Map(String, String),
     images         UInt64,
     fields         Array(String),
     nonnull        Array(UInt64),
+    filled         UInt64,
+    weight         UInt64,
     routed         UInt64,
     late           UInt64,
     latency_ms_sum UInt64,
@@ -48,6 +55,8 @@ CREATE TABLE IF NOT EXISTS {db}.quality_1d
     field_set      UInt64,
     fields         SimpleAggregateFunction(any, Array(String)),
     nonnull        AggregateFunction(sumForEach, Array(UInt64)),
+    filled         SimpleAggregateFunction(sum, UInt64),
+    weight         SimpleAggregateFunction(sum, UInt64),
     routed         SimpleAggregateFunction(sum, UInt64),
     late           SimpleAggregateFunction(sum, UInt64),
     latency_ms_sum SimpleAggregateFunction(sum, UInt64),
@@ -66,6 +75,8 @@ SELECT
     sum(src.images) AS images,
     any(src.fields) AS fields,
     sumForEachState(src.nonnull) AS nonnull,
+    sum(src.filled) AS filled,
+    sum(src.weight) AS weight,
     sum(src.routed) AS routed,
     sum(src.late) AS late,
     sum(src.latency_ms_sum) AS latency_ms_sum,

@@ -1,0 +1,77 @@
+"""The worker's quality rounds: every minute, today's and yesterday's problems of each resource,
+from the metrics store the worker owns, as records on the departments' feedback topics; and the
+30-day scorecard's summary the ops dashboard shows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import Producer
+
+from sharebus.catalog.models import Catalog
+from sharebus.core.kafka_clients import Role, deliver, kafka_config
+from sharebus.core.settings import Settings
+from streams.metrics.quality_queries import feedback_plan, quality_plan
+from streams.metrics.store import MetricsStore
+from streams.quality_feedback import Problem, changed, feedback_records
+from streams.quality_score import Figures, scorecard, summary
+
+PANEL_DAYS = 30
+"""Days the dashboard's quality panel covers."""
+
+log = logging.getLogger("sharebus.feedback")
+
+FEEDBACK_EVERY = 60.0
+"""Seconds between two feedback rounds: a day's record follows its count within about a minute."""
+
+
+class FeedbackPublisher:
+    """Publishes the records whose value changed since it last published them (every record of the
+    two days after a start: the topics are compacted, a repeated record replaces its equal). The
+    figures are the stored ones, so a round Kafka refuses is simply taken again the next minute:
+    nothing is lost, and the worker keeps routing."""
+
+    def __init__(self, settings: Settings, store: MetricsStore, catalog: Callable[[], Catalog]) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.producer = Producer(kafka_config(settings, Role.ROUTER) | {"enable.idempotence": True})
+        self.published: dict[bytes, bytes] = {}
+        self.panel: dict[str, Any] | None = None  # the dashboard's quality panel, as of the last round
+
+    def publish(self, now: datetime | None = None) -> int:
+        """One round: how many records were published."""
+        report = feedback_plan(self.store.database, now or datetime.now(UTC)).run(self.store)
+        records = feedback_records(self.catalog(), (Problem.of(r) for r in report["rows"]))
+        fresh = changed(records, self.published)
+        if fresh:
+            deliver(
+                self.producer,
+                fresh,
+                "the departments' quality feedback",
+                f"{len(fresh)} records not acknowledged",
+                fix="check the broker; the next round publishes them again",
+            )
+        # Only the two days' records are remembered: an older day's record is final.
+        self.published = {key: value for _, value, key in records}
+        return len(fresh)
+
+    def summarise(self, now: datetime | None = None) -> dict[str, Any]:
+        """The 30-day scorecard's summary (kept for the dashboard, which asks every few seconds)."""
+        now = now or datetime.now(UTC)
+        report = quality_plan(self.store.database, now, since=timedelta(days=PANEL_DAYS), daily="no").run(
+            self.store
+        )
+        figures = {row["resource"]: Figures.of(row) for row in report["rows"]}
+        changes = {
+            resource: datetime.fromisoformat(text.replace("Z", "+00:00"))
+            for resource, text in report["last_changes"].items()
+        }
+        panel = summary(scorecard(self.catalog(), figures, changes, now))
+        self.panel = {"days": PANEL_DAYS, "at": now.isoformat(), **panel}
+        return self.panel
+
+    def close(self) -> None:
+        self.producer.flush(5)
