@@ -18,7 +18,7 @@ so a resource nobody changes weighs as much as a busy one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -242,14 +242,18 @@ def scorecard(
     figures: Mapping[str, Figures],
     last_changes: Mapping[str, datetime],
     now: datetime,
+    *,
+    only: Collection[str] | None = None,
 ) -> list[ResourceScore]:
-    """Every catalog resource's score, in catalog order (a resource without figures was not seen)."""
+    """Every catalog resource's score (those in `only`, when given), in catalog order (a resource
+    without figures was not seen)."""
     units = {r.resource: r.unit for r in catalog.responsibilities}
     return [
         score_resource(
             res, units.get(res.id, ""), figures.get(res.id, Figures()), last_changes.get(res.id), now
         )
         for res in catalog.resources
+        if only is None or res.id in only
     ]
 
 
@@ -313,3 +317,49 @@ def summary(scores: Sequence[ResourceScore], *, worst: int = 5) -> dict[str, Any
             for s in lowest
         ],
     }
+
+
+def trend(
+    catalog: Catalog,
+    series: Sequence[Mapping[str, Any]],
+    last_changes: Mapping[str, Mapping[str, str]],
+    days: Sequence[str],
+    now: datetime,
+    *,
+    only: Collection[str] | None = None,
+) -> dict[str, dict[str, float]]:
+    """day → resource → its score from that day's figures alone (the same formula), freshness
+    judged at the day's end (now, today) with the newest change up to it. `series` are the trend
+    query's rows (per resource, parallel arrays of days and figures); `last_changes` day →
+    resource → change, for the days on which any changed (carried over the days between)."""
+    by_resource = {s["resource"]: s for s in series}
+    frequency = {r.id: r.update_frequency for r in catalog.resources if only is None or r.id in only}
+    out: dict[str, dict[str, float]] = {}
+    known: dict[str, datetime] = {}
+    index = {res: {d: i for i, d in enumerate(s["days"])} for res, s in by_resource.items()}
+    for day in days:
+        for resource, text in last_changes.get(day, {}).items():
+            known[resource] = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        end = min(
+            now, datetime.fromisoformat(day).replace(tzinfo=now.tzinfo) + timedelta(days=1, microseconds=-1)
+        )
+        scores: dict[str, float] = {}
+        for resource, freq in frequency.items():
+            s, i = by_resource.get(resource), index.get(resource, {}).get(day)
+            seen = failed = routed = late = filled = weight = 0
+            if s is not None and i is not None:
+                seen, failed, routed, late = s["seen"][i], s["failed"][i], s["routed"][i], s["late"][i]
+                filled, weight = s["filled"][i], s["weight"][i]
+            seen = max(seen, failed)
+            fresh = is_fresh(freq, known.get(resource), end)
+            scores[resource] = score_of(
+                {
+                    "validity": (seen - failed) / seen if seen else 1.0,
+                    "completeness": filled / weight if weight else 1.0,
+                    "timeliness": (1.0 - late / routed if routed else 1.0) if fresh else 0.0,
+                    "consistency": 1.0,
+                    "objections": 1.0,
+                }
+            )
+        out[day] = scores
+    return out

@@ -1,8 +1,10 @@
-"""`sharebus quality scorecard`: each resource's data-quality indicators and score over the last
-days, per resource, responsible unit or department, ranked for the data authority."""
+"""`sharebus quality scorecard | report`: each resource's data-quality indicators and score over
+the last days, per resource, responsible unit or department, ranked for the data authority; and a
+unit's monthly report as a self-contained HTML page."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,21 @@ import click
 from sharebus.catalog.load import load_catalog
 from sharebus.cli.catalog import catalog_folder, city_option, dir_option
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
+from sharebus.core.errors import ConfigError
 from sharebus.core.settings import get_settings
 from streams.metrics.api import fetch_report
-from streams.quality_score import BY, WEIGHTS, Figures, GroupScore, ResourceScore, grouped, ranked, scorecard
+from streams.quality_report import UnitMonth, render
+from streams.quality_score import (
+    BY,
+    WEIGHTS,
+    Figures,
+    GroupScore,
+    ResourceScore,
+    grouped,
+    ranked,
+    scorecard,
+    trend,
+)
 
 
 @click.group("quality")
@@ -102,21 +116,128 @@ def _changes(texts: dict[str, str]) -> dict[str, datetime]:
     return {resource: datetime.fromisoformat(text.replace("Z", "+00:00")) for resource, text in texts.items()}
 
 
+def days_between(first: date, last: date) -> list[str]:
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
 def daily_scores(catalog: Any, report: dict[str, Any], *, by: str, now: datetime) -> list[dict[str, Any]]:
     """Per day: the score of each row (`by`) from that day's figures alone, freshness judged at
-    the day's end (or now, today)."""
-    per_day: dict[str, list[dict[str, Any]]] = {}
-    for row in report["rows"]:
-        per_day.setdefault(row["day"], []).append(row)
-    days: list[dict[str, Any]] = []
-    changes: dict[str, str] = {}  # the newest change up to the day, carried over days without any
-    first = date.fromisoformat(report["since"])
-    for offset in range((now.date() - first).days + 1):
-        day = (first + timedelta(days=offset)).isoformat()
-        changes.update(report["last_changes"].get(day, {}))
-        end = min(now, datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1, microseconds=-1))
-        scores = scorecard(catalog, _figures(per_day.get(day, [])), _changes(changes), end)
-        rows = scores if by == "resource" else grouped(scores, by)
-        named = {r.resource if isinstance(r, ResourceScore) else r.name: round(r.score, 1) for r in rows}
-        days.append({"day": day, "scores": named})
-    return days
+    the day's end (or now, today); a unit's or department's is the mean of its resources'."""
+    days = days_between(date.fromisoformat(report["since"]), now.date())
+    scores = trend(catalog, report["series"], report["last_changes"], days, now)
+    if by == "resource":
+        return [{"day": d, "scores": {r: round(v, 1) for r, v in scores[d].items()}} for d in days]
+    units = {r.resource: r.unit for r in catalog.responsibilities}
+    group = {
+        res.id: (units.get(res.id) or "(no unit named)") if by == "unit" else res.department
+        for res in catalog.resources
+    }
+    out: list[dict[str, Any]] = []
+    for d in days:
+        sums: dict[str, list[float]] = {}
+        for resource, score in scores[d].items():
+            sums.setdefault(group[resource], []).append(score)
+        out.append({"day": d, "scores": {g: round(sum(v) / len(v), 1) for g, v in sorted(sums.items())}})
+    return out
+
+
+@quality.command("report")
+@click.option(
+    "--unit", help="One responsible unit (as the responsibility list names it); default every unit."
+)
+@click.option("--month", metavar="YYYY-MM", help="The month (default: this month, so far).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The page (with --unit) or a folder for one page per unit.",
+)
+@city_option
+@dir_option
+@handle_errors
+def report_command(
+    unit: str | None, month: str | None, out: Path, city: str | None, directory: Path | None
+) -> None:
+    """A responsible unit's monthly data-quality report: one HTML page with its score per day, each
+    resource's score and problems, and the formula — to read, print or mail (nothing external)."""
+    catalog = load_catalog(catalog_folder(city, directory))
+    now = datetime.now(UTC)
+    first, last = month_span(month, now)
+    units: dict[str, list[str]] = {}
+    for r in catalog.responsibilities:
+        units.setdefault(r.unit, []).append(r.resource)
+    if unit is not None and unit not in units:
+        raise ConfigError(
+            f"unit {unit!r}",
+            "is not in the responsibility list",
+            expected=", ".join(sorted(units)) or "(the list is empty)",
+            fix="name the unit exactly as responsibility.yaml does",
+        )
+    chosen = [unit] if unit is not None else sorted(units)
+    asked = {
+        "since": f"{(now.date() - first).days + 1}d",
+        "until": last.isoformat(),
+        "resources": ",".join(sorted({res for name in chosen for res in units[name]})),
+    }
+    settings = get_settings()
+    figures = fetch_report(settings, "quality", {**asked, "daily": "no"})
+    days = fetch_report(settings, "quality", {**asked, "daily": "yes"})
+    for name in chosen:
+        page = unit_month(catalog, name, units[name], figures, days, first, last, now)
+        target = out if unit is not None else out / f"{_slug(name)}-{first:%Y-%m}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(page), encoding="utf-8")
+        click.echo(f"{name}: {target} (score {page_score(page)})")
+
+
+def month_span(month: str | None, now: datetime) -> tuple[date, date]:
+    """The first and last day of `month` (YYYY-MM; default this month), up to today."""
+    if month is None:
+        first = now.date().replace(day=1)
+    else:
+        try:
+            first = datetime.strptime(month, "%Y-%m").date()
+        except ValueError:
+            raise ConfigError(
+                "--month", "is not a month", expected="YYYY-MM, e.g. 2026-11", actual=month
+            ) from None
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    last = min(following - timedelta(days=1), now.date())
+    if last < first:
+        raise ConfigError(
+            "--month", "is in the future", expected="this month or an earlier one", actual=month
+        )
+    return first, last
+
+
+def unit_month(
+    catalog: Any,
+    unit: str,
+    resources: list[str],
+    month: dict[str, Any],
+    days: dict[str, Any],
+    first: date,
+    last: date,
+    now: datetime,
+) -> UnitMonth:
+    """The report of one unit: its resources' figures over the month (freshness judged at the
+    month's end), and the unit's score on each day of it (the mean of its resources')."""
+    mine = set(resources)
+    end = min(now, datetime.combine(last, datetime.max.time(), UTC))
+    scores = scorecard(catalog, _figures(month["rows"]), _changes(month["last_changes"]), end, only=mine)
+    span = days_between(first, last)
+    per_day = trend(catalog, days["series"], days["last_changes"], span, now, only=mine)
+    daily: list[tuple[str, float | None]] = [
+        (d, sum(per_day[d].values()) / len(per_day[d]) if per_day[d] else None) for d in span
+    ]
+    contact = next((r.contact for r in catalog.responsibilities if r.unit == unit), None)
+    line = " · ".join(x for x in (contact.name, contact.phone, contact.email) if x) if contact else ""
+    return UnitMonth(unit, line, f"{first:%Y-%m}", first.isoformat(), last.isoformat(), scores, daily)
+
+
+def page_score(page: UnitMonth) -> str:
+    return f"{sum(s.score for s in page.scores) / len(page.scores):.1f}" if page.scores else "-"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "unit"

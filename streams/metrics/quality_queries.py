@@ -8,14 +8,14 @@ catalog, which the store does not know.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from streams.metrics.errors import QueryArgumentError
 from streams.metrics.plans import Plan, Rows, Statement
 from streams.metrics.window import iso, utc_day
 
-QUALITY_DEFAULTS = {"since": "30d", "daily": "no"}
+QUALITY_DEFAULTS = {"since": "30d", "daily": "no", "resources": "", "until": ""}
 
 _SUMS = """
     sum(seen) AS seen, sumMap(invalid) AS invalid, sum(images) AS images, sum(filled) AS filled,
@@ -28,51 +28,114 @@ EPOCH_TEXT = "1970-01-01T00:00:00Z"
 """`last_change` of rows whose records carried no commit time: no change known."""
 
 
-def quality_plan(database: str, now: datetime, *, since: timedelta, daily: str) -> Plan:
-    """Figures per resource of the days from `now − since` (UTC days, today included), summed or
-    per day (`daily` yes), and each resource's newest change — per day, up to that day, with
-    `daily` (the shaping carries it forward)."""
+def quality_plan(
+    database: str, now: datetime, *, since: timedelta, daily: str, resources: str = "", until: str = ""
+) -> Plan:
+    """Figures per resource of the days from `now − since` (UTC days, today included) up to
+    `until` (a day, YYYY-MM-DD; default today), summed with each resource's newest change up to
+    then — or, with `daily` yes, the trend: per resource, its figures day by day and, per day, the
+    newest change up to that day. `resources`: only these (comma-separated ids)."""
     if daily not in ("yes", "no"):
         raise QueryArgumentError("daily", "is not yes or no", expected="yes | no", actual=daily)
-    per_day = daily == "yes"
     start = utc_day(now - since)
-    day = "toString(day) AS on_day, " if per_day else ""  # not `AS day`: WHERE would read the text
-    # Per field only for the scorecard, and only the fields some after-image lacked (its problems
-    # name them; completeness itself is filled / weight): the trend's thousands of resource-days
-    # need the sums alone.
-    group = f"GROUP BY {'day, ' if per_day else ''}department, resource"
-    inner = (
-        f"SELECT {day}department, resource,{_SUMS}{'' if per_day else _FIELDS}\nFROM {database}.quality_1d\n"
+    conditions = ["day >= {start:Date}"]
+    params: dict[str, str | int | float] = {"start": start.isoformat()}
+    if resources:
+        conditions.append("has(splitByChar(',', {resources:String}), resource)")
+        params["resources"] = resources
+    if until:
+        try:
+            date.fromisoformat(until)
+        except ValueError:
+            raise QueryArgumentError("until", "is not a day", expected="YYYY-MM-DD", actual=until) from None
+        conditions.append("day <= {until:Date}")
+        params["until"] = until
+    where = " AND ".join(conditions)
+    known = " AND ".join(c for c in conditions if not c.startswith("day >="))  # changes of any day before
+    newest_where = f"\nWHERE {known}" if known else ""
+    if daily == "yes":
+        return _trend_plan(database, now, start, where, newest_where, params)
+    # Per field, only the fields some after-image lacked (the problems name them; completeness
+    # itself is filled / weight).
+    figures = Statement(
+        "SELECT * EXCEPT (field_names, counts),\n"
+        "    arrayFilter((f, n) -> n < images, field_names, counts) AS fields,\n"
+        "    arrayFilter(n -> n < images, counts) AS nonnull\n"
+        f"FROM (SELECT department, resource,{_SUMS}{_FIELDS}\nFROM {database}.quality_1d\n"
+        f"WHERE {where}\nGROUP BY department, resource, field_set)",
+        params,
     )
-    inner += f"WHERE day >= {{start:Date}}\n{group}"
-    if not per_day:
-        inner = (
-            "SELECT * EXCEPT (field_names, counts),\n"
-            "    arrayFilter((f, n) -> n < images, field_names, counts) AS fields,\n"
-            f"    arrayFilter(n -> n < images, counts) AS nonnull\nFROM ({inner}, field_set)"
-        )
-    figures = Statement(inner, {"start": start.isoformat()})
     newest = Statement(
-        f"SELECT {day}resource, formatDateTime(max(last_change), '%Y-%m-%dT%H:%i:%SZ') AS last_change\n"
-        f"FROM {database}.quality_1d\nGROUP BY {'day, ' if per_day else ''}resource"
+        "SELECT resource, formatDateTime(max(last_change), '%Y-%m-%dT%H:%i:%SZ') AS last_change\n"
+        f"FROM {database}.quality_1d{newest_where}\nGROUP BY resource",
+        params,
     )
 
     def shape(results: Mapping[str, Rows]) -> dict[str, Any]:
-        return shape_quality(results["figures"], results["newest"], start=start, now=now, daily=per_day)
+        return shape_quality(results["figures"], results["newest"], start=start, now=now)
 
     return Plan("quality", {"figures": figures, "newest": newest}, shape)
 
 
-def shape_quality(figures: Rows, newest: Rows, *, start: Any, now: datetime, daily: bool) -> dict[str, Any]:
-    """The report: `rows` (a resource's figures, with `day` when daily) and `last_changes`
-    (resource → newest change; when daily, day → resource → newest change up to that day)."""
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
+TREND = ("seen", "failed", "images", "filled", "weight", "routed", "late")
+"""The trend's figures per resource and day (`failed`: the dead-lettered records of all checks)."""
+
+
+def _trend_plan(
+    database: str, now: datetime, start: date, where: str, newest_where: str, params: dict[str, Any]
+) -> Plan:
+    """One row per resource with its days and their figures as parallel arrays: a month of a
+    city's resources is ~4,000 rows of numbers, not ~125,000 rows of named figures."""
+    sums = ", ".join(f"sum({n}) AS {n}" for n in TREND if n != "failed")
+    arrays = ", ".join(f"groupArray({n}) AS {n}" for n in TREND)
+    figures = Statement(
+        f"SELECT department, resource, groupArray(toString(d)) AS days, {arrays}\n"
+        f"FROM (SELECT day AS d, department, resource, {sums},\n"
+        f"    sum(arraySum(mapValues(invalid))) AS failed\n"
+        f"  FROM {database}.quality_1d\n  WHERE {where}\n  GROUP BY d, department, resource)\n"
+        "GROUP BY department, resource",
+        params,
+    )
+    newest = Statement(
+        "SELECT toString(day) AS on_day, resource,"
+        " formatDateTime(max(last_change), '%Y-%m-%dT%H:%i:%SZ') AS last_change\n"
+        f"FROM {database}.quality_1d{newest_where}\nGROUP BY day, resource",
+        params,
+    )
+
+    def shape(results: Mapping[str, Rows]) -> dict[str, Any]:
+        series = sorted(
+            (
+                {
+                    "department": r["department"],
+                    "resource": r["resource"],
+                    "days": list(r["days"]),
+                    **{n: [int(v) for v in r[n]] for n in TREND},
+                }
+                for r in results["figures"]
+            ),
+            key=lambda r: r["resource"],
+        )
+        return {
+            "query": "quality",
+            "since": start.isoformat(),
+            "until": iso(now),
+            "daily": True,
+            "series": series,
+            "last_changes": carried_forward(results["newest"], start.isoformat()),
+        }
+
+    return Plan("quality", {"figures": figures, "newest": newest}, shape)
+
+
+def shape_quality(figures: Rows, newest: Rows, *, start: Any, now: datetime) -> dict[str, Any]:
+    """The report: `rows` (a resource's figures over the window) and `last_changes` (resource →
+    its newest change)."""
+    merged: dict[str, dict[str, Any]] = {}
     for r in figures:  # a resource has a row per field set it had (a catalog change starts one)
-        key = (str(r["on_day"]) if daily else "", r["resource"])
-        row = merged.get(key)
+        row = merged.get(r["resource"])
         if row is None:
-            merged[key] = {
-                **({"day": key[0]} if daily else {}),
+            merged[r["resource"]] = {
                 "department": r["department"],
                 "resource": r["resource"],
                 **{name: int(r[name]) for name in _SCALARS},
@@ -84,19 +147,13 @@ def shape_quality(figures: Rows, newest: Rows, *, start: Any, now: datetime, dai
             row[name] += int(r[name])
         _add(row["invalid"], ((k, v) for k, v in dict(r["invalid"] or {}).items() if int(v)))
         _add(row["nonnull"], zip(r.get("fields") or (), r.get("nonnull") or (), strict=False))
-    rows = [row for _, row in sorted(merged.items())]
-    last: dict[str, Any]
-    if daily:
-        last = carried_forward(newest, start.isoformat())
-    else:
-        last = {r["resource"]: r["last_change"] for r in newest if r["last_change"] != EPOCH_TEXT}
     return {
         "query": "quality",
         "since": start.isoformat(),
         "until": iso(now),
-        "daily": daily,
-        "rows": rows,
-        "last_changes": last,
+        "daily": False,
+        "rows": [row for _, row in sorted(merged.items())],
+        "last_changes": {r["resource"]: r["last_change"] for r in newest if r["last_change"] != EPOCH_TEXT},
     }
 
 

@@ -89,7 +89,14 @@ def plan(name: str, args: Mapping[str, str], *, database: str, now: datetime) ->
             top=_positive_int(values["top"], "--top", maximum=MAX_TOP),
         )
     if name == "quality":
-        return quality_plan(database, now, since=parse_duration(values["since"]), daily=values["daily"])
+        return quality_plan(
+            database,
+            now,
+            since=parse_duration(values["since"]),
+            daily=values["daily"],
+            resources=values["resources"],
+            until=values["until"],
+        )
     if name == "audit":
         return audit_plan(database, now, since=parse_duration(values["since"]), by=values["by"])
     win = window(parse_duration(values["since"]), now)

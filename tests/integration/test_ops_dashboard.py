@@ -129,8 +129,9 @@ def test_dashboard_shows_the_figures_of_ops_status(
                 told = worker_get(router.env, "/api/ops/status").json()["quality"]
                 return (shown, told) if told is not None and shown["at"] == told["at"] else None
 
+            # The first round runs as the worker starts, then one a minute: within 90 s either way.
             quality_panel, quality = wait_until(
-                same_quality_round, 30, "the panel showing the last quality round"
+                same_quality_round, 90, "the panel showing the last quality round"
             )
             time.sleep(6)  # a couple of refreshes: the charts get their latest points
             ARTIFACTS.mkdir(exist_ok=True)

@@ -2,7 +2,8 @@
 failing its check character, one missing optional fields, one update — is captured, routed and
 counted; `sharebus quality scorecard --json` then gives every indicator and the score exactly,
 a resource nobody changed is stale, and the unit, department, ranking and daily views agree. The
-department reads the failure on its feedback topic (and no other department's)."""
+department reads the failure on its feedback topic (and no other department's); the unit's
+monthly report opens in Chromium with the same score."""
 
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ import psycopg
 import pytest
 
 from connectors.render import CaptureSpec
+from sharebus.cli.quality import quality as quality_cli
 from sharebus.cli.subscriber import subscriber as subscriber_cli
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.waiting import wait_until
+from tests.browser.chromium import chromium_page
 from tests.integration.router_harness import RouterProcess, cli_json, write_catalog
 from tests.integration.test_district_sync import run_cli
 from tests.integration.test_metrics_e2e import insert
 from tests.integration.test_security import district_config, read_as, refused
 
 pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 REQUIRED = ("uscc", "name", "legal_rep_name", "legal_rep_id", "district_code", "status", "established_on")
 REQUIRED += ("created_at", "updated_at")
@@ -119,3 +124,25 @@ def test_the_scorecard_counts_a_controlled_stream_exactly(
     assert feedback["responsible_unit"] == ent["unit"] and feedback["contact"]["phone"]
     assert feedback["first_seen"] <= feedback["last_seen"]
     assert "AUTHORIZATION" in refused(config, "feedback.hrss", f"{dept}.feedback")
+
+    # The unit's monthly report: one self-contained page, its score the unit's in the scorecard.
+    units = scorecard(router, "--by", "unit", "--since", "1d")
+    unit_score = next(r["score"] for r in units["rows"] if r["unit"] == ent["unit"])
+    page_file = tmp_path / "report.html"
+    made = run_cli(
+        quality_cli, router, ["report", "--unit", ent["unit"], "--out", str(page_file)], monkeypatch
+    )
+    assert made.exit_code == 0, made.stderr
+    html = page_file.read_text(encoding="utf-8")
+    assert "<script" not in html and "http" not in html.split("<body", 1)[1]  # nothing fetched
+    with chromium_page(tmp_path / "profile") as page:
+        page.goto(page_file.as_uri())
+        shown = page.evaluate(
+            "() => ({score: document.body.dataset.score,"
+            " rows: [...document.querySelectorAll('tr[data-resource]')].map((r) => r.dataset.resource),"
+            " charts: document.querySelectorAll('svg.chart').length})"
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "quality-report.png"), full_page=True)
+    assert float(shown["score"]) == pytest.approx(unit_score, abs=0.06)
+    assert resource in shown["rows"] and shown["charts"] == 2

@@ -20,6 +20,7 @@ from streams.quality_score import (
     score_of,
     scorecard,
     summary,
+    trend,
 )
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
@@ -126,7 +127,7 @@ def test_shaping_sums_field_sets_by_name_and_drops_unknown_changes() -> None:
         {"resource": ENTERPRISE, "last_change": "2026-06-01T11:00:00Z"},
         {"resource": "x.y", "last_change": EPOCH_TEXT},
     ]
-    report = shape_quality([row, after], newest, start=NOW.date(), now=NOW, daily=False)
+    report = shape_quality([row, after], newest, start=NOW.date(), now=NOW)
     (shaped,) = report["rows"]
     assert shaped["invalid"] == {"code": 1} and shaped["seen"] == 4 and shaped["images"] == 3
     assert shaped["nonnull"] == {"uscc": 3, "phone": 1, "email": 1}
@@ -163,3 +164,30 @@ def test_the_dashboard_summary_names_the_lowest_departments_and_resources(catalo
     assert panel["lowest_resources"][0]["problem"] == "4 of 4 records failed checks (key 4)"
     assert panel["lowest_departments"][0]["department"] == "market" and len(panel["lowest_departments"]) == 2
     assert summary([])["score"] is None
+
+
+def test_the_trend_scores_each_day_as_the_scorecard_would(catalog: Catalog) -> None:
+    day, before = NOW.date().isoformat(), (NOW.date() - timedelta(days=1)).isoformat()
+    series = [
+        {
+            "department": "market",
+            "resource": ENTERPRISE,
+            "days": [day],
+            "seen": [10],
+            "failed": [2],
+            "images": [10],
+            "filled": [200],
+            "weight": [210],
+            "routed": [10],
+            "late": [1],
+        }
+    ]
+    changes = {day: {ENTERPRISE: (NOW - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")}}
+    scores = trend(catalog, series, changes, [before, day], NOW)
+    figures = Figures(seen=10, invalid={"code": 2}, images=10, filled=200, weight=210, routed=10, late=1)
+    (expected,) = scorecard(
+        catalog, {ENTERPRISE: figures}, {ENTERPRISE: NOW - timedelta(minutes=5)}, NOW, only={ENTERPRISE}
+    )
+    assert scores[day][ENTERPRISE] == pytest.approx(expected.score)
+    assert scores[before][ENTERPRISE] == pytest.approx(80.0)  # nothing yet, never changed: stale
+    assert set(scores[day]) == {r.id for r in catalog.resources}

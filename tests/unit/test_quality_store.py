@@ -60,13 +60,25 @@ def test_the_query_sums_minutes_days_and_field_sets_exactly(tmp_path: Path) -> N
         assert figures["latency_ms_sum"] == 900
         assert report["last_changes"] == {"market.enterprise": f"{NOW.date().isoformat()}T11:59:30Z"}
 
+        # The trend: per resource, its days and their figures as parallel arrays.
         daily = plan("quality", {"since": "7d", "daily": "yes"}, database="sharebus", now=NOW).run(store)
         first, today = two_days_ago.date().isoformat(), NOW.date().isoformat()
-        assert [(r["day"], r["seen"]) for r in daily["rows"]] == [(first, 4), (today, 5)]
+        (series,) = daily["series"]
+        by_day = {d: i for i, d in enumerate(series["days"])}
+        assert sorted(by_day) == [first, today]
+        assert series["seen"][by_day[first]] == 4 and series["seen"][by_day[today]] == 5
+        assert series["failed"][by_day[first]] == 1 and series["failed"][by_day[today]] == 3
+        assert series["late"][by_day[today]] == 1
         assert daily["last_changes"][first] == {"market.enterprise": f"{first}T12:00:30Z"}
         assert daily["last_changes"][today] == {"market.enterprise": f"{today}T11:59:30Z"}
 
-        today = plan("quality", {"since": "1h"}, database="sharebus", now=NOW).run(store)
-        assert today["rows"][0]["seen"] == 5  # the days from the window's first, today alone
+        alone = plan("quality", {"since": "1h"}, database="sharebus", now=NOW).run(store)
+        assert alone["rows"][0]["seen"] == 5  # the days from the window's first, today alone
+        # Up to a day: the first day's figures only, and the newest change known by then.
+        until = plan("quality", {"since": "7d", "until": first}, database="sharebus", now=NOW).run(store)
+        assert until["rows"][0]["seen"] == 4
+        assert until["last_changes"] == {"market.enterprise": f"{first}T12:00:30Z"}
+        other = plan("quality", {"since": "7d", "resources": "x.y,z.w"}, database="sharebus", now=NOW)
+        assert other.run(store)["rows"] == []
     finally:
         store.close()
