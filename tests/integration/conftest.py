@@ -21,8 +21,9 @@ from sharebus.core.settings import Settings
 from sharebus.dev.samples.connectors import sample_spec
 from sharebus.dev.samples.database import apply_schema
 from sharebus.dev.samples.departments import DEPARTMENTS, get_department
+from sharebus.testing.ports import free_port
 from sharebus.testing.waiting import wait_until
-from tests.integration.router_harness import RouterProcess, free_port, worker_env
+from tests.integration.router_harness import RouterProcess, worker_env
 
 
 def _echo(line: str) -> None:

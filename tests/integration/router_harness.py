@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -26,16 +25,10 @@ from sharebus.core import naming
 from sharebus.core.kafka_clients import admin_client, http_login, kafka_config, watermarks
 from sharebus.core.settings import Settings
 from sharebus.testing.kafka import read_until
+from sharebus.testing.ports import free_port
 from streams.router.live_catalog import publish_catalog
 
 SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "chongqing"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def write_catalog(

@@ -7,7 +7,6 @@ asking the owner over HTTP."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 import requests
 
 from sharebus.core.settings import Settings
+from sharebus.testing.ports import free_port
 from sharebus.testing.waiting import wait_until
 from streams.metrics import migrations
 from streams.metrics.api import fetch_report
@@ -309,12 +309,6 @@ def test_one_data_path_per_process(tmp_path: Path) -> None:
         assert other.query("SELECT 3 AS x") == [{"x": 3}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _owner(path: Path, port: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", OWNER, str(path), str(port)],
@@ -329,7 +323,7 @@ def _owner(path: Path, port: int) -> subprocess.Popen[str]:
 
 def test_a_store_owned_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "metrics"
-    port = _free_port()
+    port = free_port()
     # The owner stands in for a worker with the query API, over HTTP (SHAREBUS_WEB_TLS=false).
     settings = Settings(metrics_url=f"chdb://{path}", web_host="127.0.0.1", web_port=port, web_tls=False)
     holder = _owner(path, 0)  # owns the store, serves nothing

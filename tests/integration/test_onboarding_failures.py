@@ -14,7 +14,7 @@ import pytest
 from connectors.client import ConnectClient
 from sharebus.core.kafka_clients import admin_client, kafka_config
 from sharebus.core.settings import Settings
-from tests.integration.router_harness import free_port
+from sharebus.testing.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -31,6 +30,7 @@ from sharebus.core.https import verify
 from sharebus.core.kafka_clients import admin_client, http_login, kafka_config
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.manager import LocalStack
+from sharebus.testing.ports import free_port
 from sharebus.testing.waiting import wait_until
 from streams.policy import compile_policy
 
@@ -46,12 +46,6 @@ def _schema(name: str, *extra: str) -> dict[str, Any]:
     return {"type": "record", "name": name, "namespace": "sharebus.test", "fields": fields}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RegistryServer:
     """A registry process of this test, on its own port and topic."""
 
@@ -64,7 +58,7 @@ class RegistryServer:
         env: dict[str, str] | None = None,
     ) -> None:
         self.login = login  # the admin's: a writer
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"  # its certificate: the stack's `registry`
         self.verify = verify(Settings())
         argv = [

@@ -22,11 +22,11 @@ from sharebus.core.naming import H_CHECK, H_DEMAND, H_LSN, H_OP, H_POLICY, H_REA
 from sharebus.core.settings import Settings
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.testing.kafka import wait_for_records
+from sharebus.testing.ports import free_port
 from streams.router.live_catalog import publish_catalog
 from tests.integration.router_harness import (
     Read,
     RouterProcess,
-    free_port,
     keys_of,
     read_share,
     read_topic,

@@ -4,7 +4,6 @@ owner first, opens the store itself when nobody answers, and names whoever answe
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -16,17 +15,12 @@ import requests
 from aiohttp import web
 
 from sharebus.core.settings import Settings
+from sharebus.testing.ports import free_port
 from streams.metrics.api import PREFIX, add_routes, api_base, fetch_report
 from streams.metrics.chdb_store import ChdbStore
 from streams.metrics.errors import MetricsError, QueryArgumentError
 from streams.metrics.queries import plan
 from streams.metrics.rows import CallRow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:

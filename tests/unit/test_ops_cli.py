@@ -4,7 +4,6 @@ status` (table, --json, and sampling here when no worker answers)."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,17 +16,11 @@ from confluent_kafka import KafkaError, KafkaException
 from sharebus.cli import ops as ops_cli
 from sharebus.core.errors import ExitCode
 from sharebus.core.settings import Settings, get_settings
+from sharebus.testing.ports import free_port
 from sharebus.testing.web import served
 from streams.ops.api import add_routes, fetch_status
 from streams.ops.errors import OpsError
 from tests.unit.test_ops_report import monitor, snapshots
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def ops_app() -> web.Application:

@@ -15,6 +15,7 @@ from sharebus.core.progress import silent
 from sharebus.core.settings import Settings
 from sharebus.dev.stack.component import Component
 from sharebus.dev.stack.layout import Layout
+from sharebus.testing.ports import free_port
 
 
 class FakeComponent(Component):
@@ -58,13 +59,6 @@ class FakeComponent(Component):
         except OSError:
             return "not listening"
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

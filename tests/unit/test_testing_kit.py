@@ -65,3 +65,28 @@ def test_sample_rows_are_valid_and_shaped_like_debezium_json() -> None:
         }
     )
     assert converted == {"d": 10, "t": "2025-01-01T08:00:00Z", "n": "1.50", "s": "x"}
+
+
+def test_test_ports_are_below_the_ephemeral_range_free_and_never_handed_out_twice() -> None:
+    import socket
+
+    from sharebus.testing import ports
+
+    given = {ports.free_port() for _ in range(50)}
+    assert len(given) == 50 and all(ports.LOW <= p <= ports.HIGH for p in given)
+    assert not given & ports.STACK
+    first, second = [p for p in range(ports.HIGH, ports.LOW, -1) if p not in ports._given][:2]
+    offered = iter([first, second])
+
+    class Offers:
+        def randint(self, low: int, high: int) -> int:
+            return next(offered)
+
+    rng, ports._rng = ports._rng, Offers()  # type: ignore[assignment]
+    try:
+        with socket.socket() as held:  # a port something listens on is skipped
+            held.bind(("127.0.0.1", first))
+            held.listen()
+            assert ports.free_port() == second
+    finally:
+        ports._rng = rng
