@@ -4,7 +4,6 @@ from the metrics store the worker owns, as records on the departments' feedback 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,11 +20,6 @@ from streams.quality_score import Figures, scorecard, summary
 
 PANEL_DAYS = 30
 """Days the dashboard's quality panel covers."""
-
-log = logging.getLogger("sharebus.feedback")
-
-FEEDBACK_EVERY = 60.0
-"""Seconds between two feedback rounds: a day's record follows its count within about a minute."""
 
 
 class FeedbackPublisher:

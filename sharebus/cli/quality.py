@@ -62,8 +62,8 @@ def scorecard_command(
             return
         click.echo(f"quality score per day by {by}, {report['since']} → {report['until']}")
         names = sorted({name for day in days for name in day["scores"]})
-        trend = [[name, *(day["scores"].get(name, "") for day in days)] for name in names]
-        click.echo(table(trend, [by, *(day["day"][5:] for day in days)]))
+        lines = [[name, *(day["scores"].get(name, "") for day in days)] for name in names]
+        click.echo(table(lines, [by, *(day["day"][5:] for day in days)]))
         return
     scores = scorecard(catalog, _figures(report["rows"]), _changes(report["last_changes"]), now)
     rows: list[ResourceScore | GroupScore] = [*scores] if by == "resource" else [*grouped(scores, by)]
