@@ -25,6 +25,11 @@ class UnitMonth:
     scores: Sequence[ResourceScore]
     daily: Sequence[tuple[str, float | None]]
 
+    @property
+    def score(self) -> float | None:
+        """The unit's score over the month: the mean of its resources' (None: it has none)."""
+        return sum(s.score for s in self.scores) / len(self.scores) if self.scores else None
+
 
 def _pct(share: float) -> str:
     return f"{share * 100:.1f}%"
@@ -89,16 +94,14 @@ def render(report: UnitMonth) -> str:
     mean = {
         name: sum(getattr(s, name) for s in scores) / n for name in ("validity", "completeness", "timeliness")
     }
-    score = sum(s.score for s in scores) / n if scores else None
-    stale = sum(1 for s in scores if not s.fresh)
-    failed = sum(s.invalid for s in scores)
+    score = report.score
     figures = [
         ("score", "–" if score is None else f"{score:.1f}"),
         ("validity", _pct(mean["validity"])),
         ("completeness", _pct(mean["completeness"])),
         ("timeliness", _pct(mean["timeliness"])),
-        ("stale resources", str(stale)),
-        ("records failing checks", f"{failed:,}"),
+        ("stale resources", str(sum(1 for s in scores if not s.fresh))),
+        ("records failing checks", f"{sum(s.invalid for s in scores):,}"),
     ]
     rows = "".join(
         f'<tr data-resource="{escape(s.resource)}"><td>{escape(s.resource)}</td>'

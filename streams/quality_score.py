@@ -257,11 +257,25 @@ def scorecard(
     ]
 
 
+def scorecard_of(
+    catalog: Catalog, report: Mapping[str, Any], now: datetime, *, only: Collection[str] | None = None
+) -> list[ResourceScore]:
+    """`scorecard` over a report of the metrics query `quality` (its `rows` and `last_changes`)."""
+    figures = {row["resource"]: Figures.of(row) for row in report["rows"]}
+    changes = {resource: datetime.fromisoformat(text) for resource, text in report["last_changes"].items()}
+    return scorecard(catalog, figures, changes, now, only=only)
+
+
+def group_name(by: str, unit: str, department: str) -> str:
+    """The row a resource counts in when scores go `by` unit or department."""
+    return (unit or "(no unit named)") if by == "unit" else department
+
+
 def grouped(scores: Iterable[ResourceScore], by: str) -> list[GroupScore]:
     """Scores per unit or department (the mean of their resources'), by name."""
     groups: dict[str, list[ResourceScore]] = {}
     for s in scores:
-        groups.setdefault(s.unit or "(no unit named)" if by == "unit" else s.department, []).append(s)
+        groups.setdefault(group_name(by, s.unit, s.department), []).append(s)
     out: list[GroupScore] = []
     for name, members in sorted(groups.items()):
         n = len(members)
@@ -339,7 +353,7 @@ def trend(
     index = {res: {d: i for i, d in enumerate(s["days"])} for res, s in by_resource.items()}
     for day in days:
         for resource, text in last_changes.get(day, {}).items():
-            known[resource] = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            known[resource] = datetime.fromisoformat(text)
         end = min(
             now, datetime.fromisoformat(day).replace(tzinfo=now.tzinfo) + timedelta(days=1, microseconds=-1)
         )

@@ -16,7 +16,7 @@ from sharebus.core.settings import Settings
 from streams.metrics.quality_queries import feedback_plan, quality_plan
 from streams.metrics.store import MetricsStore
 from streams.quality_feedback import Problem, changed, feedback_records
-from streams.quality_score import Figures, scorecard, summary
+from streams.quality_score import scorecard_of, summary
 
 PANEL_DAYS = 30
 """Days the dashboard's quality panel covers."""
@@ -58,12 +58,7 @@ class FeedbackPublisher:
         report = quality_plan(self.store.database, now, since=timedelta(days=PANEL_DAYS), daily="no").run(
             self.store
         )
-        figures = {row["resource"]: Figures.of(row) for row in report["rows"]}
-        changes = {
-            resource: datetime.fromisoformat(text.replace("Z", "+00:00"))
-            for resource, text in report["last_changes"].items()
-        }
-        panel = summary(scorecard(self.catalog(), figures, changes, now))
+        panel = summary(scorecard_of(self.catalog(), report, now))
         self.panel = {"days": PANEL_DAYS, "at": now.isoformat(), **panel}
         return self.panel
 

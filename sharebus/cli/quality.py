@@ -21,12 +21,12 @@ from streams.quality_report import UnitMonth, render
 from streams.quality_score import (
     BY,
     WEIGHTS,
-    Figures,
     GroupScore,
     ResourceScore,
+    group_name,
     grouped,
     ranked,
-    scorecard,
+    scorecard_of,
     trend,
 )
 
@@ -65,7 +65,7 @@ def scorecard_command(
         lines = [[name, *(day["scores"].get(name, "") for day in days)] for name in names]
         click.echo(table(lines, [by, *(day["day"][5:] for day in days)]))
         return
-    scores = scorecard(catalog, _figures(report["rows"]), _changes(report["last_changes"]), now)
+    scores = scorecard_of(catalog, report, now)
     rows: list[ResourceScore | GroupScore] = [*scores] if by == "resource" else [*grouped(scores, by)]
     ordered = ranked(rows) if rank else rows
     body = {
@@ -108,14 +108,6 @@ def _pct(share: float) -> str:
     return f"{share * 100:.1f}%"
 
 
-def _figures(rows: list[dict[str, Any]]) -> dict[str, Figures]:
-    return {row["resource"]: Figures.of(row) for row in rows}
-
-
-def _changes(texts: dict[str, str]) -> dict[str, datetime]:
-    return {resource: datetime.fromisoformat(text.replace("Z", "+00:00")) for resource, text in texts.items()}
-
-
 def days_between(first: date, last: date) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
@@ -128,10 +120,7 @@ def daily_scores(catalog: Any, report: dict[str, Any], *, by: str, now: datetime
     if by == "resource":
         return [{"day": d, "scores": {r: round(v, 1) for r, v in scores[d].items()}} for d in days]
     units = {r.resource: r.unit for r in catalog.responsibilities}
-    group = {
-        res.id: (units.get(res.id) or "(no unit named)") if by == "unit" else res.department
-        for res in catalog.resources
-    }
+    group = {res.id: group_name(by, units.get(res.id, ""), res.department) for res in catalog.resources}
     out: list[dict[str, Any]] = []
     for d in days:
         sums: dict[str, list[float]] = {}
@@ -224,7 +213,7 @@ def unit_month(
     month's end), and the unit's score on each day of it (the mean of its resources')."""
     mine = set(resources)
     end = min(now, datetime.combine(last, datetime.max.time(), UTC))
-    scores = scorecard(catalog, _figures(month["rows"]), _changes(month["last_changes"]), end, only=mine)
+    scores = scorecard_of(catalog, month, end, only=mine)
     span = days_between(first, last)
     per_day = trend(catalog, days["series"], days["last_changes"], span, now, only=mine)
     daily: list[tuple[str, float | None]] = [
@@ -236,7 +225,7 @@ def unit_month(
 
 
 def page_score(page: UnitMonth) -> str:
-    return f"{sum(s.score for s in page.scores) / len(page.scores):.1f}" if page.scores else "-"
+    return "-" if page.score is None else f"{page.score:.1f}"
 
 
 def _slug(name: str) -> str:
