@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import logging
 import random
 import socket
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -168,27 +169,27 @@ class AuditLog:
     has them (or raises). Writers of the bus (CLI runs, workers) take turns through one
     transactional id: a writer's `init_transactions` fences every other, so the tail it then reads
     stays the tail until it commits — a writer fenced meanwhile finds out at its commit (nothing of
-    it is visible) and links its events again after the new tail."""
+    it is visible) and links its events again after the new tail. The writers of one process share
+    one turn (`_Turn`): one producer, written through one at a time, so they never fence each other."""
 
     def __init__(self, settings: Settings, role: Role = Role.ADMIN) -> None:
         self.settings = settings
         self.role = role
-        self._ready: Future[_Writer] | None = None
-        self._tail: TailReader | None = None  # kept between turns, as the topic once made
+        self._turn = _Turn.of(settings, role)
 
     def open(self, timeout: float = 30.0, watch: KafkaWatch | None = None) -> None:
         """Start making the audit topic, the transactional producer and reading the chain's tail
         (once), in the background: a caller that knows it will write opens early, and the
         ~0.5 s of the producer's first request overlaps its own work."""
-        if self._ready is None:
-            self._ready = _in_background(lambda: self._prepare(timeout, watch))
+        self._turn.open(lambda: self._prepare(timeout, watch))
 
     def _prepare(self, timeout: float, watch: KafkaWatch | None) -> _Writer:
         call: Callable[[Callable[[], T]], T] = watch.call if watch is not None else _direct
-        if self._tail is None:
+        turn = self._turn
+        if turn.tail is None:
             call(lambda: ensure_audit_topic(self.settings, self.role))
-            self._tail = TailReader(self.settings, self.role)
-        tail = self._tail
+            turn.tail = TailReader(self.settings, self.role)
+        tail = turn.tail
         outage = watch.producer_config(timeout) if watch is not None else {}
         # A transaction outlives its messages' timeout (a component waits out an outage); at most
         # the broker's transaction.max.timeout.ms (15 min by default). A writer that dies inside
@@ -215,55 +216,49 @@ class AuditLog:
         """Write `events` in one transaction, chained after the tail; returns once Kafka has them.
         With a `watch` (a long-running component), a Kafka outage is waited out within its
         tolerance; a turn lost to another writer, a broker fault or a timeout is retried with a fresh
-        producer for `timeout` seconds."""
+        producer for `timeout` seconds of Kafka being reachable (time spent in an outage, or
+        waiting for this process's other writers, does not count)."""
         batch = list(events)
         if not batch:
             return 0
+        with self._turn.lock:
+            return self._write(batch, timeout, watch)
+
+    def _write(self, batch: list[AuditEvent], timeout: float, watch: KafkaWatch | None) -> int:
         problems: list[str] = []
         deadline, attempt = time.monotonic() + timeout, 0
         unsure: Link | None = None  # the last link of a commit whose answer was lost
         while True:
             attempt += 1
             self.open(timeout, watch)
-            assert self._ready is not None
+            ready = self._turn.ready
+            assert ready is not None
             writer: _Writer | None = None
             try:
-                writer = self._ready.result()
+                writer = ready.result()
                 if unsure is not None and writer.tail == unsure:
                     return len(batch)  # the commit's answer was lost, not the commit
                 writer.commit(self.settings.audit_topic, batch, timeout)
                 return len(batch)
             except KafkaException as exc:
-                self._ready = None  # a new producer (it fences this one) and the tail read again
-                text = str(exc.args[0])
-                if isinstance(exc.args[0], KafkaError) and exc.args[0].code() == KafkaError._INVALID_ARG:
-                    raise ConfigError(
-                        f"audit producer of {self.settings.audit_topic}",
-                        "librdkafka refused its configuration",
-                        actual=text[:300],
-                        fix="correct SHAREBUS_KAFKA_PRODUCER_EXTRA (or the outage tolerance)",
-                    ) from None
-                if "AUTHORIZATION" in text or "AUTHENTICATION" in text:
-                    raise AccessError(
-                        f"audit topic {self.settings.audit_topic}",
-                        f"Kafka refused {principal(self.settings, self.role)[0]} the audit chain",
-                        expected="WRITE on the topic and on the transactional id"
-                        f" {naming.audit_transactional_id(self.settings.audit_topic)}",
-                        actual=text[:300],
-                        fix="`sharebus acl sync` (as the admin) grants the bus principals what they use",
-                    ) from None
+                self._turn.reset(ready)  # a new producer (it fences this one) and the tail read again
+                self._refused(exc)
                 outage = False
-                if watch is not None and transient(exc):
-                    watch.failed(exc)
-                    watch.check()  # past the tolerance: the outage's error
-                    outage = watch.suspected  # waited out, and `timeout` more once it is over
-                    deadline = max(deadline, time.monotonic() + timeout) if outage else deadline
+                if watch is not None:
+                    if transient(exc):
+                        watch.failed(exc)
+                        watch.check()  # past the tolerance: the outage's error
+                        outage = watch.suspected  # waited out, and `timeout` more once it is over
+                    if outage:
+                        deadline = max(deadline, time.monotonic() + timeout)
+                    if watch.back_at is not None:  # a commit that hung through an outage: its
+                        deadline = max(deadline, watch.back_at + timeout)  # time runs from Kafka's return
                 problems.append(str(exc.args[0]))
                 if writer is not None and writer.wrote != writer.tail:
                     unsure = writer.wrote  # the next turn's tail tells whether it landed
                 if time.monotonic() >= deadline and not outage:
                     break
-                if attempt > 1:  # writers fencing each other in turn: one of them waits
+                if attempt > 1:  # writers of other processes fencing each other in turn: wait a bit
                     time.sleep(random.uniform(0.02, 0.2) * min(attempt, 5))
         raise UnreachableError(
             f"audit topic {self.settings.audit_topic}",
@@ -271,6 +266,60 @@ class AuditLog:
             actual="; ".join(problems[-3:]),
             fix="check Kafka (`sharebus stack status`); the change itself was made: re-run to re-audit",
         )
+
+    def _refused(self, exc: KafkaException) -> None:
+        """Raise what no retry mends: a configuration librdkafka refuses, or Kafka refusing access."""
+        text = str(exc.args[0])
+        if isinstance(exc.args[0], KafkaError) and exc.args[0].code() == KafkaError._INVALID_ARG:
+            raise ConfigError(
+                f"audit producer of {self.settings.audit_topic}",
+                "librdkafka refused its configuration",
+                actual=text[:300],
+                fix="correct SHAREBUS_KAFKA_PRODUCER_EXTRA (or the outage tolerance)",
+            ) from None
+        if "AUTHORIZATION" in text or "AUTHENTICATION" in text:
+            raise AccessError(
+                f"audit topic {self.settings.audit_topic}",
+                f"Kafka refused {principal(self.settings, self.role)[0]} the audit chain",
+                expected="WRITE on the topic and on the transactional id"
+                f" {naming.audit_transactional_id(self.settings.audit_topic)}",
+                actual=text[:300],
+                fix="`sharebus acl sync` (as the admin) grants the bus principals what they use",
+            ) from None
+
+
+class _Turn:
+    """One process's place in the audit chain's turns, per cluster, audit topic and login: the
+    producer holding it (made in the background), the chain's tail reader, and the lock its writers
+    write under one at a time."""
+
+    _all: ClassVar[dict[tuple[str, str, str], _Turn]] = {}  # by cluster, audit topic and login
+    _made: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held through a write, retries included
+        self._guard = threading.Lock()  # `ready` is set and reset under it
+        self.ready: Future[_Writer] | None = None
+        self.tail: TailReader | None = None  # kept between turns, as the topic once made
+
+    @classmethod
+    def of(cls, settings: Settings, role: Role) -> _Turn:
+        user, password = principal(settings, role)
+        secret = hashlib.sha256(password.get_secret_value().encode()).hexdigest()
+        key = (settings.kafka_bootstrap, settings.audit_topic, f"{user}:{secret}")
+        with cls._made:
+            return cls._all.setdefault(key, _Turn())
+
+    def open(self, prepare: Callable[[], _Writer]) -> None:
+        with self._guard:
+            if self.ready is None:
+                self.ready = _in_background(prepare)
+
+    def reset(self, failed: Future[_Writer]) -> None:
+        """The writer of `failed` lost the turn: the next write makes a new one."""
+        with self._guard:
+            if self.ready is failed:
+                self.ready = None
 
 
 MAX_TRANSACTION_MS = 900_000

@@ -103,6 +103,7 @@ class KafkaWatch:
         self._thread: threading.Thread | None = None
         self._admin: AdminClient | None = None
         self.outages = 0  # confirmed outages that ended
+        self.back_at: float | None = None  # when the last suspected outage ended (`clock`)
 
     # --- what the clients report -----------------------------------------------------------
     def client_config(self) -> dict[str, object]:
@@ -142,6 +143,8 @@ class KafkaWatch:
         with self._lock:
             since, confirmed = self._since, self._confirmed
             self._since, self._confirmed = None, False
+            if since is not None:
+                self.back_at = self.clock()
             if since is not None and confirmed:
                 self.outages += 1
         if since is not None and confirmed:

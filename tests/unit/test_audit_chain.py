@@ -157,6 +157,7 @@ def test_an_audit_write_waits_a_kafka_outage_out_within_the_tolerance(
 
     class Watch:
         suspected = True
+        back_at = None
 
         def failed(self, exc: BaseException) -> None: ...
 
@@ -165,7 +166,7 @@ def test_an_audit_write_waits_a_kafka_outage_out_within_the_tolerance(
     def open_writer(self: audit.AuditLog, timeout: float, watch: object = None) -> None:
         ready: Future[object] = Future()
         ready.set_result(Writer())
-        self._ready = ready  # type: ignore[assignment]
+        self._turn.ready = ready  # type: ignore[assignment]
 
     monkeypatch.setattr(audit.AuditLog, "open", open_writer)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -175,3 +176,71 @@ def test_an_audit_write_waits_a_kafka_outage_out_within_the_tolerance(
     failures["left"] = 1
     with pytest.raises(UnreachableError, match="not written"):
         log.write([event], timeout=0.0)  # no watch: the write's own timeout holds
+
+
+def test_an_audit_write_that_hung_through_an_outage_has_its_timeout_from_kafkas_return(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit blocked while Kafka restarted, then refused as fenced (the coordinator moved the
+    producer's epoch on), is tried again with a fresh producer: the write's timeout runs from
+    Kafka's return, not from the write's start — the router crashed 1.5 s after a broker restart
+    on the first such answer (test_faults)."""
+    import time
+    from concurrent.futures import Future
+
+    from confluent_kafka import KafkaError, KafkaException
+
+    from sharebus.core import audit
+    from sharebus.core.settings import Settings
+
+    class Watch:
+        suspected = False
+        back_at: float | None = None
+
+        def failed(self, exc: BaseException) -> None: ...
+
+        def check(self) -> None: ...
+
+    watch = Watch()
+    commits: list[int] = []
+
+    class Writer:
+        tail = wrote = None
+
+        def commit(self, topic: str, batch: list[object], timeout: float) -> None:
+            commits.append(len(batch))
+            if len(commits) == 1:
+                time.sleep(0.3)  # hung through the outage, past the write's timeout
+                watch.back_at = time.monotonic()
+                raise KafkaException(KafkaError(KafkaError._FENCED, fatal=True))
+
+    def open_writer(self: audit.AuditLog, timeout: float, watch: object = None) -> None:
+        if self._turn.ready is None:
+            ready: Future[object] = Future()
+            ready.set_result(Writer())
+            self._turn.ready = ready  # type: ignore[assignment]
+
+    monkeypatch.setattr(audit.AuditLog, "open", open_writer)
+    settings = Settings(_env_file=None, audit_topic="sharebus.audit.hung")  # type: ignore[call-arg]
+    log = audit.AuditLog(settings)
+    event = audit.event(settings, audit.SECURITY_ALERT, "x", "y", catalog_version=None)
+    assert log.write([event], timeout=0.2, watch=watch) == 1  # type: ignore[arg-type]
+    assert commits == [1, 1]
+
+
+def test_the_audit_writers_of_one_process_share_one_turn() -> None:
+    """Two writers of one login share a producer (they would fence each other otherwise); another
+    login, or another audit topic, has a turn of its own."""
+    from pydantic import SecretStr
+
+    from sharebus.core import audit
+    from sharebus.core.kafka_clients import Role
+    from sharebus.core.settings import Settings
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert audit.AuditLog(settings, Role.ROUTER)._turn is audit.AuditLog(settings, Role.ROUTER)._turn
+    assert audit.AuditLog(settings, Role.ROUTER)._turn is not audit.AuditLog(settings, Role.ADMIN)._turn
+    other = settings.model_copy(update={"kafka_router_password": SecretStr("another")})
+    assert audit.AuditLog(other, Role.ROUTER)._turn is not audit.AuditLog(settings, Role.ROUTER)._turn
+    topic = settings.model_copy(update={"audit_topic": "sharebus.audit.other"})
+    assert audit.AuditLog(topic, Role.ROUTER)._turn is not audit.AuditLog(settings, Role.ROUTER)._turn
