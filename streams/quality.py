@@ -16,6 +16,8 @@ from typing import Any
 from sharebus.catalog.models import Catalog, CodeKind, FieldType, Grade, Resource
 from sharebus.core import pacing
 from sharebus.core.gbcodes import is_valid_resident_id, is_valid_usci
+from streams.key_index import REFERENCE as REFERENCE_CHECK
+from streams.key_index import KeyIndex, Reference
 from streams.policy.envelope import OP_DELETE, OP_TRUNCATE, ROW_OPS, SourceKey, source_key
 from streams.quality_tally import REQUIRED_WEIGHT
 
@@ -30,6 +32,7 @@ class Check(StrEnum):
     CODE = "code"  # a USCI (GB 32100) or resident ID (GB 11643) fails its check character
     VALUE = "value"  # a value outside the field's allowed values
     REGION = "region"  # a region code that is not this city's
+    REFERENCE = REFERENCE_CHECK  # not a key of the resource a `references: … dead_letter: true` names
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,8 @@ class ResourceChecks:
     delete_rules: tuple[FieldRule, ...]
     district_codes: frozenset[str]
     region_codes: frozenset[str]
+    references: tuple[Reference, ...] = ()  # its fields' consistency rules
+    index_key: str | None = None  # its key, when a consistency rule references this resource
     # Derived: `check_row` finding nothing, decided by generated straight-line code (False: ask
     # `check_row`), for after- and before-images; and the verdict of a row that passes, reused.
     passes: Callable[[Mapping[str, Any]], bool] = field(init=False)
@@ -144,6 +149,7 @@ class ResourceChecks:
     ok: QualityVerdict = field(init=False)
     field_names: tuple[str, ...] = field(init=False)
     field_weights: tuple[int, ...] = field(init=False)  # completeness: key and required fields weigh 2
+    enforced: tuple[Reference, ...] = field(init=False)  # the rules whose mismatch dead-letters
 
     def __post_init__(self) -> None:
         derived = {
@@ -152,6 +158,7 @@ class ResourceChecks:
             "ok": QualityVerdict(self.resource, self.department, self.responsible_unit, ()),
             "field_names": tuple(rule.name for rule in self.rules),
             "field_weights": tuple(REQUIRED_WEIGHT if rule.required else 1 for rule in self.rules),
+            "enforced": tuple(ref for ref in self.references if ref.dead_letter),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -298,14 +305,20 @@ def _rules(res: Resource) -> tuple[FieldRule, ...]:
 class QualityChecks:
     """The compiled checks of a catalog, looked up by event source."""
 
-    __slots__ = ("_by_source", "inputs", "resources")
+    __slots__ = ("_by_source", "inputs", "keys", "resources")
 
     def __init__(
-        self, resources: Mapping[SourceKey, ResourceChecks], inputs: Mapping[str, object] | None = None
+        self,
+        resources: Mapping[SourceKey, ResourceChecks],
+        inputs: Mapping[str, object] | None = None,
+        keys: KeyIndex | None = None,
     ) -> None:
         self._by_source = dict(resources)
         self.resources = {c.resource: c for c in resources.values()}
         self.inputs = dict(inputs or {})  # what each resource's checks were made from
+        self.keys = (
+            keys if keys is not None else KeyIndex()
+        )  # referenced resources' keys, kept across versions
 
     @property
     def by_source(self) -> Mapping[SourceKey, ResourceChecks]:
@@ -329,25 +342,52 @@ class QualityChecks:
             row = event.get(image)
             if isinstance(row, dict):
                 delete = op == OP_DELETE
-                if (checks.passes_delete if delete else checks.passes)(row):
+                enforced = () if delete else unmatched(checks, row, self.keys)
+                if (checks.passes_delete if delete else checks.passes)(row) and not enforced:
                     return checks.ok
-                failures = check_row(checks, row, delete=delete)
+                failures = check_row(checks, row, delete=delete) + enforced
             else:
                 failures = (QualityFailure(Check.ENVELOPE, None, f"op {op} without {image}"),)
         return QualityVerdict(checks.resource, checks.department, checks.responsible_unit, failures)
 
 
-def compile_checks(catalog: Catalog, previous: QualityChecks | None = None) -> QualityChecks:
+def unmatched(checks: ResourceChecks, row: Mapping[str, Any], keys: KeyIndex) -> tuple[QualityFailure, ...]:
+    """The failures of a row's values that its dead-lettering consistency rules do not find."""
+    if not checks.enforced:
+        return ()
+    out: list[QualityFailure] = []
+    for ref in checks.enforced:
+        value = row.get(ref.field)
+        if value is not None and not keys.has(ref.resource, value):
+            out.append(QualityFailure(Check.REFERENCE, ref.field, f"not a key of {ref.resource}"))
+    return tuple(out)
+
+
+def references_of(res: Resource) -> tuple[Reference, ...]:
+    """A resource's consistency rules, compiled."""
+    return tuple(
+        Reference(f.name, f.references.resource, f.references.dead_letter)
+        for f in res.fields
+        if f.references is not None
+    )
+
+
+def compile_checks(
+    catalog: Catalog, previous: QualityChecks | None = None, keys: KeyIndex | None = None
+) -> QualityChecks:
     """The quality checks of every resource of a validated catalog; with `previous` (those in
-    force), a resource whose definition, responsible unit and region did not change keeps its checks."""
+    force), a resource whose definition, responsible unit and region did not change keeps its
+    checks, and the key index goes on (else `keys`, or a new one)."""
     districts = frozenset(d.code for d in catalog.districts)
     units = {r.resource: r.unit for r in catalog.responsibilities}
+    referenced = {ref.resource for res in catalog.resources for ref in references_of(res)}
     compiled: dict[SourceKey, ResourceChecks] = {}
     inputs: dict[str, object] = {}
     for res in catalog.resources:
         pacing.pace()  # beside the routing thread when a worker applies a publish
         schema, _, table = res.source.table.partition(".")
-        inputs[res.id] = made_of = (res, units.get(res.id), districts, catalog.city.code)
+        indexed = res.id in referenced and len(res.primary_key) == 1
+        inputs[res.id] = made_of = (res, units.get(res.id), districts, catalog.city.code, indexed)
         kept = previous.resources.get(res.id) if previous is not None else None
         if kept is not None and previous is not None and previous.inputs.get(res.id) == made_of:
             compiled[(res.source.connector, schema, table)] = kept
@@ -363,5 +403,7 @@ def compile_checks(catalog: Catalog, previous: QualityChecks | None = None) -> Q
             delete_rules=delete_rules,
             district_codes=districts,
             region_codes=region_codes,
+            references=references_of(res),
+            index_key=res.primary_key[0] if indexed else None,
         )
-    return QualityChecks(compiled, inputs)
+    return QualityChecks(compiled, inputs, previous.keys if previous is not None else keys)

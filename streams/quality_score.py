@@ -9,7 +9,8 @@ catalog entry, one documented formula to a score, and scores per responsible uni
 - timeliness    0 when the resource is stale — no change for longer than its declared
                 `update_frequency` allows (FRESHNESS), or none ever seen — else the share of
                 its records acknowledged within 60 s of their source commit (1 when none)
-- consistency   1 − mismatches / references checked (1 until a consistency rule checks any)
+- consistency   1 − references not found / references checked: a field with a `references:` rule
+                holds a value that is no key of the resource it names (1 when none was checked)
 - objections    1 until districts' objections are counted (issue 17's objection slice)
 
 A unit's or a department's score is the mean of its resources' scores: each resource counts once,
@@ -66,10 +67,16 @@ class Figures:
     routed: int = 0
     late: int = 0
     latency_ms_sum: int = 0
+    refs: int = 0
+    unmatched: Mapping[str, int] = field(default_factory=dict)  # `reference:<field>` → not found
 
     @property
     def failed(self) -> int:
         return sum(self.invalid.values())
+
+    @property
+    def mismatched(self) -> int:
+        return sum(self.unmatched.values())
 
     @staticmethod
     def of(row: Mapping[str, Any]) -> Figures:
@@ -84,6 +91,8 @@ class Figures:
             routed=int(row.get("routed") or 0),
             late=int(row.get("late") or 0),
             latency_ms_sum=int(row.get("latency_ms_sum") or 0),
+            refs=int(row.get("refs") or 0),
+            unmatched={str(k): int(v) for k, v in (row.get("unmatched") or {}).items()},
         )
 
 
@@ -182,6 +191,12 @@ def completeness(resource: Resource, figures: Figures) -> tuple[float, tuple[str
     return (total / weights if weights else 1.0), incomplete
 
 
+def consistency(checked: int, mismatched: int) -> float:
+    """1 − references not found / references checked (1 when none was checked)."""
+    checked = max(checked, mismatched)
+    return 1.0 - mismatched / checked if checked else 1.0
+
+
 def is_fresh(frequency: Frequency, last_change: datetime | None, now: datetime) -> bool:
     """Whether a resource changed recently enough for its declared update frequency."""
     allowance = FRESHNESS[frequency]
@@ -205,7 +220,7 @@ def score_resource(
         "validity": validity,
         "completeness": complete,
         "timeliness": timeliness,
-        "consistency": 1.0,
+        "consistency": consistency(figures.refs, figures.mismatched),
         "objections": 1.0,
     }
     problems: list[str] = []
@@ -222,6 +237,11 @@ def score_resource(
         problems.append(f"stale: {since}, declared {resource.update_frequency.value}")
     if figures.late:
         problems.append(f"{figures.late} of {figures.routed} records delivered over 60 s after commit")
+    for problem, n in sorted(figures.unmatched.items(), key=lambda kv: -kv[1]):
+        field_name = problem.partition(":")[2]
+        target = resource.field(field_name)
+        names = target.references.resource if target is not None and target.references else "its reference"
+        problems.append(f"{n} of {figures.refs} references not found: {field_name} → {names}")
     return ResourceScore(
         resource=resource.id,
         department=resource.department,
@@ -360,10 +380,12 @@ def trend(
         scores: dict[str, float] = {}
         for resource, freq in frequency.items():
             s, i = by_resource.get(resource), index.get(resource, {}).get(day)
-            seen = failed = routed = late = filled = weight = 0
+            seen = failed = routed = late = filled = weight = refs = mismatched = 0
             if s is not None and i is not None:
                 seen, failed, routed, late = s["seen"][i], s["failed"][i], s["routed"][i], s["late"][i]
                 filled, weight = s["filled"][i], s["weight"][i]
+                refs = s["refs"][i] if "refs" in s else 0
+                mismatched = s["mismatched"][i] if "mismatched" in s else 0
             seen = max(seen, failed)
             fresh = is_fresh(freq, known.get(resource), end)
             scores[resource] = score_of(
@@ -371,7 +393,7 @@ def trend(
                     "validity": (seen - failed) / seen if seen else 1.0,
                     "completeness": filled / weight if weight else 1.0,
                     "timeliness": (1.0 - late / routed if routed else 1.0) if fresh else 0.0,
-                    "consistency": 1.0,
+                    "consistency": consistency(refs, mismatched),
                     "objections": 1.0,
                 }
             )

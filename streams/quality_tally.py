@@ -1,5 +1,6 @@
 """What the router counts of each resource's records for the quality indicators: records seen and
-failed (by check), non-null values per field, source commit times (freshness, timeliness)."""
+failed (by check), non-null values per field, source commit times (freshness, timeliness),
+references checked and unmatched (consistency) — and the key index those references look up."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
+
+from streams.key_index import KeyChange, KeyIndex, Reference
 
 REQUIRED_WEIGHT = 2
 """Weight of a key or required field in completeness (an optional field weighs 1): the router sums
@@ -68,6 +71,10 @@ class ResourceTally:
     last_change_ms: int = 0
     afters: list[tuple[Any, ...]] = field(default_factory=list)
     samples: dict[str, str] = field(default_factory=dict)  # check → a failing record's key, masked
+    key_field: str | None = None  # its key, when a consistency rule references this resource
+    references: tuple[Reference, ...] = ()  # its fields' consistency rules
+    refs: int = 0  # references checked (non-null values of referencing fields in after-images)
+    unmatched: dict[str, int] = field(default_factory=dict)  # `reference:<field>` → values not found
     pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +121,8 @@ class QualityFigures:
     late: int
     latency_ms_sum: int
     last_change_ms: int
+    refs: int = 0
+    unmatched: dict[str, int] = field(default_factory=dict)
 
 
 def delivered(tally: ResourceTally, delivered_ms: int, late_seconds: float = LATE_SECONDS) -> QualityFigures:
@@ -137,6 +146,8 @@ def delivered(tally: ResourceTally, delivered_ms: int, late_seconds: float = LAT
         late=late,
         latency_ms_sum=latency,
         last_change_ms=tally.last_change_ms,
+        refs=tally.refs,
+        unmatched=dict(tally.unmatched),
     )
 
 
@@ -162,6 +173,8 @@ def merge(figures: Iterable[QualityFigures]) -> list[QualityFigures]:
             late=had.late + f.late,
             latency_ms_sum=had.latency_ms_sum + f.latency_ms_sum,
             last_change_ms=max(had.last_change_ms, f.last_change_ms),
+            refs=had.refs + f.refs,
+            unmatched=_summed(had.unmatched, f.unmatched),
         )
     return list(out.values())
 
@@ -188,6 +201,12 @@ class Checked(Protocol):
     @property
     def field_weights(self) -> tuple[int, ...]: ...
 
+    @property
+    def index_key(self) -> str | None: ...
+
+    @property
+    def references(self) -> tuple[Reference, ...]: ...
+
 
 IMAGE_OPS = frozenset({"c", "u", "r"})
 """Debezium ops whose after-image completeness is counted over (creates, updates, snapshot reads)."""
@@ -200,14 +219,24 @@ class BatchQuality:
     """A batch's tallies, one per resource met: `record` is called for every change event with
     its source (the router's hot loop: a dict lookup, an increment, two appends and a C-level
     pick of the after-image's values: ~1.5 µs of the router's ~20 µs of CPU a record), `failed`
-    for every one dead-lettered, `finish` once the batch is routed."""
+    for every one dead-lettered, `finish` once the batch is routed. With a `keys` index, the keys
+    of referenced resources are kept in it as their changes pass (`key_changes`, for the keys
+    topic) and referencing fields are looked up in it; `sample(resource, row)` masks a row's key."""
 
-    __slots__ = ("_by_resource", "_checks", "by_source")
+    __slots__ = ("_by_resource", "_checks", "_sample", "by_source", "key_changes", "keys")
 
-    def __init__(self, checks: Mapping[Source, Checked]) -> None:
+    def __init__(
+        self,
+        checks: Mapping[Source, Checked],
+        keys: KeyIndex | None = None,
+        sample: Callable[[str, Mapping[str, Any]], str] | None = None,
+    ) -> None:
         self._checks = checks
+        self.keys = keys
+        self._sample = sample
         self.by_source: dict[Source, ResourceTally | None] = {}
         self._by_resource: dict[str, ResourceTally] = {}
+        self.key_changes: list[KeyChange] = []
 
     def record(self, where: Source, op: str, event: Mapping[str, Any], ts_ms: int | None) -> None:
         tally = self.by_source.get(where, _UNSEEN)
@@ -218,10 +247,42 @@ class BatchQuality:
         tally.seen += 1
         if ts_ms is not None:
             tally.commits_ms.append(ts_ms)
+        if tally.key_field is not None:
+            self._index(tally, tally.key_field, op, event)
         if op in IMAGE_OPS:
             after = event.get("after")
             if after.__class__ is dict:
                 tally.afters.append(tally.pick(after))
+                if tally.references:
+                    self._refer(tally, after)
+
+    def _index(self, tally: ResourceTally, key: str, op: str, event: Mapping[str, Any]) -> None:
+        """Keep the key index in step with a change of a referenced resource."""
+        keys, resource = self.keys, tally.resource
+        if keys is None:
+            return
+        before, after = event.get("before"), event.get("after")
+        old = before.get(key) if isinstance(before, dict) else None
+        new = after.get(key) if isinstance(after, dict) and op in IMAGE_OPS else None
+        if old is not None and old != new and keys.discard(resource, old):
+            self.key_changes.append((resource, old, False))
+        if new is not None and keys.add(resource, new):
+            self.key_changes.append((resource, new, True))
+
+    def _refer(self, tally: ResourceTally, after: Mapping[str, Any]) -> None:
+        """Look the referencing fields of an after-image up in the key index."""
+        keys = self.keys
+        for ref in tally.references:
+            value = after.get(ref.field)
+            if value is None:
+                continue
+            tally.refs += 1
+            if keys is not None and keys.has(ref.resource, value):
+                continue
+            problem = ref.problem
+            tally.unmatched[problem] = tally.unmatched.get(problem, 0) + 1
+            if problem not in tally.samples and self._sample is not None:
+                tally.samples[problem] = self._sample(tally.resource, after)
 
     def finish(self) -> None:
         """The batch is routed: count what its tallies hold."""
@@ -242,7 +303,12 @@ class BatchQuality:
         tally = None
         if checks is not None:
             tally = self._by_resource[checks.resource] = ResourceTally(
-                checks.department, checks.resource, checks.field_names, weights=checks.field_weights
+                checks.department,
+                checks.resource,
+                checks.field_names,
+                weights=checks.field_weights,
+                key_field=checks.index_key,
+                references=checks.references,
             )
         self.by_source[where] = tally
         return tally

@@ -22,6 +22,7 @@ from ryaml._ryaml import InvalidYamlError, loads
 
 from sharebus.catalog import models as m
 from sharebus.catalog.compact import Compactor
+from sharebus.catalog.consistency import check_references
 from sharebus.catalog.issues import CatalogError, CatalogIssue
 from sharebus.catalog.validate import (
     CATALOG_FILE,
@@ -526,7 +527,7 @@ def _parse_catalog(
         digests[RESPONSIBILITY_FILE],
     )["responsibilities"]
 
-    issues += cross_check(p)
+    issues += cross_check(p) + check_references(p)
     order = {name: i for i, name in enumerate(CATALOG_FILES)}
     issues.sort(key=lambda i: (order.get(i.file, -1), i.line or 0))
     if issues or p.city is None:

@@ -12,7 +12,15 @@ from functools import cached_property
 from typing import Annotated, Any, Literal, NamedTuple, Self
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from sharebus.core import naming, pacing
 
@@ -216,6 +224,19 @@ class Source(_Model):
         return naming.raw_table_topic(self.connector, self.table)
 
 
+class Reference(_Model):
+    """A consistency rule (一数一源): a field's value must be a key of another resource — e.g.
+    `hrss.social_insurance.employer_usci` a `market.enterprise` — checked on every change,
+    mismatches counted (the consistency indicator), dead-lettered only with `dead_letter: true`."""
+
+    resource: ResourceId
+    dead_letter: bool = False
+
+
+def _reference(value: Any) -> Any:
+    return {"resource": value} if isinstance(value, str) else value
+
+
 class FieldSpec(_Model):
     """A field of a resource: type, sensitivity grade, mask, and what quality checks apply."""
 
@@ -227,6 +248,11 @@ class FieldSpec(_Model):
     values: tuple[str, ...] | None = None
     required: bool = False
     description: str = ""
+    # `references: market.enterprise`, or `{resource: market.enterprise, dead_letter: true}`;
+    # absent from the catalog's version when unset (versions from before the rule stay).
+    references: Annotated[Reference | None, BeforeValidator(_reference)] = Field(
+        None, exclude_if=lambda value: value is None
+    )
 
 
 class Resource(_Model):

@@ -228,6 +228,13 @@ def entitlements_topic(catalog_topic: str) -> str:
     return f"{catalog_derived_prefix(catalog_topic)}entitlements"
 
 
+def keys_topic(catalog_topic: str) -> str:
+    """The compacted key index of the resources a consistency rule references (key: resource and
+    key value; a tombstone when the row is gone): `<catalog topic>.keys`. The router writes it as
+    it routes, and every worker rebuilds its index from it when it starts."""
+    return f"{catalog_derived_prefix(catalog_topic)}keys"
+
+
 def backfills_topic(catalog_topic: str) -> str:
     """The compacted log of backfill jobs: `<catalog topic>.backfills`."""
     return f"{catalog_derived_prefix(catalog_topic)}backfills"
@@ -297,6 +304,8 @@ CATALOG_FOLLOWER_GROUP = f"{BUS}-catalog"
 CATALOG_READER_GROUP = f"{BUS}-catalog-reader"
 OPS_COMMITS_GROUP = f"{BUS}-ops-commits"
 OPS_READER_GROUP = f"{BUS}-ops-reader"
+KEYS_FOLLOWER_GROUP = f"{BUS}-keys"
+"""Every worker's reader of the keys topic (assign() only, never committed)."""
 WITHDRAW_READER_GROUP = f"{BUS}-withdraw-reader"
 """The worker's reader of a subscriber topic when a resource is withdrawn (the keys to tombstone)."""
 DEMAND_OUTCOME_READER_GROUP = f"{BUS}-demand-outcomes"
@@ -307,6 +316,7 @@ AUDIT_CHAIN_GROUP = f"{BUS}-audit-chain"
 """The audit writers' reader of the chain's tail (assigned, never committed)."""
 ROUTER_READER_GROUPS = (
     AUDIT_CHAIN_GROUP,
+    KEYS_FOLLOWER_GROUP,
     CATALOG_FOLLOWER_GROUP,
     CATALOG_READER_GROUP,
     OPS_COMMITS_GROUP,

@@ -156,7 +156,9 @@ class ChdbStore(MetricsStore):
             return
         columns: list[Any] = [list(c) for c in zip(*rows, strict=True)]
         columns[0] = [int(m.timestamp()) for m in columns[0]]
-        columns[-1] = [_ms_text(ts) for ts in columns[-1]]
+        changes, unmatched = QUALITY_COLUMNS.index("last_change"), QUALITY_COLUMNS.index("unmatched")
+        columns[changes] = [_ms_text(ts) for ts in columns[changes]]
+        columns[unmatched] = [dict(m) for m in columns[unmatched]]
         self._insert("quality", QUALITY_COLUMNS, columns, token)
 
     def _insert(self, table: str, names: Sequence[str], columns: list[Any], token: str | None) -> None:

@@ -19,10 +19,12 @@ QUALITY_DEFAULTS = {"since": "30d", "daily": "no", "resources": "", "until": ""}
 
 _SUMS = """
     sum(seen) AS seen, sumMap(invalid) AS invalid, sum(images) AS images, sum(filled) AS filled,
-    sum(weight) AS weight, sum(routed) AS routed, sum(late) AS late, sum(latency_ms_sum) AS latency_ms_sum"""
+    sum(weight) AS weight, sum(routed) AS routed, sum(late) AS late, sum(latency_ms_sum) AS latency_ms_sum,
+    sum(refs) AS refs, sumMap(unmatched) AS unmatched"""
 _FIELDS = """,
     any(fields) AS field_names, sumForEachMerge(nonnull) AS counts"""
-_SCALARS = ("seen", "images", "filled", "weight", "routed", "late", "latency_ms_sum")
+_SCALARS = ("seen", "images", "filled", "weight", "routed", "late", "latency_ms_sum", "refs")
+_MAPS = ("invalid", "unmatched")
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
 """`last_change` of rows whose records carried no commit time: no change known."""
@@ -77,8 +79,9 @@ def quality_plan(
     return Plan("quality", {"figures": figures, "newest": newest}, shape)
 
 
-TREND = ("seen", "failed", "images", "filled", "weight", "routed", "late")
-"""The trend's figures per resource and day (`failed`: the dead-lettered records of all checks)."""
+TREND = ("seen", "failed", "images", "filled", "weight", "routed", "late", "refs", "mismatched")
+"""The trend's figures per resource and day (`failed`: the dead-lettered records of all checks;
+`mismatched`: the references of all rules not found)."""
 
 
 def _trend_plan(
@@ -86,12 +89,13 @@ def _trend_plan(
 ) -> Plan:
     """One row per resource with its days and their figures as parallel arrays: a month of a
     city's resources is ~4,000 rows of numbers, not ~125,000 rows of named figures."""
-    sums = ", ".join(f"sum({n}) AS {n}" for n in TREND if n != "failed")
+    sums = ", ".join(f"sum({n}) AS {n}" for n in TREND if n not in ("failed", "mismatched"))
     arrays = ", ".join(f"groupArray({n}) AS {n}" for n in TREND)
     figures = Statement(
         f"SELECT department, resource, groupArray(toString(d)) AS days, {arrays}\n"
         f"FROM (SELECT day AS d, department, resource, {sums},\n"
-        f"    sum(arraySum(mapValues(invalid))) AS failed\n"
+        f"    sum(arraySum(mapValues(invalid))) AS failed,\n"
+        f"    sum(arraySum(mapValues(unmatched))) AS mismatched\n"
         f"  FROM {database}.quality_1d\n  WHERE {where}\n  GROUP BY d, department, resource)\n"
         "GROUP BY department, resource",
         params,
@@ -139,13 +143,16 @@ def shape_quality(figures: Rows, newest: Rows, *, start: Any, now: datetime) -> 
                 "department": r["department"],
                 "resource": r["resource"],
                 **{name: int(r[name]) for name in _SCALARS},
-                "invalid": {str(k): int(v) for k, v in dict(r["invalid"] or {}).items() if int(v)},
+                **{
+                    name: {str(k): int(v) for k, v in dict(r[name] or {}).items() if int(v)} for name in _MAPS
+                },
                 "nonnull": dict(zip(r.get("fields") or (), r.get("nonnull") or (), strict=False)),
             }
             continue
         for name in _SCALARS:
             row[name] += int(r[name])
-        _add(row["invalid"], ((k, v) for k, v in dict(r["invalid"] or {}).items() if int(v)))
+        for name in _MAPS:
+            _add(row[name], ((k, v) for k, v in dict(r[name] or {}).items() if int(v)))
         _add(row["nonnull"], zip(r.get("fields") or (), r.get("nonnull") or (), strict=False))
     return {
         "query": "quality",
@@ -185,9 +192,10 @@ def carried_forward(newest: Rows, start: str) -> dict[str, dict[str, str]]:
 
 
 def feedback_plan(database: str, now: datetime, *, days: int = 2) -> Plan:
-    """Each dead-letter check of each resource on each of the last `days` UTC days (today
-    included): its count, the first and last minute it was seen, a sample key (masked by the
-    router) — from the raw per-minute rows, which live 3 days."""
+    """Each dead-letter check and consistency rule (`reference:<field>`) of each resource on each
+    of the last `days` UTC days (today included) with a problem: its count, the first and last
+    minute it was seen, a sample key (masked by the router) — from the raw per-minute rows, which
+    live 3 days."""
     start = utc_day(now) - timedelta(days=days - 1)
     problems = Statement(
         f"SELECT toString(toDate(minute)) AS day, department, resource, problem, sum(n) AS count,\n"
@@ -195,7 +203,8 @@ def feedback_plan(database: str, now: datetime, *, days: int = 2) -> Plan:
         f"    formatDateTime(max(minute), '%Y-%m-%dT%H:%i:00Z') AS last_seen,\n"
         f"    anyLast(samples[problem]) AS sample_key\n"
         f"FROM {database}.quality\n"
-        f"ARRAY JOIN mapKeys(invalid) AS problem, mapValues(invalid) AS n\n"
+        f"ARRAY JOIN mapKeys(mapAdd(invalid, unmatched)) AS problem,\n"
+        f"    mapValues(mapAdd(invalid, unmatched)) AS n\n"
         f"WHERE minute >= {{start:DateTime}} AND n > 0\n"
         f"GROUP BY day, department, resource, problem",
         {"start": f"{start.isoformat()} 00:00:00"},

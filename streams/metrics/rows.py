@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import NamedTuple
 
 from streams.metrics.errors import MetricRowError
@@ -114,8 +116,11 @@ QUALITY_COLUMNS = (
     "late",
     "latency_ms_sum",
     "last_change",
+    "refs",
+    "unmatched",
 )
-"""Insert column list of `quality`, in `QualityRow` field order (004_quality.sql says what each is)."""
+"""Insert column list of `quality`, in `QualityRow` field order (004_quality.sql and
+005_consistency.sql say what each is)."""
 
 
 class QualityRow(NamedTuple):
@@ -138,6 +143,8 @@ class QualityRow(NamedTuple):
     late: int
     latency_ms_sum: int
     last_change: datetime
+    refs: int = 0  # references checked (consistency)
+    unmatched: Mapping[str, int] = MappingProxyType({})  # `reference:<field>` → values not found
 
 
 def check_call_row(row: CallRow) -> None:

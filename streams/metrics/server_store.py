@@ -131,7 +131,8 @@ class ServerStore(MetricsStore):
     def insert_quality(self, rows: Sequence[QualityRow], *, token: str | None = None) -> None:
         if rows:
             # QualityRow's field order is QUALITY_COLUMNS; aware datetimes go in as UTC instants.
-            self._insert("quality", QUALITY_COLUMNS, rows, token)
+            plain = [row._replace(unmatched=dict(row.unmatched)) for row in rows]
+            self._insert("quality", QUALITY_COLUMNS, plain, token)
 
     def _insert(
         self, table: str, names: Sequence[str], data: Sequence[Sequence[Any]], token: str | None

@@ -28,11 +28,13 @@ from sharebus.core.notices import Notice, NoticeWriter
 from sharebus.core.pacing import beside_routing
 from sharebus.core.settings import Settings
 from sharebus.core.signing import SignatureError, verifier
+from streams.key_index import KeyIndex
 from streams.policy.compiled import Policy, compile_policy
 from streams.quality import compile_checks
 from streams.router.batch import BatchOutput, BatchRouter, EncoderFor
 from streams.router.config import RouterConfig
 from streams.router.delivery import DeliveryTracker
+from streams.router.key_follower import KeyFollower
 from streams.router.live_catalog import catalog_from, verified_texts
 from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
@@ -68,13 +70,19 @@ class RouterService:
         self.on_batch_done = on_batch_done
         policy = compile_policy(catalog, pseudonym_key=pseudonym_key)
         prepare_topics(settings, policy)
-        self.router = BatchRouter(policy, compile_checks(catalog), encoder_for(policy))
+        self.keys = KeyIndex()  # the referenced resources' keys (consistency), kept across versions
+        self.router = BatchRouter(
+            policy,
+            compile_checks(catalog, keys=self.keys),
+            encoder_for(policy),
+            keys_topic=naming.keys_topic(settings.catalog_topic),
+        )
         self.source_topics = source_topics(settings, catalog)
         self.config = RouterConfig.from_settings(settings)
         self.verifier = verifier(settings)  # catalog versions must be the admin's
         self.watch = self.config.watch()
         self.tracker: DeliveryTracker | None = None
-        self.loops: list[RawLoop | CatalogWatcher | WithdrawalLoop] = []
+        self.loops: list[RawLoop | CatalogWatcher | WithdrawalLoop | KeyFollower] = []
         self.withdrawals: WithdrawalLoop | None = None
         self._routing = threading.Lock()  # held while a batch is routed, and deliveries are served
         self.routed = 0
@@ -110,7 +118,10 @@ class RouterService:
         # stops the worker before the offsets of the failed batch or any later one are committed.
         config, watch = self.config, self.watch
         self.tracker = DeliveryTracker(config.kafka, watch)
+        keys = KeyFollower(config, watch, self.keys, fatal)
+        keys.load()  # before any record is looked up in the index
         self.loops = [
+            keys,
             RawLoop(
                 config,
                 watch,

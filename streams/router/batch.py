@@ -14,6 +14,7 @@ from schemas.keys import key_prefix
 from sharebus.catalog.models import MaskKind
 from sharebus.core import naming
 from sharebus.core.errors import SharebusError
+from streams.key_index import PRESENT, entry_key
 from streams.policy.compiled import Policy
 from streams.policy.reasons import Reason
 from streams.policy.results import Decision, Send, Withheld, masked_values
@@ -141,10 +142,17 @@ class BatchRouter:
     """Routes batches under one compiled policy; `swap` changes the rules between batches."""
 
     def __init__(
-        self, policy: Policy, checks: QualityChecks, encoder_for: EncoderFor, *, lanes: bool = True
+        self,
+        policy: Policy,
+        checks: QualityChecks,
+        encoder_for: EncoderFor,
+        *,
+        lanes: bool = True,
+        keys_topic: str | None = None,
     ) -> None:
         self._routing = _Routing(policy, checks, encoder_for, {}, LaneBook(policy, checks))
         self.lanes = lanes  # False: every record takes the general path (tests compare the two)
+        self.keys_topic = keys_topic  # where the key index's changes go (None: kept in memory only)
 
     @property
     def policy(self) -> Policy:
@@ -165,7 +173,7 @@ class BatchRouter:
         book = routing.lanes if self.lanes else None
         lanes: dict[tuple[Any, Any, Any], Lane | None] = {}  # this batch's sources only
         out = BatchOutput()
-        quality = out.quality = BatchQuality(routing.checks.by_source)
+        quality = out.quality = BatchQuality(routing.checks.by_source, routing.checks.keys, _sampler(policy))
         append = out.messages.append
         sent: dict[int, _Sent] = {}
         withheld: dict[tuple[int, str], _Held] = {}
@@ -256,6 +264,11 @@ class BatchRouter:
                     counted.source_ts_ms.append(ts_ms)
         _merge_counts(out, sent, withheld)
         quality.finish()
+        if self.keys_topic is not None:
+            for resource, value, present in quality.key_changes:
+                append(
+                    Outgoing(self.keys_topic, entry_key(resource, value), PRESENT if present else None, [])
+                )
         return out
 
     def _decide(
@@ -345,6 +358,18 @@ class BatchRouter:
             catalog = self._routing.policy.catalog
             out.quality.failed(resource, check, lambda: masked_key(catalog.resource(resource), rec.key))
         out.count(CallKey(dept, resource, "", op, "dead_letter", check), len(rec.value or b""), ts_ms)
+
+
+def _sampler(policy: Policy) -> Callable[[str, Mapping[str, Any]], str]:
+    """A row's key, masked as its fields may be shown: the sample of a consistency mismatch."""
+
+    def sample(resource: str, row: Mapping[str, Any]) -> str:
+        res = policy.catalog.resource(resource)
+        if res is None:
+            return ""
+        return masked_key(res, orjson.dumps({name: row.get(name) for name in res.primary_key}))
+
+    return sample
 
 
 def _unit(policy: Policy, resource: str) -> str | None:

@@ -111,6 +111,8 @@ class QualityTally:
                         f.late,
                         f.latency_ms_sum,
                         datetime.fromtimestamp(f.last_change_ms / 1000, UTC),
+                        f.refs,
+                        f.unmatched,
                     )
                 )
         return rows

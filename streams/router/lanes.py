@@ -85,6 +85,7 @@ class LaneBook:
             or res_checks is None
             or res.sharing is Sharing.NOT_SHARED
             or res.id != res_checks.resource
+            or res_checks.enforced  # a rule that may dead-letter: the general path looks it up
         ):
             return None
         table = res.table_at(now)

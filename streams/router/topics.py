@@ -63,6 +63,7 @@ def router_topics(settings: Settings, policy: Policy, departments: Iterable[str]
     for ent in _all_entitlements(policy):
         wanted[ent] = (1, SUBSCRIBER_TOPIC_CONFIG)
     wanted[naming.entitlements_topic(settings.catalog_topic)] = (1, DOCUMENT_TOPIC_CONFIG)
+    wanted[naming.keys_topic(settings.catalog_topic)] = (1, DOCUMENT_TOPIC_CONFIG)
     return wanted
 
 

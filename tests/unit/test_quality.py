@@ -157,7 +157,7 @@ def test_check_field(checks: QualityChecks, rule: FieldRule, value: Any, expecte
 
 def test_every_check_is_exercised() -> None:
     seen = {c for *_, exp in ROW_CASES + ENVELOPE_CASES for c, _ in exp}
-    assert seen == {c.value for c in Check}
+    assert seen == {c.value for c in Check} - {Check.REFERENCE}  # test_quality_consistency
 
 
 _CANDIDATES: list[Any] = [

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
+import psycopg
 import pymysql
 
 from connectors.dbconn import mariadb_tls
 from sharebus.core import naming
-from sharebus.core.errors import UnreachableError
+from sharebus.core.errors import SharebusError, UnreachableError
 from sharebus.core.settings import Settings
-from sharebus.dev.samples.database import sql_text
-from sharebus.dev.samples.departments import SampleDepartment
+from sharebus.dev.samples.database import connect, sql_text
+from sharebus.dev.samples.departments import SampleDepartment, get_department
 from sharebus.dev.samples.rows import RowFactory
 from sharebus.dev.stack.mariadb import CDC_GLOBAL_PRIVILEGES
 
@@ -95,12 +96,19 @@ def apply_schema(settings: Settings) -> None:
                 cur.execute(f"GRANT {privileges} ON `{db}`.`{table}` TO {cdc}")
 
 
-class InsuranceRows:
-    """Seeded social-insurance rows over the city's districts; codes carry valid check digits."""
+UNREGISTERED_SHARE = 0.02
+"""Of the sample's employers, the share no enterprise registration backs (the consistency rule
+`references: market.enterprise` counts them; a real city has a few)."""
 
-    def __init__(self, factory: RowFactory) -> None:
+
+class InsuranceRows:
+    """Seeded social-insurance rows over the city's districts; codes carry valid check digits; an
+    employer is one of `employers` (the market department's registered enterprises) but for a few."""
+
+    def __init__(self, factory: RowFactory, employers: Sequence[str] = ()) -> None:
         self.factory = factory
         self.rng: random.Random = factory.rng
+        self.employers = list(employers)
 
     def row(self, district_code: str | None = None) -> dict[str, Any]:
         f = self.factory
@@ -110,11 +118,26 @@ class InsuranceRows:
             "insurance_no": f"{district}{self.rng.randrange(10**6):06d}",
             "person_id": f.resident_id(district),
             "name": f.person_name(),
-            "employer_usci": f.usci(f.district().code),
+            "employer_usci": self.employer(),
             "district_code": district,
             "insured_since": since,
             "status": self.rng.choices(STATUSES, _STATUS_WEIGHTS)[0],
         }
+
+    def employer(self) -> str:
+        if self.employers and self.rng.random() >= UNREGISTERED_SHARE:
+            return self.rng.choice(self.employers)
+        return self.factory.usci(self.factory.district().code)
+
+
+def registered_employers(settings: Settings, limit: int = 5000) -> list[str]:
+    """Codes of enterprises the sample market department registered (none when it is not there)."""
+    try:
+        with connect(settings, get_department("market").database) as conn:
+            rows = conn.execute("SELECT uscc FROM public.enterprise ORDER BY uscc LIMIT %s", (limit,))
+            return [str(r[0]) for r in rows.fetchall()]
+    except (SharebusError, psycopg.Error):  # no market sample here: employers are made up
+        return []
 
 
 def insert_rows(settings: Settings, rows: list[dict[str, Any]]) -> int:
@@ -129,13 +152,13 @@ def insert_rows(settings: Settings, rows: list[dict[str, Any]]) -> int:
 
 def seed(settings: Settings, n: int, *, seed: int = 0) -> int:
     """Insert `n` realistic rows (the same seed makes the same rows); rows inserted."""
-    rows = InsuranceRows(RowFactory.for_settings(settings, seed=seed))
+    rows = InsuranceRows(RowFactory.for_settings(settings, seed=seed), registered_employers(settings))
     return insert_rows(settings, [rows.row() for _ in range(n)])
 
 
 def generate_changes(settings: Settings, n: int, *, seed: int = 0) -> Counter[str]:
     """`n` random inserts, status updates, district moves and deletes; counts per operation."""
-    rows = InsuranceRows(RowFactory.for_settings(settings, seed=seed))
+    rows = InsuranceRows(RowFactory.for_settings(settings, seed=seed), registered_employers(settings))
     rng = rows.rng
     counts: Counter[str] = Counter()
     with admin(settings, HRSS.database) as cur:
