@@ -68,17 +68,20 @@ def q(store: ChdbStore, name: str, **args: str) -> dict[str, Any]:
 
 
 def test_ddl_applies_twice_and_every_statement_is_idempotent(store: ChdbStore) -> None:
-    assert store.apply_ddl() == ["001_calls.sql", "002_positions.sql", "003_audit.sql", "004_quality.sql"]
+    packaged = migrations.load_migrations()
+    assert store.apply_ddl() == [m.name for m in packaged]
     assert store.apply_ddl() == []
     for migration in migrations.load_migrations():  # run again regardless of the version table
         for statement in migration.statements:
             store.command(migrations.render(statement, store.database))
     versions = store.query("SELECT version, name FROM sharebus.schema_version ORDER BY version")
-    assert versions == [
-        {"version": 1, "name": "001_calls.sql"},
-        {"version": 2, "name": "002_positions.sql"},
-        {"version": 3, "name": "003_audit.sql"},
-        {"version": 4, "name": "004_quality.sql"},
+    assert versions == [{"version": m.version, "name": m.name} for m in packaged]
+    assert [m.name for m in packaged][:5] == [
+        "001_calls.sql",
+        "002_positions.sql",
+        "003_audit.sql",
+        "004_quality.sql",
+        "005_consistency.sql",
     ]
 
 
