@@ -11,7 +11,9 @@ catalog entry, one documented formula to a score, and scores per responsible uni
                 its records acknowledged within 60 s of their source commit (1 when none)
 - consistency   1 − references not found / references checked: a field with a `references:` rule
                 holds a value that is no key of the resource it names (1 when none was checked)
-- objections    1 until districts' objections are counted (issue 17's objection slice)
+- objections    the mean over the resource's objections raised in the window of how soon each
+                was resolved: 1 within RESOLVE_DAYS (5) of being raised — or still open and
+                younger —, falling linearly to 0 at 10 days (1 when none was raised)
 
 A unit's or a department's score is the mean of its resources' scores: each resource counts once,
 so a resource nobody changes weighs as much as a busy one.
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sharebus.catalog.models import Catalog, Frequency, Resource
+from streams.objections import Objection, indicator
 from streams.quality_tally import REQUIRED_WEIGHT
 
 WEIGHTS: Mapping[str, float] = {
@@ -206,7 +209,12 @@ def is_fresh(frequency: Frequency, last_change: datetime | None, now: datetime) 
 
 
 def score_resource(
-    resource: Resource, unit: str, figures: Figures, last_change: datetime | None, now: datetime
+    resource: Resource,
+    unit: str,
+    figures: Figures,
+    last_change: datetime | None,
+    now: datetime,
+    objections: Sequence[Objection] = (),
 ) -> ResourceScore:
     """One resource's indicators and score (see the module's formula)."""
     invalid = figures.failed
@@ -221,7 +229,7 @@ def score_resource(
         "completeness": complete,
         "timeliness": timeliness,
         "consistency": consistency(figures.refs, figures.mismatched),
-        "objections": 1.0,
+        "objections": indicator(objections, now),
     }
     problems: list[str] = []
     if invalid:
@@ -237,6 +245,12 @@ def score_resource(
         problems.append(f"stale: {since}, declared {resource.update_frequency.value}")
     if figures.late:
         problems.append(f"{figures.late} of {figures.routed} records delivered over 60 s after commit")
+    unresolved = [o for o in objections if not o.resolved]
+    if unresolved:
+        oldest = max((now - o.raised_at).days for o in unresolved)
+        problems.append(
+            f"{len(unresolved)} of {len(objections)} objections unresolved, the oldest {oldest} d"
+        )
     for problem, n in sorted(figures.unmatched.items(), key=lambda kv: -kv[1]):
         field_name = problem.partition(":")[2]
         target = resource.field(field_name)
@@ -264,13 +278,20 @@ def scorecard(
     now: datetime,
     *,
     only: Collection[str] | None = None,
+    objections: Mapping[str, Sequence[Objection]] | None = None,
 ) -> list[ResourceScore]:
     """Every catalog resource's score (those in `only`, when given), in catalog order (a resource
-    without figures was not seen)."""
+    without figures was not seen); `objections`: per resource, those raised in the window."""
     units = {r.resource: r.unit for r in catalog.responsibilities}
+    raised = objections or {}
     return [
         score_resource(
-            res, units.get(res.id, ""), figures.get(res.id, Figures()), last_changes.get(res.id), now
+            res,
+            units.get(res.id, ""),
+            figures.get(res.id, Figures()),
+            last_changes.get(res.id),
+            now,
+            raised.get(res.id, ()),
         )
         for res in catalog.resources
         if only is None or res.id in only
@@ -278,12 +299,24 @@ def scorecard(
 
 
 def scorecard_of(
-    catalog: Catalog, report: Mapping[str, Any], now: datetime, *, only: Collection[str] | None = None
+    catalog: Catalog,
+    report: Mapping[str, Any],
+    now: datetime,
+    *,
+    only: Collection[str] | None = None,
+    objections: Iterable[Objection] = (),
 ) -> list[ResourceScore]:
-    """`scorecard` over a report of the metrics query `quality` (its `rows` and `last_changes`)."""
+    """`scorecard` over a report of the metrics query `quality` (its `rows`, `last_changes` and
+    `since`), with the `objections` raised from its first day on."""
     figures = {row["resource"]: Figures.of(row) for row in report["rows"]}
     changes = {resource: datetime.fromisoformat(text) for resource, text in report["last_changes"].items()}
-    return scorecard(catalog, figures, changes, now, only=only)
+    since = report.get("since")
+    start = datetime.fromisoformat(since).replace(tzinfo=now.tzinfo) if isinstance(since, str) else None
+    raised: dict[str, list[Objection]] = {}
+    for o in objections:
+        if (start is None or o.raised_at >= start) and o.raised_at <= now:
+            raised.setdefault(o.resource, []).append(o)
+    return scorecard(catalog, figures, changes, now, only=only, objections=raised)
 
 
 def group_name(by: str, unit: str, department: str) -> str:

@@ -12,7 +12,6 @@ from typing import Any
 
 import faust
 import orjson
-import requests
 from aiohttp import web
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -22,8 +21,8 @@ from sharebus.catalog.models import Catalog
 from sharebus.catalog.orders import DeskRequest, StepOrder
 from sharebus.catalog.workflow import Actor, DemandRefused, DemandState, Step, visible
 from sharebus.core import naming
-from sharebus.core.errors import AccessError, SharebusError, UnreachableError
-from sharebus.core.https import WEB_PLAIN_FIX, untrusted, web_session, web_url
+from sharebus.core.errors import AccessError, SharebusError
+from sharebus.core.https import web_request, web_url
 from sharebus.core.kafka_clients import Role, consumer_config, deliver, producer_config, watermarks
 from sharebus.core.logins import refused_login
 from sharebus.core.settings import Settings
@@ -100,19 +99,7 @@ def fetch_demands(settings: Settings, params: dict[str, str], *, timeout: float 
     """`GET /api/demands` as SHAREBUS_KAFKA_USER (`demand list --mine`): the demands the worker
     shows that user — a subscriber its own, a department those for its resources."""
     url = web_url(settings, DEMANDS_PATH)
-    try:
-        with web_session(settings, Role.CLIENT) as session:
-            response = session.get(url, params=params, timeout=(2.0, timeout))
-    except requests.exceptions.SSLError as exc:
-        raise untrusted(url, settings, exc, WEB_PLAIN_FIX) from None
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise UnreachableError(
-            f"worker web API at {url}",
-            "does not answer",
-            actual=type(exc).__name__,
-            fix="start the worker (`sharebus worker`, or `sharebus run`), or point SHAREBUS_WEB_HOST /"
-            " SHAREBUS_WEB_PORT at one",
-        ) from None
+    response = web_request(settings, "GET", DEMANDS_PATH, params=params, timeout=timeout)
     refused_login(response, url)
     try:
         body = response.json()

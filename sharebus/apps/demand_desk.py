@@ -33,17 +33,11 @@ from sharebus.core.settings import Settings
 DESK_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
 """Requests and answers are kept a week (the audit keeps each step for good)."""
 ANSWER_FIX = "check the broker (`sharebus ops status`); the desk answers the request again once it is back"
-STATUS = {
-    DemandRefused.FORBIDDEN: 403,
-    DemandRefused.MISSING: 404,
-    DemandRefused.CONFLICT: 409,
-    DemandRefused.INVALID: 422,
-}
-"""The HTTP status of a refused step, by the refusal's kind."""
 
 
 def refusal_status(exc: DemandRefused) -> int:
-    return STATUS.get(exc.kind, 409)
+    """The HTTP status of a refused step, by the refusal's kind."""
+    return exc.status
 
 
 def ensure_desk_topics(settings: Settings) -> None:

@@ -4,7 +4,7 @@ from the metrics store the worker owns, as records on the departments' feedback 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from sharebus.core.kafka_clients import Role, deliver, kafka_config
 from sharebus.core.settings import Settings
 from streams.metrics.quality_queries import feedback_plan, quality_plan
 from streams.metrics.store import MetricsStore
+from streams.objections import Objection
 from streams.quality_feedback import Problem, changed, feedback_records
 from streams.quality_score import scorecard_of, summary
 
@@ -28,9 +29,16 @@ class FeedbackPublisher:
     figures are the stored ones, so a round Kafka refuses is simply taken again the next minute:
     nothing is lost, and the worker keeps routing."""
 
-    def __init__(self, settings: Settings, store: MetricsStore, catalog: Callable[[], Catalog]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: MetricsStore,
+        catalog: Callable[[], Catalog],
+        objections: Callable[[], Iterable[Objection]] = lambda: (),
+    ) -> None:
         self.store = store
         self.catalog = catalog
+        self.objections = objections  # the worker's book, for the panel's objections indicator
         self.producer = Producer(kafka_config(settings, Role.ROUTER) | {"enable.idempotence": True})
         self.published: dict[bytes, bytes] = {}
         self.panel: dict[str, Any] | None = None  # the dashboard's quality panel, as of the last round
@@ -58,7 +66,7 @@ class FeedbackPublisher:
         report = quality_plan(self.store.database, now, since=timedelta(days=PANEL_DAYS), daily="no").run(
             self.store
         )
-        panel = summary(scorecard_of(self.catalog(), report, now))
+        panel = summary(scorecard_of(self.catalog(), report, now, objections=self.objections()))
         self.panel = {"days": PANEL_DAYS, "at": now.isoformat(), **panel}
         return self.panel
 

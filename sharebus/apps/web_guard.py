@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from sharebus.apps.demand_api import DEMANDS_PATH
+from sharebus.apps.objections import OBJECTIONS_PATH
 from sharebus.core.errors import AccessError, SharebusError
 from sharebus.core.logins import LoginUnavailable, basic_credentials
 from sharebus.core.settings import Settings
@@ -32,6 +33,8 @@ _DEMANDS = frozenset({WebRole.AUTHORITY, WebRole.SUBSCRIBER})  # the workflow de
 ACCESS: Access = (
     (DEMANDS_PATH, _DEMANDS),
     (DEMANDS_PATH + "/", _DEMANDS),
+    (OBJECTIONS_PATH, _DEMANDS),  # objections: the book decides who sees and answers what
+    (OBJECTIONS_PATH + "/", _DEMANDS),
     (METRICS_PATH, frozenset({WebRole.OPERATOR, WebRole.SCRAPER})),
     (STATUS_PATH, _OPS),
     (DASHBOARD_PATH, _OPS),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 import faust
@@ -14,6 +14,7 @@ from schemas.encoder import Encoder, SchemaBook
 from schemas.registry_client import RegistryClient
 from sharebus.apps.demand_api import DemandApi
 from sharebus.apps.feedback import FeedbackPublisher
+from sharebus.apps.objections import ObjectionApi
 from sharebus.apps.web_guard import WebGuard
 from sharebus.core.audit import login_alerts
 from sharebus.core.errors import UnreachableError
@@ -27,6 +28,7 @@ from streams.metrics.opening import open_store
 from streams.metrics.positions import PositionClients, sample_positions
 from streams.metrics.sink import MetricsSink
 from streams.metrics.store import MetricsStore
+from streams.objections import Objection
 from streams.ops.extension import Ops
 from streams.policy.compiled import Policy
 from streams.router.app import RouterService
@@ -65,8 +67,11 @@ class Metrics:
     positions are sampled, every audit event is counted (a thread tails the audit topic), and
     the store's queries are served over the worker's web port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, objections: Callable[[], Iterable[Objection]] = lambda: ()
+    ) -> None:
         self.settings = settings
+        self.objections = objections
         self.store: MetricsStore = open_store(settings)
         self.sink: MetricsSink | None = None
         self.audit: AuditTail | None = None
@@ -96,7 +101,7 @@ class Metrics:
                 self._store_tallies(sink)  # a delivery is in the figures within ~2 s
 
         feedback = self.feedback = FeedbackPublisher(
-            self.settings, self.store, lambda: service.policy.catalog
+            self.settings, self.store, lambda: service.policy.catalog, self.objections
         )
 
         async def quality_round() -> None:
@@ -172,12 +177,14 @@ def start_worker(settings: Settings, *, log_level: str = "info") -> None:
             " the network in clear (keep SHAREBUS_WEB_HOST on loopback)",
             settings.web_port,
         )
-    metrics = Metrics(settings)
+    objections = ObjectionApi(settings)
+    metrics = Metrics(settings, objections.book.all)
     extensions: list[WorkerExtension] = [
         metrics,
         Ops(settings, quality=lambda: metrics.feedback.panel if metrics.feedback is not None else None),
         WithheldAudit(settings),
         DemandApi(settings),
+        objections,
     ]
     if settings.kafka_secure:
         alerts = login_alerts(settings, Role.ROUTER, f"worker web server {settings.router_id}")

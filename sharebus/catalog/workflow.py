@@ -20,7 +20,7 @@ from sharebus.catalog.models import (
     Resource,
     Sharing,
 )
-from sharebus.core.errors import ExitCode, SharebusError
+from sharebus.core.errors import Refused
 
 
 class DemandState(StrEnum):
@@ -41,17 +41,10 @@ class Step(StrEnum):
     REVOKE = "revoke"
 
 
-class DemandRefused(SharebusError):
+class DemandRefused(Refused):
     """A step of the demand workflow was refused: not the actor's to take (`forbidden`), no such
     demand (`missing`), malformed (`invalid`), or not possible for the demand in its state or for
     the resource (`conflict`)."""
-
-    exit_code = ExitCode.REFUSED
-    FORBIDDEN, MISSING, CONFLICT, INVALID = "forbidden", "missing", "conflict", "invalid"
-
-    def __init__(self, subject: str, problem: str, *, kind: str = CONFLICT, **kw: Any) -> None:
-        self.kind = kind
-        super().__init__(subject, problem, **kw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from sharebus.cli.connectors import connectors
 from sharebus.cli.demand import demand
 from sharebus.cli.district import district
 from sharebus.cli.metrics import metrics
+from sharebus.cli.objections import answer_command, object_command, objections_command
 from sharebus.cli.ops import ops
 from sharebus.cli.pseudonyms import pseudonyms
 from sharebus.cli.quality import quality
@@ -52,6 +53,9 @@ for group in (
     quality,
 ):
     cli.add_command(group)
+district.add_command(object_command)
+quality.add_command(objections_command)
+quality.add_command(answer_command)
 
 
 def main() -> None:

@@ -5,18 +5,21 @@ unit's monthly report as a self-contained HTML page."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sharebus.apps.objections import read_objections
 from sharebus.catalog.load import load_catalog
 from sharebus.cli.catalog import catalog_folder, city_option, dir_option
 from sharebus.cli.output import emit_json, handle_errors, json_option, table
 from sharebus.core.errors import ConfigError
 from sharebus.core.settings import get_settings
 from streams.metrics.api import fetch_report
+from streams.objections import Objection
 from streams.quality_report import UnitMonth, render
 from streams.quality_score import (
     BY,
@@ -65,7 +68,7 @@ def scorecard_command(
         lines = [[name, *(day["scores"].get(name, "") for day in days)] for name in names]
         click.echo(table(lines, [by, *(day["day"][5:] for day in days)]))
         return
-    scores = scorecard_of(catalog, report, now)
+    scores = scorecard_of(catalog, report, now, objections=read_objections(settings))
     rows: list[ResourceScore | GroupScore] = [*scores] if by == "resource" else [*grouped(scores, by)]
     ordered = ranked(rows) if rank else rows
     body = {
@@ -171,8 +174,9 @@ def report_command(
     settings = get_settings()
     figures = fetch_report(settings, "quality", {**asked, "daily": "no"})
     days = fetch_report(settings, "quality", {**asked, "daily": "yes"})
+    objections = read_objections(settings)
     for name in chosen:
-        page = unit_month(catalog, name, units[name], figures, days, first, last, now)
+        page = unit_month(catalog, name, units[name], figures, days, first, last, now, objections)
         target = out if unit is not None else out / f"{_slug(name)}-{first:%Y-%m}.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render(page), encoding="utf-8")
@@ -208,12 +212,13 @@ def unit_month(
     first: date,
     last: date,
     now: datetime,
+    objections: Iterable[Objection] = (),
 ) -> UnitMonth:
     """The report of one unit: its resources' figures over the month (freshness judged at the
     month's end), and the unit's score on each day of it (the mean of its resources')."""
     mine = set(resources)
     end = min(now, datetime.combine(last, datetime.max.time(), UTC))
-    scores = scorecard_of(catalog, month, end, only=mine)
+    scores = scorecard_of(catalog, month, end, only=mine, objections=objections)
     span = days_between(first, last)
     per_day = trend(catalog, days["series"], days["last_changes"], span, now, only=mine)
     daily: list[tuple[str, float | None]] = [

@@ -54,6 +54,8 @@ DEMAND_APPROVE = "demand.approve"
 DEMAND_REJECT = "demand.reject"
 DEMAND_REVOKE = "demand.revoke"
 DATA_DESTROY = "data.destroy"  # a withdrawal's tombstones: a subscriber's copy of a resource destroyed
+OBJECTION_RAISE = "objection.raise"  # a subscriber flagged a record it received as wrong
+OBJECTION_ANSWER = "objection.answer"  # acknowledged, corrected or rejected (by the department or a change)
 ACTIONS = (
     ACL_GRANT,
     ACL_REVOKE,
@@ -69,6 +71,8 @@ ACTIONS = (
     DEMAND_REJECT,
     DEMAND_REVOKE,
     DATA_DESTROY,
+    OBJECTION_RAISE,
+    OBJECTION_ANSWER,
 )
 
 

@@ -4,7 +4,7 @@ the object, what was expected, what was found, and the fix."""
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ExitCode(IntEnum):
@@ -56,8 +56,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.OPS: "the ops monitor could not sample the bus",
     ExitCode.TAMPERED: "tampering found: the audit chain is broken (a record altered, removed or"
     " inserted), or a catalog version is not signed by the admin's key",
-    ExitCode.REFUSED: "a demand workflow step was refused: not the user's to take, or not possible for the"
-    " demand or the resource",
+    ExitCode.REFUSED: "a demand workflow step or an objection was refused: not the user's to take, or not"
+    " possible for the demand, the objection or the resource",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -158,6 +158,24 @@ class ConnectorError(SharebusError):
     """Kafka Connect rejected a connector config, or a connector or task failed."""
 
     exit_code = ExitCode.CONNECTOR
+
+
+class Refused(SharebusError):
+    """A step a user asked for was refused (a demand's, an objection's): not the user's to take
+    (`forbidden`), nothing such (`missing`), malformed (`invalid`), or not possible in its state
+    (`conflict`); `status` is the web API's answer."""
+
+    exit_code = ExitCode.REFUSED
+    FORBIDDEN, MISSING, CONFLICT, INVALID = "forbidden", "missing", "conflict", "invalid"
+    STATUS: ClassVar[dict[str, int]] = {FORBIDDEN: 403, MISSING: 404, CONFLICT: 409, INVALID: 422}
+
+    def __init__(self, subject: str, problem: str, *, kind: str = CONFLICT, **kw: Any) -> None:
+        self.kind = kind
+        super().__init__(subject, problem, **kw)
+
+    @property
+    def status(self) -> int:
+        return self.STATUS.get(self.kind, 409)
 
 
 class AccessError(SharebusError):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from sharebus.core.errors import AccessError, ConfigError
+from sharebus.core.errors import AccessError, ConfigError, UnreachableError
 from sharebus.core.kafka_clients import Role, http_login
 from sharebus.core.settings import Settings
 
@@ -82,3 +83,25 @@ def untrusted(url: str, settings: Settings, exc: requests.exceptions.SSLError, p
 
 
 WEB_PLAIN_FIX = "a worker serving HTTP (SHAREBUS_WEB_TLS=false there) is asked with SHAREBUS_WEB_TLS=false"
+
+
+def web_request(
+    settings: Settings, method: str, path: str, *, timeout: float = 60.0, **kwargs: Any
+) -> requests.Response:
+    """`method path` on the worker's web API as SHAREBUS_KAFKA_USER (`kwargs` go to requests: params,
+    json), waiting `timeout` s for the answer: the response, or the error of a server that does
+    not answer or whose TLS fails."""
+    url = web_url(settings, path)
+    try:
+        with web_session(settings, Role.CLIENT) as session:
+            return session.request(method, url, timeout=(2.0, timeout), **kwargs)
+    except requests.exceptions.SSLError as exc:
+        raise untrusted(url, settings, exc, WEB_PLAIN_FIX) from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise UnreachableError(
+            f"worker web API at {url}",
+            "does not answer",
+            actual=type(exc).__name__,
+            fix="start the worker (`sharebus worker`, or `sharebus run`), or point SHAREBUS_WEB_HOST /"
+            " SHAREBUS_WEB_PORT at one",
+        ) from None

@@ -235,6 +235,17 @@ def keys_topic(catalog_topic: str) -> str:
     return f"{catalog_derived_prefix(catalog_topic)}keys"
 
 
+def objections_topic(catalog_topic: str) -> str:
+    """The compacted record of every objection (疑义) and where it stands, keyed by its id:
+    `<catalog topic>.objections` (the worker writes it; every worker follows it)."""
+    return f"{catalog_derived_prefix(catalog_topic)}objections"
+
+
+def objection_feedback_key(resource: str, objection_id: str) -> str:
+    """An objection's record on its department's feedback topic: `<resource>/objection/<id>`."""
+    return f"{resource}/objection/{objection_id}"
+
+
 def backfills_topic(catalog_topic: str) -> str:
     """The compacted log of backfill jobs: `<catalog topic>.backfills`."""
     return f"{catalog_derived_prefix(catalog_topic)}backfills"
@@ -304,6 +315,8 @@ CATALOG_FOLLOWER_GROUP = f"{BUS}-catalog"
 CATALOG_READER_GROUP = f"{BUS}-catalog-reader"
 OPS_COMMITS_GROUP = f"{BUS}-ops-commits"
 OPS_READER_GROUP = f"{BUS}-ops-reader"
+OBJECTIONS_FOLLOWER_GROUP = f"{BUS}-objections"
+"""Every worker's reader of the objections topic (assign() only, never committed)."""
 KEYS_FOLLOWER_GROUP = f"{BUS}-keys"
 """Every worker's reader of the keys topic (assign() only, never committed)."""
 WITHDRAW_READER_GROUP = f"{BUS}-withdraw-reader"
@@ -317,6 +330,7 @@ AUDIT_CHAIN_GROUP = f"{BUS}-audit-chain"
 ROUTER_READER_GROUPS = (
     AUDIT_CHAIN_GROUP,
     KEYS_FOLLOWER_GROUP,
+    OBJECTIONS_FOLLOWER_GROUP,
     CATALOG_FOLLOWER_GROUP,
     CATALOG_READER_GROUP,
     OPS_COMMITS_GROUP,

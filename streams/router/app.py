@@ -34,7 +34,7 @@ from streams.quality import compile_checks
 from streams.router.batch import BatchOutput, BatchRouter, EncoderFor
 from streams.router.config import RouterConfig
 from streams.router.delivery import DeliveryTracker
-from streams.router.key_follower import KeyFollower
+from streams.router.follower import TopicFollower
 from streams.router.live_catalog import catalog_from, verified_texts
 from streams.router.loops import CatalogWatcher, RawLoop
 from streams.router.monitor import QuietMonitor
@@ -82,13 +82,16 @@ class RouterService:
         self.verifier = verifier(settings)  # catalog versions must be the admin's
         self.watch = self.config.watch()
         self.tracker: DeliveryTracker | None = None
-        self.loops: list[RawLoop | CatalogWatcher | WithdrawalLoop | KeyFollower] = []
+        self.loops: list[RawLoop | CatalogWatcher | WithdrawalLoop | TopicFollower] = []
         self.withdrawals: WithdrawalLoop | None = None
         self._routing = threading.Lock()  # held while a batch is routed, and deliveries are served
         self.routed = 0
         self.policy_changes = 0
         self._window = _Window()
         self._notices: NoticeWriter | None = None  # made on the first withdrawal
+        # Compacted topics an extension keeps in memory (topic, group, apply(key, value)): loaded
+        # before routing starts, then followed (`follow`).
+        self.followed: list[tuple[str, str, Callable[[bytes | None, bytes | None], None]]] = []
 
     @property
     def policy(self) -> Policy:
@@ -118,10 +121,16 @@ class RouterService:
         # stops the worker before the offsets of the failed batch or any later one are committed.
         config, watch = self.config, self.watch
         self.tracker = DeliveryTracker(config.kafka, watch)
-        keys = KeyFollower(config, watch, self.keys, fatal)
+        keys_topic = naming.keys_topic(config.catalog_topic)
+        keys = TopicFollower(config, watch, keys_topic, naming.KEYS_FOLLOWER_GROUP, self.keys.apply, fatal)
         keys.load()  # before any record is looked up in the index
+        followers = [keys]
+        for topic, group, apply in self.followed:
+            follower = TopicFollower(config, watch, topic, group, apply, fatal)
+            follower.load()  # before routing: what an extension keeps is complete when it starts
+            followers.append(follower)
         self.loops = [
-            keys,
+            *followers,
             RawLoop(
                 config,
                 watch,

@@ -1,5 +1,5 @@
-"""The worker's key index kept in step with the keys topic: read to its end before routing starts
-(what a restart rebuilds the index from), then followed (the keys other workers see)."""
+"""A compacted topic a worker keeps in memory (the key index, the objections): read to its end
+before routing starts (what a restart rebuilds from), then followed (what other workers write)."""
 
 from __future__ import annotations
 
@@ -10,42 +10,47 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from sharebus.core import naming
 from sharebus.core.outage import KafkaWatch
-from streams.key_index import KeyIndex
 from streams.router.config import RouterConfig
 
 log = logging.getLogger(__name__)
 
 
-class KeyFollower:
-    """Applies the keys topic to `index`: `load` blocks until the records there when it was called
-    are applied, then a thread follows the topic until `stop`."""
+Apply = Callable[[bytes | None, bytes | None], None]
+"""What is done with each record: (key, value), the value None for a tombstone."""
+
+
+class TopicFollower:
+    """Applies each record of partition 0 of `topic` (`apply(key, value)`): `load` blocks until the
+    records there when it was called are applied, then a thread follows the topic until `stop`.
+    An outage is waited out within the worker's tolerance (`watch`)."""
 
     def __init__(
         self,
         config: RouterConfig,
         watch: KafkaWatch,
-        index: KeyIndex,
+        topic: str,
+        group: str,
+        apply: Apply,
         fatal: Callable[[BaseException], None],
     ) -> None:
-        self.topic = naming.keys_topic(config.catalog_topic)
+        self.topic = topic
         self.watch = watch
-        self.index = index
+        self.apply = apply
         self.fatal = fatal
         self.applied = 0
         self._stop = threading.Event()
         self._consumer = Consumer(
             config.kafka.consumer(
                 {
-                    "group.id": naming.KEYS_FOLLOWER_GROUP,
+                    "group.id": group,
                     "enable.auto.commit": False,
                     "enable.partition.eof": True,
                     **watch.client_config(),
                 }
             )
         )
-        self._thread = threading.Thread(target=self._run, name=naming.KEYS_FOLLOWER_GROUP, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=group, daemon=True)
 
     def load(self) -> int:
         """Apply the topic up to its end as of now (an outage is waited out within the tolerance)."""
@@ -57,7 +62,7 @@ class KeyFollower:
         while position < end:
             position = max(position, self._poll())
         if end:
-            log.info("key index: %d keys read in %.1f s", self.applied, time.monotonic() - started)
+            log.info("%s: %d records read in %.1f s", self.topic, self.applied, time.monotonic() - started)
         return self.applied
 
     def start(self) -> None:
@@ -79,7 +84,7 @@ class KeyFollower:
                 return msg.offset() or 0
             self.watch.failed(KafkaException(err))
             return 0
-        self.index.apply(msg.key(), msg.value())
+        self.apply(msg.key(), msg.value())
         self.applied += 1
         return (msg.offset() or 0) + 1
 
@@ -88,7 +93,7 @@ class KeyFollower:
             while not self._stop.is_set():
                 self._poll()
         except BaseException as exc:
-            log.error("key index follower failed: %s", exc)
+            log.error("follower of %s failed: %s", self.topic, exc)
             self.fatal(exc)
         finally:
             self._consumer.close()

@@ -64,6 +64,7 @@ def router_topics(settings: Settings, policy: Policy, departments: Iterable[str]
         wanted[ent] = (1, SUBSCRIBER_TOPIC_CONFIG)
     wanted[naming.entitlements_topic(settings.catalog_topic)] = (1, DOCUMENT_TOPIC_CONFIG)
     wanted[naming.keys_topic(settings.catalog_topic)] = (1, DOCUMENT_TOPIC_CONFIG)
+    wanted[naming.objections_topic(settings.catalog_topic)] = (1, DOCUMENT_TOPIC_CONFIG)
     return wanted
 
 

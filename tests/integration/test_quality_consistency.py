@@ -29,8 +29,8 @@ from tests.integration.test_metrics_e2e import insert
 pytestmark = pytest.mark.integration
 
 
-def topic_records(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
-    """(key, value) of every record of a one-partition topic, read as the admin."""
+def records_at(settings: Settings, topic: str) -> list[tuple[int, bytes | None, bytes | None]]:
+    """(offset, key, value) of every record of a one-partition topic, read as the admin."""
     consumer = Consumer(
         consumer_config(settings, Role.ADMIN, {"group.id": "test-reader", "enable.partition.eof": True})
     )
@@ -39,9 +39,14 @@ def topic_records(settings: Settings, topic: str) -> list[tuple[bytes | None, by
         low, high = consumer.get_watermark_offsets(tp, timeout=10)
         if high <= low:
             return []
-        return [(m.key(), m.value()) for m in read_partition(consumer, tp, low, high, 30)]
+        return [(m.offset() or 0, m.key(), m.value()) for m in read_partition(consumer, tp, low, high, 30)]
     finally:
         consumer.close()
+
+
+def topic_records(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """(key, value) of every record of a one-partition topic, read as the admin."""
+    return [(key, value) for _, key, value in records_at(settings, topic)]
 
 
 def test_consistency_counts_references_not_found_and_the_index_survives_a_restart(

@@ -103,6 +103,8 @@ def router_grants(settings: Settings) -> set[Grant]:
     out |= _grants(p, TOPIC, enforced, LITERAL, ("WRITE", "CREATE"))
     keys = naming.keys_topic(settings.catalog_topic)  # the referenced resources' keys (consistency)
     out |= _grants(p, TOPIC, keys, LITERAL, ("WRITE", "CREATE"))
+    objections = naming.objections_topic(settings.catalog_topic)  # the web API's objections
+    out |= _grants(p, TOPIC, objections, LITERAL, ("WRITE", "CREATE"))
     # The web API's demand steps, for the admin's desk to take (never the catalog itself).
     requests = naming.demand_requests_topic(settings.catalog_topic)
     out |= _grants(p, TOPIC, requests, LITERAL, ("WRITE",))
