@@ -70,16 +70,12 @@ class Figures:
     routed: int = 0
     late: int = 0
     latency_ms_sum: int = 0
-    refs: int = 0
-    unmatched: Mapping[str, int] = field(default_factory=dict)  # `reference:<field>` → not found
+    refs: int = 0  # references checked (consistency rules)
+    mismatched: int = 0  # of those, not found
 
     @property
     def failed(self) -> int:
         return sum(self.invalid.values())
-
-    @property
-    def mismatched(self) -> int:
-        return sum(self.unmatched.values())
 
     @staticmethod
     def of(row: Mapping[str, Any]) -> Figures:
@@ -95,7 +91,7 @@ class Figures:
             late=int(row.get("late") or 0),
             latency_ms_sum=int(row.get("latency_ms_sum") or 0),
             refs=int(row.get("refs") or 0),
-            unmatched={str(k): int(v) for k, v in (row.get("unmatched") or {}).items()},
+            mismatched=int(row.get("mismatched") or 0),
         )
 
 
@@ -251,11 +247,9 @@ def score_resource(
         problems.append(
             f"{len(unresolved)} of {len(objections)} objections unresolved, the oldest {oldest} d"
         )
-    for problem, n in sorted(figures.unmatched.items(), key=lambda kv: -kv[1]):
-        field_name = problem.partition(":")[2]
-        target = resource.field(field_name)
-        names = target.references.resource if target is not None and target.references else "its reference"
-        problems.append(f"{n} of {figures.refs} references not found: {field_name} → {names}")
+    if figures.mismatched:
+        rules = ", ".join(f"{f.name} → {f.references.resource}" for f in resource.fields if f.references)
+        problems.append(f"{figures.mismatched} of {figures.refs} references not found: {rules}")
     return ResourceScore(
         resource=resource.id,
         department=resource.department,
@@ -394,11 +388,17 @@ def trend(
     now: datetime,
     *,
     only: Collection[str] | None = None,
+    objections: Iterable[Objection] = (),
 ) -> dict[str, dict[str, float]]:
     """day → resource → its score from that day's figures alone (the same formula), freshness
     judged at the day's end (now, today) with the newest change up to it. `series` are the trend
     query's rows (per resource, parallel arrays of days and figures); `last_changes` day →
-    resource → change, for the days on which any changed (carried over the days between)."""
+    resource → change, for the days on which any changed (carried over the days between);
+    `objections` count on the day they were raised, by how soon they were resolved (or, open, by
+    their age now)."""
+    raised: dict[tuple[str, str], list[Objection]] = {}
+    for o in objections:
+        raised.setdefault((o.raised_at.date().isoformat(), o.resource), []).append(o)
     by_resource = {s["resource"]: s for s in series}
     frequency = {r.id: r.update_frequency for r in catalog.resources if only is None or r.id in only}
     out: dict[str, dict[str, float]] = {}
@@ -427,7 +427,7 @@ def trend(
                     "completeness": filled / weight if weight else 1.0,
                     "timeliness": (1.0 - late / routed if routed else 1.0) if fresh else 0.0,
                     "consistency": consistency(refs, mismatched),
-                    "objections": 1.0,
+                    "objections": indicator(raised.get((day, resource), ()), now),
                 }
             )
         out[day] = scores

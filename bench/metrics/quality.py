@@ -43,7 +43,13 @@ def _figures(seen: str, *, rollup: bool) -> str:
         f" toUInt64({seen}) AS images, {field_set}{FIELD_NAMES} AS fields, {nonnull} AS nonnull,"
         f" toUInt64({seen} * {FIELDS + 5} - number % 9) AS filled, toUInt64({seen} * {FIELDS + 5}) AS weight,"
         f" toUInt64({seen}) AS routed, toUInt64(number % 5) AS late,"
-        f" toUInt64({seen} * 1200) AS latency_ms_sum"
+        f" toUInt64({seen} * 1200) AS latency_ms_sum,"
+        f" toUInt64({seen}) AS refs, "
+        + (
+            "toUInt64(number % 4) AS mismatched"
+            if rollup
+            else "map('reference:f1', toUInt64(number % 4)) AS unmatched"
+        )
     )
 
 
@@ -58,6 +64,8 @@ def load_quality(
     for day in days:
         store.command(f"""
             INSERT INTO {db}.quality_1d
+                (day, department, resource, seen, invalid, images, field_set, fields, nonnull, filled,
+                 weight, routed, late, latency_ms_sum, refs, mismatched, last_change)
             SELECT toDate('{day.date().isoformat()}') AS day,
                 concat('dept', toString(number % 79)) AS department,
                 concat(department, '.res', toString(number)) AS resource, {figures},
@@ -72,7 +80,7 @@ def load_quality(
         store.command(f"""
             INSERT INTO {db}.quality
                 (minute, department, resource, seen, invalid, images, fields, nonnull, filled, weight,
-                 routed, late, latency_ms_sum, last_change)
+                 routed, late, latency_ms_sum, refs, unmatched, last_change)
             SELECT toDateTime('{sql_datetime(start)}', 'UTC') + 60 * intDiv(n, {ACTIVE_PER_MINUTE}) AS minute,
                 concat('dept', toString(number % 79)) AS department,
                 concat(department, '.res', toString(number)) AS resource, {_figures("5", rollup=False)},

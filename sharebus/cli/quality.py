@@ -59,7 +59,7 @@ def scorecard_command(
     report = fetch_report(settings, "quality", {"since": since, "daily": "yes" if daily else "no"})
     now = datetime.now(UTC)
     if daily:
-        days = daily_scores(catalog, report, by=by, now=now)
+        days = daily_scores(catalog, report, by=by, now=now, objections=read_objections(settings))
         if as_json:
             emit_json({"by": by, "since": report["since"], "until": report["until"], "days": days})
             return
@@ -115,11 +115,18 @@ def days_between(first: date, last: date) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
-def daily_scores(catalog: Any, report: dict[str, Any], *, by: str, now: datetime) -> list[dict[str, Any]]:
+def daily_scores(
+    catalog: Any,
+    report: dict[str, Any],
+    *,
+    by: str,
+    now: datetime,
+    objections: Iterable[Objection] = (),
+) -> list[dict[str, Any]]:
     """Per day: the score of each row (`by`) from that day's figures alone, freshness judged at
     the day's end (or now, today); a unit's or department's is the mean of its resources'."""
     days = days_between(date.fromisoformat(report["since"]), now.date())
-    scores = trend(catalog, report["series"], report["last_changes"], days, now)
+    scores = trend(catalog, report["series"], report["last_changes"], days, now, objections=objections)
     if by == "resource":
         return [{"day": d, "scores": {r: round(v, 1) for r, v in scores[d].items()}} for d in days]
     units = {r.resource: r.unit for r in catalog.responsibilities}
@@ -220,7 +227,9 @@ def unit_month(
     end = min(now, datetime.combine(last, datetime.max.time(), UTC))
     scores = scorecard_of(catalog, month, end, only=mine, objections=objections)
     span = days_between(first, last)
-    per_day = trend(catalog, days["series"], days["last_changes"], span, now, only=mine)
+    per_day = trend(
+        catalog, days["series"], days["last_changes"], span, now, only=mine, objections=objections
+    )
     daily: list[tuple[str, float | None]] = [
         (d, sum(per_day[d].values()) / len(per_day[d]) if per_day[d] else None) for d in span
     ]

@@ -20,11 +20,10 @@ QUALITY_DEFAULTS = {"since": "30d", "daily": "no", "resources": "", "until": ""}
 _SUMS = """
     sum(seen) AS seen, sumMap(invalid) AS invalid, sum(images) AS images, sum(filled) AS filled,
     sum(weight) AS weight, sum(routed) AS routed, sum(late) AS late, sum(latency_ms_sum) AS latency_ms_sum,
-    sum(refs) AS refs, sumMap(unmatched) AS unmatched"""
+    sum(refs) AS refs, sum(mismatched) AS mismatched"""
 _FIELDS = """,
     any(fields) AS field_names, sumForEachMerge(nonnull) AS counts"""
-_SCALARS = ("seen", "images", "filled", "weight", "routed", "late", "latency_ms_sum", "refs")
-_MAPS = ("invalid", "unmatched")
+_SCALARS = ("seen", "images", "filled", "weight", "routed", "late", "latency_ms_sum", "refs", "mismatched")
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
 """`last_change` of rows whose records carried no commit time: no change known."""
@@ -89,13 +88,12 @@ def _trend_plan(
 ) -> Plan:
     """One row per resource with its days and their figures as parallel arrays: a month of a
     city's resources is ~4,000 rows of numbers, not ~125,000 rows of named figures."""
-    sums = ", ".join(f"sum({n}) AS {n}" for n in TREND if n not in ("failed", "mismatched"))
+    sums = ", ".join(f"sum({n}) AS {n}" for n in TREND if n != "failed")
     arrays = ", ".join(f"groupArray({n}) AS {n}" for n in TREND)
     figures = Statement(
         f"SELECT department, resource, groupArray(toString(d)) AS days, {arrays}\n"
         f"FROM (SELECT day AS d, department, resource, {sums},\n"
-        f"    sum(arraySum(mapValues(invalid))) AS failed,\n"
-        f"    sum(arraySum(mapValues(unmatched))) AS mismatched\n"
+        f"    sum(arraySum(mapValues(invalid))) AS failed\n"
         f"  FROM {database}.quality_1d\n  WHERE {where}\n  GROUP BY d, department, resource)\n"
         "GROUP BY department, resource",
         params,
@@ -143,16 +141,13 @@ def shape_quality(figures: Rows, newest: Rows, *, start: Any, now: datetime) -> 
                 "department": r["department"],
                 "resource": r["resource"],
                 **{name: int(r[name]) for name in _SCALARS},
-                **{
-                    name: {str(k): int(v) for k, v in dict(r[name] or {}).items() if int(v)} for name in _MAPS
-                },
+                "invalid": {str(k): int(v) for k, v in dict(r["invalid"] or {}).items() if int(v)},
                 "nonnull": dict(zip(r.get("fields") or (), r.get("nonnull") or (), strict=False)),
             }
             continue
         for name in _SCALARS:
             row[name] += int(r[name])
-        for name in _MAPS:
-            _add(row[name], ((k, v) for k, v in dict(r[name] or {}).items() if int(v)))
+        _add(row["invalid"], ((k, v) for k, v in dict(r["invalid"] or {}).items() if int(v)))
         _add(row["nonnull"], zip(r.get("fields") or (), r.get("nonnull") or (), strict=False))
     return {
         "query": "quality",

@@ -133,3 +133,15 @@ def test_a_key_on_the_command_line() -> None:
     assert parse_key('{"id": 7}') == {"id": 7} and parse_key("a=1, b=2") == {"a": "1", "b": "2"}
     with pytest.raises(ConfigError):
         parse_key("nokey")
+
+
+def test_the_trend_counts_objections_on_the_day_they_were_raised(chongqing_catalog: Catalog) -> None:
+    from streams.quality_score import trend
+
+    o = raised(chongqing_catalog)  # 2026-06-01, never answered
+    now = NOW + timedelta(days=7, hours=12)
+    days = ["2026-05-31", "2026-06-01"]
+    scores = trend(chongqing_catalog, [], {}, days, now, only={"market.enterprise"}, objections=[o])
+    # Nothing seen either day (stale: timeliness 0); the objection halves its day's 10 points.
+    assert scores["2026-05-31"]["market.enterprise"] == pytest.approx(80.0)
+    assert scores["2026-06-01"]["market.enterprise"] == pytest.approx(75.0)

@@ -166,7 +166,7 @@ def test_consistency_is_the_share_of_references_found(chongqing_catalog: Catalog
     assert consistency(0, 0) == 1.0 and consistency(4, 1) == 0.75
     res = chongqing_catalog.resource("market.inspection")
     assert res is not None
-    figures = Figures(seen=4, images=4, refs=4, unmatched={"reference:uscc": 1})
+    figures = Figures(seen=4, images=4, refs=4, mismatched=1)
     scored = score_resource(res, "unit", figures, NOW, NOW)
     assert scored.consistency == 0.75
     assert "1 of 4 references not found: uscc → market.enterprise" in scored.problems

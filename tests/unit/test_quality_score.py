@@ -120,7 +120,7 @@ def test_shaping_sums_field_sets_by_name_and_drops_unknown_changes() -> None:
         "late": 0,
         "latency_ms_sum": 900,
         "refs": 0,
-        "unmatched": {},
+        "mismatched": 0,
     }
     # The catalog dropped `phone` and added `email` meanwhile: a second field set, one resource.
     after = {**row, "seen": 1, "invalid": {}, "images": 1, "fields": ["uscc", "email"], "nonnull": [1, 1]}
