@@ -66,6 +66,10 @@ def api_base(settings: Settings) -> str:
     return web_url(settings, PREFIX)
 
 
+CONNECT_TIMEOUT = 5.0
+"""Seconds to reach the worker's metrics API (and finish the TLS handshake) before giving up."""
+
+
 def fetch_report(
     settings: Settings, name: str, args: Mapping[str, str], *, timeout: float = 30.0
 ) -> dict[str, Any]:
@@ -78,15 +82,18 @@ def fetch_report(
     base = api_base(settings)
     try:
         with web_session(settings, Role.CLIENT) as session:
-            response = session.get(f"{base}/{name}", params=args, timeout=(1.0, timeout))
+            # CONNECT_TIMEOUT covers the TLS handshake too: a busy worker on a busy host may take a
+            # second to accept one (its answer then gets `timeout`).
+            response = session.get(f"{base}/{name}", params=args, timeout=(CONNECT_TIMEOUT, timeout))
     except requests.exceptions.SSLError as exc:
         raise untrusted(base, settings, exc, WEB_PLAIN_FIX) from None
     except requests.ConnectionError:
         return run_local(settings, name, args, asked=base)
-    except requests.Timeout:
+    except requests.Timeout as exc:
         raise MetricsError(
             f"metrics API at {base}",
-            f"did not answer within {timeout:.0f} s",
+            f"did not answer (connecting: {CONNECT_TIMEOUT:.0f} s; answering: {timeout:.0f} s)",
+            actual=str(exc)[:300],
             fix="the worker is overloaded or stuck; see its log",
         ) from None
     refused_login(response, base)

@@ -92,6 +92,7 @@ class RouterService:
         # Compacted topics an extension keeps in memory (topic, group, apply(key, value)): loaded
         # before routing starts, then followed (`follow`).
         self.followed: list[tuple[str, str, Callable[[bytes | None, bytes | None], None]]] = []
+        self._starting = threading.Lock()  # held by `start`, which runs off the event loop
 
     @property
     def policy(self) -> Policy:
@@ -116,7 +117,12 @@ class RouterService:
         self.watch.call(lambda: writer.send(told))
 
     def start(self, fatal: Callable[[BaseException], None]) -> None:
-        """Start the producer, the raw-topic loop and the catalog watcher."""
+        """Start the producer, the followers, the raw-topic loop and the catalog watcher (off the
+        event loop: a stop asked meanwhile waits for it)."""
+        with self._starting:
+            self._start(fatal)
+
+    def _start(self, fatal: Callable[[BaseException], None]) -> None:
         # Deliveries are served in the raw loop (and by `barrier`); a failure raises there and
         # stops the worker before the offsets of the failed batch or any later one are committed.
         config, watch = self.config, self.watch
@@ -244,6 +250,10 @@ class RouterService:
         self._window.add(count, sent, time.perf_counter() - started)
 
     def stop(self) -> None:
+        with self._starting:  # a start under way finishes first: every loop it made is started
+            self._stop()
+
+    def _stop(self) -> None:
         for loop in self.loops:
             loop.stop()
         if self.tracker is not None:
@@ -316,7 +326,9 @@ def create_app(
 
     @app.task  # type: ignore[untyped-decorator]
     async def _start() -> None:
-        service.start(fatal)
+        # Off the event loop: starting reads the followed topics to their ends and collects the
+        # heap (a second or more), and the web server (metrics API, dashboard) answers meanwhile.
+        await asyncio.get_running_loop().run_in_executor(None, service.start, fatal)
 
     def stop_in_order() -> None:
         service.stop()
