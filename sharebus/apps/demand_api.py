@@ -15,18 +15,17 @@ import orjson
 from aiohttp import web
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from sharebus.apps.demand_desk import refusal_status
+from sharebus.apps.web_api import error_response, json_body, json_response, logged_in
 from sharebus.catalog.demand_view import demand_row, select
 from sharebus.catalog.models import Catalog
 from sharebus.catalog.orders import DeskRequest, StepOrder
 from sharebus.catalog.workflow import Actor, DemandRefused, DemandState, Step, visible
 from sharebus.core import naming
-from sharebus.core.errors import AccessError, SharebusError
+from sharebus.core.errors import SharebusError
 from sharebus.core.https import web_request, web_url
 from sharebus.core.kafka_clients import Role, consumer_config, deliver, producer_config, watermarks
 from sharebus.core.logins import refused_login
 from sharebus.core.settings import Settings
-from sharebus.core.web_roles import USER_KEY, WebRole
 from streams.metrics.window import parse_duration
 from streams.router.app import RouterService
 from streams.router.worker import Fatal, WebOnly
@@ -116,23 +115,6 @@ def fetch_demands(settings: Settings, params: dict[str, str], *, timeout: float 
     return body
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-def _error(status: int, error: SharebusError) -> web.Response:
-    return _json(error.to_dict(), status)
-
-
-def actor_of(request: web.Request) -> Actor | None:
-    """The logged-in caller as a workflow actor (None: the bus has no logins)."""
-    caller = request.get(USER_KEY)
-    if caller is None:
-        return None
-    who, role = caller
-    return Actor(who.removeprefix("User:"), authority=role in (WebRole.ADMIN, WebRole.AUTHORITY))
-
-
 class DemandApi(WebOnly):
     """A worker extension: the `/api/demands` routes."""
 
@@ -169,11 +151,11 @@ class DemandApi(WebOnly):
             horizon = parse_duration(query["expiring"], option="expiring") if "expiring" in query else None
         except (ValueError, SharebusError) as exc:
             problem = exc.problem if isinstance(exc, SharebusError) else str(exc)
-            return _error(400, DemandRefused("query", problem, kind=DemandRefused.INVALID))
+            return error_response(400, DemandRefused("query", problem, kind=DemandRefused.INVALID))
         mine = visible(catalog, actor)
         chosen = select(mine, now, subscriber=query.get("subscriber"), state=state, expiring=horizon)
         rows = [demand_row(d, now) for d in chosen]
-        return _json({"version": catalog.version, "at": now.isoformat(), "demands": rows})
+        return json_response({"version": catalog.version, "at": now.isoformat(), "demands": rows})
 
     async def show_demand(self, request: web.Request) -> web.Response:
         actor = self._actor(request)
@@ -183,8 +165,8 @@ class DemandApi(WebOnly):
         found = next((d for d in visible(catalog, actor) if d.id == demand_id), None)
         if found is None:  # another subscriber's demand is as unknown as a missing one
             missing = DemandRefused(f"demand {demand_id}", "no such demand", kind=DemandRefused.MISSING)
-            return _error(404, missing)
-        return _json({"version": catalog.version, "demand": demand_row(found, datetime.now(UTC))})
+            return error_response(404, missing)
+        return json_response({"version": catalog.version, "demand": demand_row(found, datetime.now(UTC))})
 
     # --- steps -------------------------------------------------------------------------------
     async def request_demand(self, request: web.Request) -> web.Response:
@@ -196,51 +178,44 @@ class DemandApi(WebOnly):
             bad = DemandRefused(
                 f"step {step!r}", "is not approve, reject or revoke", kind=DemandRefused.MISSING
             )
-            return _error(404, bad)
+            return error_response(404, bad)
         return await self._step(request, {"step": step, "demand": request.match_info["id"]})
 
     async def _step(self, request: web.Request, fixed: dict[str, str]) -> web.Response:
         actor = self._actor(request)
         if isinstance(actor, web.Response):
             return actor
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError as exc:
-            return _error(400, DemandRefused("the body", f"is not JSON: {exc}", kind=DemandRefused.INVALID))
-        if not isinstance(body, dict):
-            return _error(400, DemandRefused("the body", "is not a JSON object", kind=DemandRefused.INVALID))
+        body = await json_body(request, DemandRefused)
+        if isinstance(body, web.Response):
+            return body
         if fixed["step"] == Step.REQUEST and "subscriber" not in body:
             body["subscriber"] = actor.subscriber  # a subscriber asks for itself
         try:
             order = StepOrder.from_dict({**body, **fixed})
             order.take(self._catalog(), actor, datetime.now(UTC))  # refused here, at once
         except DemandRefused as exc:
-            return _error(refusal_status(exc), exc)
+            return error_response(exc.status, exc)
         desk_request = DeskRequest(order, actor.user, actor.authority)
         try:
             outcome = await asyncio.to_thread(self.desk.submit, desk_request)
         except SharebusError as exc:
-            return _error(503, exc)
+            return error_response(503, exc)
         if outcome is None:
             queued = {"request": desk_request.id, "state": "queued", "fix": DESK_FIX}
-            return _json(queued, 202)
+            return json_response(queued, 202)
         status, answer = int(outcome.get("status", 500)), outcome.get("body", {})
         if status < 300 and isinstance(answer, dict) and isinstance(answer.get("version"), str):
             await self._in_force(answer["version"])
-        return _json(answer, status)
+        return json_response(answer, status)
 
     # --- helpers -----------------------------------------------------------------------------
     def _actor(self, request: web.Request) -> Actor | web.Response:
         """The caller, or the refusal when the bus has no logins."""
-        actor = actor_of(request)
-        if actor is None:
-            error = AccessError(
-                f"{DEMANDS_PATH} on port {self.settings.web_port}",
-                "needs a logged-in user, and this bus has no logins",
-                fix="turn SASL on (SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL) or use `sharebus demand`",
-            )
-            return _error(403, error)
-        return actor
+        return logged_in(
+            request,
+            f"{DEMANDS_PATH} on port {self.settings.web_port}",
+            "turn SASL on (SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL) or use `sharebus demand`",
+        )
 
     def _catalog(self) -> Catalog:
         assert self._service is not None

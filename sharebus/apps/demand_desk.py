@@ -35,11 +35,6 @@ DESK_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 36
 ANSWER_FIX = "check the broker (`sharebus ops status`); the desk answers the request again once it is back"
 
 
-def refusal_status(exc: DemandRefused) -> int:
-    """The HTTP status of a refused step, by the refusal's kind."""
-    return exc.status
-
-
 def ensure_desk_topics(settings: Settings) -> None:
     """The requests and outcomes topics (one partition each: requests are taken in order)."""
     wanted = {
@@ -120,7 +115,7 @@ class DemandDesk:
             taken = take_step(self.settings, request.order.take, actor=request.actor)
         except DemandRefused as exc:
             self.echo(f"{what}: refused ({exc.problem})")
-            return answer(request.id, refusal_status(exc), exc.to_dict())
+            return answer(request.id, exc.status, exc.to_dict())
         except UnreachableError:
             raise  # Kafka is away: the request is taken again once it is back
         except SharebusError as exc:

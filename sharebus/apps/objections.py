@@ -18,12 +18,12 @@ from aiohttp import web
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from schemas.keys import key_bytes, parse_share_key
-from sharebus.apps.demand_api import actor_of
+from sharebus.apps.web_api import error_response, json_body, json_response, logged_in
 from sharebus.catalog.models import Catalog
 from sharebus.catalog.workflow import Actor
 from sharebus.core import naming
 from sharebus.core.audit import OBJECTION_ANSWER, OBJECTION_RAISE, AuditLog, event
-from sharebus.core.errors import AccessError, SharebusError, UnreachableError
+from sharebus.core.errors import SharebusError, UnreachableError
 from sharebus.core.https import web_request, web_url
 from sharebus.core.kafka_clients import (
     Role,
@@ -184,13 +184,13 @@ class ObjectionApi:
             for o in sorted(visible_to(self.book.all(), actor), key=lambda o: o.raised_at)
             if state is None or o.state.value == state
         ]
-        return _json({"objections": rows})
+        return json_response({"objections": rows})
 
     async def raise_objection(self, request: web.Request) -> web.Response:
         actor = self._actor(request)
         if isinstance(actor, web.Response):
             return actor
-        body = await _body(request)
+        body = await json_body(request, ObjectionRefused)
         if isinstance(body, web.Response):
             return body
         now = datetime.now(UTC)
@@ -199,16 +199,16 @@ class ObjectionApi:
             await asyncio.to_thread(self._check_received, objection)
             await asyncio.to_thread(self._write, objection)
         except ObjectionRefused as exc:
-            return _json(exc.to_dict(), exc.status)
+            return error_response(exc.status, exc)
         except SharebusError as exc:
-            return _json(exc.to_dict(), 503)
-        return _json({"objection": objection.to_dict()}, 201)
+            return error_response(503, exc)
+        return json_response({"objection": objection.to_dict()}, 201)
 
     async def answer_objection(self, request: web.Request) -> web.Response:
         actor = self._actor(request)
         if isinstance(actor, web.Response):
             return actor
-        body = await _body(request)
+        body = await json_body(request, ObjectionRefused)
         if isinstance(body, web.Response):
             return body
         found = self.book.by_id.get(request.match_info["id"])
@@ -229,10 +229,10 @@ class ObjectionApi:
             )
             await asyncio.to_thread(self._write, after)
         except ObjectionRefused as exc:
-            return _json(exc.to_dict(), exc.status)
+            return error_response(exc.status, exc)
         except SharebusError as exc:
-            return _json(exc.to_dict(), 503)
-        return _json({"objection": after.to_dict()})
+            return error_response(503, exc)
+        return json_response({"objection": after.to_dict()})
 
     # --- the record received, the writes -------------------------------------------------------
     def _check_received(self, objection: Objection) -> None:
@@ -319,7 +319,8 @@ class ObjectionApi:
         threading.Thread(target=audit, name="objection-audit", daemon=True).start()
 
     def _feedback(self, objection: Objection) -> dict[str, Any]:
-        resp = next((r for r in self._catalog().responsibilities if r.resource == objection.resource), None)
+        assert self._service is not None
+        resp = self._service.policy.responsibility(objection.resource)
         return {
             "problem": "objection",
             **objection.to_dict(),
@@ -356,31 +357,11 @@ class ObjectionApi:
         return self._service.policy.catalog
 
     def _actor(self, request: web.Request) -> Actor | web.Response:
-        actor = actor_of(request)
-        if actor is None:
-            error = AccessError(
-                f"{OBJECTIONS_PATH} on port {self.settings.web_port}",
-                "needs a logged-in user, and this bus has no logins",
-                fix="turn SASL on (SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL)",
-            )
-            return _json(error.to_dict(), 403)
-        return actor
-
-
-async def _body(request: web.Request) -> dict[str, Any] | web.Response:
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError as exc:
-        refused = ObjectionRefused("the body", f"is not JSON: {exc}", kind=ObjectionRefused.INVALID)
-        return _json(refused.to_dict(), 400)
-    if not isinstance(body, dict):
-        refused = ObjectionRefused("the body", "is not a JSON object", kind=ObjectionRefused.INVALID)
-        return _json(refused.to_dict(), 400)
-    return body
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+        return logged_in(
+            request,
+            f"{OBJECTIONS_PATH} on port {self.settings.web_port}",
+            "turn SASL on (SHAREBUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL)",
+        )
 
 
 def ask(settings: Settings, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

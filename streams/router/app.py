@@ -71,11 +71,9 @@ class RouterService:
         policy = compile_policy(catalog, pseudonym_key=pseudonym_key)
         prepare_topics(settings, policy)
         self.keys = KeyIndex()  # the referenced resources' keys (consistency), kept across versions
+        keys_topic = naming.keys_topic(settings.catalog_topic)
         self.router = BatchRouter(
-            policy,
-            compile_checks(catalog, keys=self.keys),
-            encoder_for(policy),
-            keys_topic=naming.keys_topic(settings.catalog_topic),
+            policy, compile_checks(catalog, keys=self.keys), encoder_for(policy), keys_topic=keys_topic
         )
         self.source_topics = source_topics(settings, catalog)
         self.config = RouterConfig.from_settings(settings)
@@ -89,9 +87,11 @@ class RouterService:
         self.policy_changes = 0
         self._window = _Window()
         self._notices: NoticeWriter | None = None  # made on the first withdrawal
-        # Compacted topics an extension keeps in memory (topic, group, apply(key, value)): loaded
-        # before routing starts, then followed (`follow`).
-        self.followed: list[tuple[str, str, Callable[[bytes | None, bytes | None], None]]] = []
+        # Compacted topics kept in memory (topic, group, apply(key, value)) — the key index, and
+        # what extensions add: each is loaded before routing starts, then followed.
+        self.followed: list[tuple[str, str, Callable[[bytes | None, bytes | None], None]]] = [
+            (keys_topic, naming.KEYS_FOLLOWER_GROUP, self.keys.apply)
+        ]
         self._starting = threading.Lock()  # held by `start`, which runs off the event loop
 
     @property
@@ -127,14 +127,9 @@ class RouterService:
         # stops the worker before the offsets of the failed batch or any later one are committed.
         config, watch = self.config, self.watch
         self.tracker = DeliveryTracker(config.kafka, watch)
-        keys_topic = naming.keys_topic(config.catalog_topic)
-        keys = TopicFollower(config, watch, keys_topic, naming.KEYS_FOLLOWER_GROUP, self.keys.apply, fatal)
-        keys.load()  # before any record is looked up in the index
-        followers = [keys]
-        for topic, group, apply in self.followed:
-            follower = TopicFollower(config, watch, topic, group, apply, fatal)
-            follower.load()  # before routing: what an extension keeps is complete when it starts
-            followers.append(follower)
+        followers = [TopicFollower(config, watch, *followed, fatal) for followed in self.followed]
+        for follower in followers:
+            follower.load()  # before routing: no key is looked up, no change judged, on half of it
         self.loops = [
             *followers,
             RawLoop(
